@@ -1,0 +1,55 @@
+/** `lmforge <command>`: a thin face over the library. Each command lives in its own file under src/cli/. */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { envCommand } from './env.js';
+
+type Command = { describe: string; run: (args: string[]) => Promise<number> };
+
+const COMMANDS: Record<string, Command> = {
+  env: { describe: 'show the engine: instruction set, threads, native memory', run: envCommand },
+};
+
+function version(): string {
+  const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json');
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.describe}`);
+  return [
+    'Usage: lmforge <command> [options]',
+    '',
+    'Commands:',
+    ...rows,
+    '',
+    'lmforge <command> -h shows its options.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  if (name === '-v' || name === '--version' || name === 'version') {
+    console.log(version());
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`lmforge: unknown command '${name}'.\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    // Errors meant for users carry their own advice; anything else is a bug and keeps its stack for the report.
+    if (e instanceof Error && (e as { userFacing?: boolean }).userFacing) {
+      console.error(`lmforge ${name}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,11 @@
+/** The tensor engine: Tensor, memory ownership, autograd, threads, and the ops over the native kernels. */
+
+export type { BackwardFn, GradNode } from './autograd.js';
+export { backward, isGradEnabled, noGrad, record } from './autograd.js';
+export { DTYPE_BYTES, DTYPES, type DType, isDType } from './dtype.js';
+export { native } from './native.js';
+export * from './ops/index.js';
+export { keep, scope } from './scope.js';
+export { liveBlocks, liveBytes } from './storage.js';
+export { formatShape, numelOf, type Shape, shapeEquals, Tensor } from './tensor.js';
+export { getThreads, isa, physicalCores, setThreads } from './threads.js';

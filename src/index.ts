@@ -1,0 +1,2 @@
+/** lmforge's library API. */
+export * from './engine/index.js';
