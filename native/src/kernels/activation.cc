@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <cstring>
 
 #include "core/cpu.h"
@@ -30,9 +31,10 @@ static void for_blocks(int64_t n, const std::function<void(int64_t begin, int64_
   });
 }
 
-// exp(x) for x clamped to [-87.3, 88.3], where the result stays a normal float (no overflow, no denormals).
-static LMF_INLINE float exp_poly(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+// exp(x): the polynomial runs on x clamped to [-87.3, 88.3] (2^n stays a normal float); beyond that range the
+// result is selected as 0 or inf, so sigmoid saturates to exactly 0 or 1 as with a libm exp. NaN stays NaN.
+static LMF_INLINE float exp_poly(float x_in) {
+  float x = x_in < -87.3f ? -87.3f : (x_in > 88.3f ? 88.3f : x_in);
   // n = round(x / ln2) by the 1.5 * 2^23 trick (round to nearest, no call to floor), r = x - n ln2 in two parts
   const float shifter = 12582912.f;
   float n = (x * 1.44269504088896341f + shifter) - shifter;
@@ -48,7 +50,9 @@ static LMF_INLINE float exp_poly(float x) {
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
   float scale;
   std::memcpy(&scale, &bits, 4);
-  return p * scale;
+  float e = p * scale;
+  e = x_in > 88.3f ? std::numeric_limits<float>::infinity() : e;
+  return x_in < -87.3f ? 0.f : e;
 }
 
 static LMF_INLINE float sigmoid(float x) { return 1.f / (1.f + exp_poly(-x)); }
