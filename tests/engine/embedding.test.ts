@@ -69,6 +69,33 @@ test('embedding reference backward matches finite differences (float64)', () => 
   assertGradient((v) => dot(embeddingRef(v, ids, C), g.f64), w.f64, embeddingBackwardRef(g.f64, ids, V, C), {}, 'dW');
 });
 
+test('embedding paddingIdx zeroes that row of the gradient, as PyTorch does', () => {
+  const rng = new Rng(45);
+  const [V, C] = [6, 5];
+  const ids = Int32Array.from([0, 2, 0, 5, 2]);
+  const g = rng.floats(ids.length * C);
+  const w = rng.floats(V * C);
+  for (const paddingIdx of [2, -4]) {
+    const dw = scope(() => {
+      const tw = Tensor.from(w.f32, [V, C]).requiresGrad_();
+      const y = embedding(tw, Tensor.from(ids, [5], 'i32'), { paddingIdx });
+      assertClose(y.toFloat32Array(), embeddingRef(w.f64, ids, C), { atol: 0, rtol: 0 }, 'forward unchanged');
+      y.backward(Tensor.from(g.f32, y.shape));
+      const out = tw.grad?.toFloat32Array() ?? new Float32Array();
+      tw.grad?.dispose();
+      return out;
+    });
+    const expected = embeddingBackwardRef(g.f64, ids, V, C).fill(0, 2 * C, 3 * C);
+    assertClose(dw, expected, { atol: 1e-7, rtol: 1e-6 }, `paddingIdx ${paddingIdx}`);
+  }
+  scope(() => {
+    assert.throws(
+      () => embedding(Tensor.zeros([4, 2]), Tensor.from([1], [1], 'i32'), { paddingIdx: 4 }),
+      /paddingIdx 4/,
+    );
+  });
+});
+
 test('embedding with a frozen weight records nothing', () => {
   scope(() => {
     const y = embedding(Tensor.zeros([4, 2]), Tensor.from([1, 2], [2], 'i32'));

@@ -2,6 +2,7 @@
 //   weight [V, C] (f32 | bf16 | f16, widened to f32 as rows are copied), ids i32 [N], out f32 [N, C]
 //   forward:  out[n, :] = weight[ids[n], :]
 //   backward: dW[v, :] = sum over n with ids[n] == v of g[n, :]   (dW f32 [V, C], overwritten)
+//             except dW[padding_idx, :] = 0 (PyTorch's nn.Embedding(padding_idx): that row is never trained)
 // The backward groups the tokens by id with a stable counting sort, then threads own whole vocabulary rows: no two
 // threads write the same row and each row adds its tokens in token order, so dW does not depend on the thread count.
 #include <algorithm>
@@ -57,12 +58,13 @@ static Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// embeddingBackward(g, ids, dW, N, V, C): ids were validated by the forward.
+// embeddingBackward(g, ids, dW, N, V, C, paddingIdx): ids were validated by the forward; paddingIdx < 0 = none.
 static Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   const float* g = arg_ptr<float>(info, 0);
   const int32_t* ids = arg_ptr<int32_t>(info, 1);
   float* dW = arg_ptr<float>(info, 2);
   int64_t N = arg_int(info, 3), V = arg_int(info, 4), C = arg_int(info, 5);
+  int64_t padding_idx = arg_int(info, 6);
   // start[v] .. start[v + 1] index the tokens of row v in `order`, in token order (stable counting sort)
   std::vector<int64_t> start(static_cast<size_t>(V + 1), 0);
   for (int64_t n = 0; n < N; ++n) ++start[static_cast<size_t>(ids[n]) + 1];
@@ -77,6 +79,7 @@ static Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
     for (int64_t v = b; v < e; ++v) {
       float* d = dW + v * C;
       std::fill(d, d + C, 0.f);
+      if (v == padding_idx) continue;
       for (int64_t k = start[v]; k < start[v + 1]; ++k) {
         const float* gr = g + order[k] * C;
         for (int64_t c = 0; c < C; ++c) d[c] += gr[c];
