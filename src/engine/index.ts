@@ -6,6 +6,6 @@ export { DTYPE_BYTES, DTYPES, type DType, isDType } from './dtype.js';
 export { native } from './native.js';
 export * from './ops/index.js';
 export { keep, scope } from './scope.js';
-export { liveBlocks, liveBytes } from './storage.js';
+export { cachedBytes, emptyCache, liveBlocks, liveBytes } from './storage.js';
 export { formatShape, numelOf, type Shape, shapeEquals, Tensor } from './tensor.js';
 export { getThreads, isa, physicalCores, setThreads } from './threads.js';
