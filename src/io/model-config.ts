@@ -425,11 +425,16 @@ export function toHfConfigJson(cfg: ModelConfig, options: { torchDtype?: DType }
       : cfg.eosTokenIds.length === 0
         ? null
         : [...cfg.eosTokenIds];
+  // Flags written when the source file had them or they differ from the default, so a config read and written
+  // back is byte-identical (transformers versions differ in which defaults they spell out).
+  const flag = (key: string, value: boolean) => {
+    if (value || cfg.raw[key] !== undefined) o[key] = value;
+  };
   if (cfg.architecture === 'LlamaForCausalLM') {
-    o.attention_bias = cfg.qkvBias;
-    o.mlp_bias = cfg.mlpBias;
+    flag('attention_bias', cfg.qkvBias);
+    flag('mlp_bias', cfg.mlpBias);
   }
-  if (cfg.architecture === 'Qwen3ForCausalLM') o.attention_bias = cfg.qkvBias;
+  if (cfg.architecture === 'Qwen3ForCausalLM') flag('attention_bias', cfg.qkvBias);
   if (cfg.raw.rope_parameters === undefined || cfg.raw.rope_parameters === null) {
     o.rope_theta = cfg.ropeTheta;
     // Keep the file's own spelling (legacy `type` or `rope_type`) when it had one.
