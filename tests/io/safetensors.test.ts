@@ -335,3 +335,18 @@ test('a failed write leaves the previous file intact and no temporary file', () 
   assert.equal(readdirSync(tmp).filter((n) => n.startsWith('atomic.safetensors.tmp')).length, 0);
   t.dispose();
 });
+
+test('a large tensor moves between file and native memory without a JS-side copy', () => {
+  // 32 MB: JS ArrayBuffer memory must not grow by anything near that while writing or reading it.
+  const t = Tensor.zeros([8 * 1024 * 1024]);
+  const path = join(tmp, 'large.safetensors');
+  const buffersBefore = process.memoryUsage().arrayBuffers;
+  writeSafetensors(path, { t });
+  const loaded = withSafetensors(path, (f) => f.load('t'));
+  const grown = process.memoryUsage().arrayBuffers - buffersBefore;
+  assert.ok(grown < 4 * 1024 * 1024, `JS buffers grew by ${grown} bytes`);
+  assert.equal(loaded.numel, t.numel);
+  t.dispose();
+  loaded.dispose();
+  rmSync(path);
+});
