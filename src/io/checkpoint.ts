@@ -17,7 +17,7 @@
  * index, which the reader reports as an incomplete save rather than loading a mix of old and new weights.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { DType } from '../engine/dtype.js';
 import type { Tensor } from '../engine/tensor.js';
 import { syncFolder, tempPathFor, writeFileAtomic } from './atomic.js';
@@ -272,10 +272,12 @@ export interface SavedCheckpoint {
  * for the atomicity guarantees.
  */
 export function saveCheckpoint(
-  dir: string,
+  folder: string,
   tensors: NamedTensors,
   options: SaveCheckpointOptions = {},
 ): SavedCheckpoint {
+  // Absolute, so a trailing slash cannot put the temporary folder inside the target.
+  const dir = resolve(folder);
   const entries = namedTensorEntries(tensors);
   const byName = new Map(entries);
   const floatDtype = options.dtype && options.dtype !== 'i32' ? options.dtype : undefined;

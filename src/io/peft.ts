@@ -16,7 +16,7 @@
  * from had, so reading and writing an adapter keeps its file byte-identical.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { DType } from '../engine/dtype.js';
 import type { Tensor } from '../engine/tensor.js';
 import { syncFolder, tempPathFor, writeFileAtomic } from './atomic.js';
@@ -448,11 +448,13 @@ export class LoraAdapter {
  * weights first and the config last.
  */
 export function saveLoraAdapter(
-  dir: string,
+  folder: string,
   config: LoraConfig,
   weights: NamedTensors,
   options: { dtype?: DType } = {},
 ) {
+  // Absolute, so a trailing slash cannot put the temporary folder inside the target.
+  const dir = resolve(folder);
   const entries = namedTensorEntries(weights);
   for (const [name] of entries) parsePeftKey(name, config.modulesToSave, join(dir, ADAPTER_WEIGHTS_FILE));
   const fresh = !existsSync(dir);

@@ -234,3 +234,12 @@ test('broken checkpoint folders give named errors', () => {
   assert.ok(!existsSync(join(tmp, 'wrong.tmp')));
   for (const t of tensors.values()) t.dispose();
 });
+
+test('a target given with a trailing slash is created beside, not inside, itself', () => {
+  const t = loadFixture().tensors;
+  const dir = join(tmp, 'slash');
+  saveCheckpoint(`${dir}/`, t);
+  assert.deepEqual(readdirSync(dir), ['model.safetensors']);
+  assert.ok(readdirSync(tmp).every((e) => !e.startsWith('slash.tmp-')));
+  for (const x of t.values()) x.dispose();
+});
