@@ -5,7 +5,6 @@ import {
   type RopeConfig,
   type RopeFrequencies,
   rope,
-  ropeConfigFromHf,
   ropeInvFreq,
   scope,
   Tensor,
@@ -171,33 +170,6 @@ test('ropeInvFreq: dynamic NTK keeps the table up to the original length and gro
   const viaCfg = runRope(x.f32, pos, [1, 4, 2, D], cfg, g).y;
   const viaFreqs = runRope(x.f32, pos, [1, 4, 2, D], { invFreq: grown, attentionFactor: 1 }, g).y;
   assert.deepEqual(viaCfg, viaFreqs);
-});
-
-test('ropeConfigFromHf reads rope_theta and rope_scaling as HF configs spell them', () => {
-  assert.deepEqual(ropeConfigFromHf({ rope_theta: 10000, rope_scaling: null }), { theta: 10000 });
-  assert.deepEqual(
-    ropeConfigFromHf({
-      rope_theta: 500000,
-      rope_scaling: {
-        factor: 8.0,
-        low_freq_factor: 1.0,
-        high_freq_factor: 4.0,
-        original_max_position_embeddings: 8192,
-        rope_type: 'llama3',
-      },
-    }),
-    LLAMA31,
-  );
-  assert.deepEqual(ropeConfigFromHf({ rope_scaling: { type: 'linear', factor: 2 } }), {
-    theta: 10000,
-    scaling: { type: 'linear', factor: 2 },
-  });
-  assert.deepEqual(ropeConfigFromHf({ max_position_embeddings: 4096, rope_scaling: { type: 'dynamic', factor: 2 } }), {
-    theta: 10000,
-    scaling: { type: 'dynamic', factor: 2, originalMaxPositionEmbeddings: 4096 },
-  });
-  assert.throws(() => ropeConfigFromHf({ rope_scaling: { rope_type: 'yarn', factor: 4 } }), /yarn.*not supported/);
-  assert.throws(() => ropeConfigFromHf({ rope_scaling: { rope_type: 'llama3', factor: 8 } }), /low_freq_factor/);
 });
 
 test('rope validates shapes and leaks nothing', () => {
