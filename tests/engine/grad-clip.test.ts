@@ -57,7 +57,7 @@ test('gradNorm and clipGradNorm_ match the reference, clipping only above maxNor
 
     // maxNorm above the norm: untouched
     assert.equal(clipGradNorm_(grads, refNorm * 2), gradNorm(grads));
-    grads.forEach((g, i) => assert.deepEqual(g.toFloat32Array(), data[i]?.f32));
+    for (const [i, g] of grads.entries()) assert.deepEqual(g.toFloat32Array(), data[i]?.f32);
 
     // maxNorm below: scaled to maxNorm (up to the 1e-6 guard)
     const ref = clipGradNormRef(
@@ -66,9 +66,8 @@ test('gradNorm and clipGradNorm_ match the reference, clipping only above maxNor
     );
     const returned = clipGradNorm_(grads, 1);
     assertClose([returned], [ref.norm], { atol: 0, rtol: 1e-12 }, 'returned norm');
-    grads.forEach((g, i) =>
-      assertClose(g.toFloat32Array(), ref.grads[i] as Float64Array, { atol: 1e-7, rtol: 1e-6 }, `grad ${i}`),
-    );
+    for (const [i, g] of grads.entries())
+      assertClose(g.toFloat32Array(), ref.grads[i] as Float64Array, { atol: 1e-7, rtol: 1e-6 }, `grad ${i}`);
     assertClose([gradNorm(grads)], [1], { atol: 2e-6, rtol: 0 }, 'norm after clipping');
   });
 });
