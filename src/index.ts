@@ -1,2 +1,3 @@
 /** lmforge's library API. */
 export * from './engine/index.js';
+export * from './train/optimizers.js';

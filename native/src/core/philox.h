@@ -59,6 +59,19 @@ class PhiloxWords {
   PhiloxBlock buf_{};
 };
 
+// Calls fn(i, word) for i in [begin, end) with word = word (first + i) of seed's stream, one block per 4 words.
+template <typename Fn>
+inline void for_each_philox_word(uint64_t seed, uint64_t first, int64_t begin, int64_t end, Fn&& fn) {
+  const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  int64_t i = begin;
+  while (i < end) {
+    uint64_t w = first + static_cast<uint64_t>(i);
+    uint64_t block = w >> 2;
+    PhiloxBlock r = philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0, 0, k0, k1);
+    for (uint32_t lane = static_cast<uint32_t>(w & 3); lane < 4 && i < end; ++lane, ++i) fn(i, r.w[lane]);
+  }
+}
+
 // A word's top 24 bits as a float in [0, 1) (every value exactly representable in f32).
 inline double unit_from_word(uint32_t w) { return static_cast<double>(w >> 8) * (1.0 / 16777216.0); }
 

@@ -28,11 +28,9 @@ static Napi::Value Dropout(const Napi::CallbackInfo& info) {
   uint32_t threshold = static_cast<uint32_t>(std::ceil(p * 16777216.0));
   float scale = p >= 1.0 ? 0.0f : static_cast<float>(1.0 / (1.0 - p));
   parallel_for(n, kDropoutGrain, [&](int64_t b, int64_t e) {
-    PhiloxWords words(seed);
-    for (int64_t i = b; i < e; ++i) {
-      bool keep = (words.at(offset + static_cast<uint64_t>(i)) >> 8) >= threshold;
-      out[i] = keep ? x[i] * scale : 0.0f;
-    }
+    for_each_philox_word(seed, offset, b, e, [&](int64_t i, uint32_t word) {
+      out[i] = (word >> 8) >= threshold ? x[i] * scale : 0.0f;
+    });
   });
   return info.Env().Undefined();
 }

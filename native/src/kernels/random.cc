@@ -24,9 +24,9 @@ static Napi::Value Uniform(const Napi::CallbackInfo& info) {
   uint64_t seed = u64_from_double(arg_double(info, 4));
   uint64_t offset = u64_from_double(arg_double(info, 5));
   parallel_for(n, kRandomGrain, [&](int64_t b, int64_t e) {
-    PhiloxWords words(seed);
-    for (int64_t i = b; i < e; ++i)
-      out[i] = static_cast<float>(lo + (hi - lo) * unit_from_word(words.at(offset + static_cast<uint64_t>(i))));
+    for_each_philox_word(seed, offset, b, e, [&](int64_t i, uint32_t word) {
+      out[i] = static_cast<float>(lo + (hi - lo) * unit_from_word(word));
+    });
   });
   return info.Env().Undefined();
 }
