@@ -5,6 +5,7 @@ export { backward, isGradEnabled, noGrad, record } from './autograd.js';
 export { DTYPE_BYTES, DTYPES, type DType, isDType } from './dtype.js';
 export { native } from './native.js';
 export * from './ops/index.js';
+export { Generator, type GeneratorState } from './random.js';
 export { keep, scope } from './scope.js';
 export { cachedBytes, emptyCache, liveBlocks, liveBytes } from './storage.js';
 export { formatShape, numelOf, type Shape, shapeEquals, Tensor } from './tensor.js';
