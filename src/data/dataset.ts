@@ -11,13 +11,14 @@ import type { DatasetAttr } from './dataset-info.js';
 import { getDatasetList, resolveDatasetDir, splitNames } from './dataset-info.js';
 import { DatasetConfigError, DatasetFileError, InvalidDatasetError } from './errors.js';
 import type { HubOptions } from './hub.js';
-import { downloadHfDatasetFile, downloadHubDataset, resolveSplitFiles } from './hub.js';
+import { downloadHfDatasetFile, downloadHubDataset } from './hub.js';
 import type { LoadedRows } from './loaders.js';
 import { listDataFiles, loadDataFiles, sampleRows, truncateRows } from './loaders.js';
 import type { MixStrategy } from './mix.js';
 import { mergeDatasets, splitTrainVal } from './mix.js';
 import { SeededRandom } from './random.js';
 import { DataReport, formatIssue } from './report.js';
+import { resolveSplitFiles } from './split-files.js';
 
 /** LLaMA-Factory's training stages; rm and dpo (with orpo/simpo losses) read preference data. */
 export type Stage = 'pt' | 'sft' | 'rm' | 'ppo' | 'dpo' | 'kto';

@@ -8,24 +8,16 @@
  * Every request times out quickly when the host does not answer, so an offline machine fails in seconds with
  * a message that names the dataset and says what to do.
  */
-import {
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, relative, sep } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName, snapshotDownload } from '@huggingface/hub';
 import type { DatasetAttr } from './dataset-info.js';
-import { DatasetFileError, HubDownloadError } from './errors.js';
+import { HubDownloadError } from './errors.js';
 import { fileType } from './loaders.js';
+import { resolveSplitFiles } from './split-files.js';
 
 export interface HubOptions {
   /** LLaMA-Factory's `cache_dir`; defaults to each hub's standard cache */
@@ -35,8 +27,6 @@ export interface HubOptions {
   /** how long to wait for a server to start answering a request (default 10 s, env LMFORGE_HUB_TIMEOUT_MS) */
   timeoutMs?: number;
 }
-
-const KNOWN_SPLITS = ['train', 'validation', 'valid', 'dev', 'test', 'eval'];
 
 function timeoutMs(opts: HubOptions): number {
   return opts.timeoutMs ?? (Number(process.env.LMFORGE_HUB_TIMEOUT_MS) || 10_000);
@@ -139,54 +129,6 @@ export async function downloadHfDatasetFile(repo: string, file: string, opts: Hu
   } catch (err) {
     throw new HubDownloadError(repo, repo, 'hf_hub', reasonOf(err));
   }
-}
-
-function walk(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((f) => !f.startsWith('.'))
-    .sort()
-    .flatMap((f) => {
-      const p = join(dir, f);
-      return statSync(p).isDirectory() ? walk(p) : [p];
-    });
-}
-
-/** Does a repo-relative path name this split (HF's `train-00000-of-00001.parquet`, `data/train.json`, `train/`)? */
-function mentionsSplit(relPath: string, split: string): boolean {
-  const escaped = split.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`(^|[/\\-._ 0-9])${escaped}($|[/\\-._ 0-9])`, 'i').test(relPath);
-}
-
-/**
- * Picks the data files of a downloaded repo the way HF datasets' default patterns do, restricted to `folder`
- * (data_dir) or else to the `subset` folder when one exists: files naming the split, or, when no file names any
- * split, every data file as the train split.
- */
-export function resolveSplitFiles(root: string, attr: DatasetAttr): string[] {
-  let base = root;
-  if (attr.folder) base = join(root, attr.folder);
-  else if (attr.subset && existsSync(join(root, attr.subset))) base = join(root, attr.subset);
-  if (!existsSync(base)) {
-    throw new DatasetFileError(
-      base,
-      `no such folder in dataset "${attr.name}"; check "folder"/"subset" in dataset_info.json`,
-    );
-  }
-  const data = walk(base).filter((f) => fileType(f) !== undefined);
-  const rel = (f: string) => relative(base, f).split(sep).join('/');
-  const named = data.filter((f) => KNOWN_SPLITS.some((s) => mentionsSplit(rel(f), s)));
-  const chosen =
-    named.length === 0 ? (attr.split === 'train' ? data : []) : data.filter((f) => mentionsSplit(rel(f), attr.split));
-  if (chosen.length === 0) {
-    const found = data.map(rel).slice(0, 10).join(', ') || '(no data files)';
-    throw new DatasetFileError(
-      base,
-      `no data files for split "${attr.split}" of dataset "${attr.name}" (found: ${found}); ` +
-        'set "split" or "folder" in dataset_info.json',
-    );
-  }
-  const first = fileType(chosen[0] as string);
-  return chosen.filter((f) => fileType(f) === first);
 }
 
 interface MsFile {

@@ -9,3 +9,4 @@ export * from './mix.js';
 export * from './python-json.js';
 export * from './random.js';
 export * from './report.js';
+export * from './split-files.js';
