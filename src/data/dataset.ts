@@ -255,10 +255,11 @@ async function getMerged(
     const rows = await loadRows(attr, args, rng);
     const before = report.issues.length;
     out[attr.name] = alignDataset(rows, attr, report, { mediaDir, stage });
+    // each dropped record has exactly one issue, so this dataset's new issues are its drops
     const mine = new DataReport();
-    for (const issue of report.issues.slice(before)) mine.add(issue);
-    const dropped = report.dropped.get(attr.name);
-    if (dropped) mine.dropped.set(attr.name, dropped);
+    const fresh = report.issues.slice(before);
+    for (const issue of fresh) mine.add(issue);
+    if (fresh.length > 0) mine.dropped.set(attr.name, fresh.length);
     const text = mine.summary(options.issueLimit ?? 5);
     if (text) (options.log ?? console.warn)(text);
   }
