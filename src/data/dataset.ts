@@ -199,6 +199,43 @@ async function loadRows(attr: DatasetAttr, args: DataArgs, rng: SeededRandom): P
 }
 
 /**
+ * A column the format needs that no record has is a mapping mistake in dataset_info.json, not bad records: say
+ * which column, which keys the records do have, and how to map them (LLaMA-Factory fails here with a KeyError).
+ */
+export function checkColumnsPresent(loaded: LoadedRows, attr: DatasetAttr, stage: Stage | undefined): void {
+  if (loaded.rows.length === 0) return;
+  const c = attr.columns;
+  const needed: [string, string | null][] = [];
+  if (attr.formatting === 'alpaca') {
+    needed.push(['prompt', c.prompt]);
+    if (attr.ranking) needed.push(['chosen', c.chosen], ['rejected', c.rejected]);
+    else if (stage !== undefined && stage !== 'pt') needed.push(['response', c.response]);
+  } else {
+    needed.push(['messages', c.messages]);
+    if (attr.ranking) needed.push(['chosen', c.chosen], ['rejected', c.rejected]);
+  }
+  if (c.kto_tag !== null) needed.push(['kto_tag', c.kto_tag]);
+  for (const [role, column] of needed) {
+    if (column === null) {
+      if (role === 'prompt' || role === 'messages') {
+        throw new DatasetConfigError(
+          `Dataset "${attr.name}": columns.${role} is not set; name the column that holds it.`,
+        );
+      }
+      continue; // chosen/rejected/response unset: the converter reports each record
+    }
+    if (loaded.rows.some((r) => r[column] !== undefined)) continue;
+    const keys = [...new Set(loaded.rows.slice(0, 50).flatMap((r) => Object.keys(r)))];
+    const files = [...new Set(loaded.origins.map((o) => o.file))].slice(0, 3).join(', ');
+    throw new InvalidDatasetError(
+      `Dataset "${attr.name}": no record of ${files} has the column "${column}" (columns.${role}). ` +
+        `The records have: ${keys.join(', ') || '(no keys)'}. Map the right one in dataset_info.json, e.g. ` +
+        `"columns": {"${role}": "${keys[0] ?? role}"}${attr.formatting === 'alpaca' ? '' : ', or check "formatting"'}.`,
+    );
+  }
+}
+
+/**
  * Aligns loaded records, dropping (and reporting) each record that breaks its format's rules or the stage's
  * shape. A dataset with no valid record stops with the first reason.
  */
@@ -208,6 +245,7 @@ export function alignDataset(
   report: DataReport,
   opts: { mediaDir: string; stage?: Stage | undefined },
 ): AlignedExample[] {
+  checkColumnsPresent(loaded, attr, opts.stage);
   const out: AlignedExample[] = [];
   const firstIssue = report.issues.length;
   loaded.rows.forEach((row, i) => {

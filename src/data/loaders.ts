@@ -132,7 +132,8 @@ function asRecord(file: string, value: unknown, where: string): DataRow {
 }
 
 /**
- * A .json/.jsonl file: a JSON array of records, an object of equal-length column arrays, or JSON lines.
+ * A .json/.jsonl file: a JSON array of records, an object of equal-length column arrays, an object whose one key
+ * holds the array of records, or JSON lines.
  * Syntax errors name the line and column (JSON lines: the line).
  */
 export function parseJsonRecords(file: string, text: string): DataRow[] {
@@ -149,6 +150,15 @@ export function parseJsonRecords(file: string, text: string): DataRow[] {
     if (Array.isArray(whole)) return whole.map((v, i) => asRecord(file, v, `element ${i}`));
     const obj = asRecord(file, whole, 'the top level');
     const values = Object.values(obj);
+    // {"data": [{...}, ...]}: a list of records wrapped in one key; HF would need `field`, we unwrap it
+    const only = values.length === 1 ? values[0] : undefined;
+    if (
+      Array.isArray(only) &&
+      only.length > 0 &&
+      only.every((v) => typeof v === 'object' && v !== null && !Array.isArray(v))
+    ) {
+      return only as DataRow[];
+    }
     if (values.length > 0 && values.every((v) => Array.isArray(v))) {
       const n = (values[0] as unknown[]).length;
       if (values.every((v) => (v as unknown[]).length === n)) {

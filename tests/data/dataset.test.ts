@@ -277,3 +277,24 @@ test('hub datasets fail fast and clearly when they cannot be downloaded', async 
   }
   await assert.rejects(getDataset(args({ dataset: 'om' }), 'sft', quiet), /OpenMind downloads are not supported/);
 });
+
+test('a column no record has is a mapping error that lists the keys the records do have', async () => {
+  const d = tempDataDir({
+    'dataset_info.json': {
+      qa: { file_name: 'qa.json' },
+      chat: { file_name: 'chat.json', formatting: 'sharegpt' },
+    },
+    'qa.json': [{ question: 'q', answer: 'a' }],
+    'chat.json': [{ messages: [] }],
+  });
+  await assert.rejects(getDataset({ dataset: 'qa', dataset_dir: d }, 'sft', quiet), (e: Error) => {
+    assert.ok(e instanceof InvalidDatasetError);
+    assert.match(e.message, /no record of .*qa\.json has the column "instruction" \(columns\.prompt\)/);
+    assert.match(e.message, /The records have: question, answer\. Map the right one in dataset_info\.json/);
+    return true;
+  });
+  await assert.rejects(
+    getDataset({ dataset: 'chat', dataset_dir: d }, 'sft', quiet),
+    /has the column "conversations" \(columns\.messages\)\. The records have: messages\./,
+  );
+});

@@ -19,6 +19,7 @@ const dir = tempDataDir({
     { instruction: 'b', output: '2' },
   ],
   'columnar.json': { instruction: ['a', 'b', 'c'], output: ['1', '2', '3'] },
+  'wrapped.json': { data: [{ instruction: 'w' }] },
   'lines.json': '{"instruction": "a"}\n\n{"instruction": "b"}\n',
   'data.jsonl': '\uFEFF{"text": "x"}\n{"text": "y"}\n',
   'data.csv': 'instruction,input,output,label\nhi,,hello,True\n"a, b","q","r",false\n',
@@ -47,6 +48,7 @@ test('json: array, object of columns, and JSON lines in a .json file', async () 
   ]);
   assert.deepEqual((await loadDataFile(join(dir, 'columnar.json')))[2], { instruction: 'c', output: '3' });
   assert.deepEqual(await loadDataFile(join(dir, 'lines.json')), [{ instruction: 'a' }, { instruction: 'b' }]);
+  assert.deepEqual(await loadDataFile(join(dir, 'wrapped.json')), [{ instruction: 'w' }]);
 });
 
 test('jsonl (with a byte-order mark), csv, txt and parquet', async () => {
