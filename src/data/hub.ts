@@ -151,9 +151,15 @@ async function msDownload(attr: DatasetAttr, opts: HubOptions): Promise<string[]
     const listUrl = `${api}/tree?Revision=${encodeURIComponent(revision)}&Root=/&Recursive=True&PageNumber=1&PageSize=10000`;
     const res = await doFetch(listUrl, { headers });
     if (!res.ok) throw new Error(`listing the repo returned HTTP ${res.status}`);
-    const body = (await res.json()) as { Data?: { Files?: MsFile[] } };
-    const files = (body.Data?.Files ?? []).filter((f) => f.Type === 'blob' || f.Type === 'file');
-    for (const f of files.filter((x) => fileType(x.Path) !== undefined)) {
+    const body = (await res.json()) as { Success?: boolean; Message?: string; Data?: { Files?: MsFile[] } };
+    if (body.Success === false || !Array.isArray(body.Data?.Files)) {
+      throw new Error(`the repo was not found (${body.Message ?? 'no file list in the answer'})`);
+    }
+    const files = (body.Data?.Files ?? []).filter(
+      (f) => (f.Type === 'blob' || f.Type === 'file') && fileType(f.Path) !== undefined,
+    );
+    if (files.length === 0) throw new Error('the repo holds no json/jsonl/csv/parquet/txt files');
+    for (const f of files) {
       const target = join(root, ...f.Path.split('/'));
       if (existsSync(target)) continue;
       const url = `${api}?Revision=${encodeURIComponent(revision)}&FilePath=${encodeURIComponent(f.Path)}`;
