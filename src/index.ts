@@ -1,2 +1,5 @@
 /** lmforge's library API. */
+
+export * from './data/template/index.js';
 export * from './engine/index.js';
+export * from './tokenizer/index.js';
