@@ -1,11 +1,14 @@
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { TokenizerError } from './errors.js';
 
-/** A chat message as chat templates see it; templates may read extra keys (tool_calls, reasoning_content...). */
+/** A chat message as chat templates see it, with the optional keys templates commonly read. */
 export interface ChatMessage {
   role: string;
-  content: string;
-  [key: string]: unknown;
+  content: string | null;
+  name?: string;
+  tool_calls?: unknown[];
+  tool_call_id?: string;
+  reasoning_content?: string;
 }
 
 /** An OpenAI-style tool description ({type: 'function', function: {...}}) or a bare function schema. */
