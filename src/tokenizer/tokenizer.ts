@@ -169,6 +169,11 @@ export class Tokenizer {
     return this.tokenToIdOrUnk(tokens);
   }
 
+  /** The id of a token string exactly as the vocabulary (with added tokens) has it; null when absent. */
+  tokenToId(token: string): number | null {
+    return this.native.tokenToId(token);
+  }
+
   private tokenToIdOrUnk(token: string): number | null {
     const id = this.native.tokenToId(token);
     if (id !== null) return id;

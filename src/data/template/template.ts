@@ -413,7 +413,9 @@ export async function slotsToIds(tokenizer: Tokenizer, perMessage: Slot[][]): Pr
       if (typeof slot === 'string') {
         if (slot.length > 0) ids.push(...encodedTexts[next++]!);
       } else if ('token' in slot) {
-        const id = tokenizer.convertTokensToIds(slot.token);
+        // Stricter than LLaMA-Factory, which would silently use the unk id: a role token the vocabulary lacks
+        // means the template does not belong to this model.
+        const id = tokenizer.tokenToId(slot.token);
         if (id === null) {
           throw new TemplateError(
             `the template token ${JSON.stringify(slot.token)} is not in the tokenizer's vocabulary`,
