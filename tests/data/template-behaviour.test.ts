@@ -119,7 +119,8 @@ test('mistral: [INST] turns with the system merged, a space before replies, EOS 
   // '▁' to every encoded text: the reply starts with '▁', '▁I' and decodes with two spaces. That is what
   // LLaMA-Factory produces with this tokenizer too; ids, not strings, are the contract.
   assert.equal(tokenizer.decode(prompt), '<s> [INST] Sys\n\nHow are you[/INST]  I am fine!</s> [INST] 你好[/INST]');
-  assert.deepEqual(answer.slice(0, 2), [tokenizer.tokenToId('▁'), tokenizer.tokenToId('▁I')]);
+  const reply = await text(tokenizer, ' I am fine!');
+  assert.deepEqual(reply.slice(0, 2), [tokenizer.tokenToId('▁'), tokenizer.tokenToId('▁I')]);
   assert.deepEqual(answer, [...(await text(tokenizer, ' 很高兴认识你！')), 2]);
 });
 
