@@ -240,10 +240,8 @@ export class Tokenizer {
     let added = 0;
     for (const content of tokens) {
       const existing = this.addedByContent.get(content);
-      if (existing !== undefined) {
-        if (special && !existing.special) existing.special = true;
-        continue;
-      }
+      // Re-adding an added token is a no-op, as in the Rust library (which compares added tokens by content).
+      if (existing !== undefined) continue;
       const known = this.native.tokenToId(content);
       // HF adds special tokens un-normalized and plain added tokens normalized.
       const count = this.native.addAddedTokens([new AddedToken(content, special, { normalized: !special })]);

@@ -157,6 +157,12 @@ test('added special tokens get new ids, are matched whole in text and skipped on
   assert.equal(tokenizer.eosTokenId, 0);
   assert.equal(tokenizer.addTokens(['plainword']), 1);
   assert.equal(tokenizer.addedTokensDecoder.get(32002)?.special, false);
+  assert.equal(tokenizer.decode([32002], { skipSpecialTokens: true }), 'plainword');
+  // A piece of the base vocabulary becomes a (special) added token in place: no new id.
+  assert.equal(tokenizer.addTokens(['plainword', '▁Hello'], true), 0);
+  assert.deepEqual([tokenizer.tokenToId('▁Hello'), tokenizer.size], [22557, 32003]);
+  assert.equal(tokenizer.decode([32002, 22557], { skipSpecialTokens: true }), 'plainword');
+  assert.equal(await tokenizer.nativeDecode([32002, 22557], true), 'plainword');
 });
 
 test('applyChatTemplate renders Qwen3 and Llama 3 templates with HF globals and tokenizes without extra BOS', async () => {
