@@ -94,6 +94,8 @@ export class Tokenizer {
   cleanUpTokenizationSpaces: boolean;
   readonly addBosToken: boolean;
   readonly addEosToken: boolean;
+  /** What `encode('')` returns: the special tokens the post-processor puts around any text (known without encoding). */
+  readonly emptyTextIds: readonly number[];
 
   constructor(files: TokenizerFiles) {
     this.dir = files.dir;
@@ -139,6 +141,13 @@ export class Tokenizer {
       ? (s.addEosToken ?? false)
       : this.eosToken !== null && around.after.includes(this.eosToken);
     if (flagsApply) this.native.setPostProcessor(this.bosEosProcessor());
+    const tokensAround = flagsApply
+      ? [this.addBosToken ? this.bosToken : null, this.addEosToken ? this.eosToken : null]
+      : [...around.before, ...around.after];
+    this.emptyTextIds = tokensAround
+      .filter((t): t is string => t !== null)
+      .map((t) => this.native.tokenToId(t))
+      .filter((id): id is number => id !== null);
   }
 
   /** Loads tokenizer.json + tokenizer_config.json (+ special_tokens_map, generation_config, chat_template.*). */

@@ -37,7 +37,7 @@ const chat = (messages: Message[], system?: string) => [
 
 test('parse_template (llama3): slots, prefix from the post-processor BOS, no default system', async () => {
   const tokenizer = Tokenizer.fromDir(metaLlama3Dir());
-  const template = await parseTemplate(tokenizer);
+  const template = parseTemplate(tokenizer);
   assert.equal(template.kind, 'default');
   assert.deepEqual(template.formatUser.slots, [
     '<|start_header_id|>user<|end_header_id|>\n\n{{content}}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
@@ -58,7 +58,7 @@ test('parse_template (llama3): slots, prefix from the post-processor BOS, no def
 
 test('parse_template (qwen3): a reasoning template whose ids equal the tokenizer chat template', async () => {
   const tokenizer = load('qwen3');
-  const template = await parseTemplate(tokenizer);
+  const template = parseTemplate(tokenizer);
   assert.equal(template.kind, 'reasoning');
   assert.deepEqual(template.formatUser.slots, ['<|im_start|>user\n{{content}}<|im_end|>\n<|im_start|>assistant\n']);
   assert.deepEqual(template.formatAssistant.slots, ['{{content}}<|im_end|>\n']);
@@ -70,7 +70,7 @@ test('parse_template (qwen3): a reasoning template whose ids equal the tokenizer
 
   // With `template` unset, getTemplate derives the same thing and warns that it did.
   const warnings: string[] = [];
-  const derived = await getTemplate(undefined, tokenizer, {
+  const derived = getTemplate(undefined, tokenizer, {
     log: (level, m) => level === 'warning' && warnings.push(m),
   });
   assert.deepEqual(
@@ -82,7 +82,7 @@ test('parse_template (qwen3): a reasoning template whose ids equal the tokenizer
 
 test('parse_template (Qwen2.5-style): finds the default system prompt the template injects', async () => {
   const tokenizer = Tokenizer.fromDir(variantDir('qwen3', (c) => (c.chat_template = QWEN25_CHAT_TEMPLATE)));
-  const template = await parseTemplate(tokenizer);
+  const template = parseTemplate(tokenizer);
   assert.equal(template.kind, 'default');
   assert.equal(template.defaultSystem, 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.');
   assert.deepEqual(template.formatUser.slots, ['<|im_start|>user\n{{content}}<|im_end|>\n<|im_start|>assistant\n']);
@@ -100,7 +100,7 @@ test('no template and no chat template: `empty`, with a warning, and the tokeniz
   const tokenizer = load('mistral');
   assert.equal(tokenizer.chatTemplate, null);
   const warnings: string[] = [];
-  const template = await getTemplate(null, tokenizer, { log: (level, m) => level === 'warning' && warnings.push(m) });
+  const template = getTemplate(null, tokenizer, { log: (level, m) => level === 'warning' && warnings.push(m) });
   assert.equal(template.name, 'empty');
   assert.match(warnings[0]!, /use `empty` template/);
   const [prompt, answer] = await template.encodeOneturn(tokenizer, MESSAGES.slice(0, 2));
@@ -112,7 +112,7 @@ test('no template and no chat template: `empty`, with a warning, and the tokeniz
 test('templates written as jinja render the same text as their slots', async () => {
   for (const name of ['qwen', 'llama2', 'mistral', 'default', 'alpaca', 'gemma']) {
     const tokenizer = load('mistral');
-    const template = await getTemplate(name, tokenizer, { log: quiet });
+    const template = getTemplate(name, tokenizer, { log: quiet });
     const jinja = template.toJinja(tokenizer);
     const specials = { bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken };
     for (const system of [undefined, 'Sys']) {
@@ -124,8 +124,8 @@ test('templates written as jinja render the same text as their slots', async () 
   // replace_jinja_template templates overwrite the tokenizer's own chat template; others keep it.
   const qwen = load('qwen3');
   const own = qwen.chatTemplate;
-  await getTemplate('qwen3', qwen, { log: quiet });
+  getTemplate('qwen3', qwen, { log: quiet });
   assert.equal(qwen.chatTemplate, own);
-  await getTemplate('alpaca', qwen, { log: quiet });
+  getTemplate('alpaca', qwen, { log: quiet });
   assert.match(qwen.chatTemplate!, /### Instruction/);
 });

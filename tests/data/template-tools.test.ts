@@ -50,7 +50,7 @@ test('the default tool prompt lists names, arguments, required flags and enums',
 
 test("qwen3 tool conversation == Qwen3's own chat template with tools, ids included", async () => {
   const tokenizer = load('qwen3');
-  const template = await getTemplate('qwen3', tokenizer, { log: quiet });
+  const template = getTemplate('qwen3', tokenizer, { log: quiet });
   const [prompt, answer] = await template.encodeOneturn(tokenizer, CONVERSATION, 'S', JSON.stringify([WRAPPED]));
   const official = await tokenizer.applyChatTemplate(
     [
@@ -72,7 +72,7 @@ test("qwen3 tool conversation == Qwen3's own chat template with tools, ids inclu
 
 test('llama3 tools: dated tool prompt in the system turn, JSON calls, ipython observations', async () => {
   const tokenizer = load('llama3');
-  const template = await getTemplate('llama3', tokenizer, { log: quiet });
+  const template = getTemplate('llama3', tokenizer, { log: quiet });
   template.now = () => new Date(2024, 6, 26, 12);
   const pairs = await template.encodeMultiturn(tokenizer, CONVERSATION, '', JSON.stringify([WEATHER]));
   const [prompt1, call] = pairs[0]!.map((ids) => tokenizer.decode(ids));
@@ -95,7 +95,7 @@ test('llama3 tools: dated tool prompt in the system turn, JSON calls, ipython ob
 
 test('a thought before a tool call is kept in front of the formatted call', async () => {
   const tokenizer = load('mistral');
-  const template = await getTemplate('qwen3', tokenizer, { log: quiet });
+  const template = getTemplate('qwen3', tokenizer, { log: quiet });
   const messages: Message[] = [
     { role: 'user', content: 'q' },
     { role: 'function', content: `<think>\nplan\n</think>\n\n${CALL}` },
@@ -123,31 +123,31 @@ test('extractToolCalls reads each dialect back (the inverse of the call formatti
     assert.equal(utils.extract('Just an answer.'), 'Just an answer.', format);
   }
   const tokenizer = load('mistral');
-  const qwen = await getTemplate('qwen', tokenizer, { log: quiet });
+  const qwen = getTemplate('qwen', tokenizer, { log: quiet });
   assert.deepEqual(qwen.extractToolCalls(`<tool_call>\n${CALL}\n</tool_call>`), calls.slice(0, 1));
   assert.equal(qwen.extractToolCalls('<tool_call>\nnot json\n</tool_call>'), '<tool_call>\nnot json\n</tool_call>');
-  const byDefault = await getTemplate('empty', tokenizer, { log: quiet });
+  const byDefault = getTemplate('empty', tokenizer, { log: quiet });
   assert.deepEqual(
     byDefault.extractToolCalls('Action: get_weather\nAction Input: ```{"city": "Paris"}```'),
     calls.slice(0, 1),
   );
-  const llama3 = await getTemplate('llama3', tokenizer, { log: quiet });
+  const llama3 = getTemplate('llama3', tokenizer, { log: quiet });
   assert.deepEqual(
     llama3.extractToolCalls(' {"name": "get_weather", "parameters": {"city": "Paris"}} '),
     calls.slice(0, 1),
   );
-  const glm4 = await getTemplate('glm4', tokenizer, { log: quiet });
+  const glm4 = getTemplate('glm4', tokenizer, { log: quiet });
   assert.deepEqual(glm4.extractToolCalls('get_weather\n{"city": "Paris"}'), calls.slice(0, 1));
   assert.throws(() => getToolUtils('glm4').formatFunctions(calls), /parallel/);
 });
 
 test('tool_format replaces the dialect of a template', async () => {
   const tokenizer = load('mistral');
-  const template = await getTemplate('llama3', tokenizer, { toolFormat: 'qwen', log: quiet });
+  const template = getTemplate('llama3', tokenizer, { toolFormat: 'qwen', log: quiet });
   const text = template.renderText(CONVERSATION.slice(0, 2), { bosToken: '<s>', eosToken: '</s>' });
   assert.equal(text[1], `<tool_call>\n${CALL}\n</tool_call></s>`);
   assert.deepEqual(template.extractToolCalls(`<tool_call>\n${CALL}\n</tool_call>`), [
     { name: 'get_weather', arguments: '{"city": "Paris"}' },
   ]);
-  await assert.rejects(getTemplate('qwen', tokenizer, { toolFormat: 'nope', log: quiet }), /tool format "nope"/);
+  assert.throws(() => getTemplate('qwen', tokenizer, { toolFormat: 'nope', log: quiet }), /tool format "nope"/);
 });

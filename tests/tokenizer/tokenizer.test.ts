@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Tokenizer, TokenizerError } from '../../src/tokenizer/index.js';
-import { byteLevel, load, tempDir, variantDir } from '../util/tokenizers.js';
+import { byteLevel, load, metaLlama3Dir, tempDir, variantDir } from '../util/tokenizers.js';
 
 const mistral = load('mistral');
 const llama3 = load('llama3');
@@ -131,6 +131,20 @@ test('add_bos_token / add_eos_token rebuild the post-processor for Llama-family 
   // Qwen2Tokenizer ignores the flags (HF does too): its tokenizer.json decides.
   const qwenFlags = Tokenizer.fromDir(variantDir('qwen3', (c) => (c.add_eos_token = true)));
   assert.deepEqual(await qwenFlags.encode('Hello'), ids(qwen3, ['Hello']));
+});
+
+test('emptyTextIds is what encode("") returns, for every post-processor kind', async () => {
+  const cases: [string, Tokenizer, number[]][] = [
+    ['mistral', mistral, [1]],
+    ['llama3 (no BOS)', llama3, []],
+    ['qwen3', qwen3, []],
+    ['meta llama3', Tokenizer.fromDir(metaLlama3Dir()), [128000]],
+    ['mistral add_eos', Tokenizer.fromDir(variantDir('mistral', (c) => (c.add_eos_token = true))), [1, 2]],
+  ];
+  for (const [name, tokenizer, expected] of cases) {
+    assert.deepEqual(await tokenizer.encode(''), expected, name);
+    assert.deepEqual(tokenizer.emptyTextIds, expected, name);
+  }
 });
 
 test('convertTokensToIds maps unknown tokens to unk (or null) and convertIdsToTokens inverts it', () => {

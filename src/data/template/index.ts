@@ -57,17 +57,17 @@ function unknownTemplate(name: string): TemplateError {
  * tokenizer fixed to match: EOS replaced by the first stop word for replace_eos templates, pad := EOS when
  * missing, stop words added as special tokens, and a chat template set for saving when it lacks one.
  */
-export async function getTemplate(
+export function getTemplate(
   name: string | undefined | null,
   tokenizer: Tokenizer,
   options: GetTemplateOptions = {},
-): Promise<Template> {
+): Template {
   const log: LogFn = options.log ?? ((level, message) => level === 'warning' && console.warn(`[lmforge] ${message}`));
   let template: Template;
   if (name === undefined || name === null) {
     if (tokenizer.chatTemplate !== null) {
       log('warning', '`template` was not specified, try parsing the chat template from the tokenizer.');
-      template = await parseTemplate(tokenizer);
+      template = parseTemplate(tokenizer);
     } else {
       log('warning', '`template` was not specified, use `empty` template.');
       template = registeredTemplate('empty')!.clone();

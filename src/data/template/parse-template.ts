@@ -24,8 +24,8 @@ function findDiff(shorter: string, longer: string): string {
  * render probe conversations whose contents are the literal `{{content}}`, and cut the renders into slots.
  * The prefix is what encoding an empty string yields (a BOS the post-processor adds).
  */
-export async function parseTemplate(tokenizer: Tokenizer, name = 'jinja'): Promise<Template> {
-  const prefix = tokenizer.decode(await tokenizer.encode(''));
+export function parseTemplate(tokenizer: Tokenizer, name = 'jinja'): Template {
+  const prefix = tokenizer.decode(tokenizer.emptyTextIds);
   const render = (messages: { role: string; content: string }[], addGenerationPrompt: boolean) =>
     tokenizer.applyChatTemplate(messages, { addGenerationPrompt });
 
