@@ -96,6 +96,28 @@ test('parse_template (Qwen2.5-style): finds the default system prompt the templa
   }
 });
 
+test('parse_template on a defective chat template derives what LLaMA-Factory derives, and warns', () => {
+  // @lenml's Llama 3 config: no BOS from the post-processor, and a template that always appends the
+  // generation prompt.
+  const tokenizer = load('llama3');
+  const warnings: string[] = [];
+  const template = parseTemplate(tokenizer, 'jinja', (level, m) => level === 'warning' && warnings.push(m));
+  assert.deepEqual(template.formatPrefix.slots, []);
+  assert.deepEqual(template.formatUser.slots, [
+    '<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{{content}}<|eot_id|>' +
+      '<|start_header_id|>assistant<|end_header_id|>\n\n',
+  ]);
+  assert.deepEqual(template.formatAssistant.slots, [
+    '{{content}}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+  ]);
+  assert.equal(warnings.length, 2);
+  assert.match(warnings[0]!, /ignores add_generation_prompt/);
+  assert.match(warnings[1]!, /writes <\|begin_of_text\|> itself/);
+  const clean: string[] = [];
+  parseTemplate(load('qwen3'), 'jinja', (level, m) => level === 'warning' && clean.push(m));
+  assert.deepEqual(clean, []);
+});
+
 test('no template and no chat template: `empty`, with a warning, and the tokenizer gets its jinja', async () => {
   const tokenizer = load('mistral');
   assert.equal(tokenizer.chatTemplate, null);

@@ -67,7 +67,7 @@ export function getTemplate(
   if (name === undefined || name === null) {
     if (tokenizer.chatTemplate !== null) {
       log('warning', '`template` was not specified, try parsing the chat template from the tokenizer.');
-      template = parseTemplate(tokenizer);
+      template = parseTemplate(tokenizer, 'jinja', log);
     } else {
       log('warning', '`template` was not specified, use `empty` template.');
       template = registeredTemplate('empty')!.clone();

@@ -1,6 +1,6 @@
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { defineTemplate } from './registry.js';
-import type { Template } from './template.js';
+import type { LogFn, Template } from './template.js';
 
 /** The characters of `longer` that are not matched, in order, by `shorter` (LLaMA-Factory's find_diff). */
 function findDiff(shorter: string, longer: string): string {
@@ -24,7 +24,7 @@ function findDiff(shorter: string, longer: string): string {
  * render probe conversations whose contents are the literal `{{content}}`, and cut the renders into slots.
  * The prefix is what encoding an empty string yields (a BOS the post-processor adds).
  */
-export function parseTemplate(tokenizer: Tokenizer, name = 'jinja'): Template {
+export function parseTemplate(tokenizer: Tokenizer, name = 'jinja', log: LogFn = () => {}): Template {
   const prefix = tokenizer.decode(tokenizer.emptyTextIds);
   const render = (messages: { role: string; content: string }[], addGenerationPrompt: boolean) =>
     tokenizer.applyChatTemplate(messages, { addGenerationPrompt });
@@ -45,6 +45,23 @@ export function parseTemplate(tokenizer: Tokenizer, name = 'jinja'): Template {
     ],
     false,
   ).slice(prefix.length + userSlot.length);
+  // LLaMA-Factory derives these slots without checks; two template defects silently train a model that
+  // never stops or repeats BOS, so say so (the fix is a named template).
+  const userOnly = [{ role: 'user', content: '{{content}}' }];
+  if (render(userOnly, false) === render(userOnly, true)) {
+    log(
+      'warning',
+      "the tokenizer's chat template ignores add_generation_prompt: every derived reply will be followed by the " +
+        'next assistant header. Set `template` to the model family (llama3, qwen, ...) instead.',
+    );
+  }
+  if (tokenizer.bosToken && !prefix && userSlot.startsWith(tokenizer.bosToken)) {
+    log(
+      'warning',
+      `the chat template writes ${tokenizer.bosToken} itself: every derived user turn will start with it. ` +
+        'Set `template` to the model family instead.',
+    );
+  }
   const reasoning = assistantSlot.includes('<think>');
   assistantSlot = assistantSlot.replaceAll('<think>', '').replaceAll('</think>', '').replace(/^\n+/, '');
 
