@@ -210,6 +210,15 @@ const STRINGS: Record<string, { system?: string; expected: string[]; specials?: 
       '很高兴认识你！<|end|>\n',
     ],
   },
+  // {{idx}} counts the rounds from 0.
+  chatglm2: {
+    expected: [
+      '[gMASK]sop[Round 0]\n\n问：How are you\n\n答：',
+      'I am fine!',
+      '[Round 1]\n\n问：你好\n\n答：',
+      '很高兴认识你！',
+    ],
+  },
   // LLaMA-Factory's test_phi4_template strings.
   phi4: {
     expected: [
@@ -233,6 +242,12 @@ test('named templates lay out the exact strings LLaMA-Factory defines', async ()
     gemma.renderText(MESSAGES.slice(0, 1), { bosToken: '<bos>', eosToken: null }, 'S')[0],
     '<bos><start_of_turn>user\nS\n\nHow are you<end_of_turn>\n<start_of_turn>model\n',
   );
+  // Every registered template lays each message out once, with its content, in order.
+  for (const name of templateNames()) {
+    const parts = getTemplate(name, tokenizer, { log: quiet }).renderText(MESSAGES, SPECIALS);
+    assert.equal(parts.length, MESSAGES.length, name);
+    parts.forEach((part, i) => assert.ok(part.includes(MESSAGES[i]!.content), `${name} turn ${i}: ${part}`));
+  }
   for (const name of [
     'llama2',
     'llama2_zh',

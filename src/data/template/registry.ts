@@ -313,6 +313,244 @@ const DEFINITIONS: TemplateDefinition[] = [
     system: ['<|system|>\n{{content}}', EOS],
     defaultSystem: 'You are Zephyr, a helpful assistant.',
   },
+  {
+    name: 'aquila',
+    user: ['Human: {{content}}###Assistant:'],
+    assistant: ['{{content}}###'],
+    system: ['System: {{content}}###'],
+    defaultSystem:
+      'A chat between a curious human and an artificial intelligence assistant. ' +
+      "The assistant gives helpful, detailed, and polite answers to the human's questions.",
+    stopWords: ['</s>'],
+  },
+  {
+    name: 'atom',
+    user: [BOS, 'Human: {{content}}\n', EOS, BOS, 'Assistant:'],
+    assistant: ['{{content}}\n', EOS],
+  },
+  {
+    name: 'baichuan',
+    user: [{ token: '<reserved_102>' }, '{{content}}', { token: '<reserved_103>' }],
+    efficientEos: true,
+  },
+  {
+    name: 'belle',
+    user: ['Human: {{content}}\n\nBelle: '],
+    assistant: ['{{content}}', EOS, '\n\n'],
+    prefix: [BOS],
+  },
+  {
+    name: 'bluelm',
+    user: [{ token: '[|Human|]:' }, '{{content}}', { token: '[|AI|]:' }],
+  },
+  {
+    name: 'breeze',
+    user: ['[INST] {{content}} [/INST] '],
+    prefix: [BOS],
+    efficientEos: true,
+  },
+  {
+    name: 'chatglm2',
+    user: ['[Round {{idx}}]\n\n问：{{content}}\n\n答：'],
+    prefix: [{ token: '[gMASK]' }, { token: 'sop' }],
+    efficientEos: true,
+  },
+  {
+    name: 'codegeex2',
+    prefix: [{ token: '[gMASK]' }, { token: 'sop' }],
+  },
+  {
+    name: 'codegeex4',
+    user: ['<|user|>\n{{content}}<|assistant|>\n'],
+    system: ['<|system|>\n{{content}}'],
+    function: { slots: ['{{content}}'], toolFormat: 'glm4' },
+    observation: ['<|observation|>\n{{content}}<|assistant|>\n'],
+    toolFormat: 'glm4',
+    prefix: ['[gMASK]<sop>'],
+    defaultSystem:
+      '你是一位智能编程助手，你叫CodeGeeX。你会为用户回答关于编程、代码、计算机方面的任何问题，' +
+      '并提供格式规范、可以执行、准确安全的代码，并在必要时提供详细的解释。',
+    stopWords: ['<|user|>', '<|observation|>'],
+    efficientEos: true,
+  },
+  {
+    name: 'cohere',
+    user: [
+      '<|START_OF_TURN_TOKEN|><|USER_TOKEN|>{{content}}<|END_OF_TURN_TOKEN|>' +
+        '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>',
+    ],
+    system: ['<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>{{content}}<|END_OF_TURN_TOKEN|>'],
+    prefix: [BOS],
+  },
+  {
+    name: 'cpm',
+    user: ['<用户>{{content}}<AI>'],
+    prefix: [BOS],
+  },
+  {
+    name: 'cpm3',
+    user: [IM_USER],
+    assistant: [IM_ASSISTANT],
+    system: [IM_SYSTEM],
+    observation: [IM_TOOL_OBSERVATION],
+    prefix: [BOS],
+    stopWords: ['<|im_end|>'],
+  },
+  {
+    name: 'deepseekcoder',
+    user: ['### Instruction:\n{{content}}\n### Response:'],
+    assistant: ['\n{{content}}\n<|EOT|>\n'],
+    prefix: [BOS],
+    defaultSystem:
+      'You are an AI programming assistant, utilizing the DeepSeek Coder model, ' +
+      'developed by DeepSeek Company, and you only answer questions related to computer science. ' +
+      'For politically sensitive questions, security and privacy issues, ' +
+      'and other non-computer science questions, you will refuse to answer.\n',
+  },
+  {
+    name: 'exaone',
+    user: ['[|user|]{{content}}\n[|assistant|]'],
+    assistant: ['{{content}}', EOS, '\n'],
+    system: ['[|system|]{{content}}[|endofturn|]\n'],
+  },
+  {
+    name: 'falcon',
+    user: ['User: {{content}}\nFalcon:'],
+    assistant: ['{{content}}\n'],
+    efficientEos: true,
+  },
+  {
+    name: 'gemma3',
+    user: [GEMMA_USER],
+    assistant: ['{{content}}<end_of_turn>\n'],
+    system: ['{{content}}\n\n'],
+    observation: [GEMMA_OBSERVATION],
+    prefix: [BOS],
+    stopWords: ['<end_of_turn>'],
+    replaceEos: true,
+    kind: 'llama2',
+  },
+  {
+    name: 'granite3',
+    user: ['<|start_of_role|>user<|end_of_role|>{{content}}<|end_of_text|>\n<|start_of_role|>assistant<|end_of_role|>'],
+    assistant: ['{{content}}<|end_of_text|>\n'],
+    system: ['<|start_of_role|>system<|end_of_role|>{{content}}<|end_of_text|>\n'],
+  },
+  {
+    name: 'granite4',
+    user: ['<|start_of_role|>user<|end_of_role|>{{content}}<|end_of_text|>\n<|start_of_role|>assistant<|end_of_role|>'],
+    assistant: ['{{content}}<|end_of_text|>\n'],
+    system: ['<|start_of_role|>system<|end_of_role|>{{content}}<|end_of_text|>\n'],
+    function: { slots: ['{{content}}<|end_of_text|>\n'], toolFormat: 'default' },
+    observation: ['<|start_of_role|>tool<|end_of_role|>{{content}}<|end_of_text|>\n<|start_of_role|>assistant\n'],
+    toolFormat: 'default',
+    stopWords: ['<|end_of_text|>'],
+    defaultSystem: 'You are Granite, developed by IBM. You are a helpful AI assistant.',
+  },
+  {
+    name: 'hunyuan',
+    user: ['{{content}}<|extra_0|>'],
+    assistant: ['{{content}}<|eos|>'],
+    system: ['{{content}}<|extra_4|>'],
+    prefix: ['<|startoftext|>'],
+    stopWords: ['<|eos|>'],
+  },
+  {
+    name: 'intern2',
+    user: [IM_USER],
+    assistant: [IM_ASSISTANT],
+    system: [IM_SYSTEM],
+    prefix: [BOS],
+    defaultSystem:
+      'You are an AI assistant whose name is InternLM (书生·浦语).\n' +
+      '- InternLM (书生·浦语) is a conversational language model that is developed by Shanghai AI Laboratory ' +
+      '(上海人工智能实验室). It is designed to be helpful, honest, and harmless.\n' +
+      '- InternLM (书生·浦语) can understand and communicate fluently in the language ' +
+      'chosen by the user such as English and 中文.',
+    stopWords: ['<|im_end|>'],
+  },
+  {
+    name: 'mimo',
+    ...QWEN_FIELDS,
+    defaultSystem: 'You are a helpful assistant.',
+    kind: 'reasoning',
+  },
+  {
+    name: 'olmo',
+    user: ['<|user|>\n{{content}}<|assistant|>\n'],
+    prefix: [EOS],
+  },
+  {
+    name: 'openchat',
+    user: ['GPT4 Correct User: {{content}}', EOS, 'GPT4 Correct Assistant:'],
+    prefix: [BOS],
+  },
+  {
+    name: 'openchat-3.6',
+    user: [
+      '<|start_header_id|>GPT4 Correct User<|end_header_id|>\n\n{{content}}<|eot_id|>' +
+        '<|start_header_id|>GPT4 Correct Assistant<|end_header_id|>\n\n',
+    ],
+    prefix: [BOS],
+    stopWords: ['<|eot_id|>'],
+  },
+  {
+    name: 'opencoder',
+    user: [IM_USER],
+    assistant: [IM_ASSISTANT],
+    system: [IM_SYSTEM],
+    observation: [IM_TOOL_OBSERVATION],
+    defaultSystem: 'You are OpenCoder, created by OpenCoder Team.',
+    stopWords: ['<|im_end|>'],
+  },
+  {
+    name: 'orion',
+    user: ['Human: {{content}}\n\nAssistant: ', EOS],
+    prefix: [BOS],
+  },
+  {
+    name: 'sailor',
+    user: ['<|im_start|>question\n{{content}}<|im_end|>\n<|im_start|>answer\n'],
+    assistant: [IM_ASSISTANT],
+    system: [IM_SYSTEM],
+    defaultSystem:
+      'You are an AI assistant named Sailor created by Sea AI Lab. ' +
+      'Your answer should be friendly, unbiased, faithful, informative and detailed.',
+    stopWords: ['<|im_end|>'],
+  },
+  {
+    name: 'solar',
+    user: ['### User:\n{{content}}\n\n### Assistant:\n'],
+    system: ['### System:\n{{content}}\n\n'],
+    efficientEos: true,
+  },
+  {
+    name: 'starchat',
+    user: ['<|user|>\n{{content}}<|end|>\n<|assistant|>'],
+    assistant: ['{{content}}<|end|>\n'],
+    system: ['<|system|>\n{{content}}<|end|>\n'],
+    stopWords: ['<|end|>'],
+  },
+  {
+    name: 'telechat',
+    user: ['<_user>{{content}}<_bot>'],
+    system: ['<_system>{{content}}<_end>'],
+  },
+  {
+    name: 'xverse',
+    user: ['Human: {{content}}\n\nAssistant: '],
+  },
+  {
+    name: 'yuan',
+    user: ['{{content}}', { token: '<sep>' }],
+    assistant: ['{{content}}<eod>\n'],
+    stopWords: ['<eod>'],
+  },
+  {
+    name: 'ziya',
+    user: ['<human>:{{content}}\n<bot>:'],
+    assistant: ['{{content}}\n'],
+  },
 ];
 
 for (const def of DEFINITIONS) registerTemplate(def);
