@@ -246,7 +246,9 @@ test('named templates lay out the exact strings LLaMA-Factory defines', async ()
   for (const name of templateNames()) {
     const parts = getTemplate(name, tokenizer, { log: quiet }).renderText(MESSAGES, SPECIALS);
     assert.equal(parts.length, MESSAGES.length, name);
-    parts.forEach((part, i) => assert.ok(part.includes(MESSAGES[i]!.content), `${name} turn ${i}: ${part}`));
+    for (const [i, part] of parts.entries()) {
+      assert.ok(part.includes(MESSAGES[i]!.content), `${name} turn ${i}: ${part}`);
+    }
   }
   for (const name of [
     'llama2',
