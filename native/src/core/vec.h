@@ -10,6 +10,7 @@
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #define LMF_INLINE inline __attribute__((always_inline))
 #define LMF_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
@@ -33,11 +34,16 @@ template <int W>
 LMF_INLINE void vstore(float* p, typename Vec<W>::f v) {
   std::memcpy(p, &v, sizeof v);
 }
+// Constants only. A vector built from a run-time value in this ISA-neutral code is lowered lane by lane before it
+// is inlined into its target function (GCC 12 then emits W masked broadcasts); write `v * s`, `v - s` with a
+// scalar s instead, which becomes one broadcast.
+template <int W, int... Is>
+LMF_INLINE typename Vec<W>::f vset_impl(float x, std::integer_sequence<int, Is...>) {
+  return typename Vec<W>::f{((void)Is, x)...};
+}
 template <int W>
 LMF_INLINE typename Vec<W>::f vset(float x) {
-  typename Vec<W>::f v;
-  for (int i = 0; i < W; ++i) v[i] = x;
-  return v;
+  return vset_impl<W>(x, std::make_integer_sequence<int, W>{});
 }
 template <int W>
 LMF_INLINE typename Vec<W>::f vmax(typename Vec<W>::f a, typename Vec<W>::f b) {
@@ -86,7 +92,7 @@ LMF_INLINE typename Vec<W>::f vexp(typename Vec<W>::f x) {
   vf pow2;
   std::memcpy(&pow2, &ni, sizeof pow2);
   vf y = p * pow2;
-  return x < lo ? vset<W>(0.0f) : y;
+  return x < lo ? vf{} : y;
 }
 
 }  // namespace lmf

@@ -67,12 +67,12 @@ LMF_INLINE void micro(int64_t K, const float* a, int64_t a_rs, int64_t a_ks, con
   using vf = typename Vec<W>::f;
   vf acc[MR][NV];
   for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NV; ++j) acc[r][j] = accumulate ? vload<W>(c + r * ldc + j * W) : vset<W>(0.f);
+    for (int j = 0; j < NV; ++j) acc[r][j] = accumulate ? vload<W>(c + r * ldc + j * W) : vf{};
   for (int64_t k = 0; k < K; ++k) {
     vf bv[NV];
     for (int j = 0; j < NV; ++j) bv[j] = vload<W>(b + k * ldb + j * W);
     for (int r = 0; r < MR; ++r) {
-      vf av = vset<W>(a[r * a_rs + k * a_ks]);
+      const float av = a[r * a_rs + k * a_ks];  // a scalar operand: one broadcast per FMA group
       for (int j = 0; j < NV; ++j) acc[r][j] += av * bv[j];
     }
   }
@@ -149,10 +149,8 @@ inline void pack_cols(const float* x, int64_t b, int64_t rows, int64_t heads, in
 template <int W>
 LMF_INLINE void scores_tile(const AttnArgs& a, int64_t b, const float* qp, int64_t Dp, int64_t t0, int64_t nr,
                             const float* kt, int64_t j0, int64_t nc, int64_t ncols, float* s) {
-  using vf = typename Vec<W>::f;
   gemm_acc<W>(nr, ncols, a.D, qp, Dp, 1, kt, ncols, s, ncols, false);
-  const vf sc = vset<W>(a.scale);
-  for (int64_t i = 0; i < nr * ncols; i += W) vstore<W>(s + i, vload<W>(s + i) * sc);
+  for (int64_t i = 0; i < nr * ncols; i += W) vstore<W>(s + i, vload<W>(s + i) * a.scale);
   bool all_visible = nc == ncols && !a.key_mask && !a.seg && (!a.causal || j0 + nc - 1 <= a.off + t0);
   if (all_visible) return;
   for (int64_t r = 0; r < nr; ++r) {
@@ -224,10 +222,9 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
         std::fill(sr, sr + ncols, 0.f);
         continue;
       }
-      const vf mvec = vset<W>(mnew);
-      vf sum = vset<W>(0.f);
+      vf sum = {};
       for (int64_t c = 0; c < ncols; c += W) {
-        vf p = vexp<W>(vload<W>(sr + c) - mvec);
+        vf p = vexp<W>(vload<W>(sr + c) - mnew);
         vstore<W>(sr + c, p);
         sum += p;
       }
@@ -236,8 +233,7 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
       m[r] = mnew;
       if (alpha != 1.f) {
         float* ar = acc + r * Dp;
-        const vf av = vset<W>(alpha);
-        for (int64_t d = 0; d < Dp; d += W) vstore<W>(ar + d, vload<W>(ar + d) * av);
+        for (int64_t d = 0; d < Dp; d += W) vstore<W>(ar + d, vload<W>(ar + d) * alpha);
       }
     }
     gemm_acc<W>(nr, Dp, nc, s, ncols, 1, vp, Dp, acc, Dp, true);  // acc += p @ v
@@ -256,7 +252,6 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
 // the head's dk / dv contribution (directly when H == KVH, else into its own slice of dkv_heads).
 template <int W>
 LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch) {
-  using vf = typename Vec<W>::f;
   const int64_t b = task / a.H, h = task % a.H, kvh = h / (a.H / a.KVH);
   const int64_t Dp = round_up(a.D, W), T = a.T, S = a.S, D = a.D;
   size_t need = 0;
@@ -309,18 +304,16 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
             std::fill(sr, sr + ncols, 0.f);
             continue;
           }
-          const vf lv = vset<W>(l);
-          for (int64_t c = 0; c < ncols; c += W) vstore<W>(sr + c, vexp<W>(vload<W>(sr + c) - lv));
+          for (int64_t c = 0; c < ncols; c += W) vstore<W>(sr + c, vexp<W>(vload<W>(sr + c) - l));
         }
         gemm_acc<W>(nc, Dp, nr, s, 1, ncols, dop + t0 * Dp, Dp, dva, Dp, true);        // dv += p^T @ dout
         gemm_acc<W>(nr, ncols, D, dop + t0 * Dp, Dp, 1, vt, ncols, ds, ncols, false);  // dp = dout @ v^T
-        const vf sc = vset<W>(a.scale);
         for (int64_t r = 0; r < nr; ++r) {  // ds = p * (dp - rowsum(dout * out)) * scale
           float* dr = ds + r * ncols;
           const float* pr = s + r * ncols;
-          const vf dv = vset<W>(drow[t0 + r]);
+          const float dsum = drow[t0 + r];
           for (int64_t c = 0; c < ncols; c += W)
-            vstore<W>(dr + c, vload<W>(pr + c) * (vload<W>(dr + c) - dv) * sc);
+            vstore<W>(dr + c, vload<W>(pr + c) * (vload<W>(dr + c) - dsum) * a.scale);
         }
         gemm_acc<W>(nr, Dp, nc, ds, ncols, 1, kp, Dp, dqa + t0 * Dp, Dp, true);  // dq += ds @ k
         gemm_acc<W>(nc, Dp, nr, ds, 1, ncols, qp + t0 * Dp, Dp, dka, Dp, true);  // dk += ds^T @ q

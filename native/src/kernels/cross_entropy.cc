@@ -38,19 +38,18 @@ LMF_INLINE float row_logsumexp(const float* x, int64_t V) {
   float m = hmax<W>(vmax<W>(m0, m1));
   for (c = body; c < V; ++c) m = std::max(m, x[c]);
   if (std::isinf(m)) return m;  // all -inf, or an inf logit: the row's loss is not finite anyway
-  const vf mv = vset<W>(m);
-  vf s0 = vset<W>(0.f), s1 = s0, s2 = s0, s3 = s0;
+  vf s0 = {}, s1 = {}, s2 = {}, s3 = {};
   for (c = 0; c + 4 * W <= body; c += 4 * W) {
-    s0 += vexp<W>(vload<W>(x + c) - mv);
-    s1 += vexp<W>(vload<W>(x + c + W) - mv);
-    s2 += vexp<W>(vload<W>(x + c + 2 * W) - mv);
-    s3 += vexp<W>(vload<W>(x + c + 3 * W) - mv);
+    s0 += vexp<W>(vload<W>(x + c) - m);
+    s1 += vexp<W>(vload<W>(x + c + W) - m);
+    s2 += vexp<W>(vload<W>(x + c + 2 * W) - m);
+    s3 += vexp<W>(vload<W>(x + c + 3 * W) - m);
   }
-  for (; c < body; c += W) s0 += vexp<W>(vload<W>(x + c) - mv);
+  for (; c < body; c += W) s0 += vexp<W>(vload<W>(x + c) - m);
   if (body < V) {  // the tail through one padded vector: exp(-inf) = 0 for the padding
     float tail[W];
     for (int i = 0; i < W; ++i) tail[i] = body + i < V ? x[body + i] : kNegInf;
-    s1 += vexp<W>(vload<W>(tail) - mv);
+    s1 += vexp<W>(vload<W>(tail) - m);
   }
   return m + std::log(hsum<W>((s0 + s1) + (s2 + s3)));
 }
@@ -59,13 +58,12 @@ LMF_INLINE float row_logsumexp(const float* x, int64_t V) {
 template <int W>
 LMF_INLINE void row_grad(const float* x, float lse, int32_t label, float coef, float* d, int64_t V) {
   using vf = typename Vec<W>::f;
-  const vf lv = vset<W>(lse), cv = vset<W>(coef);
   const int64_t body = V / W * W;
-  for (int64_t c = 0; c < body; c += W) vstore<W>(d + c, vexp<W>(vload<W>(x + c) - lv) * cv);
+  for (int64_t c = 0; c < body; c += W) vstore<W>(d + c, vexp<W>(vload<W>(x + c) - lse) * coef);
   if (body < V) {
     float tail[W];
     for (int i = 0; i < W; ++i) tail[i] = body + i < V ? x[body + i] : kNegInf;
-    vf g = vexp<W>(vload<W>(tail) - lv) * cv;
+    vf g = vexp<W>(vload<W>(tail) - lse) * coef;
     for (int64_t c = body; c < V; ++c) d[c] = g[c - body];
   }
   d[label] -= coef;
