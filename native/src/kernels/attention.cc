@@ -50,6 +50,13 @@ struct AttnArgs {
   float* dk;
   float* dv;
   float* dkv_heads;  // backward scratch [2][B, H, S, D] when H != KVH: per-query-head dk, dv before the group sum
+  // K and V packed once per call for every (b, KV head), shared by the query heads of the group (see pack_kv):
+  const float* k_tiles;  // [B, KVH, key tiles, Dp, kCols]: each tile of keys transposed, zero-padded
+  const float* v_tiles;  // same for v (backward only)
+  const float* k_rows;   // [B, KVH, S, Dp]: rows zero-padded to Dp (backward only)
+  const float* v_rows;   // same for v (forward only)
+  int64_t Dp;            // D rounded up to 16 floats: a whole number of vectors on every ISA
+  int64_t key_tiles;
   const int32_t* key_mask;
   const int32_t* seg;
   int64_t B, T, S, H, KVH, D;
@@ -144,12 +151,18 @@ inline void pack_cols(const float* x, int64_t b, int64_t rows, int64_t heads, in
   }
 }
 
+// Offsets of key tile `tile` / key row j of KV head g of batch b in the packed K and V.
+inline int64_t tile_at(const AttnArgs& a, int64_t b, int64_t g, int64_t tile) {
+  return ((b * a.KVH + g) * a.key_tiles + tile) * a.Dp * kCols;
+}
+inline int64_t row_at(const AttnArgs& a, int64_t b, int64_t g, int64_t j) { return ((b * a.KVH + g) * a.S + j) * a.Dp; }
+
 // s [nr, ncols] = (q rows [t0, t0 + nr) . key cols [j0, j0 + nc)) * scale with every invisible pair at -inf.
 // Forward and backward both call this, so p = exp(s - lse) in the backward matches the forward's softmax.
 template <int W>
 LMF_INLINE void scores_tile(const AttnArgs& a, int64_t b, const float* qp, int64_t Dp, int64_t t0, int64_t nr,
                             const float* kt, int64_t j0, int64_t nc, int64_t ncols, float* s) {
-  gemm_acc<W>(nr, ncols, a.D, qp, Dp, 1, kt, ncols, s, ncols, false);
+  gemm_acc<W>(nr, ncols, a.D, qp, Dp, 1, kt, kCols, s, ncols, false);
   for (int64_t i = 0; i < nr * ncols; i += W) vstore<W>(s + i, vload<W>(s + i) * a.scale);
   bool all_visible = nc == ncols && !a.key_mask && !a.seg && (!a.causal || j0 + nc - 1 <= a.off + t0);
   if (all_visible) return;
@@ -190,16 +203,14 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
   const int64_t b = task / (a.H * ntiles), h = task / ntiles % a.H, t0 = task % ntiles * kFwdRows;
   const int64_t nr = std::min<int64_t>(kFwdRows, a.T - t0);
   const int64_t kvh = h / (a.H / a.KVH);
-  const int64_t Dp = round_up(a.D, W);
+  const int64_t Dp = a.Dp;
   size_t need = 0;
-  for (int64_t n : {kFwdRows * Dp, kFwdRows * Dp, Dp * kCols, kCols * Dp, kFwdRows * kCols})
+  for (int64_t n : {kFwdRows * Dp, kFwdRows * Dp, kFwdRows * kCols})
     need += round_up(n, 16);
   if (scratch.buf.size() < need) scratch.buf.resize(need);
   size_t used = 0;
   float* qp = scratch.take(kFwdRows * Dp, used);
   float* acc = scratch.take(kFwdRows * Dp, used);
-  float* kt = scratch.take(Dp * kCols, used);
-  float* vp = scratch.take(kCols * Dp, used);
   float* s = scratch.take(kFwdRows * kCols, used);
   float m[kFwdRows], l[kFwdRows];
 
@@ -210,8 +221,8 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
   const int64_t kend = a.causal ? std::min(a.S, a.off + t0 + nr) : a.S;  // no key past this one is visible
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
     const int64_t nc = std::min<int64_t>(kCols, kend - j0), ncols = round_up(nc, W);
-    pack_cols(a.k, b, a.S, a.KVH, kvh, a.D, j0, nc, Dp, ncols, kt);
-    pack_rows(a.v, b, a.S, a.KVH, kvh, a.D, j0, nc, Dp, vp);
+    const float* kt = a.k_tiles + tile_at(a, b, kvh, j0 / kCols);
+    const float* vp = a.v_rows + row_at(a, b, kvh, j0);
     scores_tile<W>(a, b, qp, Dp, t0, nr, kt, j0, nc, ncols, s);
     for (int64_t r = 0; r < nr; ++r) {
       float* sr = s + r * ncols;
@@ -253,10 +264,9 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
 template <int W>
 LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch) {
   const int64_t b = task / a.H, h = task % a.H, kvh = h / (a.H / a.KVH);
-  const int64_t Dp = round_up(a.D, W), T = a.T, S = a.S, D = a.D;
+  const int64_t Dp = a.Dp, T = a.T, S = a.S, D = a.D;
   size_t need = 0;
-  for (int64_t n : {T * Dp, T * Dp, T * Dp, T, T, Dp * kCols, kCols * Dp, Dp * kCols, kCols * Dp, kCols * Dp,
-                    kBwdRows * kCols, kBwdRows * kCols})
+  for (int64_t n : {T * Dp, T * Dp, T * Dp, T, T, kCols * Dp, kCols * Dp, kBwdRows * kCols, kBwdRows * kCols})
     need += round_up(n, 16);
   if (scratch.buf.size() < need) scratch.buf.resize(need);
   size_t used = 0;
@@ -265,9 +275,6 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
   float* dqa = scratch.take(T * Dp, used);
   float* lse = scratch.take(T, used);
   float* drow = scratch.take(T, used);  // rowsum(dout * out)
-  float* kt = scratch.take(Dp * kCols, used);
-  float* kp = scratch.take(kCols * Dp, used);
-  float* vt = scratch.take(Dp * kCols, used);
   float* dka = scratch.take(kCols * Dp, used);
   float* dva = scratch.take(kCols * Dp, used);
   float* s = scratch.take(kBwdRows * kCols, used);
@@ -291,9 +298,9 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
     std::fill(dva, dva + nc * Dp, 0.f);
     const int64_t tfirst = a.causal ? std::max<int64_t>(0, j0 - a.off) : 0;  // earlier queries see none of these
     if (tfirst < T) {
-      pack_cols(a.k, b, S, a.KVH, kvh, D, j0, nc, Dp, ncols, kt);
-      pack_rows(a.k, b, S, a.KVH, kvh, D, j0, nc, Dp, kp);
-      pack_cols(a.v, b, S, a.KVH, kvh, D, j0, nc, Dp, ncols, vt);
+      const float* kt = a.k_tiles + tile_at(a, b, kvh, j0 / kCols);
+      const float* vt = a.v_tiles + tile_at(a, b, kvh, j0 / kCols);
+      const float* kp = a.k_rows + row_at(a, b, kvh, j0);
       for (int64_t t0 = tfirst / kBwdRows * kBwdRows; t0 < T; t0 += kBwdRows) {
         const int64_t nr = std::min<int64_t>(kBwdRows, T - t0);
         scores_tile<W>(a, b, qp + t0 * Dp, Dp, t0, nr, kt, j0, nc, ncols, s);
@@ -307,7 +314,7 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
           for (int64_t c = 0; c < ncols; c += W) vstore<W>(sr + c, vexp<W>(vload<W>(sr + c) - l));
         }
         gemm_acc<W>(nc, Dp, nr, s, 1, ncols, dop + t0 * Dp, Dp, dva, Dp, true);        // dv += p^T @ dout
-        gemm_acc<W>(nr, ncols, D, dop + t0 * Dp, Dp, 1, vt, ncols, ds, ncols, false);  // dp = dout @ v^T
+        gemm_acc<W>(nr, ncols, D, dop + t0 * Dp, Dp, 1, vt, kCols, ds, ncols, false);  // dp = dout @ v^T
         for (int64_t r = 0; r < nr; ++r) {  // ds = p * (dp - rowsum(dout * out)) * scale
           float* dr = ds + r * ncols;
           const float* pr = s + r * ncols;
@@ -357,6 +364,38 @@ void run_tasks(int64_t n, TaskFn fn, const AttnArgs& a) {
       static_cast<int>(std::min<int64_t>(n, 1 << 20)));
 }
 
+// Packs K (and V) once for every (b, KV head, key tile), in parallel: the transposes are scalar and would cost
+// as much as the score GEMM if every query tile repeated them.
+struct PackedKV {
+  std::vector<float> k_tiles, v_tiles, k_rows, v_rows;
+};
+void pack_kv(AttnArgs& a, PackedKV& p, bool backward) {
+  a.Dp = round_up(a.D, 16);
+  a.key_tiles = (a.S + kCols - 1) / kCols;
+  const size_t tiles = static_cast<size_t>(a.B * a.KVH * a.key_tiles * a.Dp * kCols);
+  const size_t rows = static_cast<size_t>(a.B * a.KVH * a.S * a.Dp);
+  p.k_tiles.resize(tiles);
+  (backward ? p.v_tiles : p.v_rows).resize(backward ? tiles : rows);
+  if (backward) p.k_rows.resize(rows);
+  a.k_tiles = p.k_tiles.data();
+  a.v_tiles = p.v_tiles.data();
+  a.k_rows = p.k_rows.data();
+  a.v_rows = p.v_rows.data();
+  parallel_for(a.B * a.KVH * a.key_tiles, 4, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / (a.KVH * a.key_tiles), g = i / a.key_tiles % a.KVH, tile = i % a.key_tiles;
+      const int64_t j0 = tile * kCols, nc = std::min<int64_t>(kCols, a.S - j0);
+      pack_cols(a.k, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, kCols, p.k_tiles.data() + tile_at(a, b, g, tile));
+      if (backward) {
+        pack_cols(a.v, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, kCols, p.v_tiles.data() + tile_at(a, b, g, tile));
+        pack_rows(a.k, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, p.k_rows.data() + row_at(a, b, g, j0));
+      } else {
+        pack_rows(a.v, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, p.v_rows.data() + row_at(a, b, g, j0));
+      }
+    }
+  });
+}
+
 AttnArgs read_args(const Napi::CallbackInfo& info, size_t dims_at) {
   AttnArgs a{};
   a.B = arg_int(info, dims_at);
@@ -387,6 +426,8 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   a.v = arg_ptr<float>(info, 2);
   a.out = arg_ptr<float>(info, 3);
   a.lse = arg_ptr<float>(info, 4);
+  PackedKV packed;
+  pack_kv(a, packed, false);
   Isa i = isa();
   TaskFn fn = i == Isa::avx512 ? forward_tile_avx512 : i == Isa::avx2 ? forward_tile_avx2 : forward_tile_portable;
   run_tasks(a.B * a.H * ((a.T + kFwdRows - 1) / kFwdRows), fn, a);
@@ -407,6 +448,8 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   a.dq = arg_ptr<float>(info, 6);
   a.dk = arg_ptr<float>(info, 7);
   a.dv = arg_ptr<float>(info, 8);
+  PackedKV packed;
+  pack_kv(a, packed, true);
   std::vector<float> heads;
   if (a.H != a.KVH) {
     heads.resize(static_cast<size_t>(2 * a.B * a.H * a.S * a.D));
