@@ -126,6 +126,35 @@ test('attention: every ISA path matches the reference', () => {
   }
 });
 
+test('attention matches the reference on random shapes, masks and offsets', () => {
+  const rng = new Rng(17);
+  for (let n = 0; n < 25; n++) {
+    const KVH = 1 + rng.int(3);
+    const H = KVH * (1 + rng.int(3));
+    const T = 1 + rng.int(40);
+    const S = rng.next() < 0.5 ? T : T + rng.int(80);
+    const B = 1 + rng.int(2);
+    const dims: AttentionDims = { B, T, S, H, KVH, D: 1 + rng.int(40) };
+    const opts: Case['opts'] = { causal: rng.next() < 0.8 };
+    if (rng.next() < 0.5)
+      opts.keyMaskRows = Array.from({ length: B }, () => Array.from({ length: S }, () => (rng.next() < 0.8 ? 1 : 0)));
+    if (S === T && rng.next() < 0.3)
+      opts.segmentRows = Array.from({ length: B }, () =>
+        Array.from({ length: T }, (_, t) => Math.floor(t / (1 + rng.int(9)))),
+      );
+    if (rng.next() < 0.3) opts.queryOffset = rng.int(S);
+    const c: Case = { name: `random ${n} ${JSON.stringify(dims)}`, dims, opts };
+    const x = makeInputs(c, rng);
+    const got = runNative(c, x);
+    const g = attentionBackwardRef(x.q.f64, x.k.f64, x.v.f64, x.dout.f64, dims, x.refOpts);
+    const tol = { atol: 2e-5, rtol: 1e-4 };
+    assertClose(got.out, attentionRef(x.q.f64, x.k.f64, x.v.f64, dims, x.refOpts), tol, `${c.name}: out`);
+    assertClose(got.dq, g.dq, tol, `${c.name}: dq`);
+    assertClose(got.dk, g.dk, tol, `${c.name}: dk`);
+    assertClose(got.dv, g.dv, tol, `${c.name}: dv`);
+  }
+});
+
 test('attention reference backward matches finite differences (GQA, padding, causal)', () => {
   const rng = new Rng(12);
   const dims: AttentionDims = { B: 2, T: 4, S: 5, H: 2, KVH: 1, D: 3 };

@@ -200,7 +200,8 @@ template <int W>
 LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) {
   using vf = typename Vec<W>::f;
   const int64_t ntiles = (a.T + kFwdRows - 1) / kFwdRows;
-  const int64_t b = task / (a.H * ntiles), h = task / ntiles % a.H, t0 = task % ntiles * kFwdRows;
+  // Within a head, the last (costliest, causal) tile is handed out first, so no thread is left with a big one at the end.
+  const int64_t b = task / (a.H * ntiles), h = task / ntiles % a.H, t0 = (ntiles - 1 - task % ntiles) * kFwdRows;
   const int64_t nr = std::min<int64_t>(kFwdRows, a.T - t0);
   const int64_t kvh = h / (a.H / a.KVH);
   const int64_t Dp = a.Dp;
