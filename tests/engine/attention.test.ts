@@ -24,6 +24,7 @@ const CASES: Case[] = [
   { name: 'odd MHA', dims: { B: 2, T: 5, S: 5, H: 3, KVH: 3, D: 7 } },
   { name: 'round GQA', dims: { B: 1, T: 64, S: 64, H: 4, KVH: 2, D: 64 } },
   { name: 'tile edges GQA 3', dims: { B: 1, T: 97, S: 97, H: 3, KVH: 1, D: 20 } },
+  { name: 'long, keys split into chunks', dims: { B: 1, T: 300, S: 300, H: 2, KVH: 1, D: 16 } },
   { name: 'decode step', dims: { B: 2, T: 1, S: 9, H: 2, KVH: 1, D: 16 } },
   { name: 'chunk of queries after a cache', dims: { B: 1, T: 3, S: 70, H: 2, KVH: 2, D: 17 } },
   { name: 'non-causal', dims: { B: 2, T: 6, S: 11, H: 2, KVH: 1, D: 9 }, opts: { causal: false, scale: 0.3 } },
