@@ -12,11 +12,11 @@
 // Forward, per (b, h, tile of kFwdRows queries), for each tile of kCols keys:
 //   s = (q . k) * scale, masked -> -inf;  m' = max(m, rowmax s);  p = exp(s - m');
 //   l = l * exp(m - m') + rowsum p;  acc = acc * exp(m - m') + p @ v;  finally out = acc / l, lse = m + log l.
-// Backward, per (b, h): for each key tile, for each query tile that can see it:
+// Backward, per (b, h, chunk of key tiles): for each key tile, for each query tile that can see it:
 //   p = exp(s - lse);  dv += p^T @ dout;  dp = dout @ v^T;  ds = p * (dp - rowsum(dout * out)) * scale;
 //   dq += ds @ k;  dk += ds^T @ q.
-// dk / dv of query heads sharing a KV head are summed afterwards in head order, so every result is independent of
-// the thread count. A row whose keys are all masked (e.g. a left-padded query) has out = 0, lse = -inf and zero
+// dq of the key chunks, and dk / dv of the query heads sharing a KV head, are summed afterwards in a fixed order,
+// so every result is independent of the thread count. A row whose keys are all masked (e.g. a left-padded query) has out = 0, lse = -inf and zero
 // gradients: no NaN.
 #include <algorithm>
 #include <atomic>
