@@ -25,6 +25,8 @@ const CASES: Case[] = [
   { name: 'round GQA', dims: { B: 1, T: 64, S: 64, H: 4, KVH: 2, D: 64 } },
   { name: 'tile edges GQA 3', dims: { B: 1, T: 97, S: 97, H: 3, KVH: 1, D: 20 } },
   { name: 'long, keys split into chunks', dims: { B: 1, T: 300, S: 300, H: 2, KVH: 1, D: 16 } },
+  { name: 'head dim 128', dims: { B: 1, T: 20, S: 20, H: 2, KVH: 1, D: 128 } },
+  { name: 'head dim 256', dims: { B: 1, T: 7, S: 9, H: 2, KVH: 2, D: 256 } },
   { name: 'decode step', dims: { B: 2, T: 1, S: 9, H: 2, KVH: 1, D: 16 } },
   { name: 'chunk of queries after a cache', dims: { B: 1, T: 3, S: 70, H: 2, KVH: 2, D: 17 } },
   { name: 'non-causal', dims: { B: 2, T: 6, S: 11, H: 2, KVH: 1, D: 9 }, opts: { causal: false, scale: 0.3 } },
