@@ -1,17 +1,28 @@
 /** "Did you mean" for misspelled argument names and choices. */
 
-/** Levenshtein distance (insert, delete, substitute = 1), two rows of memory. */
+/**
+ * Edit distance counting insert, delete, substitute and swapping two neighbours as 1 each (optimal string
+ * alignment): a swapped pair is the most common typo (`stf` -> `sft`).
+ */
 export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
+    const prev = rows[i - 1] as number[];
     for (let j = 1; j <= b.length; j++) {
-      const sub = (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      cur.push(Math.min(sub, (prev[j] as number) + 1, (cur[j - 1] as number) + 1));
+      let d = Math.min(
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+        (prev[j] as number) + 1,
+        (cur[j - 1] as number) + 1,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, ((rows[i - 2] as number[])[j - 2] as number) + 1);
+      }
+      cur.push(d);
     }
-    prev = cur;
+    rows.push(cur);
   }
-  return prev[b.length] as number;
+  return (rows[a.length] as number[])[b.length] as number;
 }
 
 /**
