@@ -10,6 +10,7 @@ import type { TrainerState } from './trainer-state.js';
 export const TRAINER_LOG_NAME = 'trainer_log.jsonl';
 
 const LOG_INT_KEYS: ReadonlySet<string> = new Set(['current_steps', 'total_steps', 'total_tokens']);
+const LOG_INT_KEYS_NO_TOTAL: ReadonlySet<string> = new Set([...LOG_INT_KEYS, 'percentage']);
 
 export interface TrainerLogLine {
   current_steps: number;
@@ -122,6 +123,8 @@ export class TrainerLogWriter {
    */
   private append(line: TrainerLogLine): void {
     const compact = Object.fromEntries(Object.entries(line).filter(([, v]) => v !== undefined && v !== null));
-    appendFileSync(this.path, `${pyJsonDumps(compact, { intKeys: LOG_INT_KEYS })}\n`);
+    // LogCallback writes the int 100 (not round()'s float) when there are no steps to count.
+    const intKeys = this.maxSteps === 0 ? LOG_INT_KEYS_NO_TOTAL : LOG_INT_KEYS;
+    appendFileSync(this.path, `${pyJsonDumps(compact, { intKeys })}\n`);
   }
 }

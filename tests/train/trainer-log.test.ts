@@ -48,7 +48,7 @@ test('a new writer appends to the previous log unless overwrite_output_dir', () 
   a.onLog(state);
   const kept = readFileSync(join(dir, 'trainer_log.jsonl'), 'utf8').trim().split('\n');
   assert.equal(kept.length, 2);
-  assert.match(kept[1] as string, /"percentage": 100.0/);
+  assert.match(kept[1] as string, /"percentage": 100,/);
   new TrainerLogWriter(dir, { overwrite: true });
   assert.throws(() => readFileSync(join(dir, 'trainer_log.jsonl')), /ENOENT/);
 });
