@@ -193,14 +193,27 @@ export function lossChartSvg(o: ChartOptions): string {
     `<polyline points="${poly(smoothed)}"/>`,
     '</g>',
   );
+  // A one-point line draws nothing (matplotlib shows an empty axes); a dot says there is one value.
+  if (n === 1 && Number.isFinite(raw[0])) {
+    out.push(`<circle cx="${px(xs[0] as number)}" cy="${py(raw[0] as number)}" r="3" fill="${BLUE}"/>`);
+  }
   out.push(
     `<rect x="${BOX.left}" y="${BOX.top}" width="${BOX.right - BOX.left}" height="${BOX.bottom - BOX.top}" fill="none" stroke="#000" stroke-width="1.1"/>`,
   );
   // Title: 12 pt, 6 pt above the axes; shrunk when a long output_dir would run off the figure.
   let titleSize = 12 * PT;
-  const titleWidth = text.width(o.title, titleSize);
-  if (titleWidth > WIDTH - 20) titleSize *= (WIDTH - 20) / titleWidth;
-  out.push(text(o.title, (BOX.left + BOX.right) / 2, BOX.top - 6 * PT, titleSize, 'middle'));
+  let titleWidth = text.width(o.title, titleSize);
+  const margin = 16;
+  if (titleWidth > WIDTH - 2 * margin) {
+    titleSize *= (WIDTH - 2 * margin) / titleWidth;
+    titleWidth = WIDTH - 2 * margin;
+  }
+  // Centred over the axes like matplotlib, but slid inwards rather than cut at the figure's edge.
+  const titleX = Math.min(
+    Math.max((BOX.left + BOX.right) / 2, margin + titleWidth / 2),
+    WIDTH - margin - titleWidth / 2,
+  );
+  out.push(text(o.title, titleX, BOX.top - 6 * PT, titleSize, 'middle'));
   out.push(
     text(
       o.xLabel,
@@ -210,7 +223,8 @@ export function lossChartSvg(o: ChartOptions): string {
       'middle',
     ),
   );
-  const yLabelX = BOX.left - tickLen - 3.5 * PT - widestY - 4 * PT;
+  // 4 pt from the tick labels, measured from the label's descent (the side facing them once rotated).
+  const yLabelX = BOX.left - tickLen - 3.5 * PT - widestY - 4 * PT - 0.3 * labelSize;
   out.push(text(o.yLabel, yLabelX, (BOX.top + BOX.bottom) / 2, labelSize, 'middle', -90));
   out.push(legend(text, xs.map(px), [...raw, ...smoothed].map(py)));
   out.push('</svg>');
