@@ -111,14 +111,43 @@ export const FINETUNING_ARGS = {
   ),
   galore_layerwise: bool(false, 'Whether or not to enable layer-wise update to further save memory.'),
   use_apollo: bool(false, 'Whether or not to use the APOLLO optimizer.', { note: NOT_IMPLEMENTED('APOLLO') }),
+  apollo_target: list(['all'], 'Name(s) of modules to apply APOLLO. Use commas to separate multiple modules.'),
+  apollo_rank: int(16, 'The rank of APOLLO gradients.'),
+  apollo_update_interval: int(200, 'Number of steps to update the APOLLO projection.'),
+  apollo_scale: float(32, 'APOLLO scaling coefficient.'),
+  apollo_proj: choice(
+    ['svd', 'random'] as const,
+    'random',
+    'Type of APOLLO low-rank projection algorithm (svd or random).',
+  ),
+  apollo_proj_type: choice(['std', 'right', 'left'] as const, 'std', 'Type of APOLLO projection.'),
+  apollo_scale_type: choice(['channel', 'tensor'] as const, 'channel', 'Type of APOLLO scaling (channel or tensor).'),
+  apollo_layerwise: bool(false, 'Whether or not to enable layer-wise update to further save memory.'),
+  apollo_scale_front: bool(false, 'Whether or not to use the norm-growth limiter in front of gradient scaling.'),
   use_badam: bool(false, 'Whether or not to use the BAdam optimizer.', { note: NOT_IMPLEMENTED('BAdam') }),
   badam_mode: choice(['layer', 'ratio'] as const, 'layer', 'Whether to use layer-wise or ratio-wise BAdam optimizer.'),
+  badam_start_block: optInt('The starting block index for layer-wise BAdam.'),
+  badam_switch_mode: choice(
+    ['ascending', 'descending', 'random', 'fixed'] as const,
+    'ascending',
+    'the strategy of picking block to update for layer-wise BAdam.',
+  ),
+  badam_switch_interval: int(
+    50,
+    'Number of steps to update the block for layer-wise BAdam. Use -1 to disable the block update.',
+  ),
+  badam_update_ratio: float(0.05, 'The ratio of the update for ratio-wise BAdam.'),
+  badam_mask_mode: choice(['adjacent', 'scatter'] as const, 'adjacent', 'The mode of the mask for BAdam optimizer.'),
+  badam_verbose: int(0, 'The verbosity level of BAdam optimizer.'),
   // SwanLabArguments
   use_swanlab: bool(false, 'Whether or not to use the SwanLab (an experiment tracking and visualization tool).', {
     note: 'SwanLab reporting is not available; logs go to trainer_log.jsonl and trainer_state.json',
   }),
   swanlab_project: str('llamafactory', 'The project name in SwanLab.'),
+  swanlab_workspace: optStr('The workspace name in SwanLab.'),
   swanlab_run_name: optStr('The experiment name in SwanLab.'),
+  swanlab_api_key: optStr('The API key for SwanLab.'),
+  swanlab_logdir: optStr('The log directory for SwanLab.'),
   swanlab_mode: choice(['cloud', 'local'] as const, 'cloud', 'The mode of SwanLab.'),
 };
 

@@ -3,6 +3,7 @@ import {
   type ArgValues,
   bool,
   choice,
+  float,
   int,
   optChoice,
   optDict,
@@ -14,6 +15,7 @@ import {
 } from './spec.js';
 
 const GPU_ONLY = 'a GPU kernel option; the CPU engine has its own kernels and ignores it';
+const MULTIMODAL = 'images, videos and audio are not supported; only text is read';
 
 export const MODEL_ARGS = {
   model_name_or_path: optStr(
@@ -90,6 +92,29 @@ export const MODEL_ARGS = {
     'Whether to trust the execution of code from datasets/models defined on the Hub or not.',
     { note: 'no remote Python code is ever run; architectures come from the built-in registry' },
   ),
+  new_special_tokens_config: optStr(
+    'Path to YAML config with special token descriptions for semantic initialization. If set, this takes ' +
+      'precedence over add_special_tokens.',
+    { note: 'description-based token initialization is not implemented; new tokens get noise_init' },
+  ),
+  init_special_tokens: choice(
+    ['noise_init', 'desc_init', 'desc_init_w_noise'] as const,
+    'noise_init',
+    'Initialization method for new special tokens.',
+    { note: 'only noise_init is implemented' },
+  ),
+  use_v1_kernels: bool(false, 'Whether or not to use high-performance kernels in training.', { note: GPU_ONLY }),
+  // ProcessorArguments: images, videos and audio, which this text-only engine does not take.
+  image_max_pixels: int(768 * 768, 'The maximum number of pixels of image inputs.', { note: MULTIMODAL }),
+  image_min_pixels: int(32 * 32, 'The minimum number of pixels of image inputs.', { note: MULTIMODAL }),
+  image_do_pan_and_scan: bool(false, 'Use pan and scan to process image for gemma3.', { note: MULTIMODAL }),
+  crop_to_patches: bool(false, 'Whether to crop the image to patches for internvl.', { note: MULTIMODAL }),
+  video_max_pixels: int(256 * 256, 'The maximum number of pixels of video inputs.', { note: MULTIMODAL }),
+  video_min_pixels: int(16 * 16, 'The minimum number of pixels of video inputs.', { note: MULTIMODAL }),
+  video_fps: float(2, 'The frames to sample per second for video inputs.', { note: MULTIMODAL }),
+  video_maxlen: int(128, 'The maximum number of sampled frames for video inputs.', { note: MULTIMODAL }),
+  use_audio_in_video: bool(false, 'Whether or not to use audio in video inputs.', { note: MULTIMODAL }),
+  audio_sampling_rate: int(16000, 'The sampling rate of audio inputs.', { note: MULTIMODAL }),
   // QuantizationArguments
   quantization_method: choice(
     ['bnb', 'gptq', 'awq', 'aqlm', 'quanto', 'eetq', 'hqq', 'mxfp4'] as const,

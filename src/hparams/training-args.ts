@@ -129,6 +129,27 @@ export const TRAINING_ARGS = {
     },
   ),
   ddp_backend: optStr('The backend to be used for distributed training', { note: SINGLE_PROCESS }),
+  local_rank: int(-1, 'For distributed training: local_rank', { note: SINGLE_PROCESS }),
+  save_on_each_node: bool(
+    false,
+    'When doing multi-node distributed training, whether to save models and checkpoints on each node, or only on the main one',
+    {
+      note: SINGLE_PROCESS,
+    },
+  ),
+  average_tokens_across_devices: bool(true, 'Whether or not to average tokens across devices.', {
+    note: SINGLE_PROCESS,
+  }),
+  dataloader_persistent_workers: bool(
+    false,
+    'If True, the data loader will not shut down the worker processes after a dataset has been consumed once.',
+    {
+      note: 'batches are built in this process',
+    },
+  ),
+  dataloader_prefetch_factor: optInt('Number of batches loaded in advance by each worker.', {
+    note: 'batches are built in this process',
+  }),
   dataloader_num_workers: int(0, 'Number of subprocesses to use for data loading (PyTorch only).', {
     note: 'batches are built in this process',
   }),
@@ -188,6 +209,26 @@ export const TRAINING_ARGS = {
   hub_model_id: optStr('The name of the repository to keep in sync with the local `output_dir`.'),
   use_liger_kernel: bool(false, 'Whether or not to enable the Liger Kernel for model training.', {
     note: 'Liger kernels are Triton (GPU) kernels',
+  }),
+  // LLaMA-Factory's RayArguments
+  ray_run_name: optStr('The training results will be saved at `<ray_storage_path>/ray_run_name`.', {
+    note: SINGLE_PROCESS,
+  }),
+  ray_storage_path: str('./saves', 'The storage path to save training results to', { note: SINGLE_PROCESS }),
+  ray_num_workers: int(1, 'The number of workers for Ray training. Default is 1 worker.', { note: SINGLE_PROCESS }),
+  resources_per_worker: optDict('The resources per worker for Ray training. Default is to use 1 GPU per worker.', {
+    note: SINGLE_PROCESS,
+  }),
+  placement_strategy: choice(
+    ['SPREAD', 'PACK', 'STRICT_SPREAD', 'STRICT_PACK'] as const,
+    'PACK',
+    'The placement strategy for Ray training. Default is PACK.',
+    {
+      note: SINGLE_PROCESS,
+    },
+  ),
+  ray_init_kwargs: optDict('The arguments to pass to ray.init for Ray training. Default is None.', {
+    note: SINGLE_PROCESS,
   }),
   // Seq2SeqTrainingArguments
   sortish_sampler: bool(false, 'Whether to use SortishSampler or not.'),
