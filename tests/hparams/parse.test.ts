@@ -230,3 +230,62 @@ test('training_args.yaml keeps exactly what the user gave, sorted, and parses ba
   assert.deepEqual(b.given, a.given);
   assert.deepEqual(b.training, a.training);
 });
+
+test('a DPO config in the layout of LLaMA-Factory examples/ (section comments, trailing comments) parses', () => {
+  const dir = tmp();
+  const cfg = join(dir, 'qwen_lora_dpo.yaml');
+  writeFileSync(
+    cfg,
+    `### model
+model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct
+trust_remote_code: true
+
+### method
+stage: dpo
+do_train: true
+finetuning_type: lora
+lora_rank: 4
+lora_target: all
+pref_beta: 0.2
+pref_loss: sigmoid  # choices: [sigmoid (dpo), orpo, simpo]
+
+### dataset
+dataset: dpo_en_demo
+template: qwen
+cutoff_len: 1024
+max_samples: 500
+preprocessing_num_workers: 8
+
+### output
+output_dir: saves/qwen/lora/dpo
+logging_steps: 10
+save_steps: 500
+plot_loss: true
+overwrite_output_dir: true
+
+### train
+per_device_train_batch_size: 1
+gradient_accumulation_steps: 8
+learning_rate: 5.0e-6
+num_train_epochs: 2.0
+lr_scheduler_type: cosine
+warmup_ratio: 0.1
+bf16: true
+ddp_timeout: 180000000
+
+### eval
+# val_size: 0.1
+`,
+  );
+  const a = parseTrainArgs([cfg]);
+  assert.equal(a.finetuning.stage, 'dpo');
+  assert.equal(a.finetuning.pref_beta, 0.2);
+  assert.equal(a.finetuning.pref_loss, 'sigmoid');
+  assert.equal(a.training.learning_rate, 5e-6);
+  assert.equal(a.training.warmup_ratio, 0.1);
+  assert.equal(a.finetuning.lora_alpha, 8);
+  assert.deepEqual(
+    a.notes.map((n) => n.split(':')[0]),
+    ['trust_remote_code', 'preprocessing_num_workers', 'bf16', 'ddp_timeout'],
+  );
+});
