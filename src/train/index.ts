@@ -28,6 +28,7 @@ export {
   SchedulerError,
   type SchedulerState,
 } from './schedulers.js';
+export { type RunLength, runLength } from './steps.js';
 export { strokeText, strokeTextWidth } from './stroke-font.js';
 export { type Clock, TRAINER_LOG_NAME, type TrainerLogLine, TrainerLogWriter } from './trainer-log.js';
 export { type LogEntry, parsePythonJson, TRAINER_STATE_NAME, TrainerState } from './trainer-state.js';

@@ -60,6 +60,28 @@ export class TrainerState {
     },
   };
 
+  /**
+   * The state at the start of training (Trainer._inner_training_loop): run length, batch size, and the
+   * logging/eval/save intervals with ratios (< 1) turned into step counts; eval_steps null keeps HF's 500.
+   */
+  static begin(o: {
+    maxSteps: number;
+    numTrainEpochs: number;
+    trainBatchSize: number;
+    loggingSteps: number;
+    evalSteps: number | null;
+    saveSteps: number;
+  }): TrainerState {
+    const s = new TrainerState();
+    s.max_steps = o.maxSteps;
+    s.num_train_epochs = o.numTrainEpochs;
+    s.train_batch_size = o.trainBatchSize;
+    s.logging_steps = TrainerState.resolveSteps(o.loggingSteps, o.maxSteps);
+    if (o.evalSteps !== null) s.eval_steps = TrainerState.resolveSteps(o.evalSteps, o.maxSteps);
+    s.save_steps = TrainerState.resolveSteps(o.saveSteps, o.maxSteps);
+    return s;
+  }
+
   /** HF turns ratio steps (< 1) into counts of max_steps: ceil(max_steps * ratio). */
   static resolveSteps(steps: number, maxSteps: number): number {
     return steps < 1 ? Math.ceil(maxSteps * steps) : steps;
