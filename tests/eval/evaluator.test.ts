@@ -40,7 +40,12 @@ test('MMLU, 0-shot: exact prompts, accuracy table, results.json and results.log'
   const result = await runEvaluation(
     { task: 'mmlu_test', taskDir: TASK_DIR, nShot: 0, lang: 'en', batchSize: 2, seed: 42, saveDir },
     always(0),
-    { onBatch: (_, b) => (batchSizes.push(b.length), seen.push(...b.map((m) => [...m]))) },
+    {
+      onBatch: (_, b) => {
+        batchSizes.push(b.length);
+        seen.push(...b.map((m) => [...m]));
+      },
+    },
   );
   assert.deepEqual(batchSizes, [2, 1, 2]); // astronomy (3 questions), philosophy (2), in mapping.json order
   assert.deepEqual(seen[0], [
