@@ -489,6 +489,22 @@ describe('queueing and cancellation', () => {
     );
   });
 
+  test('GET /v1/models answers at once while the only slot is generating', async () => {
+    await withServer(
+      { delayMs: 20, script: () => Array.from({ length: 20 }, () => 'x') },
+      async ({ engine, client }) => {
+        const running = client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+        await waitFor(() => engine.calls.length === 1, 'the generation to start');
+        const t0 = Date.now();
+        const models = await client.models.list();
+        assert.equal(models.data.length, 1);
+        assert.ok(Date.now() - t0 < 200, 'the models route does not wait for the generation');
+        assert.equal((await running).choices[0]!.message.content, 'x'.repeat(20));
+      },
+      { maxConcurrent: 1, maxWaiting: 0 },
+    );
+  });
+
   test('a client that disconnects while waiting for a non-streamed answer aborts it too', async () => {
     await withServer(
       { delayMs: 30, script: () => Array.from({ length: 100 }, () => 'x') },
