@@ -1,9 +1,11 @@
 /** `POST /v1/chat/completions`: one response object, or `chat.completion.chunk` events when `stream` is true. */
 import type { FinishReason, GenerationResult, ToolCall } from '../infer/chat-engine.js';
-import { StopStringFilter, truncateAtStop } from '../infer/stop-strings.js';
+import { truncateAtStop } from '../infer/stop-strings.js';
 import { type ChatRequest, parseChatRequest } from './chat-request.js';
 import { requireGenerator, type ServerContext } from './context.js';
-import { newId, sseResponse, unixSeconds } from './sse.js';
+import type { ReleaseSlot } from './request-queue.js';
+import { newId, unixSeconds } from './sse.js';
+import { streamGeneration } from './stream-generation.js';
 
 interface ChoiceMessage {
   role: 'assistant';
@@ -57,50 +59,37 @@ function chatResponse(ctx: ServerContext, req: ChatRequest, results: GenerationR
   };
 }
 
-function streamChat(ctx: ServerContext, req: ChatRequest, signal: AbortSignal, release: () => void): Response {
-  const abort = new AbortController();
-  const onClientGone = () => abort.abort(signal.reason);
-  signal.addEventListener('abort', onClientGone, { once: true });
-  const generation = ctx.engine.streamChat(req.messages, req.options, abort.signal);
-  generation.result.catch(() => undefined); // awaited below unless the client left; never an unhandled rejection
+function streamChat(ctx: ServerContext, req: ChatRequest, signal: AbortSignal, release: ReleaseSlot): Response {
   const id = newId('chatcmpl-');
   const created = unixSeconds();
-  const chunk = (delta: Record<string, unknown>, finish: FinishReason | null) =>
+  const chunk = (choices: unknown[], usage?: unknown) =>
     JSON.stringify({
       id,
       object: 'chat.completion.chunk',
       created,
       model: req.model,
-      choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+      choices,
+      ...(usage ? { usage } : {}),
     });
-
-  async function* events(): AsyncGenerator<string, void> {
-    try {
-      yield chunk({ role: 'assistant', content: '' }, null);
-      const filter = new StopStringFilter(req.options.stop);
-      let stopped = false;
-      for await (const piece of generation) {
-        const check = filter.push(piece.text);
-        if (check.text) yield chunk({ content: check.text }, null);
-        if ((stopped = check.stopped)) break; // ends the generation; its result still counts the tokens
-      }
-      const tail = filter.flush();
-      if (tail) yield chunk({ content: tail }, null);
-      const result = await generation.result;
-      yield chunk({}, stopped ? 'stop' : result.finishReason);
-      if (req.includeUsage) {
-        const usage = {
-          prompt_tokens: result.promptTokens,
-          completion_tokens: result.completionTokens,
-          total_tokens: result.promptTokens + result.completionTokens,
-        };
-        yield JSON.stringify({ id, object: 'chat.completion.chunk', created, model: req.model, choices: [], usage });
-      }
-      yield '[DONE]';
-    } finally {
-      signal.removeEventListener('abort', onClientGone);
-      release();
-    }
-  }
-  return sseResponse(events(), () => abort.abort('The client closed the stream.'));
+  const choice = (delta: Record<string, unknown>, finish: FinishReason | null) => [
+    { index: 0, delta, finish_reason: finish, logprobs: null },
+  ];
+  return streamGeneration(
+    (abort) => ctx.engine.streamChat(req.messages, req.options, abort),
+    req.options.stop,
+    {
+      opening: () => [chunk(choice({ role: 'assistant', content: '' }, null))],
+      content: (text) => chunk(choice({ content: text }, null)),
+      closing: (finish, result) => {
+        const events = [chunk(choice({}, finish))];
+        if (req.includeUsage) {
+          const { promptTokens: p, completionTokens: c } = result;
+          events.push(chunk([], { prompt_tokens: p, completion_tokens: c, total_tokens: p + c }));
+        }
+        return events;
+      },
+    },
+    signal,
+    release,
+  );
 }

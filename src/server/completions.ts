@@ -1,10 +1,12 @@
 /** `POST /v1/completions`: raw text continuation (no chat template), one or more prompts, optional streaming. */
 import type { GenerationOptions, GenerationResult } from '../infer/chat-engine.js';
-import { StopStringFilter, truncateAtStop } from '../infer/stop-strings.js';
+import { truncateAtStop } from '../infer/stop-strings.js';
 import { MAX_CHOICES } from './chat-request.js';
 import { requireGenerator, type ServerContext } from './context.js';
 import { invalidRequest } from './errors.js';
-import { newId, sseResponse, unixSeconds } from './sse.js';
+import type { ReleaseSlot } from './request-queue.js';
+import { newId, unixSeconds } from './sse.js';
+import { streamGeneration } from './stream-generation.js';
 import {
   optionalBoolean,
   optionalInteger,
@@ -92,12 +94,12 @@ export async function completions(ctx: ServerContext, body: unknown, signal: Abo
   }
 }
 
-function streamCompletion(ctx: ServerContext, req: CompletionRequest, signal: AbortSignal, release: () => void) {
-  const abort = new AbortController();
-  const onClientGone = () => abort.abort(signal.reason);
-  signal.addEventListener('abort', onClientGone, { once: true });
-  const generation = ctx.engine.streamComplete(req.prompts[0]!, req.options, abort.signal);
-  generation.result.catch(() => undefined);
+function streamCompletion(
+  ctx: ServerContext,
+  req: CompletionRequest,
+  signal: AbortSignal,
+  release: ReleaseSlot,
+): Response {
   const id = newId('cmpl-');
   const created = unixSeconds();
   const chunk = (text: string, finish: string | null) =>
@@ -108,24 +110,11 @@ function streamCompletion(ctx: ServerContext, req: CompletionRequest, signal: Ab
       model: req.model,
       choices: [{ index: 0, text, finish_reason: finish, logprobs: null }],
     });
-  async function* events(): AsyncGenerator<string, void> {
-    try {
-      const filter = new StopStringFilter(req.options.stop);
-      let stopped = false;
-      for await (const piece of generation) {
-        const check = filter.push(piece.text);
-        if (check.text) yield chunk(check.text, null);
-        if ((stopped = check.stopped)) break;
-      }
-      const tail = filter.flush();
-      if (tail) yield chunk(tail, null);
-      const result = await generation.result;
-      yield chunk('', stopped ? 'stop' : result.finishReason);
-      yield '[DONE]';
-    } finally {
-      signal.removeEventListener('abort', onClientGone);
-      release();
-    }
-  }
-  return sseResponse(events(), () => abort.abort('The client closed the stream.'));
+  return streamGeneration(
+    (abort) => ctx.engine.streamComplete(req.prompts[0]!, req.options, abort),
+    req.options.stop,
+    { opening: () => [], content: (text) => chunk(text, null), closing: (finish) => [chunk('', finish)] },
+    signal,
+    release,
+  );
 }

@@ -525,6 +525,40 @@ describe('queueing and cancellation', () => {
   });
 });
 
+test('an engine failure is a 500 server_error, or an error event mid-stream; the slot is freed either way', async () => {
+  await withServer(
+    { failAt: 2 },
+    async ({ client, server }) => {
+      await assert.rejects(
+        client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+        (e: unknown) => e instanceof OpenAI.InternalServerError && e.type === 'server_error',
+      );
+      const stream = await client.chat.completions.create({
+        model: 'm',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+      });
+      const got: string[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const c of stream) got.push(c.choices[0]?.delta.content ?? '');
+        })(),
+        (e: unknown) => e instanceof OpenAI.APIError && /Generation failed: the engine exploded/.test(e.message),
+      );
+      assert.deepEqual(got, ['', 'Hello', ',']);
+      const raw = await fetch(`${server.url}/v1/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}` },
+        body: JSON.stringify({ model: 'm', prompt: 'p', stream: true }),
+      });
+      const events = (await raw.text()).split('\n\n').filter(Boolean);
+      assert.equal(events.length, 3);
+      assert.deepEqual(JSON.parse(events[2]!.slice(6)).error.type, 'server_error');
+    },
+    { maxConcurrent: 1, maxWaiting: 0 },
+  );
+});
+
 test('resolveServerOptions: flags, then API_* variables, then defaults', () => {
   assert.deepEqual(resolveServerOptions({}, {}), {
     host: '0.0.0.0',

@@ -30,6 +30,8 @@ export interface ScriptedEngineOptions {
   /** Finish reason when the script runs out (a real engine: EOS = stop, max tokens = length). */
   finishReason?: GenerationFinish;
   canGenerate?: boolean;
+  /** Fail (a plain Error, not an abort) when about to produce this piece. */
+  failAt?: number;
 }
 
 export interface RecordedCall {
@@ -51,12 +53,14 @@ export class ScriptedEngine implements ChatEngine {
   private readonly script: (input: ScriptInput) => string[];
   private readonly delayMs: number;
   private readonly finishReason: GenerationFinish;
+  private readonly failAt: number;
 
   constructor(options: ScriptedEngineOptions = {}) {
     this.script = options.script ?? (() => ['Hello', ',', ' world', '!']);
     this.delayMs = options.delayMs ?? 0;
     this.finishReason = options.finishReason ?? 'stop';
     this.canGenerate = options.canGenerate ?? true;
+    this.failAt = options.failAt ?? -1;
   }
 
   streamChat(messages: readonly Message[], opts: GenerationOptions, signal?: AbortSignal): GenerationStream {
@@ -120,6 +124,7 @@ export class ScriptedEngine implements ChatEngine {
     const results: GenerationResult[] = [];
     for (let choice = 0; choice < (opts.n ?? 1); choice++) {
       const pieces = script(choice);
+      if (this.failAt >= 0) throw new Error('the engine exploded');
       try {
         for (let i = 0; i < pieces.length; i++) await this.tick(signal);
       } catch (e) {
@@ -160,6 +165,12 @@ export class ScriptedEngine implements ChatEngine {
           finished = true;
           engine.aborted++;
           settle.reject(e as Error);
+          throw e;
+        }
+        if (sent === engine.failAt) {
+          finished = true;
+          const e = new Error('the engine exploded');
+          settle.reject(e);
           throw e;
         }
         if (sent >= pieces.length) {
