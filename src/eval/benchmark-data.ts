@@ -5,13 +5,14 @@
  * - mmlu:  [data/]{dev,val,test}/<subject>_<split>.csv, no header: question, A, B, C, D, answer
  * - ceval: {dev,val,test}/<subject>_<split>.csv, header id,question,A,B,C,D,answer[,explanation] (test: no answer)
  * - cmmlu: {dev,test}/<subject>.csv, header with an index column: ,Question,A,B,C,D,Answer
- * Cells are read as pandas.read_csv would type them (a column of numbers prints as Python ints/floats, missing
- * values as None), since that is the text LLaMA-Factory's prompts contain.
+ * Cells go through what LLaMA-Factory's loading scripts do to them: pandas.read_csv types each column, then
+ * `datasets` casts the typed values to the declared string features with Arrow. So a column of integers prints
+ * "007" as "7", a float column prints 1.0 as "1", a boolean column prints "True" as "true", and a missing number as
+ * "nan"; text columns keep their text (a missing text cell becomes "None").
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { pythonFloatRepr } from '../io/python-json.js';
 import type { ChoiceExample } from './eval-template.js';
 
 export const CATEGORIES = ['STEM', 'Social Sciences', 'Humanities', 'Other'] as const;
@@ -144,17 +145,26 @@ const NA_VALUES = new Set([
   'null',
 ]);
 const INT_RE = /^[+-]?\d+$/;
-const FLOAT_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity)$/i;
+const FLOAT_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const BOOL_VALUES = new Map([
+  ['True', 'true'],
+  ['TRUE', 'true'],
+  ['true', 'true'],
+  ['False', 'false'],
+  ['FALSE', 'false'],
+  ['false', 'false'],
+]);
 
-/** A column's cells as Python would print them after pandas typed the column. */
+/** A column's cells as the prompt sees them after pandas typed the column and Arrow cast it to strings. */
 function pandasColumn(cells: string[]): string[] {
   const present = cells.filter((c) => !NA_VALUES.has(c));
   const missing = present.length < cells.length;
-  if (present.length > 0 && present.every((c) => INT_RE.test(c)) && !missing) {
-    return cells.map((c) => BigInt(c).toString());
-  }
-  if (present.length > 0 && present.every((c) => FLOAT_RE.test(c) || INT_RE.test(c))) {
-    return cells.map((c) => (NA_VALUES.has(c) ? 'nan' : pythonFloatRepr(Number(c))));
+  if (present.length === 0) return cells.map(() => 'None');
+  if (!missing && present.every((c) => INT_RE.test(c))) return cells.map((c) => BigInt(c).toString());
+  if (!missing && present.every((c) => BOOL_VALUES.has(c))) return cells.map((c) => BOOL_VALUES.get(c)!);
+  if (present.every((c) => FLOAT_RE.test(c))) {
+    // Arrow writes the shortest round-trip digits without a trailing ".0" (1.0 -> "1"); NaN stays "nan".
+    return cells.map((c) => (NA_VALUES.has(c) ? 'nan' : String(Number(c))));
   }
   // Object columns: a missing value reaches the prompt as Python's None.
   return cells.map((c) => (NA_VALUES.has(c) ? 'None' : c));

@@ -165,20 +165,20 @@ test('CMMLU test (index column, Question/Answer headers), 1-shot zh', async () =
   assert.equal(result.scoreInfo, '        Average: 33.33\nSocial Sciences: 50.00\n          Other: 25.00');
 });
 
-test('cells are typed as pandas types them: numbers print as Python ints/floats, missing values as None', () => {
+test('cells are typed as pandas types them and cast to strings as datasets does', () => {
   const dir = tmp();
   mkdirSync(join(dir, 'mmlu', 'test'), { recursive: true });
   writeFileSync(
     join(dir, 'mmlu', 'test', 'x_test.csv'),
-    'Q1,1,0.5,NA,007,A\nQ2,2,1,text,8,B\n"Q3, with comma",3,,None,9,C\n',
+    'Q1,True,0.5,NA,007,A\nQ2,FALSE,1,text,8,B\n"Q3, with comma",true,,None,9,C\n',
   );
   const rows = loadSubject(dir, 'mmlu', 'x', 'test');
   assert.deepEqual(
     rows.map((r) => [r.question, r.A, r.B, r.C, r.D, r.answer]),
     [
-      ['Q1', '1', '0.5', 'None', '7', 'A'],
-      ['Q2', '2', '1.0', 'text', '8', 'B'],
-      ['Q3, with comma', '3', 'nan', 'None', '9', 'C'],
+      ['Q1', 'true', '0.5', 'None', '7', 'A'],
+      ['Q2', 'false', '1', 'text', '8', 'B'],
+      ['Q3, with comma', 'true', 'nan', 'None', '9', 'C'],
     ],
   );
   assert.throws(() => loadSubject(dir, 'mmlu', 'y', 'test'), /Missing test data for subject 'y'/);
