@@ -3,4 +3,10 @@ export { createApp } from './app.js';
 export type { ServerContext, ServerSettings } from './context.js';
 export { ApiError, invalidRequest } from './errors.js';
 export { QueueFullError, type ReleaseSlot, RequestQueue } from './request-queue.js';
-export { type RunningServer, resolveServerOptions, type ServerOptions, startApiServer } from './serve.js';
+export {
+  parseApiFlags,
+  type RunningServer,
+  resolveServerOptions,
+  type ServerOptions,
+  startApiServer,
+} from './serve.js';

@@ -66,3 +66,38 @@ export function resolveServerOptions(
   if (apiKey) options.apiKey = apiKey;
   return options;
 }
+
+/**
+ * The server's own flags from `lmforge api` arguments (`--host`, `--port`, `--max_concurrent`, `--max_waiting`,
+ * also as `--flag=value`); every other argument is returned in `rest` for the model loader. The API key is only read
+ * from API_KEY, as in LLaMA-Factory, so it never shows in a process list.
+ */
+export function parseApiFlags(argv: readonly string[]): { flags: Partial<ServerOptions>; rest: string[] } {
+  const flags: Partial<ServerOptions> = {};
+  const rest: string[] = [];
+  const int = (name: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (v === undefined || v === '' || !Number.isInteger(n) || n < 0) {
+      throw new Error(`--${name} needs a non-negative integer, got '${v ?? ''}'.`);
+    }
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--(host|port|max_concurrent|max_waiting)(?:=(.*))?$/.exec(
+      arg.replaceAll('-', '_').replace(/^__/, '--'),
+    );
+    if (!m) {
+      rest.push(arg);
+      continue;
+    }
+    const value = m[2] ?? argv[++i];
+    if (m[1] === 'host') {
+      if (!value) throw new Error('--host needs a value, e.g. --host 127.0.0.1.');
+      flags.host = value;
+    } else if (m[1] === 'port') flags.port = int('port', value);
+    else if (m[1] === 'max_concurrent') flags.maxConcurrent = int('max_concurrent', value);
+    else flags.maxWaiting = int('max_waiting', value);
+  }
+  return { flags, rest };
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { type RunningServer, resolveServerOptions, startApiServer } from '../../src/server/index.js';
+import { parseApiFlags, type RunningServer, resolveServerOptions, startApiServer } from '../../src/server/index.js';
 import { ScriptedEngine, type ScriptedEngineOptions } from './scripted-engine.js';
 
 const KEY = 'test-key';
@@ -582,4 +582,19 @@ test('resolveServerOptions: flags, then API_* variables, then defaults', () => {
     { host: '::', port: 9, modelName: 'mine', maxConcurrent: 2, maxWaiting: 0, apiKey: 'k' },
   );
   assert.throws(() => resolveServerOptions({}, { API_PORT: 'eighty' }), /API_PORT must be an integer >= 0/);
+});
+
+test('parseApiFlags takes the server flags and leaves the rest for the model loader', () => {
+  assert.deepEqual(
+    parseApiFlags(['--model_name_or_path', 'm', '--host', '127.0.0.1', '--port=9000', '--max-concurrent', '2']),
+    {
+      flags: { host: '127.0.0.1', port: 9000, maxConcurrent: 2 },
+      rest: ['--model_name_or_path', 'm'],
+    },
+  );
+  assert.deepEqual(parseApiFlags(['--max_waiting=0']).flags, { maxWaiting: 0 });
+  assert.throws(() => parseApiFlags(['--port', 'x']), /--port needs a non-negative integer, got 'x'/);
+  assert.throws(() => parseApiFlags(['--host']), /--host needs a value/);
+  const { flags } = parseApiFlags(['--port', '7']);
+  assert.equal(resolveServerOptions(flags, { API_PORT: '8' }).port, 7);
 });
