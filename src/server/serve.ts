@@ -84,19 +84,18 @@ export function parseApiFlags(argv: readonly string[]): { flags: Partial<ServerO
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const m = /^--(host|port|max_concurrent|max_waiting)(?:=(.*))?$/.exec(
-      arg.replaceAll('-', '_').replace(/^__/, '--'),
-    );
-    if (!m) {
+    const eq = arg.indexOf('=');
+    const name = (eq >= 0 ? arg.slice(0, eq) : arg).replace(/^--/, '').replaceAll('-', '_');
+    if (!arg.startsWith('--') || !['host', 'port', 'max_concurrent', 'max_waiting'].includes(name)) {
       rest.push(arg);
       continue;
     }
-    const value = m[2] ?? argv[++i];
-    if (m[1] === 'host') {
+    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (name === 'host') {
       if (!value) throw new Error('--host needs a value, e.g. --host 127.0.0.1.');
       flags.host = value;
-    } else if (m[1] === 'port') flags.port = int('port', value);
-    else if (m[1] === 'max_concurrent') flags.maxConcurrent = int('max_concurrent', value);
+    } else if (name === 'port') flags.port = int('port', value);
+    else if (name === 'max_concurrent') flags.maxConcurrent = int('max_concurrent', value);
     else flags.maxWaiting = int('max_waiting', value);
   }
   return { flags, rest };

@@ -592,7 +592,10 @@ test('parseApiFlags takes the server flags and leaves the rest for the model loa
       rest: ['--model_name_or_path', 'm'],
     },
   );
-  assert.deepEqual(parseApiFlags(['--max_waiting=0']).flags, { maxWaiting: 0 });
+  assert.deepEqual(parseApiFlags(['--max_waiting=0', '--host=my-host.local']).flags, {
+    maxWaiting: 0,
+    host: 'my-host.local',
+  });
   assert.throws(() => parseApiFlags(['--port', 'x']), /--port needs a non-negative integer, got 'x'/);
   assert.throws(() => parseApiFlags(['--host']), /--host needs a value/);
   const { flags } = parseApiFlags(['--port', '7']);
