@@ -62,6 +62,12 @@ function timeOurs(s: Shape, reps: number): Timing {
   return { best_s: times[0] as number, median_s: times[Math.floor(reps / 2)] as number };
 }
 
+const ROUNDS = 2;
+
+function better(a: Timing, b: Timing): Timing {
+  return { best_s: Math.min(a.best_s, b.best_s), median_s: Math.min(a.median_s, b.median_s) };
+}
+
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
@@ -92,14 +98,20 @@ export function run(args: string[]): void {
     for (const threads of threadCounts) {
       native.setThreads(threads);
       const peak = threads === 1 ? peakOne : fmaPeak(threads);
-      const shapeArgs = list.map((s) => `${s.m},${s.n},${s.k},${Number(s.transA)},${Number(s.transB)}`);
-      const peer = runPeer<Timing[]>(openblas, [String(reps), ...shapeArgs], {
-        OPENBLAS_NUM_THREADS: String(threads),
-      });
-      const rows = list.map((s, i) => {
+      // Ours and OpenBLAS alternate shape by shape (twice), so a burst of load from other work on a shared
+      // machine hits both; each keeps its best round.
+      const rows = list.map((s) => {
         const flops = 2 * s.m * s.n * s.k;
-        const ours = timeOurs(s, reps);
-        const theirs = peer[i] as Timing;
+        let ours: Timing = { best_s: Infinity, median_s: Infinity };
+        let theirs: Timing = { best_s: Infinity, median_s: Infinity };
+        for (let round = 0; round < ROUNDS; round++) {
+          const shapeArg = `${s.m},${s.n},${s.k},${Number(s.transA)},${Number(s.transB)}`;
+          const [peer] = runPeer<Timing[]>(openblas, [String(reps), shapeArg], {
+            OPENBLAS_NUM_THREADS: String(threads),
+          });
+          theirs = better(theirs, peer as Timing);
+          ours = better(ours, timeOurs(s, reps));
+        }
         const oursGflops = flops / ours.best_s / 1e9;
         const peerGflops = flops / theirs.best_s / 1e9;
         return {

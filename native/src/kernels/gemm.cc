@@ -8,8 +8,9 @@
 //         pack B[pc.., jc..] into NR-column panels    (bf16/f16 widen to f32 here)
 //         for each MR-row panel of A                  (A micro-panel MR x KC: kept in L1)
 //           for each NR-column panel of B: micro-kernel on an MR x NR tile of C
-// Threads split C into disjoint column ranges (when M < N) or row ranges, aligned to the tile size; each thread
-// packs its own blocks, so no barrier is needed and every element is summed in the same order for any thread count.
+// Threads split C into disjoint column ranges (when M < N) or row ranges, aligned to the tile size and claimed
+// dynamically; each range packs its own blocks, so no barrier is needed, and every element is summed in the same
+// order for any thread count.
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -186,17 +187,25 @@ void gemm_item(const Path& p, const GemmArgs& g, const void* a, const void* b, f
   bool by_cols = g.m < g.n;
   int64_t unit = by_cols ? p.nr : p.mr, extent = by_cols ? g.n : g.m;
   int64_t units = (extent + unit - 1) / unit;
+  // Chunks of about 1024 rows/columns, at least one per thread and at most four: each chunk re-packs the other
+  // operand (a few % at that size), and threads claim chunks as they finish, so a core taken by other work on a
+  // shared machine delays the GEMM by one chunk instead of half of it.
+  int64_t nt = num_threads();
+  int64_t chunks = std::min(units, std::clamp<int64_t>(extent / 1024, nt, 4 * nt));
+  std::atomic<int64_t> next{0};
   parallel_run(
-      [&](int tid, int nt) {
-        int64_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
-        int64_t lo = std::min(extent, u0 * unit), hi = std::min(extent, u1 * unit);
-        if (lo >= hi) return;
-        if (by_cols)
-          gemm_region(p, g, a, b, c, beta, bias, 0, g.m, lo, hi);
-        else
-          gemm_region(p, g, a, b, c, beta, bias, lo, hi, 0, g.n);
+      [&](int, int) {
+        for (int64_t i; (i = next.fetch_add(1)) < chunks;) {
+          int64_t lo = std::min(extent, units * i / chunks * unit);
+          int64_t hi = std::min(extent, units * (i + 1) / chunks * unit);
+          if (lo >= hi) continue;
+          if (by_cols)
+            gemm_region(p, g, a, b, c, beta, bias, 0, g.m, lo, hi);
+          else
+            gemm_region(p, g, a, b, c, beta, bias, lo, hi, 0, g.n);
+        }
       },
-      static_cast<int>(std::min<int64_t>(units, 1 << 30)));
+      static_cast<int>(chunks));
 }
 
 std::atomic<int64_t> g_calls{0};
