@@ -130,34 +130,53 @@ int64_t k_block(const Path& p, int64_t k) {
   return (k + blocks - 1) / blocks;
 }
 
+// Splits [0, extent) into equal blocks of at most max_block, rounded up to whole tiles (no thin last block).
+int64_t even_block(int64_t extent, int64_t max_block, int64_t tile) {
+  int64_t blocks = (extent + max_block - 1) / max_block;
+  int64_t size = (extent + blocks - 1) / blocks;
+  return (size + tile - 1) / tile * tile;
+}
+
+// Below this size the packed A of a row block covers all of K, so the loops can run column block by column block
+// and keep each C block in cache across the K blocks (instead of streaming all of C once per K block).
+constexpr int64_t kWholeAFloats = int64_t(2) << 20;  // 8 MB
+
 // One matrix of the batch, rows [m0, m1) x columns [n0, n1) of C, on the calling thread.
 void gemm_region(const Path& p, const GemmArgs& g, const void* a, const void* b, float* c, float beta,
                  const float* bias, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   const int64_t kb = k_block(p, g.k);
-  const int64_t mc_max = std::min(p.mc, (m1 - m0 + p.mr - 1) / p.mr * p.mr);
-  const int64_t nc_max = std::min(p.nc, (n1 - n0 + p.nr - 1) / p.nr * p.nr);
-  float* pa = t_pack_a.get(static_cast<size_t>(mc_max * kb));
-  float* pb = t_pack_b.get(static_cast<size_t>(nc_max * kb));
+  const int64_t mb = even_block(m1 - m0, p.mc, p.mr), nb = even_block(n1 - n0, p.nc, p.nr);
+  const bool whole_a = mb * g.k <= kWholeAFloats;
+  float* pa = t_pack_a.get(static_cast<size_t>(mb * (whole_a ? g.k : kb)));
+  float* pb = t_pack_b.get(static_cast<size_t>(nb * kb));
   PackFn pack_a = p.pack_a[static_cast<int>(g.a_dtype)], pack_b = p.pack_b[static_cast<int>(g.b_dtype)];
-  for (int64_t ic = m0; ic < m1; ic += p.mc) {
-    int64_t mc = std::min(p.mc, m1 - ic);
-    for (int64_t pc = 0; pc < g.k; pc += kb) {
-      int64_t kc = std::min(kb, g.k - pc);
-      bool first = pc == 0;
-      pack_a(a, g.trans_a, g.lda, ic, mc, pc, kc, pa);
-      for (int64_t jc = n0; jc < n1; jc += p.nc) {
-        int64_t nc = std::min(p.nc, n1 - jc);
-        pack_b(b, g.trans_b, g.ldb, jc, nc, pc, kc, pb);
-        for (int64_t ir = 0; ir < mc; ir += p.mr) {
-          int rows = static_cast<int>(std::min<int64_t>(p.mr, mc - ir));
-          const float* ap = pa + ir * kc;
-          float* crow = c + (ic + ir) * g.ldc + jc;
-          for (int64_t jr = 0; jr < nc; jr += p.nr) {
-            int cols = static_cast<int>(std::min<int64_t>(p.nr, nc - jr));
-            p.tile(rows, kc, ap, pb + jr * kc, crow + jr, g.ldc, cols, g.alpha, first ? beta : 1.f,
-                   first && bias ? bias + jc + jr : nullptr);
-          }
-        }
+  // The micro-kernels over one packed A block (rows ic.., K block pc..) and one packed B block (columns jc..).
+  auto macro = [&](const float* pa_block, int64_t ic, int64_t mc, int64_t pc, int64_t kc, int64_t jc, int64_t nc) {
+    bool first = pc == 0;
+    pack_b(b, g.trans_b, g.ldb, jc, nc, pc, kc, pb);
+    for (int64_t ir = 0; ir < mc; ir += p.mr) {
+      int rows = static_cast<int>(std::min<int64_t>(p.mr, mc - ir));
+      const float* ap = pa_block + ir * kc;
+      float* crow = c + (ic + ir) * g.ldc + jc;
+      for (int64_t jr = 0; jr < nc; jr += p.nr) {
+        int cols = static_cast<int>(std::min<int64_t>(p.nr, nc - jr));
+        p.tile(rows, kc, ap, pb + jr * kc, crow + jr, g.ldc, cols, g.alpha, first ? beta : 1.f,
+               first && bias ? bias + jc + jr : nullptr);
+      }
+    }
+  };
+  for (int64_t ic = m0; ic < m1; ic += mb) {
+    int64_t mc = std::min(mb, m1 - ic), mc_pad = (mc + p.mr - 1) / p.mr * p.mr;
+    if (whole_a) {  // A block for all K blocks at once (block pc at pa + mc_pad * pc), then column-block outer
+      for (int64_t pc = 0; pc < g.k; pc += kb) pack_a(a, g.trans_a, g.lda, ic, mc, pc, std::min(kb, g.k - pc), pa + mc_pad * pc);
+      for (int64_t jc = n0; jc < n1; jc += nb)
+        for (int64_t pc = 0; pc < g.k; pc += kb)
+          macro(pa + mc_pad * pc, ic, mc, pc, std::min(kb, g.k - pc), jc, std::min(nb, n1 - jc));
+    } else {
+      for (int64_t pc = 0; pc < g.k; pc += kb) {
+        int64_t kc = std::min(kb, g.k - pc);
+        pack_a(a, g.trans_a, g.lda, ic, mc, pc, kc, pa);
+        for (int64_t jc = n0; jc < n1; jc += nb) macro(pa, ic, mc, pc, kc, jc, std::min(nb, n1 - jc));
       }
     }
   }
