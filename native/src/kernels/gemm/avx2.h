@@ -40,6 +40,8 @@ LMF_AVX2 void kernel(int64_t kc, const float* __restrict ap, const float* __rest
   }
   if (cols < NR) {
     alignas(32) float tile[MR * NR];
+    // Unrolled like every loop over the accumulators: an indexed access would keep them in memory.
+#pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
       _mm256_store_ps(tile + r * NR, acc0[r]);
       _mm256_store_ps(tile + r * NR + 8, acc1[r]);
