@@ -34,6 +34,10 @@ using PackFn = void (*)(const void* src, bool trans, int64_t ld, int64_t x0, int
                         float* dst);
 using TileFn = void (*)(int rows, int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int cols,
                         float alpha, float beta, const float* bias);
+// Columns [n0, n1) of a product with at most `skinny_max_m` rows and f32 A, read without packing.
+using SkinnyFn = void (*)(int64_t m, int64_t k, const float* a, bool trans_a, int64_t lda, const void* b,
+                          bool trans_b, int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha,
+                          float beta, const float* bias);
 
 // One instruction-set path: tile sizes, cache blocking and its packing/micro-kernel functions (indexed by DType).
 struct Path {
@@ -41,6 +45,8 @@ struct Path {
   int64_t kc_max, mc, nc;
   PackFn pack_a[3], pack_b[3];
   TileFn tile;
+  int64_t skinny_max_m = 0;      // 0: this path has no skinny products
+  SkinnyFn skinny[3] = {};       // by B's dtype
 };
 
 #if defined(__x86_64__)
@@ -64,6 +70,8 @@ const Path kAvx512 = {
     {gemm_avx512::pack_a<DType::f32>, gemm_avx512::pack_a<DType::bf16>, gemm_avx512::pack_a<DType::f16>},
     {gemm_avx512::pack_b<DType::f32>, gemm_avx512::pack_b<DType::bf16>, gemm_avx512::pack_b<DType::f16>},
     tile_avx512,
+    gemm_avx512::kSkinnyRows,
+    {gemm_avx512::skinny<DType::f32>, gemm_avx512::skinny<DType::bf16>, gemm_avx512::skinny<DType::f16>},
 };
 // 6 x 256 A micro-panel (6 KB) for L1; a 256 x 512 B block (512 KB) for a 512 KB+ L2.
 const Path kAvx2 = {
@@ -196,6 +204,21 @@ void gemm_item(const Path& p, const GemmArgs& g, const void* a, const void* b, f
                const float* bias, bool parallel) {
   if (g.k == 0) {
     scale_only(g, c, beta, bias);
+    return;
+  }
+  if (g.m <= p.skinny_max_m && g.a_dtype == DType::f32 && !(g.trans_a && g.trans_b)) {
+    SkinnyFn fn = p.skinny[static_cast<int>(g.b_dtype)];
+    auto cols = [&](int64_t n0, int64_t n1) {
+      fn(g.m, g.k, static_cast<const float*>(a), g.trans_a, g.lda, b, g.trans_b, g.ldb, c, g.ldc, n0, n1, g.alpha,
+         beta, bias);
+    };
+    // Column chunks of 64 (a multiple of both kernels' column groups), at least ~64k multiply-adds each.
+    int64_t groups = (g.n + 63) / 64;
+    if (parallel)
+      parallel_for(groups, std::max<int64_t>(1, (int64_t(1) << 16) / (64 * g.k * g.m)),
+                   [&](int64_t b0, int64_t b1) { cols(b0 * 64, std::min(g.n, b1 * 64)); });
+    else
+      cols(0, g.n);
     return;
   }
   // Below ~64^3 multiply-adds a thread handoff costs more than it saves.

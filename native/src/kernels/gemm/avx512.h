@@ -170,6 +170,113 @@ inline KernelFn kernel_for_rows(int rows) {
   return table[rows];
 }
 
+// ---- Skinny products (M <= 4: token-by-token decoding), without packing ----------------------------------------
+// Packing B costs about as much as multiplying it by one row, so a few rows read B where it lies instead.
+constexpr int kSkinnyRows = 4;
+
+// C[R, n0:n1] for B stored [N, K] (transB, an nn.Linear weight): dot products along K, four columns at a time.
+// A is f32 [R, K] with row stride lda. Each sum is lane-wise over K, then reduced: independent of the thread split.
+template <int R, DType D>
+LMF_AVX512 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
+                                int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
+  for (int64_t n = n0; n < n1; n += 4) {
+    int cols = static_cast<int>(std::min<int64_t>(4, n1 - n));
+    __m512 acc[R][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < k; kk += 16) {
+      __mmask16 m = mask_first(k - kk);
+      __m512 bv[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) bv[j] = j < cols ? load16<D>(b, (n + j) * ldb + kk, m) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        __m512 av = _mm512_maskz_loadu_ps(m, a + r * lda + kk);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < cols; ++j) {
+        float* out = c + r * ldc + n + j;
+        float base = bias ? bias[n + j] : 0.f;
+        if (beta != 0.f) base += beta * *out;
+        *out = alpha * _mm512_reduce_add_ps(acc[r][j]) + base;
+      }
+  }
+}
+
+// C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] and summed in k order, 64 columns at a time.
+// op(A)[r][k] is a[r * ars + k * aks] (f32).
+template <int R, DType D>
+LMF_AVX512 void skinny_rows_axpy(const float* a, int64_t ars, int64_t aks, const void* b, int64_t ldb, int64_t k,
+                                 float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
+                                 const float* bias) {
+  for (int64_t n = n0; n < n1; n += 64) {
+    __mmask16 m[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) m[j] = mask_first(std::max<int64_t>(0, n1 - n - 16 * j));
+    __m512 acc[R][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < k; ++kk) {
+      __m512 bv[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) bv[j] = load16<D>(b, kk * ldb + n + 16 * j, m[j]);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        __m512 av = _mm512_set1_ps(a[r * ars + kk * aks]);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
+      }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        float* out = c + r * ldc + n + 16 * j;
+        __m512 base = bias ? _mm512_maskz_loadu_ps(m[j], bias + n + 16 * j) : _mm512_setzero_ps();
+        if (beta != 0.f) base = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[j], out), base);
+        _mm512_mask_storeu_ps(out, m[j], _mm512_fmadd_ps(va, acc[r][j], base));
+      }
+  }
+}
+
+// Columns [n0, n1) of a skinny product C[M <= 4, N] = alpha * op(A) @ op(B) + beta * C (+ bias); A is f32.
+template <DType D>
+LMF_AVX512 void skinny(int64_t m, int64_t k, const float* a, bool trans_a, int64_t lda, const void* b, bool trans_b,
+                       int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
+                       const float* bias) {
+  for (int64_t r0 = 0; r0 < m; r0 += kSkinnyRows) {
+    int rows = static_cast<int>(std::min<int64_t>(kSkinnyRows, m - r0));
+    float* cr = c + r0 * ldc;
+    if (trans_b) {  // the dot-product form needs op(A) rows contiguous along K: the caller checks !trans_a
+      const float* ar = a + r0 * lda;
+      switch (rows) {
+        case 1: skinny_rows_dot<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 2: skinny_rows_dot<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 3: skinny_rows_dot<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        default: skinny_rows_dot<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      }
+    } else {
+      int64_t ars = trans_a ? 1 : lda, aks = trans_a ? lda : 1;
+      const float* ar = a + r0 * ars;
+      switch (rows) {
+        case 1: skinny_rows_axpy<1, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 2: skinny_rows_axpy<2, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 3: skinny_rows_axpy<3, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        default: skinny_rows_axpy<4, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      }
+    }
+  }
+}
+
 }  // namespace lmf::gemm_avx512
 
 #pragma GCC diagnostic pop
