@@ -162,12 +162,13 @@ test('batched gemm: per-item and shared B, summing into one C (strideC = 0), bia
   });
 });
 
-test('1 thread and 2 threads give bitwise identical results (split by rows, by columns, and by batch items)', () => {
+test('1 thread and 2 threads give bitwise identical results (split by rows, columns, batch items; skinny M)', () => {
   const rng = new Rng(14);
   const cases = [
     { m: 300, n: 70, k: 401, batch: 1, transA: false, transB: true }, // rows
     { m: 45, n: 530, k: 390, batch: 1, transA: true, transB: false }, // columns
     { m: 33, n: 65, k: 129, batch: 4, transA: false, transB: false }, // items
+    { m: 3, n: 2000, k: 300, batch: 1, transA: false, transB: true }, // skinny (decoding), by columns
   ];
   for (const isa of isas())
     withIsa(isa, () => {
