@@ -82,10 +82,8 @@ const Path kAvx2 = {
     256,
     1020,
     512,
-    {gemm_portable::pack_a<DType::f32, gemm_avx2::MR>, gemm_portable::pack_a<DType::bf16, gemm_avx2::MR>,
-     gemm_portable::pack_a<DType::f16, gemm_avx2::MR>},
-    {gemm_portable::pack_b<DType::f32, gemm_avx2::NR>, gemm_portable::pack_b<DType::bf16, gemm_avx2::NR>,
-     gemm_portable::pack_b<DType::f16, gemm_avx2::NR>},
+    {gemm_avx2::pack_a<DType::f32>, gemm_avx2::pack_a<DType::bf16>, gemm_avx2::pack_a<DType::f16>},
+    {gemm_avx2::pack_b<DType::f32>, gemm_avx2::pack_b<DType::bf16>, gemm_avx2::pack_b<DType::f16>},
     tile_avx2,
 };
 #endif
