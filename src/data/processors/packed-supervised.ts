@@ -23,13 +23,13 @@ export class PackedSupervisedProcessor extends SupervisedProcessor {
     const lengths: number[] = [];
     const byLength = new Map<number, number[]>();
     let truncated = 0;
-    for (let i = 0; i < examples.length; i++) {
-      const example = examples[i]!;
-      if (!SupervisedProcessor.isValid(example)) {
+    for (const [i, encoded] of (await this.encodeValid(examples)).entries()) {
+      if (encoded === null) {
+        const example = examples[i]!;
         dropped.push(invalidExample(offset + i, [...example._prompt, ...example._response]));
         continue;
       }
-      const { inputIds, labels, fullLength } = await this.encodeExample(example);
+      const { inputIds, labels, fullLength } = encoded;
       if (inputIds.length < fullLength) truncated++;
       const length = inputIds.length;
       if (length > args.cutoffLen) {

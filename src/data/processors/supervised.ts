@@ -66,17 +66,27 @@ export class SupervisedProcessor implements DatasetProcessor<SupervisedRecord> {
     const records: SupervisedRecord[] = [];
     const dropped: DroppedExample[] = [];
     let truncated = 0;
-    for (let i = 0; i < examples.length; i++) {
-      const example = examples[i]!;
-      if (!SupervisedProcessor.isValid(example)) {
+    for (const [i, encoded] of (await this.encodeValid(examples)).entries()) {
+      if (encoded === null) {
+        const example = examples[i]!;
         dropped.push(invalidExample(offset + i, [...example._prompt, ...example._response]));
         continue;
       }
-      const { inputIds, labels, fullLength } = await this.encodeExample(example);
+      const { inputIds, labels, fullLength } = encoded;
       if (inputIds.length < fullLength) truncated++;
       records.push({ input_ids: inputIds, attention_mask: ones(inputIds.length), labels });
     }
     return { records, dropped, truncated };
+  }
+
+  /**
+   * Every valid example of a batch encoded at once (null for invalid ones): the tokenizer's async calls overlap
+   * on libuv's threads, several times faster than one example after the other; results keep their order.
+   */
+  protected encodeValid(examples: readonly AlignedExample[]): Promise<Array<EncodedExample | null>> {
+    return Promise.all(
+      examples.map((example) => (SupervisedProcessor.isValid(example) ? this.encodeExample(example) : null)),
+    );
   }
 }
 
