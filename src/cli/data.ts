@@ -270,7 +270,8 @@ async function preview(argv: string[]): Promise<number> {
 const HELP_STATS = `Usage: lmforge data stats --dataset NAME --model DIR [options]
 
 Token statistics of a tokenized dataset: records, length histogram, truncated and dropped counts.
-Options as for preview (no --index/--count), plus --preprocessing_num_workers N and --packing.`;
+Options as for preview (no --index/--count), plus --preprocessing_num_workers N, --preprocessing_batch_size N
+and --packing.`;
 
 function histogram(lengths: number[], cutoff: number): string[] {
   if (lengths.length === 0) return ['(no records)'];
@@ -291,6 +292,7 @@ async function stats(argv: string[]): Promise<number> {
     options: {
       ...COMMON_OPTIONS,
       preprocessing_num_workers: { type: 'string', default: '1' },
+      preprocessing_batch_size: { type: 'string', default: '1000' },
       packing: { type: 'boolean' },
     },
   });
@@ -304,6 +306,7 @@ async function stats(argv: string[]): Promise<number> {
     ...common.dataArgs,
     packing: values.packing ?? null,
     preprocessing_num_workers: integer('preprocessing_num_workers', values.preprocessing_num_workers, 1),
+    preprocessing_batch_size: integer('preprocessing_batch_size', values.preprocessing_batch_size, 1),
   };
   const data = await getDataset(args, stage, { log: (m) => common.warnings.push(m) });
   const tokenized = await getTokenizedDataset(args, stage, tokenizer, template, {

@@ -288,3 +288,28 @@ test("pretrain (qwen3): no BOS; the tokenizer's EOS text ends each document", as
     tokenizer.eosTokenId,
   ]);
 });
+
+test('supervised (qwen3 reasoning): history thoughts are trained, or discarded with mask_history', async () => {
+  const tokenizer = load('qwen3');
+  const template = getTemplate('qwen3', tokenizer, { log: quiet });
+  const withThoughts: Message[] = [
+    { role: 'user', content: 'How are you' },
+    { role: 'assistant', content: '<think>\nModel thought here\n</think>\n\nI am fine!' },
+    { role: 'user', content: '你好' },
+    { role: 'assistant', content: '<think>\n模型思考内容\n</think>\n\n很高兴认识你！' },
+  ];
+  const trained = (r: SupervisedRecord) => tokenizer.decode(r.labels.filter((id) => id !== X));
+  const all = (await run(tokenizer, template, 'supervised', [example(withThoughts)])).records[0] as SupervisedRecord;
+  assert.equal(
+    trained(all),
+    '<think>\nModel thought here\n</think>\n\nI am fine!<|im_end|>\n<think>\n模型思考内容\n</think>\n\n很高兴认识你！<|im_end|>\n',
+  );
+  const last = (await run(tokenizer, template, 'supervised', [example(withThoughts)], { mask_history: true }))
+    .records[0] as SupervisedRecord;
+  assert.equal(trained(last), '<think>\n模型思考内容\n</think>\n\n很高兴认识你！<|im_end|>\n');
+  assert.equal(
+    tokenizer.decode(last.input_ids),
+    '<|im_start|>user\nHow are you<|im_end|>\n<|im_start|>assistant\nI am fine!<|im_end|>\n' +
+      '<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n<think>\n模型思考内容\n</think>\n\n很高兴认识你！<|im_end|>\n',
+  );
+});
