@@ -16,7 +16,8 @@ import { writeFileAtomic } from '../io/atomic.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { AlignedExample } from './converters.js';
 import { type DataArgs, type DatasetModule, getDataset, type Stage } from './dataset.js';
-import { fingerprintOf, runShard, type ShardJob, type ShardResult, type TemplateRecipe } from './preprocess-shard.js';
+import { fingerprintOf, type ShardJob, type ShardResult, type TemplateRecipe } from './preprocess-shard.js';
+import { createProcessor, processRange } from './processors/index.js';
 import {
   type DroppedExample,
   type ProcessorArgs,
@@ -163,14 +164,17 @@ export async function tokenizeExamples(
     args,
   };
   const ranges = shardRanges(examples.length, args.batchSize, workers);
-  let results: ShardResult[];
   if (workers <= 1 || ranges.length <= 1) {
-    results = [await runShard({ ...base, examples, offset: 0 }, { tokenizer, template })];
-  } else {
-    results = await Promise.all(
-      ranges.map(([start, end]) => runWorker({ ...base, examples: examples.slice(start, end), offset: start })),
-    );
+    const processor = createProcessor(kind, { tokenizer, template, args });
+    const out = await processRange(processor, examples, args.batchSize);
+    return {
+      records: out.records,
+      stats: { examples: examples.length, records: out.records.length, dropped: out.dropped, truncated: out.truncated },
+    };
   }
+  const results = await Promise.all(
+    ranges.map(([start, end]) => runWorker({ ...base, examples: examples.slice(start, end), offset: start })),
+  );
   const records: TokenizedRecord[] = [];
   const dropped: DroppedExample[] = [];
   let truncated = 0;

@@ -263,6 +263,12 @@ test('pretrain (llama3): <|end_of_text|> appended, packed into cutoff_len blocks
     assert.deepEqual(row.input_ids, [128000, ...stream.slice(i * 8 + 1, i * 8 + 8)]);
     assert.deepEqual(row.labels, row.input_ids);
   });
+  // The documents ending past the last whole block are counted as truncated.
+  let end = 0;
+  const kept = rows.length * 8;
+  const cut = encoded.filter((ids) => (end += ids.length + 1) > kept).length;
+  assert.ok(cut >= 1);
+  assert.equal(out.truncated, cut);
   // Without packing: BOS + text + <|end_of_text|>, truncated to cutoff_len.
   const plain = await run(
     tokenizer,

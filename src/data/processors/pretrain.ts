@@ -44,11 +44,17 @@ export class PretrainProcessor implements DatasetProcessor<SupervisedRecord> {
     const all = encoded.flat();
     const block = args.cutoffLen;
     const total = Math.floor(all.length / block) * block;
+    // Documents that end past the last whole block lose their tail (or all of themselves).
+    let end = 0;
+    for (const ids of encoded) {
+      end += ids.length;
+      if (end > total) truncated++;
+    }
     for (let start = 0; start < total; start += block) {
       const ids = all.slice(start, start + block);
       if (addBos) ids[0] = tokenizer.bosTokenId!;
       records.push({ input_ids: ids, attention_mask: ones(ids.length), labels: [...ids] });
     }
-    return { records, dropped, truncated: all.length > total ? 1 : 0 };
+    return { records, dropped, truncated };
   }
 }
