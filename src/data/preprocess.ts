@@ -128,13 +128,14 @@ function shardRanges(count: number, batchSize: number, workers: number): Array<[
   return ranges;
 }
 
-function runWorker(job: ShardJob): Promise<ShardResult> {
+function runWorker(job: ShardJob, started: Worker[]): Promise<ShardResult> {
   const entry = new URL('./preprocess-worker.ts', import.meta.url).href;
   // Workers need tsx's loader for .ts sources whether or not the parent was started with --import tsx.
   const tsx = import.meta.resolve('tsx/esm/api');
   const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return new Promise((resolve, reject) => {
     const worker = new Worker(bootstrap, { eval: true, workerData: job });
+    started.push(worker);
     let result: ShardResult | null = null;
     worker.once('message', (m: ShardResult) => {
       result = m;
@@ -172,9 +173,19 @@ export async function tokenizeExamples(
       stats: { examples: examples.length, records: out.records.length, dropped: out.dropped, truncated: out.truncated },
     };
   }
-  const results = await Promise.all(
-    ranges.map(([start, end]) => runWorker({ ...base, examples: examples.slice(start, end), offset: start })),
-  );
+  const started: Worker[] = [];
+  let results: ShardResult[];
+  try {
+    results = await Promise.all(
+      ranges.map(([start, end]) =>
+        runWorker({ ...base, examples: examples.slice(start, end), offset: start }, started),
+      ),
+    );
+  } catch (e) {
+    // One failed shard fails the whole split: stop the others instead of letting them run on.
+    await Promise.all(started.map((w) => w.terminate()));
+    throw e;
+  }
   const records: TokenizedRecord[] = [];
   const dropped: DroppedExample[] = [];
   let truncated = 0;

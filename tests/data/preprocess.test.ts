@@ -1,14 +1,15 @@
 // getTokenizedDataset: worker threads give the single-threaded records; the cache and tokenized_path behave as upstream.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { getDataset } from '../../src/data/dataset.js';
+import { getDataset, type Stage } from '../../src/data/dataset.js';
 import { getTokenizedDataset, type PreprocessArgs } from '../../src/data/preprocess.js';
 import { getTemplate } from '../../src/data/template/index.js';
 import { decodeRecords, encodeRecords } from '../../src/data/token-store.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { LENML, metaLlama3Dir, tempDir } from '../util/tokenizers.js';
+import { tempDataDir } from './temp-data.js';
 
 const quiet = () => {};
 
@@ -55,12 +56,18 @@ test('token store round-trips ragged ids and flags', () => {
   assert.throws(() => decodeRecords(new Uint8Array(16)), /not an lmforge tokenized file/);
 });
 
-test('two worker threads produce exactly the single-threaded records (supervised and packed)', async () => {
+test('two worker threads produce exactly the single-threaded records (supervised, packed, kto)', async () => {
   const { tokenizer, template } = setup();
-  for (const extra of [{}, { packing: true }] as PreprocessArgs[]) {
+  const cases: Array<[PreprocessArgs, Stage]> = [
+    [{}, 'sft'],
+    [{ packing: true }, 'sft'],
+    // KTO pairs each example with the previous one of its batch: shards must keep the batch borders.
+    [{ dataset: 'kto_demo', preprocessing_batch_size: 3 }, 'kto'],
+  ];
+  for (const [extra, stage] of cases) {
     const args = { ...BASE, ...extra };
-    const one = await getTokenizedDataset(args, 'sft', tokenizer, template, { cache: false, log: quiet });
-    const two = await getTokenizedDataset({ ...args, preprocessing_num_workers: 2 }, 'sft', tokenizer, template, {
+    const one = await getTokenizedDataset(args, stage, tokenizer, template, { cache: false, log: quiet });
+    const two = await getTokenizedDataset({ ...args, preprocessing_num_workers: 2 }, stage, tokenizer, template, {
       cache: false,
       log: quiet,
     });
@@ -94,6 +101,19 @@ test('cache: a second call loads the entry; overwrite_cache rebuilds; a changed 
   });
   assert.notEqual(onPrompt.cachePath, first.cachePath);
   assert.equal(readdirSync(cacheDir).length, 3);
+});
+
+test('cache: editing a data file changes the key', async () => {
+  const { tokenizer, template } = setup();
+  const rows = [{ instruction: 'Say hi', input: '', output: 'Hi!' }];
+  const dir = tempDataDir({ 'dataset_info.json': { tiny: { file_name: 'tiny.json' } }, 'tiny.json': rows });
+  const args: PreprocessArgs = { dataset: 'tiny', dataset_dir: dir, cache_dir: tempDir('tok-cache-edit') };
+  const first = await getTokenizedDataset(args, 'sft', tokenizer, template, { log: quiet });
+  assert.equal((await getTokenizedDataset(args, 'sft', tokenizer, template, { log: quiet })).source, 'cache');
+  writeFileSync(join(dir, 'tiny.json'), JSON.stringify([{ ...rows[0], output: 'Hello!' }]));
+  const edited = await getTokenizedDataset(args, 'sft', tokenizer, template, { log: quiet });
+  assert.equal(edited.source, 'built');
+  assert.notEqual(edited.cachePath, first.cachePath);
 });
 
 test('tokenized_path: built and saved when missing, then loaded without reading the data', async () => {
