@@ -248,6 +248,12 @@ export async function getTokenizedDataset(
     log(`Loaded tokenized dataset from ${args.tokenized_path}.`);
     return { ...loaded, source: 'tokenized_path', cachePath: null };
   }
+  if (args.tokenized_path && existsSync(args.tokenized_path) && readdirSync(args.tokenized_path).length > 0) {
+    throw new TokenStoreError(
+      `tokenized_path ${args.tokenized_path} holds files but no meta.json: it is not an lmforge tokenized dataset. ` +
+        'Point tokenized_path at an empty or new folder.',
+    );
+  }
   const resolved = resolveProcessorArgs(args, stage);
   const kinds: [ProcessorKind, ProcessorKind] = [
     processorKindFor(stage, resolved),

@@ -136,6 +136,11 @@ test('tokenized_path: built and saved when missing, then loaded without reading 
     { log: quiet },
   );
   assert.equal(loaded.source, 'tokenized_path');
+  const foreign = tempDataDir({ 'notes.txt': 'not tokenized data' });
+  await assert.rejects(
+    getTokenizedDataset({ ...BASE, tokenized_path: foreign }, 'sft', tokenizer, template, { log: quiet }),
+    /holds files but no meta.json/,
+  );
   assert.deepEqual(loaded.train_dataset, built.train_dataset);
   assert.deepEqual(loaded.eval_dataset, built.eval_dataset);
 });
