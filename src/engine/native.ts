@@ -19,6 +19,9 @@ export interface NativeAddon {
   copy(src: NativeStorage, srcByteOffset: number, dst: NativeStorage, dstByteOffset: number, bytes: number): void;
   liveBytes(): number;
   liveBlocks(): number;
+  cachedBytes(): number;
+  emptyCache(): void;
+  setCacheLimit(bytes: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   physicalCores(): number;

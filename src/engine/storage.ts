@@ -50,3 +50,13 @@ export function liveBytes(): number {
 export function liveBlocks(): number {
   return native.liveBlocks();
 }
+
+/** Bytes of freed blocks kept for reuse (a step allocates the same shapes again; reuse avoids page faults). */
+export function cachedBytes(): number {
+  return native.cachedBytes();
+}
+
+/** Returns every cached block to the operating system. */
+export function emptyCache(): void {
+  native.emptyCache();
+}

@@ -1,6 +1,6 @@
 import { native } from './native.js';
 
-/** Sets the native thread pool's size; n <= 0 restores the default (the machine's physical cores). */
+/** Sets the native thread pool's size; n <= 0 restores the default (LMFORGE_THREADS, else the physical cores). */
 export function setThreads(n: number): void {
   native.setThreads(Math.floor(n));
 }

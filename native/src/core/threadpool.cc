@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -30,6 +32,19 @@ int physical_cores() {
   return cores.empty() ? static_cast<int>(logical) : static_cast<int>(cores.size());
 }
 
+// LMFORGE_THREADS=n sets the default pool size (a positive integer); otherwise the physical core count.
+int default_threads() {
+  const char* env = std::getenv("LMFORGE_THREADS");
+  if (env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    long n = std::strtol(env, &end, 10);
+    if (*end == '\0' && n > 0 && n <= 4096) return static_cast<int>(n);
+    std::fprintf(stderr, "lmforge: ignoring LMFORGE_THREADS=%s (expected a positive integer); using %d cores\n", env,
+                 physical_cores());
+  }
+  return physical_cores();
+}
+
 namespace {
 
 thread_local bool t_inside_task = false;
@@ -40,7 +55,7 @@ class Pool {
 
   int size() {
     std::lock_guard<std::mutex> lock(config_mu_);
-    if (size_ == 0) size_ = physical_cores();
+    if (size_ == 0) size_ = default_threads();
     return size_;
   }
 
@@ -48,7 +63,7 @@ class Pool {
     std::lock_guard<std::mutex> submit(submit_mu_);
     std::lock_guard<std::mutex> lock(config_mu_);
     stop_workers();
-    size_ = n <= 0 ? physical_cores() : n;
+    size_ = n <= 0 ? default_threads() : n;
   }
 
   void run(const std::function<void(int, int)>& fn, int max_threads) {

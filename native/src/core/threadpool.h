@@ -7,8 +7,9 @@
 namespace lmf {
 
 int physical_cores();
+int default_threads();  // LMFORGE_THREADS when set to a positive integer, else physical_cores()
 int num_threads();
-void set_num_threads(int n);  // n <= 0 restores the default (physical cores)
+void set_num_threads(int n);  // n <= 0 restores the default (default_threads())
 
 // Calls fn(tid, nthreads) once on each of nthreads threads (nthreads = min(num_threads(), max_threads)).
 void parallel_run(const std::function<void(int tid, int nthreads)>& fn, int max_threads = 1 << 30);

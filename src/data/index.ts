@@ -1,0 +1,12 @@
+/** The dataset pipeline up to aligned records: dataset_info.json, loaders, hub downloads, converters, mixing. */
+export * from './converters.js';
+export * from './dataset.js';
+export * from './dataset-info.js';
+export * from './errors.js';
+export * from './hub.js';
+export * from './loaders.js';
+export * from './mix.js';
+export * from './python-json.js';
+export * from './random.js';
+export * from './report.js';
+export * from './split-files.js';

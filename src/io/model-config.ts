@@ -1,0 +1,469 @@
+/**
+ * `config.json` of the Llama family (Llama, Mistral, Qwen2, Qwen3) as a typed ModelConfig, the HF parameter names
+ * and shapes it implies, and the way back to config.json.
+ *
+ * Defaults are those of each transformers config class; the five size keys (vocab_size, hidden_size,
+ * intermediate_size, num_hidden_layers, num_attention_heads) are required, because a checkpoint whose config lacks
+ * them is broken and the class defaults (a 7B shape) would only fail later with a confusing shape mismatch.
+ *
+ * Per-architecture differences (from transformers' modeling files):
+ * - Llama: `attention_bias` adds biases to q/k/v/o; `mlp_bias` to gate/up/down.
+ * - Mistral: no biases at all; `sliding_window` (default 4096) applies to every layer.
+ * - Qwen2: q/k/v always have a bias and o_proj never does (hard-coded, not a config key); sliding window only when
+ *   `use_sliding_window`, and then only for layers >= `max_window_layers`.
+ * - Qwen3: `attention_bias` (default false) on q/k/v/o; RMSNorm over head_dim on q and k per head (q_norm, k_norm);
+ *   head_dim defaults to 128, not hidden/heads; sliding window as Qwen2.
+ */
+
+import { readFileSync } from 'node:fs';
+import type { DType } from '../engine/dtype.js';
+import type { RopeConfig, RopeScaling } from '../engine/ops/rope-config.js';
+import { FormatError } from './errors.js';
+import { type PyJson, pyFloat, pythonJsonDumps } from './python-json.js';
+
+export const SUPPORTED_ARCHITECTURES = [
+  'LlamaForCausalLM',
+  'MistralForCausalLM',
+  'Qwen2ForCausalLM',
+  'Qwen3ForCausalLM',
+] as const;
+export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+
+const MODEL_TYPE: Record<Architecture, string> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'mistral',
+  Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
+};
+
+/** `rope_scaling` in the engine's terms (src/engine/ops/rope-config.ts): the kernel's single source of truth. */
+export type { RopeScaling };
+
+/**
+ * Sliding-window attention as the config asks for it: each query sees at most `size` keys (itself included) in the
+ * layers from `fromLayer` on. This layer only records it; the model must apply it or refuse sequences longer than
+ * `size` (shorter sequences are unaffected either way).
+ */
+export interface SlidingWindow {
+  readonly size: number;
+  readonly fromLayer: number;
+}
+
+export interface ModelConfig {
+  readonly architecture: Architecture;
+  readonly modelType: string;
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly intermediateSize: number;
+  readonly numHiddenLayers: number;
+  readonly numAttentionHeads: number;
+  readonly numKeyValueHeads: number;
+  readonly headDim: number;
+  readonly ropeTheta: number;
+  readonly ropeScaling: RopeScaling | null;
+  readonly rmsNormEps: number;
+  /** Bias on q_proj, k_proj, v_proj. */
+  readonly qkvBias: boolean;
+  /** Bias on o_proj. */
+  readonly oBias: boolean;
+  /** Bias on gate_proj, up_proj, down_proj. */
+  readonly mlpBias: boolean;
+  /** Per-head RMSNorm over head_dim on queries and keys before RoPE (Qwen3). */
+  readonly qkNorm: boolean;
+  readonly tieWordEmbeddings: boolean;
+  readonly maxPositionEmbeddings: number;
+  readonly bosTokenId: number | null;
+  /** Every id that ends generation (config.json may give one id or a list). */
+  readonly eosTokenIds: readonly number[];
+  readonly padTokenId: number | null;
+  /** The dtype the weights were saved in (`torch_dtype`, or `dtype` in newer transformers), when lmforge has it. */
+  readonly torchDtype: DType | null;
+  readonly slidingWindow: SlidingWindow | null;
+  readonly hiddenAct: 'silu';
+  /** The parsed file, so saving keeps keys lmforge does not interpret. */
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
+const TORCH_DTYPES: Record<string, DType> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
+const TORCH_DTYPE_NAME: Record<DType, string> = { f32: 'float32', bf16: 'bfloat16', f16: 'float16', i32: 'int32' };
+
+class ConfigReader {
+  constructor(
+    readonly file: string,
+    readonly raw: Record<string, unknown>,
+  ) {}
+
+  fail(key: string, problem: string): never {
+    throw new FormatError(this.file, key, problem);
+  }
+
+  has(key: string): boolean {
+    return this.raw[key] !== undefined && this.raw[key] !== null;
+  }
+
+  int(key: string, fallback?: number, min = 0): number {
+    const v = this.raw[key];
+    if (v === undefined || v === null) {
+      if (fallback === undefined) this.fail(key, 'is required (an integer) but missing');
+      return fallback;
+    }
+    if (typeof v !== 'number' || !Number.isSafeInteger(v))
+      this.fail(key, `must be an integer, got ${JSON.stringify(v)}`);
+    if (v < min) this.fail(key, `must be >= ${min}, got ${v}`);
+    return v;
+  }
+
+  positive(key: string, fallback?: number): number {
+    return this.int(key, fallback, 1);
+  }
+
+  num(key: string, fallback: number): number {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(key, `must be a number, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.raw[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'boolean') this.fail(key, `must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  tokenId(key: string, fallback: number | null): number | null {
+    const v = this.raw[key];
+    if (v === undefined) return fallback;
+    if (v === null) return null;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      this.fail(key, `must be a token id (integer >= 0) or null, got ${JSON.stringify(v)}`);
+    return v;
+  }
+}
+
+/** Reads and parses `<dir>/config.json` (or a path to the file itself). */
+export function readModelConfig(path: string): ModelConfig {
+  const file = path.endsWith('.json') ? path : `${path}/config.json`;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FormatError(file, null, `cannot read the model config (${(e as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new FormatError(file, null, `is not valid JSON (${(e as Error).message})`);
+  }
+  return parseModelConfig(raw, file);
+}
+
+/** Parses a config.json object; `file` names the source in error messages. */
+export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new FormatError(file, null, 'must be a JSON object');
+  const r = new ConfigReader(file, raw as Record<string, unknown>);
+  const architecture = parseArchitecture(r);
+  const isQwen3 = architecture === 'Qwen3ForCausalLM';
+  const isQwen = isQwen3 || architecture === 'Qwen2ForCausalLM';
+  const isLlama = architecture === 'LlamaForCausalLM';
+  const isMistral = architecture === 'MistralForCausalLM';
+
+  const hiddenSize = r.positive('hidden_size');
+  const numAttentionHeads = r.positive('num_attention_heads');
+  const numKeyValueHeads = r.positive('num_key_value_heads', numAttentionHeads);
+  if (numAttentionHeads % numKeyValueHeads !== 0)
+    r.fail(
+      'num_key_value_heads',
+      `${numKeyValueHeads} does not divide num_attention_heads (${numAttentionHeads}): grouped-query attention needs whole groups`,
+    );
+  const defaultHeadDim = isQwen3 ? 128 : Math.floor(hiddenSize / numAttentionHeads);
+  if (!isQwen3 && !r.has('head_dim') && hiddenSize % numAttentionHeads !== 0)
+    r.fail('head_dim', `is missing and hidden_size (${hiddenSize}) is not a multiple of num_attention_heads`);
+  const headDim = r.positive('head_dim', defaultHeadDim);
+
+  const hiddenAct = r.raw.hidden_act ?? 'silu';
+  if (hiddenAct !== 'silu')
+    r.fail('hidden_act', `${JSON.stringify(hiddenAct)} is not supported: lmforge implements the SiLU MLP only`);
+
+  const maxPositionEmbeddings = r.positive('max_position_embeddings', isLlama ? 2048 : isMistral ? 4096 * 32 : 32768);
+  const { ropeTheta, ropeScaling } = parseRope(r, maxPositionEmbeddings);
+  const attentionBias = r.bool('attention_bias', false);
+  const numHiddenLayers = r.positive('num_hidden_layers');
+
+  const torchDtypeName = r.raw.torch_dtype ?? r.raw.dtype ?? null;
+  if (torchDtypeName !== null && typeof torchDtypeName !== 'string')
+    r.fail('torch_dtype', `must be a string such as "bfloat16", got ${JSON.stringify(torchDtypeName)}`);
+  const torchDtype = torchDtypeName === null ? null : (TORCH_DTYPES[torchDtypeName as string] ?? null);
+
+  return Object.freeze({
+    architecture,
+    modelType: MODEL_TYPE[architecture],
+    vocabSize: r.positive('vocab_size'),
+    hiddenSize,
+    intermediateSize: r.positive('intermediate_size'),
+    numHiddenLayers,
+    numAttentionHeads,
+    numKeyValueHeads,
+    headDim,
+    ropeTheta,
+    ropeScaling,
+    rmsNormEps: r.num('rms_norm_eps', 1e-6),
+    qkvBias: isQwen3 || isLlama ? attentionBias : !isMistral,
+    oBias: isQwen3 || isLlama ? attentionBias : false,
+    mlpBias: isLlama ? r.bool('mlp_bias', false) : false,
+    qkNorm: isQwen3,
+    tieWordEmbeddings: r.bool('tie_word_embeddings', false),
+    maxPositionEmbeddings,
+    bosTokenId: r.tokenId('bos_token_id', isQwen ? null : 1),
+    eosTokenIds: parseEos(r, isQwen ? null : 2),
+    padTokenId: r.tokenId('pad_token_id', null),
+    torchDtype,
+    slidingWindow: parseSlidingWindow(r, architecture, numHiddenLayers),
+    hiddenAct: 'silu',
+    raw: Object.freeze({ ...r.raw }),
+  });
+}
+
+function parseArchitecture(r: ConfigReader): Architecture {
+  const list = r.raw.architectures;
+  const supported = `supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((a) => typeof a === 'string'))
+    r.fail('architectures', `must be a non-empty list of class names (${supported})`);
+  const found = (list as string[]).find((a): a is Architecture =>
+    (SUPPORTED_ARCHITECTURES as readonly string[]).includes(a),
+  );
+  if (!found) r.fail('architectures', `${JSON.stringify(list)} is not supported (${supported})`);
+  return found;
+}
+
+function parseRope(
+  r: ConfigReader,
+  maxPositionEmbeddings: number,
+): { ropeTheta: number; ropeScaling: RopeScaling | null } {
+  // transformers 5 moved rope_theta and the scaling into `rope_parameters`; older files use the top-level keys.
+  const params = r.raw.rope_parameters;
+  const key = params !== undefined && params !== null ? 'rope_parameters' : 'rope_scaling';
+  const partial = r.raw.partial_rotary_factor;
+  if (partial !== undefined && partial !== null && partial !== 1)
+    r.fail('partial_rotary_factor', `${JSON.stringify(partial)} is not supported (only full rotary embeddings, 1)`);
+  let ropeTheta = r.num('rope_theta', 10000);
+  const s = r.raw[key];
+  if (s === undefined || s === null) return { ropeTheta, ropeScaling: null };
+  if (typeof s !== 'object' || Array.isArray(s)) r.fail(key, 'must be an object or null');
+  const o = s as Record<string, unknown>;
+  if (key === 'rope_parameters' && o.rope_theta !== undefined) {
+    if (typeof o.rope_theta !== 'number') r.fail(`${key}.rope_theta`, 'must be a number');
+    ropeTheta = o.rope_theta;
+  }
+  // `type` is the legacy spelling of `rope_type`; transformers accepts either.
+  const kind = o.rope_type ?? o.type ?? 'default';
+  const numberField = (name: string, fallback?: number): number => {
+    const v = o[name];
+    if (v === undefined || v === null) {
+      if (fallback === undefined) r.fail(`${key}.${name}`, `is required for rope_type ${JSON.stringify(kind)}`);
+      return fallback;
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      r.fail(`${key}.${name}`, `must be a number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  if (kind === 'default') return { ropeTheta, ropeScaling: null };
+  if (kind === 'linear' || kind === 'dynamic') {
+    const factor = numberField('factor');
+    if (factor < 1) r.fail(`${key}.factor`, `must be >= 1, got ${factor}`);
+    if (kind === 'linear') return { ropeTheta, ropeScaling: { type: kind, factor } };
+    // HF's dynamic NTK scales relative to config.max_position_embeddings.
+    return { ropeTheta, ropeScaling: { type: kind, factor, originalMaxPositionEmbeddings: maxPositionEmbeddings } };
+  }
+  if (kind === 'llama3') {
+    const factor = numberField('factor');
+    const lowFreqFactor = numberField('low_freq_factor');
+    const highFreqFactor = numberField('high_freq_factor');
+    const originalMaxPositionEmbeddings = numberField('original_max_position_embeddings');
+    if (highFreqFactor <= lowFreqFactor)
+      r.fail(`${key}.high_freq_factor`, `must exceed low_freq_factor (${highFreqFactor} <= ${lowFreqFactor})`);
+    return {
+      ropeTheta,
+      ropeScaling: { type: 'llama3', factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings },
+    };
+  }
+  return r.fail(
+    `${key}.rope_type`,
+    `${JSON.stringify(kind)} is not supported (supported: default, linear, dynamic, llama3)`,
+  );
+}
+
+function parseEos(r: ConfigReader, fallback: number | null): number[] {
+  const v = r.raw.eos_token_id;
+  if (v === undefined) return fallback === null ? [] : [fallback];
+  if (v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  for (const id of list)
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
+      r.fail('eos_token_id', `must be a token id or a list of token ids, got ${JSON.stringify(v)}`);
+  return list as number[];
+}
+
+function parseSlidingWindow(r: ConfigReader, arch: Architecture, layers: number): SlidingWindow | null {
+  if (arch === 'LlamaForCausalLM') return null;
+  if (arch === 'MistralForCausalLM') {
+    const v = r.raw.sliding_window;
+    if (v === null) return null;
+    return { size: r.positive('sliding_window', 4096), fromLayer: 0 };
+  }
+  if (!r.bool('use_sliding_window', false)) return null;
+  if (r.raw.sliding_window === null) return null;
+  const size = r.positive('sliding_window', 4096);
+  const fromLayer = r.int('max_window_layers', 28);
+  return fromLayer >= layers ? null : { size, fromLayer };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Expected parameters
+
+/**
+ * Every parameter a checkpoint of this config holds, HF name -> shape, in HF's module order
+ * (C hidden, V vocab, I intermediate, H heads, K kv heads, D head_dim).
+ */
+export function expectedParameters(cfg: ModelConfig): Map<string, number[]> {
+  const C = cfg.hiddenSize;
+  const V = cfg.vocabSize;
+  const I = cfg.intermediateSize;
+  const D = cfg.headDim;
+  const HD = cfg.numAttentionHeads * D;
+  const KD = cfg.numKeyValueHeads * D;
+  const out = new Map<string, number[]>();
+  out.set('model.embed_tokens.weight', [V, C]);
+  for (let i = 0; i < cfg.numHiddenLayers; i++) {
+    const a = `model.layers.${i}.self_attn`;
+    const linear = (name: string, outF: number, inF: number, bias: boolean) => {
+      out.set(`${name}.weight`, [outF, inF]);
+      if (bias) out.set(`${name}.bias`, [outF]);
+    };
+    linear(`${a}.q_proj`, HD, C, cfg.qkvBias);
+    linear(`${a}.k_proj`, KD, C, cfg.qkvBias);
+    linear(`${a}.v_proj`, KD, C, cfg.qkvBias);
+    linear(`${a}.o_proj`, C, HD, cfg.oBias);
+    if (cfg.qkNorm) {
+      out.set(`${a}.q_norm.weight`, [D]);
+      out.set(`${a}.k_norm.weight`, [D]);
+    }
+    const m = `model.layers.${i}.mlp`;
+    linear(`${m}.gate_proj`, I, C, cfg.mlpBias);
+    linear(`${m}.up_proj`, I, C, cfg.mlpBias);
+    linear(`${m}.down_proj`, C, I, cfg.mlpBias);
+    out.set(`model.layers.${i}.input_layernorm.weight`, [C]);
+    out.set(`model.layers.${i}.post_attention_layernorm.weight`, [C]);
+  }
+  out.set('model.norm.weight', [C]);
+  if (!cfg.tieWordEmbeddings) out.set('lm_head.weight', [V, C]);
+  return out;
+}
+
+/**
+ * Tensors a checkpoint may hold that are not parameters and are skipped on load, as transformers does: older Llama
+ * checkpoints saved the RoPE table `rotary_emb.inv_freq` as a buffer; a tied checkpoint may still carry lm_head.
+ */
+export function isIgnorableCheckpointTensor(name: string, cfg: ModelConfig): boolean {
+  return /\.rotary_emb\.inv_freq$/.test(name) || (cfg.tieWordEmbeddings && name === 'lm_head.weight');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writing
+
+/** Keys whose value transformers stores as a Python float (written with a ".0" when integral). */
+const FLOAT_KEYS = new Set([
+  'rope_theta',
+  'rms_norm_eps',
+  'attention_dropout',
+  'initializer_range',
+  'factor',
+  'low_freq_factor',
+  'high_freq_factor',
+  'beta_fast',
+  'beta_slow',
+  'attention_factor',
+  'mscale',
+  'mscale_all_dim',
+]);
+
+function toPy(value: unknown, key: string): PyJson {
+  if (typeof value === 'number') return FLOAT_KEYS.has(key) ? pyFloat(value) : value;
+  if (Array.isArray(value)) return value.map((v) => toPy(v, ''));
+  if (typeof value === 'object' && value !== null) {
+    const o: Record<string, PyJson> = {};
+    for (const [k, v] of Object.entries(value)) o[k] = toPy(v, k);
+    return o;
+  }
+  return value as PyJson;
+}
+
+/**
+ * config.json text as transformers' `save_pretrained` writes it (sorted keys, indent 2, trailing newline). Keys
+ * lmforge does not interpret are kept from `cfg.raw`; `torchDtype` overrides the stored dtype (save in bf16).
+ */
+export function toHfConfigJson(cfg: ModelConfig, options: { torchDtype?: DType } = {}): string {
+  const o: Record<string, unknown> = { ...cfg.raw };
+  o.architectures = [cfg.architecture];
+  o.model_type = cfg.modelType;
+  o.vocab_size = cfg.vocabSize;
+  o.hidden_size = cfg.hiddenSize;
+  o.intermediate_size = cfg.intermediateSize;
+  o.num_hidden_layers = cfg.numHiddenLayers;
+  o.num_attention_heads = cfg.numAttentionHeads;
+  o.num_key_value_heads = cfg.numKeyValueHeads;
+  if (cfg.raw.head_dim !== undefined || cfg.headDim !== Math.floor(cfg.hiddenSize / cfg.numAttentionHeads))
+    o.head_dim = cfg.headDim;
+  o.hidden_act = cfg.hiddenAct;
+  o.rms_norm_eps = cfg.rmsNormEps;
+  o.tie_word_embeddings = cfg.tieWordEmbeddings;
+  o.max_position_embeddings = cfg.maxPositionEmbeddings;
+  o.bos_token_id = cfg.bosTokenId;
+  o.pad_token_id = cfg.padTokenId;
+  o.eos_token_id =
+    cfg.eosTokenIds.length === 1 && !Array.isArray(cfg.raw.eos_token_id)
+      ? cfg.eosTokenIds[0]
+      : cfg.eosTokenIds.length === 0
+        ? null
+        : [...cfg.eosTokenIds];
+  // Flags written when the source file had them or they differ from the default, so a config read and written
+  // back is byte-identical (transformers versions differ in which defaults they spell out).
+  const flag = (key: string, value: boolean) => {
+    if (value || cfg.raw[key] !== undefined) o[key] = value;
+  };
+  if (cfg.architecture === 'LlamaForCausalLM') {
+    flag('attention_bias', cfg.qkvBias);
+    flag('mlp_bias', cfg.mlpBias);
+  }
+  if (cfg.architecture === 'Qwen3ForCausalLM') flag('attention_bias', cfg.qkvBias);
+  if (cfg.raw.rope_parameters === undefined || cfg.raw.rope_parameters === null) {
+    o.rope_theta = cfg.ropeTheta;
+    // Keep the file's own spelling (legacy `type` or `rope_type`) when it had one.
+    o.rope_scaling = cfg.raw.rope_scaling !== undefined ? cfg.raw.rope_scaling : ropeScalingJson(cfg.ropeScaling);
+  }
+  const dtype = options.torchDtype ?? cfg.torchDtype;
+  if (dtype) {
+    if (cfg.raw.dtype !== undefined && cfg.raw.torch_dtype === undefined) o.dtype = TORCH_DTYPE_NAME[dtype];
+    else o.torch_dtype = TORCH_DTYPE_NAME[dtype];
+  }
+  return `${pythonJsonDumps(toPy(o, ''), { indent: 2, sortKeys: true })}\n`;
+}
+
+function ropeScalingJson(s: RopeScaling | null): Record<string, unknown> | null {
+  if (s === null) return null;
+  if (s.type !== 'llama3') return { rope_type: s.type, factor: s.factor };
+  return {
+    rope_type: 'llama3',
+    factor: s.factor,
+    low_freq_factor: s.lowFreqFactor,
+    high_freq_factor: s.highFreqFactor,
+    original_max_position_embeddings: s.originalMaxPositionEmbeddings,
+  };
+}
+
+/** The RoPE settings the engine's rope op takes. */
+export function ropeConfigOf(cfg: ModelConfig): RopeConfig {
+  return { theta: cfg.ropeTheta, scaling: cfg.ropeScaling };
+}

@@ -1,0 +1,24 @@
+/** Runs a check on every SIMD path this CPU has (portable always), restoring the previous cap afterwards. */
+import { native } from '../../src/engine/native.js';
+
+export type IsaName = 'portable' | 'avx2' | 'avx512';
+
+/** The ISA paths the kernels can take on this machine, lowest first. */
+export function availableIsas(): IsaName[] {
+  const prev = native.isa();
+  native.setIsa('avx512');
+  const top = native.isa();
+  native.setIsa(prev);
+  return top === 'avx512' ? ['portable', 'avx2', 'avx512'] : top === 'avx2' ? ['portable', 'avx2'] : ['portable'];
+}
+
+export function withIsa<T>(isa: IsaName, fn: () => T): T {
+  const prev = native.isa();
+  const got = native.setIsa(isa);
+  try {
+    if (got !== isa) throw new Error(`setIsa(${isa}) gave ${got}`);
+    return fn();
+  } finally {
+    native.setIsa(prev);
+  }
+}
