@@ -1,5 +1,7 @@
 // One file per op family; each keeps its forward and backward side by side.
 export * from './activation.js';
+export * from './attention.js';
+export * from './cross-entropy.js';
 export * from './dropout.js';
 export * from './elementwise.js';
 export * from './embedding.js';

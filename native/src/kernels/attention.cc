@@ -1,0 +1,490 @@
+// Fused causal self-attention with grouped-query heads, key padding masks, packed-sequence segments and a query
+// offset (KV-cache decoding), forward and backward side by side, FlashAttention-2 style: scores are produced and
+// consumed tile by tile, so memory never grows with T * S; the forward saves only the logsumexp of every row.
+//
+// Shapes (row-major, the layout a linear projection reshaped gives, no transposes):
+//   q, out, dout, dq  [B, T, H, D]        k, v, dk, dv  [B, S, KVH, D]        lse  [B, H, T]
+//   keyMask  i32 [B, S] (optional: 0 = padding, masked for every query)
+//   segIds   i32 [B, T] (optional, T == S: query t sees key j only when segIds[t] == segIds[j])
+// Query head h reads KV head h / (H / KVH). Query t sits at absolute position off + t among the keys; causal
+// masking keeps key j when j <= off + t.
+//
+// Forward, per (b, h, tile of kFwdRows queries), for each tile of kCols keys:
+//   s = (q . k) * scale, masked -> -inf;  m' = max(m, rowmax s);  p = exp(s - m');
+//   l = l * exp(m - m') + rowsum p;  acc = acc * exp(m - m') + p @ v;  finally out = acc / l, lse = m + log l.
+// Backward, per (b, h): for each key tile, for each query tile that can see it:
+//   p = exp(s - lse);  dv += p^T @ dout;  dp = dout @ v^T;  ds = p * (dp - rowsum(dout * out)) * scale;
+//   dq += ds @ k;  dk += ds^T @ q.
+// dk / dv of query heads sharing a KV head are summed afterwards in head order, so every result is independent of
+// the thread count. A row whose keys are all masked (e.g. a left-padded query) has out = 0, lse = -inf and zero
+// gradients: no NaN.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "core/cpu.h"
+#include "core/napi_util.h"
+#include "core/registry.h"
+#include "core/threadpool.h"
+#include "core/vec.h"
+
+namespace lmf {
+namespace {
+
+constexpr int64_t kFwdRows = 32;  // queries per forward tile
+constexpr int64_t kBwdRows = 64;  // queries per backward tile
+constexpr int64_t kCols = 64;    // keys per tile: a 64x64 f32 score tile is 16 KiB, the working set stays in L1/L2
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+struct AttnArgs {
+  const float* q;
+  const float* k;
+  const float* v;
+  float* out;
+  float* lse;
+  const float* dout;
+  float* dq;
+  float* dk;
+  float* dv;
+  float* dkv_heads;  // backward scratch [2][B, H, S, D] when H != KVH: per-query-head dk, dv before the group sum
+  // K and V packed once per call for every (b, KV head), shared by the query heads of the group (see pack_kv):
+  const float* k_tiles;  // [B, KVH, key tiles, Dp, kCols]: each tile of keys transposed, zero-padded
+  const float* v_tiles;  // same for v (backward only)
+  const float* k_rows;   // [B, KVH, S, Dp]: rows zero-padded to Dp (backward only)
+  const float* v_rows;   // same for v (forward only)
+  int64_t Dp;            // D rounded up to 16 floats: a whole number of vectors on every ISA
+  int64_t key_tiles;
+  const int32_t* key_mask;
+  const int32_t* seg;
+  int64_t B, T, S, H, KVH, D;
+  int64_t off;
+  bool causal;
+  float scale;
+};
+
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// c[m][n] (+)= sum_k a[m * a_rs + k * a_ks] * b[k * ldb + n] for an MR x (NV * W) block kept in registers.
+template <int W, int MR, int NV>
+LMF_INLINE void micro(int64_t K, const float* a, int64_t a_rs, int64_t a_ks, const float* b, int64_t ldb, float* c,
+                      int64_t ldc, bool accumulate) {
+  using vf = typename Vec<W>::f;
+  vf acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) acc[r][j] = accumulate ? vload<W>(c + r * ldc + j * W) : vf{};
+  for (int64_t k = 0; k < K; ++k) {
+    vf bv[NV];
+    for (int j = 0; j < NV; ++j) bv[j] = vload<W>(b + k * ldb + j * W);
+    for (int r = 0; r < MR; ++r) {
+      const float av = a[r * a_rs + k * a_ks];  // a scalar operand: one broadcast per FMA group
+      for (int j = 0; j < NV; ++j) acc[r][j] += av * bv[j];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) vstore<W>(c + r * ldc + j * W, acc[r][j]);
+}
+
+template <int W, int MR>
+LMF_INLINE void micro_cols(int nv, int64_t K, const float* a, int64_t a_rs, int64_t a_ks, const float* b,
+                           int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  switch (nv) {
+    case 4: micro<W, MR, 4>(K, a, a_rs, a_ks, b, ldb, c, ldc, accumulate); break;
+    case 3: micro<W, MR, 3>(K, a, a_rs, a_ks, b, ldb, c, ldc, accumulate); break;
+    case 2: micro<W, MR, 2>(K, a, a_rs, a_ks, b, ldb, c, ldc, accumulate); break;
+    default: micro<W, MR, 1>(K, a, a_rs, a_ks, b, ldb, c, ldc, accumulate); break;
+  }
+}
+
+// The small GEMM behind every product of the tiles: c [M, N] (+)= a [M, K] @ b [K, N], N a multiple of W, a read
+// through strides (a_rs, a_ks) so a transposed operand (p^T, ds^T) needs no copy. Each c element is an FMA chain
+// over k in order, whatever the blocking, so forward and backward recompute identical scores.
+template <int W>
+LMF_INLINE void gemm_acc(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_ks,
+                         const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  constexpr int kMr = W == 16 ? 4 : 2;  // 16 zmm accumulators with AVX-512; 8 ymm/xmm otherwise
+  for (int64_t m0 = 0; m0 < M; m0 += kMr) {
+    int mr = static_cast<int>(std::min<int64_t>(kMr, M - m0));
+    for (int64_t n0 = 0; n0 < N; n0 += 4 * W) {
+      int nv = static_cast<int>(std::min<int64_t>(4, (N - n0) / W));
+      const float* am = a + m0 * a_rs;
+      float* cm = c + m0 * ldc + n0;
+      const float* bn = b + n0;
+      if constexpr (kMr == 4) {
+        if (mr == 4) {
+          micro_cols<W, 4>(nv, K, am, a_rs, a_ks, bn, ldb, cm, ldc, accumulate);
+          continue;
+        }
+        if (mr == 3) {
+          micro_cols<W, 3>(nv, K, am, a_rs, a_ks, bn, ldb, cm, ldc, accumulate);
+          continue;
+        }
+      }
+      if (mr == 2)
+        micro_cols<W, 2>(nv, K, am, a_rs, a_ks, bn, ldb, cm, ldc, accumulate);
+      else
+        micro_cols<W, 1>(nv, K, am, a_rs, a_ks, bn, ldb, cm, ldc, accumulate);
+    }
+  }
+}
+
+// Copies rows [r0, r0 + n) of head `head` of x [B, rows, heads, D] (batch b) into dst [n, Dp], zero-padded.
+inline void pack_rows(const float* x, int64_t b, int64_t rows, int64_t heads, int64_t head, int64_t D, int64_t r0,
+                      int64_t n, int64_t Dp, float* dst) {
+  for (int64_t r = 0; r < n; ++r) {
+    const float* src = x + ((b * rows + r0 + r) * heads + head) * D;
+    float* d = dst + r * Dp;
+    std::copy(src, src + D, d);
+    std::fill(d + D, d + Dp, 0.f);
+  }
+}
+
+// The transpose: dst [Dp, ncols] with dst[d][c] = x[b, r0 + c, head, d], zero outside n x D.
+inline void pack_cols(const float* x, int64_t b, int64_t rows, int64_t heads, int64_t head, int64_t D, int64_t r0,
+                      int64_t n, int64_t Dp, int64_t ncols, float* dst) {
+  std::fill(dst, dst + Dp * ncols, 0.f);
+  for (int64_t c = 0; c < n; ++c) {
+    const float* src = x + ((b * rows + r0 + c) * heads + head) * D;
+    for (int64_t d = 0; d < D; ++d) dst[d * ncols + c] = src[d];
+  }
+}
+
+// Offsets of key tile `tile` / key row j of KV head g of batch b in the packed K and V.
+inline int64_t tile_at(const AttnArgs& a, int64_t b, int64_t g, int64_t tile) {
+  return ((b * a.KVH + g) * a.key_tiles + tile) * a.Dp * kCols;
+}
+inline int64_t row_at(const AttnArgs& a, int64_t b, int64_t g, int64_t j) { return ((b * a.KVH + g) * a.S + j) * a.Dp; }
+
+// s [nr, ncols] = (q rows [t0, t0 + nr) . key cols [j0, j0 + nc)) * scale with every invisible pair at -inf.
+// Forward and backward both call this, so p = exp(s - lse) in the backward matches the forward's softmax.
+template <int W>
+LMF_INLINE void scores_tile(const AttnArgs& a, int64_t b, const float* qp, int64_t Dp, int64_t t0, int64_t nr,
+                            const float* kt, int64_t j0, int64_t nc, int64_t ncols, float* s) {
+  gemm_acc<W>(nr, ncols, a.D, qp, Dp, 1, kt, kCols, s, ncols, false);
+  for (int64_t i = 0; i < nr * ncols; i += W) vstore<W>(s + i, vload<W>(s + i) * a.scale);
+  bool all_visible = nc == ncols && !a.key_mask && !a.seg && (!a.causal || j0 + nc - 1 <= a.off + t0);
+  if (all_visible) return;
+  for (int64_t r = 0; r < nr; ++r) {
+    float* sr = s + r * ncols;
+    int64_t t = t0 + r;
+    int64_t last = a.causal ? std::min(nc, a.off + t - j0 + 1) : nc;  // keys [0, last) pass the causal test
+    if (last < 0) last = 0;
+    for (int64_t c = last; c < ncols; ++c) sr[c] = kNegInf;
+    if (a.key_mask) {
+      const int32_t* km = a.key_mask + b * a.S + j0;
+      for (int64_t c = 0; c < last; ++c)
+        if (!km[c]) sr[c] = kNegInf;
+    }
+    if (a.seg) {
+      const int32_t* sg = a.seg + b * a.T;
+      int32_t mine = sg[t];
+      for (int64_t c = 0; c < last; ++c)
+        if (sg[j0 + c] != mine) sr[c] = kNegInf;
+    }
+  }
+}
+
+struct Scratch {
+  std::vector<float> buf;
+  float* take(size_t n, size_t& used) {
+    float* p = buf.data() + used;
+    used += round_up(static_cast<int64_t>(n), 16);
+    return p;
+  }
+};
+
+// One forward task: batch b, query head h, query rows [t0, t0 + nr).
+template <int W>
+LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) {
+  using vf = typename Vec<W>::f;
+  const int64_t ntiles = (a.T + kFwdRows - 1) / kFwdRows;
+  // Within a head, the last (costliest, causal) tile is handed out first, so no thread is left with a big one at the end.
+  const int64_t b = task / (a.H * ntiles), h = task / ntiles % a.H, t0 = (ntiles - 1 - task % ntiles) * kFwdRows;
+  const int64_t nr = std::min<int64_t>(kFwdRows, a.T - t0);
+  const int64_t kvh = h / (a.H / a.KVH);
+  const int64_t Dp = a.Dp;
+  size_t need = 0;
+  for (int64_t n : {kFwdRows * Dp, kFwdRows * Dp, kFwdRows * kCols})
+    need += round_up(n, 16);
+  if (scratch.buf.size() < need) scratch.buf.resize(need);
+  size_t used = 0;
+  float* qp = scratch.take(kFwdRows * Dp, used);
+  float* acc = scratch.take(kFwdRows * Dp, used);
+  float* s = scratch.take(kFwdRows * kCols, used);
+  float m[kFwdRows], l[kFwdRows];
+
+  pack_rows(a.q, b, a.T, a.H, h, a.D, t0, nr, Dp, qp);
+  std::fill(acc, acc + nr * Dp, 0.f);
+  std::fill(m, m + nr, kNegInf);
+  std::fill(l, l + nr, 0.f);
+  const int64_t kend = a.causal ? std::min(a.S, a.off + t0 + nr) : a.S;  // no key past this one is visible
+  for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
+    const int64_t nc = std::min<int64_t>(kCols, kend - j0), ncols = round_up(nc, W);
+    const float* kt = a.k_tiles + tile_at(a, b, kvh, j0 / kCols);
+    const float* vp = a.v_rows + row_at(a, b, kvh, j0);
+    scores_tile<W>(a, b, qp, Dp, t0, nr, kt, j0, nc, ncols, s);
+    for (int64_t r = 0; r < nr; ++r) {
+      float* sr = s + r * ncols;
+      vf mv = vset<W>(kNegInf);
+      for (int64_t c = 0; c < ncols; c += W) mv = vmax<W>(mv, vload<W>(sr + c));
+      const float mnew = std::max(m[r], hmax<W>(mv));
+      if (mnew == kNegInf) {  // nothing visible to this row yet: its p row is 0
+        std::fill(sr, sr + ncols, 0.f);
+        continue;
+      }
+      vf sum = {};
+      for (int64_t c = 0; c < ncols; c += W) {
+        vf p = vexp<W>(vload<W>(sr + c) - mnew);
+        vstore<W>(sr + c, p);
+        sum += p;
+      }
+      const float alpha = std::exp(m[r] - mnew);  // 0 when m was -inf
+      l[r] = l[r] * alpha + hsum<W>(sum);
+      m[r] = mnew;
+      if (alpha != 1.f) {
+        float* ar = acc + r * Dp;
+        for (int64_t d = 0; d < Dp; d += W) vstore<W>(ar + d, vload<W>(ar + d) * alpha);
+      }
+    }
+    gemm_acc<W>(nr, Dp, nc, s, ncols, 1, vp, Dp, acc, Dp, true);  // acc += p @ v
+  }
+  for (int64_t r = 0; r < nr; ++r) {
+    float* o = a.out + ((b * a.T + t0 + r) * a.H + h) * a.D;
+    const float* ar = acc + r * Dp;
+    const bool any = l[r] > 0.f;
+    const float inv = any ? 1.f / l[r] : 0.f;
+    for (int64_t d = 0; d < a.D; ++d) o[d] = ar[d] * inv;
+    a.lse[(b * a.H + h) * a.T + t0 + r] = any ? m[r] + std::log(l[r]) : kNegInf;
+  }
+}
+
+// One backward task: batch b, query head h, every query and key. Writes dq rows of head h (owned by this task) and
+// the head's dk / dv contribution (directly when H == KVH, else into its own slice of dkv_heads).
+template <int W>
+LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch) {
+  const int64_t b = task / a.H, h = task % a.H, kvh = h / (a.H / a.KVH);
+  const int64_t Dp = a.Dp, T = a.T, S = a.S, D = a.D;
+  size_t need = 0;
+  for (int64_t n : {T * Dp, T * Dp, T * Dp, T, T, kCols * Dp, kCols * Dp, kBwdRows * kCols, kBwdRows * kCols})
+    need += round_up(n, 16);
+  if (scratch.buf.size() < need) scratch.buf.resize(need);
+  size_t used = 0;
+  float* qp = scratch.take(T * Dp, used);
+  float* dop = scratch.take(T * Dp, used);
+  float* dqa = scratch.take(T * Dp, used);
+  float* lse = scratch.take(T, used);
+  float* drow = scratch.take(T, used);  // rowsum(dout * out)
+  float* dka = scratch.take(kCols * Dp, used);
+  float* dva = scratch.take(kCols * Dp, used);
+  float* s = scratch.take(kBwdRows * kCols, used);
+  float* ds = scratch.take(kBwdRows * kCols, used);
+
+  pack_rows(a.q, b, T, a.H, h, D, 0, T, Dp, qp);
+  pack_rows(a.dout, b, T, a.H, h, D, 0, T, Dp, dop);
+  std::fill(dqa, dqa + T * Dp, 0.f);
+  for (int64_t t = 0; t < T; ++t) {
+    lse[t] = a.lse[(b * a.H + h) * T + t];
+    const float* o = a.out + ((b * T + t) * a.H + h) * D;
+    const float* g = dop + t * Dp;
+    float acc = 0.f;
+    for (int64_t d = 0; d < D; ++d) acc += g[d] * o[d];
+    drow[t] = acc;
+  }
+  const bool grouped = a.H != a.KVH;
+  for (int64_t j0 = 0; j0 < S; j0 += kCols) {
+    const int64_t nc = std::min<int64_t>(kCols, S - j0), ncols = round_up(nc, W);
+    std::fill(dka, dka + nc * Dp, 0.f);
+    std::fill(dva, dva + nc * Dp, 0.f);
+    const int64_t tfirst = a.causal ? std::max<int64_t>(0, j0 - a.off) : 0;  // earlier queries see none of these
+    if (tfirst < T) {
+      const float* kt = a.k_tiles + tile_at(a, b, kvh, j0 / kCols);
+      const float* vt = a.v_tiles + tile_at(a, b, kvh, j0 / kCols);
+      const float* kp = a.k_rows + row_at(a, b, kvh, j0);
+      for (int64_t t0 = tfirst / kBwdRows * kBwdRows; t0 < T; t0 += kBwdRows) {
+        const int64_t nr = std::min<int64_t>(kBwdRows, T - t0);
+        scores_tile<W>(a, b, qp + t0 * Dp, Dp, t0, nr, kt, j0, nc, ncols, s);
+        for (int64_t r = 0; r < nr; ++r) {  // s -> p
+          float* sr = s + r * ncols;
+          const float l = lse[t0 + r];
+          if (l == kNegInf) {
+            std::fill(sr, sr + ncols, 0.f);
+            continue;
+          }
+          for (int64_t c = 0; c < ncols; c += W) vstore<W>(sr + c, vexp<W>(vload<W>(sr + c) - l));
+        }
+        gemm_acc<W>(nc, Dp, nr, s, 1, ncols, dop + t0 * Dp, Dp, dva, Dp, true);        // dv += p^T @ dout
+        gemm_acc<W>(nr, ncols, D, dop + t0 * Dp, Dp, 1, vt, kCols, ds, ncols, false);  // dp = dout @ v^T
+        for (int64_t r = 0; r < nr; ++r) {  // ds = p * (dp - rowsum(dout * out)) * scale
+          float* dr = ds + r * ncols;
+          const float* pr = s + r * ncols;
+          const float dsum = drow[t0 + r];
+          for (int64_t c = 0; c < ncols; c += W)
+            vstore<W>(dr + c, vload<W>(pr + c) * (vload<W>(dr + c) - dsum) * a.scale);
+        }
+        gemm_acc<W>(nr, Dp, nc, ds, ncols, 1, kp, Dp, dqa + t0 * Dp, Dp, true);  // dq += ds @ k
+        gemm_acc<W>(nc, Dp, nr, ds, 1, ncols, qp + t0 * Dp, Dp, dka, Dp, true);  // dk += ds^T @ q
+      }
+    }
+    for (int64_t c = 0; c < nc; ++c) {
+      float *dk_row, *dv_row;
+      if (grouped) {
+        float* base = a.dkv_heads + ((b * a.H + h) * S + j0 + c) * D;
+        dk_row = base;
+        dv_row = base + a.B * a.H * S * D;
+      } else {
+        dk_row = a.dk + ((b * S + j0 + c) * a.KVH + kvh) * D;
+        dv_row = a.dv + ((b * S + j0 + c) * a.KVH + kvh) * D;
+      }
+      std::copy(dka + c * Dp, dka + c * Dp + D, dk_row);
+      std::copy(dva + c * Dp, dva + c * Dp + D, dv_row);
+    }
+  }
+  for (int64_t t = 0; t < T; ++t)
+    std::copy(dqa + t * Dp, dqa + t * Dp + D, a.dq + ((b * T + t) * a.H + h) * D);
+}
+
+LMF_TARGET_AVX512 void forward_tile_avx512(const AttnArgs& a, int64_t i, Scratch& s) { forward_tile<16>(a, i, s); }
+LMF_TARGET_AVX2 void forward_tile_avx2(const AttnArgs& a, int64_t i, Scratch& s) { forward_tile<8>(a, i, s); }
+void forward_tile_portable(const AttnArgs& a, int64_t i, Scratch& s) { forward_tile<4>(a, i, s); }
+LMF_TARGET_AVX512 void backward_head_avx512(const AttnArgs& a, int64_t i, Scratch& s) { backward_head<16>(a, i, s); }
+LMF_TARGET_AVX2 void backward_head_avx2(const AttnArgs& a, int64_t i, Scratch& s) { backward_head<8>(a, i, s); }
+void backward_head_portable(const AttnArgs& a, int64_t i, Scratch& s) { backward_head<4>(a, i, s); }
+
+using TaskFn = void (*)(const AttnArgs&, int64_t, Scratch&);
+
+// Runs fn for tasks [0, n) handed out one at a time (tasks are large and uneven: causal tiles grow with t).
+void run_tasks(int64_t n, TaskFn fn, const AttnArgs& a) {
+  std::atomic<int64_t> next{0};
+  parallel_run(
+      [&](int, int) {
+        Scratch scratch;
+        for (int64_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) fn(a, i, scratch);
+      },
+      static_cast<int>(std::min<int64_t>(n, 1 << 20)));
+}
+
+// Packs K (and V) once for every (b, KV head, key tile), in parallel: the transposes are scalar and would cost
+// as much as the score GEMM if every query tile repeated them.
+struct PackedKV {
+  std::vector<float> k_tiles, v_tiles, k_rows, v_rows;
+};
+void pack_kv(AttnArgs& a, PackedKV& p, bool backward) {
+  a.Dp = round_up(a.D, 16);
+  a.key_tiles = (a.S + kCols - 1) / kCols;
+  const size_t tiles = static_cast<size_t>(a.B * a.KVH * a.key_tiles * a.Dp * kCols);
+  const size_t rows = static_cast<size_t>(a.B * a.KVH * a.S * a.Dp);
+  p.k_tiles.resize(tiles);
+  (backward ? p.v_tiles : p.v_rows).resize(backward ? tiles : rows);
+  if (backward) p.k_rows.resize(rows);
+  a.k_tiles = p.k_tiles.data();
+  a.v_tiles = p.v_tiles.data();
+  a.k_rows = p.k_rows.data();
+  a.v_rows = p.v_rows.data();
+  parallel_for(a.B * a.KVH * a.key_tiles, 4, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / (a.KVH * a.key_tiles), g = i / a.key_tiles % a.KVH, tile = i % a.key_tiles;
+      const int64_t j0 = tile * kCols, nc = std::min<int64_t>(kCols, a.S - j0);
+      pack_cols(a.k, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, kCols, p.k_tiles.data() + tile_at(a, b, g, tile));
+      if (backward) {
+        pack_cols(a.v, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, kCols, p.v_tiles.data() + tile_at(a, b, g, tile));
+        pack_rows(a.k, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, p.k_rows.data() + row_at(a, b, g, j0));
+      } else {
+        pack_rows(a.v, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, p.v_rows.data() + row_at(a, b, g, j0));
+      }
+    }
+  });
+}
+
+AttnArgs read_args(const Napi::CallbackInfo& info, size_t dims_at) {
+  AttnArgs a{};
+  a.B = arg_int(info, dims_at);
+  a.T = arg_int(info, dims_at + 1);
+  a.S = arg_int(info, dims_at + 2);
+  a.H = arg_int(info, dims_at + 3);
+  a.KVH = arg_int(info, dims_at + 4);
+  a.D = arg_int(info, dims_at + 5);
+  a.causal = arg_bool(info, dims_at + 6);
+  a.scale = static_cast<float>(arg_double(info, dims_at + 7));
+  a.off = arg_int(info, dims_at + 8);
+  a.key_mask = arg_opt_ptr<int32_t>(info, dims_at + 9);
+  a.seg = arg_opt_ptr<int32_t>(info, dims_at + 10);
+  return a;
+}
+
+bool valid_dims(const AttnArgs& a) {
+  return a.B > 0 && a.T > 0 && a.S > 0 && a.H > 0 && a.KVH > 0 && a.D > 0 && a.H % a.KVH == 0 &&
+         (!a.seg || a.T == a.S);
+}
+
+// attentionForward(q, k, v, out, lse, B, T, S, H, KVH, D, causal, scale, queryOffset, keyMask|null, segIds|null)
+Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
+  AttnArgs a = read_args(info, 5);
+  LMF_CHECK(info.Env(), valid_dims(a), "attentionForward: invalid dimensions (the TypeScript op validates them)");
+  a.q = arg_ptr<float>(info, 0);
+  a.k = arg_ptr<float>(info, 1);
+  a.v = arg_ptr<float>(info, 2);
+  a.out = arg_ptr<float>(info, 3);
+  a.lse = arg_ptr<float>(info, 4);
+  PackedKV packed;
+  pack_kv(a, packed, false);
+  Isa i = isa();
+  TaskFn fn = i == Isa::avx512 ? forward_tile_avx512 : i == Isa::avx2 ? forward_tile_avx2 : forward_tile_portable;
+  run_tasks(a.B * a.H * ((a.T + kFwdRows - 1) / kFwdRows), fn, a);
+  return info.Env().Undefined();
+}
+
+// attentionBackward(q, k, v, out, lse, dout, dq, dk, dv, B, T, S, H, KVH, D, causal, scale, queryOffset,
+//                   keyMask|null, segIds|null)
+Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
+  AttnArgs a = read_args(info, 9);
+  LMF_CHECK(info.Env(), valid_dims(a), "attentionBackward: invalid dimensions (the TypeScript op validates them)");
+  a.q = arg_ptr<float>(info, 0);
+  a.k = arg_ptr<float>(info, 1);
+  a.v = arg_ptr<float>(info, 2);
+  a.out = arg_ptr<float>(info, 3);
+  a.lse = arg_ptr<float>(info, 4);
+  a.dout = arg_ptr<float>(info, 5);
+  a.dq = arg_ptr<float>(info, 6);
+  a.dk = arg_ptr<float>(info, 7);
+  a.dv = arg_ptr<float>(info, 8);
+  PackedKV packed;
+  pack_kv(a, packed, true);
+  std::vector<float> heads;
+  if (a.H != a.KVH) {
+    heads.resize(static_cast<size_t>(2 * a.B * a.H * a.S * a.D));
+    a.dkv_heads = heads.data();
+  }
+  Isa i = isa();
+  TaskFn fn = i == Isa::avx512 ? backward_head_avx512 : i == Isa::avx2 ? backward_head_avx2 : backward_head_portable;
+  run_tasks(a.B * a.H, fn, a);
+  if (a.H != a.KVH) {  // dk, dv of a KV head = sum over its query heads, in head order
+    const int64_t group = a.H / a.KVH, D = a.D, half = a.B * a.H * a.S * D;
+    parallel_for(a.B * a.S * a.KVH, 64, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / (a.S * a.KVH), j = r / a.KVH % a.S, g = r % a.KVH;
+        float* dk = a.dk + r * D;
+        float* dv = a.dv + r * D;
+        for (int64_t d = 0; d < D; ++d) dk[d] = dv[d] = 0.f;
+        for (int64_t hh = g * group; hh < (g + 1) * group; ++hh) {
+          const float* src = a.dkv_heads + ((b * a.H + hh) * a.S + j) * D;
+          for (int64_t d = 0; d < D; ++d) {
+            dk[d] += src[d];
+            dv[d] += src[half + d];
+          }
+        }
+      }
+    });
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+LMF_MODULE(attention) {
+  exports.Set("attentionForward", Napi::Function::New(env, AttentionForward));
+  exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward));
+}
+
+}  // namespace lmf

@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { attention, liveBytes, native, noGrad, scope, Tensor } from '../../src/engine/index.js';
+import {
+  type AttentionDims,
+  type AttentionRefOptions,
+  attentionBackwardRef,
+  attentionRef,
+} from '../../src/engine/reference/attention.js';
+import { withThreads } from '../../src/engine/threads.js';
+import { assertClose } from '../util/assert.js';
+import { assertGradient, dot } from '../util/gradcheck.js';
+import { Rng } from '../util/random.js';
+
+interface Case {
+  name: string;
+  dims: AttentionDims;
+  opts?: AttentionRefOptions & { keyMaskRows?: number[][]; segmentRows?: number[][] };
+}
+
+// Odd and round shapes; tile edges (32 query rows forward, 64 in the backward, 64 keys), GQA groups, decode (T < S),
+// non-causal, padding on either side, packed segments, a non-default scale.
+const CASES: Case[] = [
+  { name: 'odd MHA', dims: { B: 2, T: 5, S: 5, H: 3, KVH: 3, D: 7 } },
+  { name: 'round GQA', dims: { B: 1, T: 64, S: 64, H: 4, KVH: 2, D: 64 } },
+  { name: 'tile edges GQA 3', dims: { B: 1, T: 97, S: 97, H: 3, KVH: 1, D: 20 } },
+  { name: 'decode step', dims: { B: 2, T: 1, S: 9, H: 2, KVH: 1, D: 16 } },
+  { name: 'chunk of queries after a cache', dims: { B: 1, T: 3, S: 70, H: 2, KVH: 2, D: 17 } },
+  { name: 'non-causal', dims: { B: 2, T: 6, S: 11, H: 2, KVH: 1, D: 9 }, opts: { causal: false, scale: 0.3 } },
+  {
+    name: 'right and left padding',
+    dims: { B: 2, T: 8, S: 8, H: 2, KVH: 1, D: 8 },
+    opts: {
+      keyMaskRows: [
+        [1, 1, 1, 1, 1, 0, 0, 0],
+        [0, 0, 0, 1, 1, 1, 1, 1],
+      ],
+    },
+  },
+  {
+    name: 'packed segments',
+    dims: { B: 1, T: 70, S: 70, H: 2, KVH: 1, D: 12 },
+    opts: { segmentRows: [Array.from({ length: 70 }, (_, i) => (i < 23 ? 0 : i < 66 ? 1 : 2))] },
+  },
+  { name: 'explicit query offset', dims: { B: 1, T: 4, S: 10, H: 1, KVH: 1, D: 5 }, opts: { queryOffset: 2 } },
+];
+
+function numel(d: number[]): number {
+  return d.reduce((a, b) => a * b, 1);
+}
+
+interface Inputs {
+  q: { f32: Float32Array; f64: Float64Array };
+  k: { f32: Float32Array; f64: Float64Array };
+  v: { f32: Float32Array; f64: Float64Array };
+  dout: { f32: Float32Array; f64: Float64Array };
+  refOpts: AttentionRefOptions;
+}
+
+function makeInputs(c: Case, rng: Rng, lo = -2, hi = 2): Inputs {
+  const { B, T, S, H, KVH, D } = c.dims;
+  const refOpts: AttentionRefOptions = { ...c.opts };
+  if (c.opts?.keyMaskRows) refOpts.keyMask = c.opts.keyMaskRows.flat();
+  if (c.opts?.segmentRows) refOpts.segmentIds = c.opts.segmentRows.flat();
+  return {
+    q: rng.floats(numel([B, T, H, D]), lo, hi),
+    k: rng.floats(numel([B, S, KVH, D]), lo, hi),
+    v: rng.floats(numel([B, S, KVH, D])),
+    dout: rng.floats(numel([B, T, H, D])),
+    refOpts,
+  };
+}
+
+/** Runs the native op with autograd; returns out, dq, dk, dv as float32 arrays. */
+function runNative(c: Case, x: Inputs): { out: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array } {
+  const { B, T, S, H, KVH, D } = c.dims;
+  return scope(() => {
+    const q = Tensor.from(x.q.f32, [B, T, H, D]).requiresGrad_();
+    const k = Tensor.from(x.k.f32, [B, S, KVH, D]).requiresGrad_();
+    const v = Tensor.from(x.v.f32, [B, S, KVH, D]).requiresGrad_();
+    const keyMask = x.refOpts.keyMask ? Tensor.from(x.refOpts.keyMask, [B, S], 'i32') : undefined;
+    const segmentIds = x.refOpts.segmentIds ? Tensor.from(x.refOpts.segmentIds, [B, T], 'i32') : undefined;
+    const opts = { ...c.opts, keyMask, segmentIds };
+    const out = attention(q, k, v, opts);
+    const res = { out: out.toFloat32Array() };
+    out.backward(Tensor.from(x.dout.f32, [B, T, H, D]));
+    const grads = { dq: q.grad?.toFloat32Array(), dk: k.grad?.toFloat32Array(), dv: v.grad?.toFloat32Array() };
+    for (const t of [q, k, v]) t.grad?.dispose();
+    if (!grads.dq || !grads.dk || !grads.dv) throw new Error('attention: a gradient is missing');
+    return { ...res, dq: grads.dq, dk: grads.dk, dv: grads.dv };
+  });
+}
+
+function checkAgainstReference(label: string) {
+  const rng = new Rng(11);
+  for (const c of CASES) {
+    const x = makeInputs(c, rng);
+    const got = runNative(c, x);
+    const out = attentionRef(x.q.f64, x.k.f64, x.v.f64, c.dims, x.refOpts);
+    const g = attentionBackwardRef(x.q.f64, x.k.f64, x.v.f64, x.dout.f64, c.dims, x.refOpts);
+    const tol = { atol: 2e-5, rtol: 1e-4 };
+    assertClose(got.out, out, tol, `${label} ${c.name}: out`);
+    assertClose(got.dq, g.dq, tol, `${label} ${c.name}: dq`);
+    assertClose(got.dk, g.dk, tol, `${label} ${c.name}: dk`);
+    assertClose(got.dv, g.dv, tol, `${label} ${c.name}: dv`);
+  }
+}
+
+test('attention forward and backward match the float64 reference on odd and round shapes', () => {
+  checkAgainstReference(native.isa());
+});
+
+test('attention: every ISA path matches the reference', () => {
+  const prev = native.isa();
+  const f = native.cpuFeatures();
+  const paths: ('portable' | 'avx2' | 'avx512')[] = ['portable'];
+  if (f.avx2Fma) paths.push('avx2');
+  if (f.avx512) paths.push('avx512');
+  try {
+    for (const p of paths) {
+      assert.equal(native.setIsa(p), p);
+      checkAgainstReference(p);
+    }
+  } finally {
+    native.setIsa(prev);
+  }
+});
+
+test('attention matches the reference on random shapes, masks and offsets', () => {
+  const rng = new Rng(17);
+  for (let n = 0; n < 25; n++) {
+    const KVH = 1 + rng.int(3);
+    const H = KVH * (1 + rng.int(3));
+    const T = 1 + rng.int(40);
+    const S = rng.next() < 0.5 ? T : T + rng.int(80);
+    const B = 1 + rng.int(2);
+    const dims: AttentionDims = { B, T, S, H, KVH, D: 1 + rng.int(40) };
+    const opts: Case['opts'] = { causal: rng.next() < 0.8 };
+    if (rng.next() < 0.5)
+      opts.keyMaskRows = Array.from({ length: B }, () => Array.from({ length: S }, () => (rng.next() < 0.8 ? 1 : 0)));
+    if (S === T && rng.next() < 0.3)
+      opts.segmentRows = Array.from({ length: B }, () =>
+        Array.from({ length: T }, (_, t) => Math.floor(t / (1 + rng.int(9)))),
+      );
+    if (rng.next() < 0.3) opts.queryOffset = rng.int(S);
+    const c: Case = { name: `random ${n} ${JSON.stringify(dims)}`, dims, opts };
+    const x = makeInputs(c, rng);
+    const got = runNative(c, x);
+    const g = attentionBackwardRef(x.q.f64, x.k.f64, x.v.f64, x.dout.f64, dims, x.refOpts);
+    const tol = { atol: 2e-5, rtol: 1e-4 };
+    assertClose(got.out, attentionRef(x.q.f64, x.k.f64, x.v.f64, dims, x.refOpts), tol, `${c.name}: out`);
+    assertClose(got.dq, g.dq, tol, `${c.name}: dq`);
+    assertClose(got.dk, g.dk, tol, `${c.name}: dk`);
+    assertClose(got.dv, g.dv, tol, `${c.name}: dv`);
+  }
+});
+
+test('attention reference backward matches finite differences (GQA, padding, causal)', () => {
+  const rng = new Rng(12);
+  const dims: AttentionDims = { B: 2, T: 4, S: 5, H: 2, KVH: 1, D: 3 };
+  const opts: AttentionRefOptions = { keyMask: [1, 1, 1, 1, 0, 0, 1, 1, 1, 1], scale: 0.7 };
+  const x = makeInputs({ name: 'fd', dims }, rng);
+  const w = x.dout.f64;
+  const g = attentionBackwardRef(x.q.f64, x.k.f64, x.v.f64, w, dims, opts);
+  const loss = (q: Float64Array, k: Float64Array, v: Float64Array) => dot(attentionRef(q, k, v, dims, opts), w);
+  assertGradient((q) => loss(q, x.k.f64, x.v.f64), x.q.f64, g.dq, {}, 'dq');
+  assertGradient((k) => loss(x.q.f64, k, x.v.f64), x.k.f64, g.dk, {}, 'dk');
+  assertGradient((v) => loss(x.q.f64, x.k.f64, v), x.v.f64, g.dv, {}, 'dv');
+});
+
+test('attention: fully masked rows give output 0 and gradient 0, never NaN', () => {
+  // Row 1 is left-padded by 3: its queries 0..2 see no key. Row 0's last query is padded but sees earlier keys.
+  const c = CASES.find((k) => k.name === 'right and left padding') as Case;
+  const x = makeInputs(c, new Rng(13));
+  const got = runNative(c, x);
+  const { T, H, D } = c.dims;
+  for (const arr of [got.out, got.dq, got.dk, got.dv]) assert.ok(arr.every(Number.isFinite), 'no NaN or inf');
+  for (let t = 0; t < 3; t++)
+    for (let i = 0; i < H * D; i++) {
+      assert.equal(got.out[(T + t) * H * D + i], 0, `out of fully masked query ${t}`);
+      assert.equal(got.dq[(T + t) * H * D + i], 0, `dq of fully masked query ${t}`);
+    }
+});
+
+test('attention: results are bit-identical with 1 and 2 threads', () => {
+  const c: Case = { name: 'threads', dims: { B: 2, T: 70, S: 70, H: 4, KVH: 2, D: 24 } };
+  const x = makeInputs(c, new Rng(14));
+  const one = withThreads(1, () => runNative(c, x));
+  const two = withThreads(2, () => runNative(c, x));
+  assert.deepEqual(two, one);
+});
+
+test('attention: a decode step over the cache equals the last row of the full forward', () => {
+  const dims: AttentionDims = { B: 1, T: 12, S: 12, H: 3, KVH: 1, D: 8 };
+  const x = makeInputs({ name: 'full', dims }, new Rng(15));
+  scope(() => {
+    const k = Tensor.from(x.k.f32, [1, 12, 1, 8]);
+    const v = Tensor.from(x.v.f32, [1, 12, 1, 8]);
+    const full = attention(Tensor.from(x.q.f32, [1, 12, 3, 8]), k, v).toFloat32Array();
+    const last = attention(Tensor.from(x.q.f32.subarray(11 * 24), [1, 1, 3, 8]), k, v).toFloat32Array();
+    assert.deepEqual(last, full.subarray(11 * 24));
+  });
+});
+
+test('attention rejects mismatched shapes with a clear message', () => {
+  scope(() => {
+    const q = Tensor.zeros([1, 2, 3, 4]);
+    const kv = Tensor.zeros([1, 2, 2, 4]);
+    assert.throws(() => attention(q, kv, kv), /3 query heads cannot share 2 KV heads/);
+    assert.throws(() => attention(q, Tensor.zeros([1, 2, 1, 5]), Tensor.zeros([1, 2, 1, 5])), /does not match q/);
+    const k1 = Tensor.zeros([1, 2, 1, 4]);
+    assert.throws(() => attention(q, k1, k1, { keyMask: Tensor.zeros([1, 2]) }), /keyMask must be i32 \[1, 2\]/);
+    assert.throws(() => attention(q, k1, k1, { queryOffset: -1 }), /queryOffset/);
+  });
+});
+
+test('attention: no leak over forward/backward steps, and none without grad', () => {
+  const c: Case = { name: 'leak', dims: { B: 1, T: 9, S: 9, H: 2, KVH: 1, D: 8 } };
+  const x = makeInputs(c, new Rng(16));
+  runNative(c, x);
+  const base = liveBytes();
+  for (let i = 0; i < 5; i++) runNative(c, x);
+  noGrad(() =>
+    scope(() => {
+      attention(
+        Tensor.from(x.q.f32, [1, 9, 2, 8]),
+        Tensor.from(x.k.f32, [1, 9, 1, 8]),
+        Tensor.from(x.v.f32, [1, 9, 1, 8]),
+      );
+    }),
+  );
+  assert.equal(liveBytes(), base);
+});
