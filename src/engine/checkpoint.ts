@@ -6,28 +6,24 @@
  * `rng` (when fn draws random numbers, e.g. dropout) is rewound so the recompute sees the same masks.
  */
 import { isGradEnabled, noGrad, record, withGrad } from './autograd.js';
+import type { Generator } from './random.js';
 import { scope } from './scope.js';
 import type { Tensor } from './tensor.js';
 
-export interface RewindableRng {
-  getState(): unknown;
-  setState(state: unknown): void;
-}
-
-export function checkpoint(fn: (x: Tensor) => Tensor, x: Tensor, params: readonly Tensor[], rng?: RewindableRng): Tensor {
+export function checkpoint(fn: (x: Tensor) => Tensor, x: Tensor, params: readonly Tensor[], rng?: Generator): Tensor {
   const trainable = params.filter((p) => p.requiresGrad);
   if (!isGradEnabled() || (!x.requiresGrad && trainable.length === 0)) return fn(x);
-  const before = rng?.getState();
+  const before = rng?.state();
   const out = noGrad(() => scope(() => fn(x)));
-  const after = rng?.getState();
+  const after = rng?.state();
   record(out, 'checkpoint', [x, ...trainable], (g, needs) =>
     withGrad(() =>
       scope(() => {
-        if (rng) rng.setState(before);
+        if (rng && before) rng.setState(before);
         const xr = x.detach();
         xr.requiresGrad = needs[0] === true;
         fn(xr).backward(g); // parameter gradients accumulate straight into their .grad
-        if (rng) rng.setState(after);
+        if (rng && after) rng.setState(after);
         const dx = xr.grad;
         xr.grad = null;
         return [dx, ...trainable.map(() => null)];

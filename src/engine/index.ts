@@ -2,7 +2,7 @@
 
 export type { BackwardFn, GradNode } from './autograd.js';
 export { backward, isGradEnabled, noGrad, record, withGrad } from './autograd.js';
-export { checkpoint, type RewindableRng } from './checkpoint.js';
+export { checkpoint } from './checkpoint.js';
 export { DTYPE_BYTES, DTYPES, type DType, isDType } from './dtype.js';
 export { native } from './native.js';
 export * from './ops/index.js';

@@ -3,9 +3,9 @@
  * real tokens only, as HF does), the prompt is run once (prefill), then one token per step. Only the last
  * position's hidden state goes through the LM head. Cache memory is released when generation ends, however it ends.
  */
-import { noGrad, native, scope, Tensor } from '../engine/index.js';
-import type { LlamaForCausalLM } from '../models/llama.js';
+import { native, noGrad, scope, Tensor } from '../engine/index.js';
 import { KVCache } from '../models/kv-cache.js';
+import type { LlamaForCausalLM } from '../models/llama.js';
 import { type SamplingOptions, selectNextTokens, validateSampling } from './sampling.js';
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
@@ -47,7 +47,11 @@ class DrawSource {
   }
 }
 
-export function generate(model: LlamaForCausalLM, prompts: readonly (readonly number[])[], options: GenerateOptions = {}): GenerateResult {
+export function generate(
+  model: LlamaForCausalLM,
+  prompts: readonly (readonly number[])[],
+  options: GenerateOptions = {},
+): GenerateResult {
   const sampling: SamplingOptions = {
     doSample: options.doSample ?? false,
     temperature: options.temperature ?? 1,
@@ -62,7 +66,9 @@ export function generate(model: LlamaForCausalLM, prompts: readonly (readonly nu
   const cfg = model.cfg;
   for (const [r, p] of prompts.entries()) {
     if (p.length === 0) throw new Error(`prompt ${r} is empty: generation needs at least one token (e.g. BOS)`);
-    for (const id of p) if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) throw new Error(`prompt ${r} has token id ${id} outside the vocabulary [0, ${cfg.vocabSize})`);
+    for (const id of p)
+      if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize)
+        throw new Error(`prompt ${r} has token id ${id} outside the vocabulary [0, ${cfg.vocabSize})`);
   }
   const b = prompts.length;
   const promptLen = Math.max(...prompts.map((p) => p.length));
@@ -72,7 +78,9 @@ export function generate(model: LlamaForCausalLM, prompts: readonly (readonly nu
   const history = prompts.map((p) => [...p]);
   const tokens: number[][] = prompts.map(() => []);
   const finish: ('stop' | 'length' | 'abort' | null)[] = prompts.map(() => null);
-  const cache = new KVCache(b, promptLen + Math.max(maxNew, 1), cfg.numLayers, cfg.numKvHeads, cfg.headDim);
+  const capacity = promptLen + Math.max(maxNew, 1);
+  const cache = new KVCache(b, capacity, cfg.numHiddenLayers, cfg.numKeyValueHeads, cfg.headDim);
+  const ropeFreqs = model.model.ropeFrequencies(capacity - 1);
   try {
     // Prefill: left padding, positions count real tokens (padded slots get position 1, as HF's generate does).
     const ids = new Int32Array(b * promptLen).fill(pad);
@@ -94,7 +102,7 @@ export function generate(model: LlamaForCausalLM, prompts: readonly (readonly nu
     let t = promptLen;
     for (let step = 0; step < maxNew; step++) {
       if (options.signal?.aborted) {
-        finish.forEach((f, r) => (finish[r] = f ?? 'abort'));
+        for (let r = 0; r < b; r++) finish[r] = finish[r] ?? 'abort';
         break;
       }
       const logits = noGrad(() =>
@@ -103,6 +111,7 @@ export function generate(model: LlamaForCausalLM, prompts: readonly (readonly nu
           const hidden = model.model.forward(Tensor.from(stepIds, [b, t], 'i32'), {
             positionIds: Tensor.from(stepPos, [b, t], 'i32'),
             cache,
+            rope: ropeFreqs,
           });
           cache.advance(t);
           return model.head(lastPositions(hidden));
@@ -139,6 +148,6 @@ function lastPositions(hidden: Tensor): Tensor {
   const [b, t, c] = hidden.shape as [number, number, number];
   if (t === 1) return hidden.reshape([b, c]);
   const out = Tensor.empty([b, c]);
-  for (let r = 0; r < b; r++) native.copy(hidden.handle, ((r * t + t - 1) * c) * 4, out.handle, r * c * 4, c * 4);
+  for (let r = 0; r < b; r++) native.copy(hidden.handle, (r * t + t - 1) * c * 4, out.handle, r * c * 4, c * 4);
   return out;
 }

@@ -1,6 +1,6 @@
 /**
  * The Llama family decoder: Llama 2/3, Mistral, Qwen2 (q/k/v biases), Qwen3 (per-head q/k RMSNorm), SmolLM, TinyLlama,
- * Yi — one implementation switched by DecoderConfig flags. Module and parameter paths are HF's:
+ * Yi — one implementation switched by ModelConfig flags. Module and parameter paths are HF's:
  *   model.embed_tokens, model.layers.{i}.{input_layernorm, self_attn.{q,k,v,o}_proj, self_attn.{q,k}_norm,
  *   post_attention_layernorm, mlp.{gate,up,down}_proj}, model.norm, lm_head.
  * Shapes: B batch, T new tokens, S keys (T, or the KV cache's capacity), C hidden, H heads, KVH key/value heads,
@@ -10,18 +10,18 @@ import {
   add,
   attention,
   checkpoint,
-  embedding,
-
-  type RewindableRng,
+  type Generator,
+  type RopeFrequencies,
   rope,
+  ropeInvFreq,
   swiglu,
   type Tensor,
 } from '../engine/index.js';
+import { type ModelConfig, ropeConfigOf } from '../io/model-config.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { RMSNorm } from '../nn/rms-norm.js';
-import type { DecoderConfig } from './config.js';
 import type { KVCache } from './kv-cache.js';
 
 /** Anything with forward(x): a Linear, or a LoraLinear wrapped around one. */
@@ -41,6 +41,8 @@ export interface ForwardContext {
   /** i32 [B, T] packed-sequence ids: attention stays within a sequence. */
   segmentIds?: Tensor;
   cache?: KVCache;
+  /** RoPE inverse frequencies for this pass (computed once per forward, shared by every layer). */
+  rope: RopeFrequencies;
 }
 
 function projection(module: Module, name: string): Projection {
@@ -49,13 +51,13 @@ function projection(module: Module, name: string): Projection {
 
 class Attention extends Module {
   constructor(
-    readonly cfg: DecoderConfig,
+    readonly cfg: ModelConfig,
     readonly layerIndex: number,
     w: WeightSource,
     prefix: string,
   ) {
     super();
-    const { hiddenSize: c, numHeads: h, numKvHeads: kvh, headDim: d, qkvBias, oBias } = cfg;
+    const { hiddenSize: c, numAttentionHeads: h, numKeyValueHeads: kvh, headDim: d, qkvBias, oBias } = cfg;
     const lin = (name: string, out: number, inp: number, bias: boolean) =>
       new Linear(inp, out, w(`${prefix}.${name}.weight`, [out, inp]), bias ? w(`${prefix}.${name}.bias`, [out]) : null);
     this.registerModule('q_proj', lin('q_proj', h * d, c, qkvBias));
@@ -70,7 +72,7 @@ class Attention extends Module {
 
   /** x [B, T, C] -> [B, T, C] */
   forward(x: Tensor, ctx: ForwardContext): Tensor {
-    const { numHeads: h, numKvHeads: kvh, headDim: d } = this.cfg;
+    const { numAttentionHeads: h, numKeyValueHeads: kvh, headDim: d } = this.cfg;
     const [b, t] = x.shape as [number, number, number];
     let q = projection(this, 'q_proj').forward(x).reshape([b, t, h, d]);
     let k = projection(this, 'k_proj').forward(x).reshape([b, t, kvh, d]);
@@ -79,8 +81,8 @@ class Attention extends Module {
       q = (this.child('q_norm') as RMSNorm).forward(q);
       k = (this.child('k_norm') as RMSNorm).forward(k);
     }
-    q = rope(q, ctx.positionIds, this.cfg.rope);
-    k = rope(k, ctx.positionIds, this.cfg.rope);
+    q = rope(q, ctx.positionIds, ctx.rope);
+    k = rope(k, ctx.positionIds, ctx.rope);
     let out: Tensor;
     if (ctx.cache) {
       ctx.cache.write(this.layerIndex, k, v);
@@ -96,11 +98,16 @@ class Attention extends Module {
 }
 
 class Mlp extends Module {
-  constructor(cfg: DecoderConfig, w: WeightSource, prefix: string) {
+  constructor(cfg: ModelConfig, w: WeightSource, prefix: string) {
     super();
     const { hiddenSize: c, intermediateSize: f, mlpBias } = cfg;
     const lin = (name: string, out: number, inp: number) =>
-      new Linear(inp, out, w(`${prefix}.${name}.weight`, [out, inp]), mlpBias ? w(`${prefix}.${name}.bias`, [out]) : null);
+      new Linear(
+        inp,
+        out,
+        w(`${prefix}.${name}.weight`, [out, inp]),
+        mlpBias ? w(`${prefix}.${name}.bias`, [out]) : null,
+      );
     this.registerModule('gate_proj', lin('gate_proj', f, c));
     this.registerModule('up_proj', lin('up_proj', f, c));
     this.registerModule('down_proj', lin('down_proj', c, f));
@@ -115,10 +122,13 @@ class Mlp extends Module {
 }
 
 export class DecoderLayer extends Module {
-  constructor(cfg: DecoderConfig, index: number, w: WeightSource) {
+  constructor(cfg: ModelConfig, index: number, w: WeightSource) {
     super();
     const prefix = `model.layers.${index}`;
-    this.registerModule('input_layernorm', new RMSNorm(w(`${prefix}.input_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps));
+    this.registerModule(
+      'input_layernorm',
+      new RMSNorm(w(`${prefix}.input_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
+    );
     this.registerModule('self_attn', new Attention(cfg, index, w, `${prefix}.self_attn`));
     this.registerModule(
       'post_attention_layernorm',
@@ -129,7 +139,10 @@ export class DecoderLayer extends Module {
 
   /** h [B, T, C] -> h + attn(norm(h)), then + mlp(norm(.)) */
   forward(h: Tensor, ctx: ForwardContext): Tensor {
-    const attn = (this.child('self_attn') as Attention).forward((this.child('input_layernorm') as RMSNorm).forward(h), ctx);
+    const attn = (this.child('self_attn') as Attention).forward(
+      (this.child('input_layernorm') as RMSNorm).forward(h),
+      ctx,
+    );
     const h1 = add(h, attn);
     const mlp = (this.child('mlp') as Mlp).forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
     return add(h1, mlp);
@@ -142,16 +155,19 @@ export class LlamaModel extends Module {
   /** Recompute each layer's activations in the backward instead of keeping them. */
   gradientCheckpointing = false;
   /** Rewound by checkpointed layers that draw random numbers (LoRA dropout). */
-  rng?: RewindableRng;
+  rng?: Generator;
 
   constructor(
-    readonly cfg: DecoderConfig,
+    readonly cfg: ModelConfig,
     w: WeightSource,
   ) {
     super();
-    this.registerModule('embed_tokens', new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize])));
+    this.registerModule(
+      'embed_tokens',
+      new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), cfg.padTokenId),
+    );
     const layers = this.registerModule('layers', new ModuleList());
-    for (let i = 0; i < cfg.numLayers; i++) this.layers.push(layers.append(new DecoderLayer(cfg, i, w)));
+    for (let i = 0; i < cfg.numHiddenLayers; i++) this.layers.push(layers.append(new DecoderLayer(cfg, i, w)));
     this.registerModule('norm', new RMSNorm(w('model.norm.weight', [cfg.hiddenSize]), cfg.rmsNormEps));
   }
 
@@ -159,9 +175,14 @@ export class LlamaModel extends Module {
     return this.child('embed_tokens') as Embedding;
   }
 
+  /** RoPE frequencies for positions up to maxPosition (dynamic NTK rescales past the original length). */
+  ropeFrequencies(maxPosition: number): RopeFrequencies {
+    return ropeInvFreq(ropeConfigOf(this.cfg), this.cfg.headDim, maxPosition + 1);
+  }
+
   /** inputIds i32 [B, T] -> final hidden states [B, T, C] */
   forward(inputIds: Tensor, ctx: ForwardContext): Tensor {
-    let h = embedding(this.embedTokens.weight, inputIds);
+    let h = this.embedTokens.forward(inputIds);
     for (const layer of this.layers) {
       const useCheckpoint = this.gradientCheckpointing && !ctx.cache;
       h = useCheckpoint
@@ -183,7 +204,7 @@ export class ModuleList extends Module {
 /** The causal LM: `model` + `lm_head` (shares the embedding matrix when tie_word_embeddings). */
 export class LlamaForCausalLM extends Module {
   constructor(
-    readonly cfg: DecoderConfig,
+    readonly cfg: ModelConfig,
     w: WeightSource,
   ) {
     super();
@@ -212,4 +233,3 @@ export class LlamaForCausalLM extends Module {
     return this.lmHead.forward(hidden);
   }
 }
-

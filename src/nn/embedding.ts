@@ -3,7 +3,11 @@ import { embedding, type Tensor } from '../engine/index.js';
 import { Module } from './module.js';
 
 export class Embedding extends Module {
-  constructor(weight: Tensor) {
+  /** paddingIdx: the row that never receives a gradient (HF builds nn.Embedding with padding_idx = pad_token_id). */
+  constructor(
+    weight: Tensor,
+    readonly paddingIdx: number | null = null,
+  ) {
     super();
     this.registerParameter('weight', weight);
   }
@@ -13,6 +17,6 @@ export class Embedding extends Module {
   }
 
   forward(ids: Tensor): Tensor {
-    return embedding(this.weight, ids);
+    return embedding(this.weight, ids, this.paddingIdx === null ? {} : { paddingIdx: this.paddingIdx });
   }
 }

@@ -4,20 +4,19 @@
  * Children are named `lora_A` / `lora_B` so parameter paths match PEFT's saved keys
  * (`...q_proj.lora_A.weight`).
  */
-import { add, dropout, keep, linear, matmul, noGrad, scale, Tensor } from '../engine/index.js';
+import { add, dropout, keep, linear, matmul, noGrad, scale, type Tensor } from '../engine/index.js';
 import type { Generator as RandomGenerator } from '../engine/random.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
 
 export interface LoraSettings {
   rank: number;
-  alpha: number;
+  /** alpha / r, or alpha / sqrt(r) with rsLoRA (PEFT's `scaling`). */
+  scaling: number;
   dropout: number;
-  useRslora: boolean;
 }
 
 export class LoraLinear extends Module {
-  readonly scaling: number;
   /** When false the layer computes the base projection only (DPO's reference model reuses the base this way). */
   enabled = true;
 
@@ -29,17 +28,20 @@ export class LoraLinear extends Module {
     private readonly rng: RandomGenerator,
   ) {
     super();
-    const { rank, alpha, useRslora } = settings;
+    const { rank } = settings;
     if (loraA.shape[0] !== rank || loraA.shape[1] !== base.inFeatures)
       throw new Error(`lora_A must be [${rank}, ${base.inFeatures}], got [${loraA.shape.join(', ')}]`);
     if (loraB.shape[0] !== base.outFeatures || loraB.shape[1] !== rank)
       throw new Error(`lora_B must be [${base.outFeatures}, ${rank}], got [${loraB.shape.join(', ')}]`);
-    this.scaling = useRslora ? alpha / Math.sqrt(rank) : alpha / rank;
     // Parameter paths: the base keeps `weight`/`bias` at this module's path, as in an unwrapped model.
     this.registerParameter('weight', base.weight);
     if (base.bias) this.registerParameter('bias', base.bias);
     this.registerModule('lora_A', new Linear(base.inFeatures, rank, loraA));
     this.registerModule('lora_B', new Linear(rank, base.outFeatures, loraB));
+  }
+
+  get scaling(): number {
+    return this.settings.scaling;
   }
 
   get loraA(): Tensor {

@@ -9,7 +9,8 @@ const base = { doSample: true, temperature: 1, topK: 0, topP: 1, repetitionPenal
 /** HF's processors on one row, in float64: penalty -> temperature -> top-k -> top-p -> kept probabilities. */
 function keptProbabilities(logits: number[], hist: number[], o: typeof base): number[] {
   const x = [...logits];
-  for (const t of new Set(hist)) x[t] = (x[t] as number) < 0 ? (x[t] as number) * o.repetitionPenalty : (x[t] as number) / o.repetitionPenalty;
+  for (const t of new Set(hist))
+    x[t] = (x[t] as number) < 0 ? (x[t] as number) * o.repetitionPenalty : (x[t] as number) / o.repetitionPenalty;
   for (let i = 0; i < x.length; i++) x[i] = (x[i] as number) / o.temperature;
   if (o.topK > 0) {
     const kth = [...x].sort((a, b) => b - a)[o.topK - 1] as number;
@@ -60,7 +61,12 @@ test('sampling follows the processed distribution (empirical frequencies)', () =
     const counts = new Array(logits.length).fill(0);
     // stratified draws: u = (i + 0.5) / n makes the frequencies exact up to 1/n
     for (let i = 0; i < n; i++) counts[draw(logits, hist, o, (i + 0.5) / n)]++;
-    counts.forEach((c, i) => assert.ok(Math.abs(c / n - (p[i] as number)) <= 1.5 / n + 1e-6, `token ${i}: ${c / n} vs ${p[i]} (${JSON.stringify(o)})`));
+    counts.forEach((c, i) => {
+      assert.ok(
+        Math.abs(c / n - (p[i] as number)) <= 1.5 / n + 1e-6,
+        `token ${i}: ${c / n} vs ${p[i]} (${JSON.stringify(o)})`,
+      );
+    });
   }
 });
 

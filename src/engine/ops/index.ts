@@ -11,6 +11,6 @@ export * from './norm.js';
 export * from './optimizer.js';
 export * from './random.js';
 export * from './reduce.js';
-export * from './rope-config.js';
 export * from './rope.js';
+export * from './rope-config.js';
 export * from './sum-squares.js';
