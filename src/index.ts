@@ -1,4 +1,7 @@
 /** lmforge's library API. */
+export * from './data/index.js';
+export * from './data/template/index.js';
 export * from './engine/index.js';
 export * from './io/index.js';
+export * from './tokenizer/index.js';
 export * from './train/optimizers.js';

@@ -11,17 +11,13 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pythonJsonText } from '../io/python-json.js';
 import type { DatasetAttr, DatasetTags } from './dataset-info.js';
 import { typeName } from './dataset-info.js';
 import type { DataRow } from './loaders.js';
-import { pythonJsonDumps } from './python-json.js';
+import type { Message, Role } from './message.js';
 
-export type Role = 'user' | 'assistant' | 'system' | 'function' | 'observation';
-
-export interface Message {
-  role: Role;
-  content: string;
-}
+export type { Message, Role };
 
 export type Media = string | string[] | Record<string, unknown>;
 
@@ -89,7 +85,7 @@ function toolsOf(row: DataRow, attr: DatasetAttr): string {
   if (col === null) return '';
   const v = row[col];
   if (v === undefined || v === null) return '';
-  return typeof v === 'string' ? v : pythonJsonDumps(v);
+  return typeof v === 'string' ? v : pythonJsonText(v);
 }
 
 function mediaOf(row: DataRow, column: string | null, attr: DatasetAttr, ctx: ConvertContext): Media[] | null {
@@ -359,7 +355,7 @@ function convertOpenai(row: DataRow, attr: DatasetAttr, ctx: ConvertContext): Al
       Array.isArray(calls) &&
       calls.length > 0
     ) {
-      content = pythonJsonDumps(
+      content = pythonJsonText(
         calls.map((c, j) => {
           const fn = (c as { function?: unknown })?.function;
           if (fn === undefined) fail(`${field}.tool_calls[${j}]`, 'a tool call needs a "function" object');

@@ -6,7 +6,6 @@ export * from './errors.js';
 export * from './hub.js';
 export * from './loaders.js';
 export * from './mix.js';
-export * from './python-json.js';
 export * from './random.js';
 export * from './report.js';
 export * from './split-files.js';

@@ -22,6 +22,8 @@ export interface DumpOptions {
   /** Spaces per level; undefined writes one line with ", " and ": " separators, as Python does. */
   indent?: number;
   sortKeys?: boolean;
+  /** Python's ensure_ascii (default true): escape every non-ASCII character as \uXXXX. */
+  ensureAscii?: boolean;
 }
 
 /** Python's float repr: shortest round-trip digits, exponent form below 1e-4 and from 1e16. */
@@ -45,7 +47,7 @@ export function pythonFloatRepr(x: number): string {
   return `${sign}${digits.slice(0, intLen)}.${digits.slice(intLen)}`;
 }
 
-function pythonString(s: string): string {
+function pythonString(s: string, ensureAscii: boolean): string {
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -57,7 +59,7 @@ function pythonString(s: string): string {
     else if (ch === '\t') out += '\\t';
     else if (ch === '\b') out += '\\b';
     else if (ch === '\f') out += '\\f';
-    else if (c < 0x20 || c > 0x7e) out += `\\u${c.toString(16).padStart(4, '0')}`;
+    else if (c < 0x20 || (ensureAscii && c > 0x7e)) out += `\\u${c.toString(16).padStart(4, '0')}`;
     else out += ch;
   }
   return `${out}"`;
@@ -69,7 +71,7 @@ function dumpValue(v: PyJson, opts: DumpOptions, level: number): string {
   if (v === false) return 'false';
   if (v instanceof PyFloat) return pythonFloatRepr(v.value);
   if (typeof v === 'number') return Number.isInteger(v) ? String(BigInt(v)) : pythonFloatRepr(v);
-  if (typeof v === 'string') return pythonString(v);
+  if (typeof v === 'string') return pythonString(v, opts.ensureAscii !== false);
   const indent = opts.indent;
   const open = indent === undefined ? '' : `\n${' '.repeat(indent * (level + 1))}`;
   const close = indent === undefined ? '' : `\n${' '.repeat(indent * level)}`;
@@ -82,11 +84,30 @@ function dumpValue(v: PyJson, opts: DumpOptions, level: number): string {
   const keys = Object.keys(obj).filter((k) => obj[k] !== undefined);
   if (opts.sortKeys) keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (keys.length === 0) return '{}';
-  const items = keys.map((k) => `${pythonString(k)}: ${dumpValue(obj[k] as PyJson, opts, level + 1)}`);
+  const items = keys.map(
+    (k) => `${pythonString(k, opts.ensureAscii !== false)}: ${dumpValue(obj[k] as PyJson, opts, level + 1)}`,
+  );
   return `{${open}${items.join(sep)}${close}}`;
 }
 
 /** `json.dumps(value, indent=..., sort_keys=...)`. */
 export function pythonJsonDumps(value: PyJson, options: DumpOptions = {}): string {
   return dumpValue(value, options, 0);
+}
+
+/**
+ * `json.dumps(value, ensure_ascii=False[, indent=n])` for parsed JSON values: how LLaMA-Factory serialises tool
+ * lists and tool calls, whose exact spacing becomes training text.
+ */
+export function pythonJsonText(value: unknown, indent?: number): string {
+  return pythonJsonDumps(toPyJson(value), { ensureAscii: false, indent });
+}
+
+function toPyJson(v: unknown): PyJson {
+  if (v === undefined) return null;
+  if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string') return v;
+  if (Array.isArray(v)) return v.map(toPyJson);
+  if (typeof v === 'object')
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, toPyJson(x)]));
+  throw new TypeError(`cannot serialize a ${typeof v} as JSON`);
 }

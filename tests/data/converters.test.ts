@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { AlignedExample, ConvertResult, DataRow } from '../../src/data/index.js';
-import { convertRecord, parseDatasetEntry, pythonJsonDumps } from '../../src/data/index.js';
+import { convertRecord, parseDatasetEntry } from '../../src/data/index.js';
+import { pythonJsonText } from '../../src/io/python-json.js';
 import { tempDataDir } from './temp-data.js';
 
 const ctx = { mediaDir: '/nonexistent' };
@@ -329,6 +330,6 @@ test('media columns: a single path becomes a list; local relative paths resolve 
 });
 
 test("pythonJsonDumps matches Python's json.dumps(ensure_ascii=False)", () => {
-  assert.equal(pythonJsonDumps({ a: [1, 'é', null, true], b: {} }), '{"a": [1, "é", null, true], "b": {}}');
-  assert.equal(pythonJsonDumps('line\n"q"'), '"line\\n\\"q\\""');
+  assert.equal(pythonJsonText({ a: [1, 'é', null, true], b: {} }), '{"a": [1, "é", null, true], "b": {}}');
+  assert.equal(pythonJsonText('line\n"q"'), '"line\\n\\"q\\""');
 });
