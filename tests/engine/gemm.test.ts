@@ -197,27 +197,29 @@ test('matmul forward and backward match the reference for every transpose pair, 
   for (const c of MATMUL_CASES)
     for (const transA of [false, true])
       for (const transB of [false, true])
-        scope(() => {
-          const batch = c.lead.reduce((x, y) => x * y, 1);
-          const aShape = [...c.lead, ...(transA ? [c.k, c.m] : [c.m, c.k])];
-          const bShape = [...(c.shared ? [] : c.lead), ...(transB ? [c.n, c.k] : [c.k, c.n])];
-          const a = rng.floats(batch * c.m * c.k);
-          const b = rng.floats((c.shared ? 1 : batch) * c.k * c.n);
-          const g = rng.floats(batch * c.m * c.n);
-          const ta = Tensor.from(a.f32, aShape).requiresGrad_();
-          const tb = Tensor.from(b.f32, bShape).requiresGrad_();
-          const out = matmul(ta, tb, { transA, transB });
-          assert.deepEqual(out.shape, [...c.lead, c.m, c.n]);
-          const shape = { batch, m: c.m, n: c.n, k: c.k, transA, transB, bShared: c.shared };
-          const label = `${JSON.stringify(c)} tA=${transA} tB=${transB}`;
-          assertClose(out.toFloat32Array(), matmulRef(a.f64, b.f64, shape), tol(c.k), `${label} forward`);
-          out.backward(Tensor.from(g.f32, out.shape));
-          const ref = matmulBackwardRef(a.f64, b.f64, g.f64, shape);
-          assertClose(ta.grad?.toFloat32Array() ?? [], ref.da, tol(c.n), `${label} da`);
-          assertClose(tb.grad?.toFloat32Array() ?? [], ref.db, tol(batch * c.m), `${label} db`);
-          ta.grad?.dispose();
-          tb.grad?.dispose();
-        });
+        for (const bDtype of ['f32', 'f16'] as const)
+          scope(() => {
+            const batch = c.lead.reduce((x, y) => x * y, 1);
+            const aShape = [...c.lead, ...(transA ? [c.k, c.m] : [c.m, c.k])];
+            const bShape = [...(c.shared ? [] : c.lead), ...(transB ? [c.n, c.k] : [c.k, c.n])];
+            const a = rng.floats(batch * c.m * c.k);
+            const b = stored(rng, (c.shared ? 1 : batch) * c.k * c.n, bDtype);
+            const g = rng.floats(batch * c.m * c.n);
+            const ta = Tensor.from(a.f32, aShape).requiresGrad_();
+            const tb = b.t.reshape(bShape).requiresGrad_(bDtype === 'f32'); // a half-precision b is a frozen weight
+            const out = matmul(ta, tb, { transA, transB });
+            assert.deepEqual(out.shape, [...c.lead, c.m, c.n]);
+            const shape = { batch, m: c.m, n: c.n, k: c.k, transA, transB, bShared: c.shared };
+            const label = `${JSON.stringify(c)} tA=${transA} tB=${transB} b ${bDtype}`;
+            assertClose(out.toFloat32Array(), matmulRef(a.f64, b.f64, shape), tol(c.k), `${label} forward`);
+            out.backward(Tensor.from(g.f32, out.shape));
+            const ref = matmulBackwardRef(a.f64, b.f64, g.f64, shape);
+            assertClose(ta.grad?.toFloat32Array() ?? [], ref.da, tol(c.n), `${label} da`);
+            if (bDtype === 'f32') assertClose(tb.grad?.toFloat32Array() ?? [], ref.db, tol(batch * c.m), `${label} db`);
+            else assert.equal(tb.grad, null, `${label}: frozen b has no gradient`);
+            ta.grad?.dispose();
+            tb.grad?.dispose();
+          });
 });
 
 test('matmul reference backward matches finite differences', () => {

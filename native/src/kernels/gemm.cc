@@ -1,16 +1,18 @@
 // The GEMM: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C (+ bias[N]), row-major, batched (see gemm.h).
 //
 // GotoBLAS/BLIS blocking, written for row-major C where the vector dimension is N:
-//   for each row block ic of MC rows                  (A block MC x KC: L3, packed once per K block)
-//     for each K block pc of KC                       (KC depends on K only, so the summation order never
-//       pack A[ic.., pc..] into MR-row panels           depends on how work is split over threads)
-//       for each column block jc of NC columns        (B block KC x NC: kept in L2)
-//         pack B[pc.., jc..] into NR-column panels    (bf16/f16 widen to f32 here)
-//         for each MR-row panel of A                  (A micro-panel MR x KC: kept in L1)
-//           for each NR-column panel of B: micro-kernel on an MR x NR tile of C
+//   for each row block ic of MC rows
+//     pack A[ic.., all K] into MR-row micro-panels, one set per K block   (A micro-panel MR x KC: kept in L1)
+//     for each column block jc of NC columns
+//       for each K block pc of KC                   (KC depends on K alone, so the summation order never
+//         pack B[pc.., jc..] into NR-column panels    depends on how the work is split over threads)
+//                                                   (B block KC x NC: kept in L2; bf16/f16 widen to f32 here)
+//         for each MR-row panel of A, for each NR-column panel of B: micro-kernel on an MR x NR tile of C
+// The MC x NC block of C stays in cache across the K blocks. When A's row block over all of K is too large to keep
+// packed, the K loop moves outside the column loop (A packed per K block, C streamed once per K block).
 // Threads split C into disjoint column ranges (when M < N) or row ranges, aligned to the tile size and claimed
 // dynamically; each range packs its own blocks, so no barrier is needed, and every element is summed in the same
-// order for any thread count.
+// order for any thread count. Products of at most a few rows (decoding) skip packing where the path supports it.
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -45,8 +47,8 @@ struct Path {
   int64_t kc_max, mc, nc;
   PackFn pack_a[3], pack_b[3];
   TileFn tile;
-  int64_t skinny_max_m = 0;      // 0: this path has no skinny products
-  SkinnyFn skinny[3] = {};       // by B's dtype
+  int64_t skinny_max_m = 0;  // 0: this path has no skinny products
+  SkinnyFn skinny[3] = {};   // by B's dtype
 };
 
 #if defined(__x86_64__)
@@ -80,10 +82,8 @@ const Path kAvx2 = {
     256,
     1020,
     512,
-    {gemm_portable::pack_a<DType::f32, gemm_avx2::MR>, gemm_portable::pack_a<DType::bf16, gemm_avx2::MR>,
-     gemm_portable::pack_a<DType::f16, gemm_avx2::MR>},
-    {gemm_portable::pack_b<DType::f32, gemm_avx2::NR>, gemm_portable::pack_b<DType::bf16, gemm_avx2::NR>,
-     gemm_portable::pack_b<DType::f16, gemm_avx2::NR>},
+    {gemm_avx2::pack_a<DType::f32>, gemm_avx2::pack_a<DType::bf16>, gemm_avx2::pack_a<DType::f16>},
+    {gemm_avx2::pack_b<DType::f32>, gemm_avx2::pack_b<DType::bf16>, gemm_avx2::pack_b<DType::f16>},
     tile_avx2,
 };
 #endif
@@ -176,7 +176,8 @@ void gemm_region(const Path& p, const GemmArgs& g, const void* a, const void* b,
   for (int64_t ic = m0; ic < m1; ic += mb) {
     int64_t mc = std::min(mb, m1 - ic), mc_pad = (mc + p.mr - 1) / p.mr * p.mr;
     if (whole_a) {  // A block for all K blocks at once (block pc at pa + mc_pad * pc), then column-block outer
-      for (int64_t pc = 0; pc < g.k; pc += kb) pack_a(a, g.trans_a, g.lda, ic, mc, pc, std::min(kb, g.k - pc), pa + mc_pad * pc);
+      for (int64_t pc = 0; pc < g.k; pc += kb)
+        pack_a(a, g.trans_a, g.lda, ic, mc, pc, std::min(kb, g.k - pc), pa + mc_pad * pc);
       for (int64_t jc = n0; jc < n1; jc += nb)
         for (int64_t pc = 0; pc < g.k; pc += kb)
           macro(pa + mc_pad * pc, ic, mc, pc, std::min(kb, g.k - pc), jc, std::min(nb, n1 - jc));

@@ -142,7 +142,7 @@ export function matmul(a: Tensor, b: Tensor, { transA = false, transB = false }:
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   expectF32('linear', 'x', x);
   if (weight.ndim !== 2 || weight.dtype === 'i32')
-    throw new Error(`linear: weight must be a 2-D f32/bf16/f16 [N, K] matrix, got ${weight} `);
+    throw new Error(`linear: weight must be a 2-D f32/bf16/f16 [N, K] matrix, got ${weight}`);
   const [n, k] = weight.shape as [number, number];
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== k)
     throw new Error(`linear: x ${formatShape(x.shape)} must end in K = ${k} (weight ${formatShape(weight.shape)})`);

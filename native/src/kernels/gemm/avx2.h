@@ -1,10 +1,12 @@
 // AVX2 + FMA GEMM path: a 6x16 micro-kernel (12 ymm accumulators, two 8-float loads of B and 6 broadcasts of A per
-// k step). Packing is the scalar code of portable.h (same panel layouts). Compiled per function with a target
-// attribute, so the binary still runs on plain x86-64.
+// k step). Packing that reads along K (a transposed nn.Linear weight, an untransposed A) goes through 8x8 in-register
+// transposes for f32 and bf16; the rest is the scalar code of portable.h (same panel layouts). Compiled per function
+// with a target attribute, so the binary still runs on plain x86-64.
 #pragma once
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/gemm/portable.h"
@@ -14,6 +16,80 @@
 namespace lmf::gemm_avx2 {
 
 constexpr int MR = 6, NR = 16;
+
+// Loads 8 consecutive f32 or bf16 values starting at element i, widened to f32; lanes >= n read as 0.
+template <DType D>
+LMF_AVX2 inline __m256 load8(const void* base, int64_t i, int n) {
+  if (n >= 8) {
+    if constexpr (D == DType::f32) return _mm256_loadu_ps(static_cast<const float*>(base) + i);
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  alignas(32) float tmp[8] = {};
+  for (int j = 0; j < n; ++j) tmp[j] = gemm_portable::load1<D>(base, i + j);
+  return _mm256_load_ps(tmp);
+}
+
+// In-register transpose of an 8x8 f32 tile: r[i][j] -> r[j][i].
+LMF_AVX2 inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int g = 0; g < 2; ++g) {  // u[4g + j], 128-bit lane L: rows 4g..4g+3 of column 4L + j
+    u[4 * g + 0] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+    u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+    u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+    r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+  }
+}
+
+// dst[k * stride + x] = src[(x0 + x) * ld + k0 + k] for x < width (<= 8), zero for width <= x < lanes; `lanes`
+// (6 for an A panel, 8 for half a B panel) values are written per k.
+template <DType D>
+LMF_AVX2 inline void pack_rows_transposed(const void* src, int64_t ld, int64_t x0, int width, int64_t k0, int64_t kc,
+                                         float* dst, int64_t stride, int lanes) {
+  const __m256i store_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256 r[8];
+  for (int64_t kk = 0; kk < kc; kk += 8) {
+    int kn = static_cast<int>(std::min<int64_t>(8, kc - kk));
+    for (int x = 0; x < 8; ++x) r[x] = x < width ? load8<D>(src, (x0 + x) * ld + k0 + kk, kn) : _mm256_setzero_ps();
+    transpose8(r);
+    for (int i = 0; i < kn; ++i) _mm256_maskstore_ps(dst + (kk + i) * stride, store_mask, r[i]);
+  }
+}
+
+// op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels (layout of portable.h).
+template <DType D>
+LMF_AVX2 void pack_a(const void* a, bool trans, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                     float* dst) {
+  if (trans || D == DType::f16) {
+    gemm_portable::pack_a<D, MR>(a, trans, lda, i0, mc, k0, kc, dst);
+    return;
+  }
+  for (int64_t p = 0; p < mc; p += MR, dst += MR * kc)
+    pack_rows_transposed<D>(a, lda, i0 + p, static_cast<int>(std::min<int64_t>(MR, mc - p)), k0, kc, dst, MR, MR);
+}
+
+// op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels (layout of portable.h).
+template <DType D>
+LMF_AVX2 void pack_b(const void* b, bool trans, int64_t ldb, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
+                     float* dst) {
+  if (!trans || D == DType::f16) {
+    gemm_portable::pack_b<D, NR>(b, trans, ldb, j0, nc, k0, kc, dst);
+    return;
+  }
+  for (int64_t p = 0; p < nc; p += NR, dst += NR * kc)
+    for (int h = 0; h < NR; h += 8) {
+      int cols = static_cast<int>(std::clamp<int64_t>(nc - p - h, 0, 8));
+      pack_rows_transposed<D>(b, ldb, j0 + p + h, cols, k0, kc, dst + h, NR, 8);
+    }
+}
 
 // C[R x cols] = alpha * Ap @ Bp + (beta == 0 ? 0 : beta * C) (+ bias); R is compile-time to keep the
 // accumulators in registers. A partial-width tile (cols < NR) goes through a stack tile and the scalar epilogue.

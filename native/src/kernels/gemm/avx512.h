@@ -78,42 +78,46 @@ LMF_AVX512 inline void pack_rows_transposed(const void* src, int64_t ld, int64_t
   }
 }
 
-// dst[k * stride + c] = src[(k0 + k) * ld + col0 + c] for c < width (<= 16): contiguous rows copied k-major.
-template <DType D>
-LMF_AVX512 inline void pack_rows_direct(const void* src, int64_t ld, int64_t col0, int width, int64_t k0, int64_t kc,
-                                       float* dst, int64_t stride, __mmask16 store_mask) {
-  __mmask16 m = mask_first(width);
-  for (int64_t k = 0; k < kc; ++k)
-    _mm512_mask_storeu_ps(dst + k * stride, store_mask, load16<D>(src, (k0 + k) * ld + col0, m));
-}
-
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] into ceil(mc / MR) panels of MR * kc floats.
 template <DType D>
 LMF_AVX512 void pack_a(const void* a, bool trans, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
                        float* dst) {
   const __mmask16 store14 = 0x3fff;
-  for (int64_t p = 0; p < mc; p += MR, dst += MR * kc) {
-    int rows = static_cast<int>(std::min<int64_t>(MR, mc - p));
-    if (trans)  // A stored [K, M]: the panel's MR values at each k are contiguous
-      pack_rows_direct<D>(a, lda, i0 + p, rows, k0, kc, dst, MR, store14);
-    else  // A stored [M, K]
-      pack_rows_transposed<D>(a, lda, i0 + p, rows, k0, kc, dst, MR, store14);
+  if (trans) {  // A stored [K, M]: walk each row of A once across all panels (one pass over its pages, not one per
+                // panel: rows of a large M are far apart)
+    for (int64_t k = 0; k < kc; ++k) {
+      int64_t row = (k0 + k) * lda + i0;
+      float* d = dst + k * MR;
+      for (int64_t p = 0; p < mc; p += MR, d += MR * kc)
+        _mm512_mask_storeu_ps(d, store14, load16<D>(a, row + p, mask_first(std::min<int64_t>(MR, mc - p))));
+    }
+    return;
   }
+  for (int64_t p = 0; p < mc; p += MR, dst += MR * kc)  // A stored [M, K]
+    pack_rows_transposed<D>(a, lda, i0 + p, static_cast<int>(std::min<int64_t>(MR, mc - p)), k0, kc, dst, MR,
+                            store14);
 }
 
 // Packs op(B)[k0 : k0+kc, j0 : j0+nc] into ceil(nc / NR) panels of kc * NR floats.
 template <DType D>
 LMF_AVX512 void pack_b(const void* b, bool trans, int64_t ldb, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
                        float* dst) {
-  for (int64_t p = 0; p < nc; p += NR, dst += NR * kc) {
+  if (!trans) {  // B stored [K, N]: row by row across all panels, as for a transposed A
+    for (int64_t k = 0; k < kc; ++k) {
+      int64_t row = (k0 + k) * ldb + j0;
+      float* d = dst + k * NR;
+      for (int64_t p = 0; p < nc; p += NR, d += NR * kc) {
+        _mm512_store_ps(d, load16<D>(b, row + p, mask_first(std::max<int64_t>(0, nc - p))));
+        _mm512_store_ps(d + 16, load16<D>(b, row + p + 16, mask_first(std::max<int64_t>(0, nc - p - 16))));
+      }
+    }
+    return;
+  }
+  for (int64_t p = 0; p < nc; p += NR, dst += NR * kc)  // B stored [N, K] (an nn.Linear weight)
     for (int h = 0; h < NR; h += 16) {
       int cols = static_cast<int>(std::clamp<int64_t>(nc - p - h, 0, 16));
-      if (trans)  // B stored [N, K] (an nn.Linear weight): transpose 16 x 16 tiles
-        pack_rows_transposed<D>(b, ldb, j0 + p + h, cols, k0, kc, dst + h, NR, 0xffff);
-      else  // B stored [K, N]
-        pack_rows_direct<D>(b, ldb, j0 + p + h, cols, k0, kc, dst + h, NR, 0xffff);
+      pack_rows_transposed<D>(b, ldb, j0 + p + h, cols, k0, kc, dst + h, NR, 0xffff);
     }
-  }
 }
 
 // C[R x cols] (row stride ldc) = alpha * Ap @ Bp + (beta == 0 ? 0 : beta * C) (+ bias[cols]).

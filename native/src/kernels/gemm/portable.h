@@ -41,10 +41,27 @@ inline void pack_panel(const void* src, bool along_k_contiguous, int64_t ld, int
   }
 }
 
+// Panels of W lanes from a matrix whose lanes are contiguous (src[k * ld + x]): each source row is read once across
+// all panels, so a wide matrix's rows (far apart in memory) are each visited in one pass.
+template <DType D, int W>
+inline void pack_panels_by_row(const void* src, int64_t ld, int64_t x0, int64_t count, int64_t k0, int64_t kc,
+                               float* dst) {
+  for (int64_t k = 0; k < kc; ++k) {
+    int64_t row = (k0 + k) * ld + x0;
+    float* d = dst + k * W;
+    for (int64_t p = 0; p < count; p += W, d += W * kc) {
+      int width = static_cast<int>(std::min<int64_t>(W, count - p));
+      for (int x = 0; x < width; ++x) d[x] = load1<D>(src, row + p + x);
+      for (int x = width; x < W; ++x) d[x] = 0.f;
+    }
+  }
+}
+
 // op(A)[i0 : i0+mc, k0 : k0+kc] into ceil(mc / MR) panels of MR * kc floats.
 template <DType D, int MR>
 inline void pack_a(const void* a, bool trans, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
                    float* dst) {
+  if (trans) return pack_panels_by_row<D, MR>(a, lda, i0, mc, k0, kc, dst);
   for (int64_t p = 0; p < mc; p += MR, dst += MR * kc)
     pack_panel<D, MR>(a, !trans, lda, i0 + p, static_cast<int>(std::min<int64_t>(MR, mc - p)), k0, kc, dst);
 }
@@ -53,6 +70,7 @@ inline void pack_a(const void* a, bool trans, int64_t lda, int64_t i0, int64_t m
 template <DType D, int NR>
 inline void pack_b(const void* b, bool trans, int64_t ldb, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
                    float* dst) {
+  if (!trans) return pack_panels_by_row<D, NR>(b, ldb, j0, nc, k0, kc, dst);
   for (int64_t p = 0; p < nc; p += NR, dst += NR * kc)
     pack_panel<D, NR>(b, trans, ldb, j0 + p, static_cast<int>(std::min<int64_t>(NR, nc - p)), k0, kc, dst);
 }
