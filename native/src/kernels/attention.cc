@@ -12,17 +12,18 @@
 // Forward, per (b, h, tile of kFwdRows queries), for each tile of kCols keys:
 //   s = (q . k) * scale, masked -> -inf;  m' = max(m, rowmax s);  p = exp(s - m');
 //   l = l * exp(m - m') + rowsum p;  acc = acc * exp(m - m') + p @ v;  finally out = acc / l, lse = m + log l.
-// Backward, per (b, h): for each key tile, for each query tile that can see it:
+// Backward, per (b, h, chunk of key tiles): for each key tile, for each query tile that can see it:
 //   p = exp(s - lse);  dv += p^T @ dout;  dp = dout @ v^T;  ds = p * (dp - rowsum(dout * out)) * scale;
 //   dq += ds @ k;  dk += ds^T @ q.
-// dk / dv of query heads sharing a KV head are summed afterwards in head order, so every result is independent of
-// the thread count. A row whose keys are all masked (e.g. a left-padded query) has out = 0, lse = -inf and zero
+// dq of the key chunks, and dk / dv of the query heads sharing a KV head, are summed afterwards in a fixed order,
+// so every result is independent of the thread count. A row whose keys are all masked (e.g. a left-padded query) has out = 0, lse = -inf and zero
 // gradients: no NaN.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <vector>
 
 #include "core/cpu.h"
@@ -57,6 +58,13 @@ struct AttnArgs {
   const float* v_rows;   // same for v (forward only)
   int64_t Dp;            // D rounded up to 16 floats: a whole number of vectors on every ISA
   int64_t key_tiles;
+  // The backward splits each head's keys into key_chunks ranges of tiles_per_chunk tiles (more tasks when B * H is
+  // small); chunk c accumulates its dq into its own copy, summed in chunk order at the end.
+  int64_t key_chunks, tiles_per_chunk;
+  const float* q_rows;   // [B, H, T, Dp] q, packed once per backward call
+  const float* do_rows;  // [B, H, T, Dp] dout
+  const float* drow;     // [B, H, T] rowsum(dout * out)
+  float* dq_acc;         // [key_chunks, B, H, T, Dp], zeroed
   const int32_t* key_mask;
   const int32_t* seg;
   int64_t B, T, S, H, KVH, D;
@@ -186,10 +194,52 @@ LMF_INLINE void scores_tile(const AttnArgs& a, int64_t b, const float* qp, int64
   }
 }
 
+// Scratch reused across calls: fresh multi-megabyte buffers would page-fault on every call, which cost as much as
+// the backward's arithmetic on the SmolLM2 shape. Blocks are taken and returned under a lock, best fit first;
+// their contents are stale (every user writes or zeroes what it reads). At most kPoolSize blocks stay cached.
+constexpr size_t kPoolSize = 32;
+std::mutex g_pool_mu;
+std::vector<std::vector<float>> g_pool;
+
+std::vector<float> pool_take(size_t n) {
+  std::vector<float> v;
+  {
+    std::lock_guard<std::mutex> lock(g_pool_mu);
+    size_t best = g_pool.size();
+    for (size_t i = 0; i < g_pool.size(); ++i) {
+      const size_t cap = g_pool[i].size();
+      const bool fits = cap >= n, best_fits = best < g_pool.size() && g_pool[best].size() >= n;
+      if (best == g_pool.size() || (fits && (!best_fits || cap < g_pool[best].size())) ||
+          (!fits && !best_fits && cap > g_pool[best].size()))
+        best = i;
+    }
+    if (best < g_pool.size()) {
+      v = std::move(g_pool[best]);
+      g_pool.erase(g_pool.begin() + static_cast<std::ptrdiff_t>(best));
+    }
+  }
+  if (v.size() < n) v.resize(n);
+  return v;
+}
+
+void pool_put(std::vector<float>&& v) {
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  if (g_pool.size() < kPoolSize) g_pool.push_back(std::move(v));
+}
+
+struct Pooled {
+  std::vector<float> v;
+  explicit Pooled(size_t n = 0) : v(pool_take(n)) {}
+  ~Pooled() { pool_put(std::move(v)); }
+  Pooled(const Pooled&) = delete;
+  Pooled& operator=(const Pooled&) = delete;
+  float* data() { return v.data(); }
+};
+
 struct Scratch {
-  std::vector<float> buf;
+  Pooled buf;
   float* take(size_t n, size_t& used) {
-    float* p = buf.data() + used;
+    float* p = buf.v.data() + used;
     used += round_up(static_cast<int64_t>(n), 16);
     return p;
   }
@@ -208,7 +258,7 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
   size_t need = 0;
   for (int64_t n : {kFwdRows * Dp, kFwdRows * Dp, kFwdRows * kCols})
     need += round_up(n, 16);
-  if (scratch.buf.size() < need) scratch.buf.resize(need);
+  if (scratch.buf.v.size() < need) scratch.buf.v.resize(need);
   size_t used = 0;
   float* qp = scratch.take(kFwdRows * Dp, used);
   float* acc = scratch.take(kFwdRows * Dp, used);
@@ -260,40 +310,33 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
   }
 }
 
-// One backward task: batch b, query head h, every query and key. Writes dq rows of head h (owned by this task) and
-// the head's dk / dv contribution (directly when H == KVH, else into its own slice of dkv_heads).
+// One backward task: batch b, query head h, key chunk c, every query. Writes dq rows of head h (to dq, or to its
+// chunk's copy) and the head's dk / dv rows of the chunk's keys (directly when H == KVH, else into the head's slice
+// of dkv_heads): no two tasks write the same value.
 template <int W>
 LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch) {
-  const int64_t b = task / a.H, h = task % a.H, kvh = h / (a.H / a.KVH);
+  const int64_t c_idx = task % a.key_chunks, bh = task / a.key_chunks;
+  const int64_t b = bh / a.H, h = bh % a.H, kvh = h / (a.H / a.KVH);
   const int64_t Dp = a.Dp, T = a.T, S = a.S, D = a.D;
+  const int64_t j_begin = c_idx * a.tiles_per_chunk * kCols;
+  const int64_t j_end = std::min(S, (c_idx + 1) * a.tiles_per_chunk * kCols);
+  const float* qp = a.q_rows + bh * T * Dp;
+  const float* dop = a.do_rows + bh * T * Dp;
+  const float* lse = a.lse + bh * T;
+  const float* drow = a.drow + bh * T;
+  float* dqa = a.dq_acc + (c_idx * a.B * a.H + bh) * T * Dp;
+  std::fill(dqa, dqa + T * Dp, 0.f);  // pooled memory is stale; the final sum reads every row
   size_t need = 0;
-  for (int64_t n : {T * Dp, T * Dp, T * Dp, T, T, kCols * Dp, kCols * Dp, kBwdRows * kCols, kBwdRows * kCols})
-    need += round_up(n, 16);
-  if (scratch.buf.size() < need) scratch.buf.resize(need);
+  for (int64_t n : {kCols * Dp, kCols * Dp, kBwdRows * kCols, kBwdRows * kCols}) need += round_up(n, 16);
+  if (scratch.buf.v.size() < need) scratch.buf.v.resize(need);
   size_t used = 0;
-  float* qp = scratch.take(T * Dp, used);
-  float* dop = scratch.take(T * Dp, used);
-  float* dqa = scratch.take(T * Dp, used);
-  float* lse = scratch.take(T, used);
-  float* drow = scratch.take(T, used);  // rowsum(dout * out)
   float* dka = scratch.take(kCols * Dp, used);
   float* dva = scratch.take(kCols * Dp, used);
   float* s = scratch.take(kBwdRows * kCols, used);
   float* ds = scratch.take(kBwdRows * kCols, used);
 
-  pack_rows(a.q, b, T, a.H, h, D, 0, T, Dp, qp);
-  pack_rows(a.dout, b, T, a.H, h, D, 0, T, Dp, dop);
-  std::fill(dqa, dqa + T * Dp, 0.f);
-  for (int64_t t = 0; t < T; ++t) {
-    lse[t] = a.lse[(b * a.H + h) * T + t];
-    const float* o = a.out + ((b * T + t) * a.H + h) * D;
-    const float* g = dop + t * Dp;
-    float acc = 0.f;
-    for (int64_t d = 0; d < D; ++d) acc += g[d] * o[d];
-    drow[t] = acc;
-  }
   const bool grouped = a.H != a.KVH;
-  for (int64_t j0 = 0; j0 < S; j0 += kCols) {
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += kCols) {
     const int64_t nc = std::min<int64_t>(kCols, S - j0), ncols = round_up(nc, W);
     std::fill(dka, dka + nc * Dp, 0.f);
     std::fill(dva, dva + nc * Dp, 0.f);
@@ -341,8 +384,6 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
       std::copy(dva + c * Dp, dva + c * Dp + D, dv_row);
     }
   }
-  for (int64_t t = 0; t < T; ++t)
-    std::copy(dqa + t * Dp, dqa + t * Dp + D, a.dq + ((b * T + t) * a.H + h) * D);
 }
 
 LMF_TARGET_AVX512 void forward_tile_avx512(const AttnArgs& a, int64_t i, Scratch& s) { forward_tile<16>(a, i, s); }
@@ -368,16 +409,17 @@ void run_tasks(int64_t n, TaskFn fn, const AttnArgs& a) {
 // Packs K (and V) once for every (b, KV head, key tile), in parallel: the transposes are scalar and would cost
 // as much as the score GEMM if every query tile repeated them.
 struct PackedKV {
-  std::vector<float> k_tiles, v_tiles, k_rows, v_rows;
+  Pooled k_tiles, v_tiles, k_rows, v_rows;
 };
 void pack_kv(AttnArgs& a, PackedKV& p, bool backward) {
   a.Dp = round_up(a.D, 16);
   a.key_tiles = (a.S + kCols - 1) / kCols;
   const size_t tiles = static_cast<size_t>(a.B * a.KVH * a.key_tiles * a.Dp * kCols);
   const size_t rows = static_cast<size_t>(a.B * a.KVH * a.S * a.Dp);
-  p.k_tiles.resize(tiles);
-  (backward ? p.v_tiles : p.v_rows).resize(backward ? tiles : rows);
-  if (backward) p.k_rows.resize(rows);
+  p.k_tiles.v.resize(std::max(p.k_tiles.v.size(), tiles));
+  Pooled& v_pack = backward ? p.v_tiles : p.v_rows;
+  v_pack.v.resize(std::max(v_pack.v.size(), backward ? tiles : rows));
+  if (backward) p.k_rows.v.resize(std::max(p.k_rows.v.size(), rows));
   a.k_tiles = p.k_tiles.data();
   a.v_tiles = p.v_tiles.data();
   a.k_rows = p.k_rows.data();
@@ -451,14 +493,49 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   a.dv = arg_ptr<float>(info, 8);
   PackedKV packed;
   pack_kv(a, packed, true);
-  std::vector<float> heads;
-  if (a.H != a.KVH) {
-    heads.resize(static_cast<size_t>(2 * a.B * a.H * a.S * a.D));
-    a.dkv_heads = heads.data();
-  }
+  Pooled heads(a.H != a.KVH ? static_cast<size_t>(2 * a.B * a.H * a.S * a.D) : 0);
+  a.dkv_heads = heads.data();
+  // At least ~32 tasks when B * H is small (a 16-core machine stays busy with B = 1), at most 4 dq copies. The
+  // split is a function of the shapes only, so the result never depends on the thread count.
+  const int64_t want = (32 + a.B * a.H - 1) / (a.B * a.H);
+  a.tiles_per_chunk = (a.key_tiles + std::min<int64_t>({want, 4, a.key_tiles}) - 1) / std::min<int64_t>({want, 4, a.key_tiles});
+  a.key_chunks = (a.key_tiles + a.tiles_per_chunk - 1) / a.tiles_per_chunk;
+  // q and dout packed per (b, h) once, shared by the key chunks; rowsum(dout * out) alongside.
+  const int64_t head_rows = a.B * a.H * a.T * a.Dp;
+  Pooled q_rows(head_rows), do_rows(head_rows), drow(a.B * a.H * a.T), dq_acc(a.key_chunks * head_rows);
+  a.q_rows = q_rows.data();
+  a.do_rows = do_rows.data();
+  a.drow = drow.data();
+  a.dq_acc = dq_acc.data();
+  parallel_for(a.B * a.H, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t bh = i0; bh < i1; ++bh) {
+      const int64_t b = bh / a.H, h = bh % a.H;
+      float* qr = q_rows.data() + bh * a.T * a.Dp;
+      float* dr = do_rows.data() + bh * a.T * a.Dp;
+      pack_rows(a.q, b, a.T, a.H, h, a.D, 0, a.T, a.Dp, qr);
+      pack_rows(a.dout, b, a.T, a.H, h, a.D, 0, a.T, a.Dp, dr);
+      for (int64_t t = 0; t < a.T; ++t) {
+        const float* o = a.out + ((b * a.T + t) * a.H + h) * a.D;
+        float acc = 0.f;
+        for (int64_t d = 0; d < a.D; ++d) acc += dr[t * a.Dp + d] * o[d];
+        drow.v[bh * a.T + t] = acc;
+      }
+    }
+  });
   Isa i = isa();
   TaskFn fn = i == Isa::avx512 ? backward_head_avx512 : i == Isa::avx2 ? backward_head_avx2 : backward_head_portable;
-  run_tasks(a.B * a.H, fn, a);
+  run_tasks(a.B * a.H * a.key_chunks, fn, a);
+  // dq [B, T, H, D] = sum of the chunks' copies [B, H, T, Dp], in chunk order
+  parallel_for(a.B * a.T * a.H, 256, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / (a.T * a.H), t = r / a.H % a.T, h = r % a.H;
+      float* dst = a.dq + r * a.D;
+      const float* src = a.dq_acc + ((b * a.H + h) * a.T + t) * a.Dp;
+      for (int64_t d = 0; d < a.D; ++d) dst[d] = src[d];
+      for (int64_t c = 1; c < a.key_chunks; ++c)
+        for (int64_t d = 0; d < a.D; ++d) dst[d] += src[c * head_rows + d];
+    }
+  });
   if (a.H != a.KVH) {  // dk, dv of a KV head = sum over its query heads, in head order
     const int64_t group = a.H / a.KVH, D = a.D, half = a.B * a.H * a.S * D;
     parallel_for(a.B * a.S * a.KVH, 64, [&](int64_t r0, int64_t r1) {
