@@ -24,7 +24,7 @@ import { resolveSplitFiles } from './split-files.js';
 export type Stage = 'pt' | 'sft' | 'rm' | 'ppo' | 'dpo' | 'kto';
 
 /** The data arguments of LLaMA-Factory (same names and defaults) that loading and aligning use. */
-export interface DataArgs {
+export interface DatasetArgs {
   dataset?: string | readonly string[] | null;
   eval_dataset?: string | readonly string[] | null;
   /** folder with dataset_info.json, `ONLINE`, or `REMOTE:<hf dataset repo>`; default `data` */
@@ -66,7 +66,7 @@ export interface GetDatasetOptions {
 const PREFERENCE_STAGES: readonly Stage[] = ['rm', 'dpo'];
 
 /** LLaMA-Factory's DataArguments checks, with messages that say what to change. */
-export function checkDataArgs(args: DataArgs): void {
+export function checkDataArgs(args: DatasetArgs): void {
   const strategy = args.mix_strategy ?? 'concat';
   if (!['concat', 'interleave_under', 'interleave_over'].includes(strategy)) {
     throw new DatasetConfigError(
@@ -158,7 +158,7 @@ export function stageShapeViolation(example: AlignedExample, stage: Stage): stri
   }
 }
 
-async function loadRows(attr: DatasetAttr, args: DataArgs, rng: SeededRandom): Promise<LoadedRows> {
+async function loadRows(attr: DatasetAttr, args: DatasetArgs, rng: SeededRandom): Promise<LoadedRows> {
   const datasetDir = resolveDatasetDir(args.dataset_dir ?? 'data');
   let files: string[];
   const hub: HubOptions = {
@@ -276,7 +276,7 @@ export function alignDataset(
 
 async function getMerged(
   names: string[],
-  args: DataArgs,
+  args: DatasetArgs,
   stage: Stage,
   report: DataReport,
   rng: SeededRandom,
@@ -306,7 +306,7 @@ async function getMerged(
 
 /** Loads, aligns, mixes and splits the train (and eval) datasets of `args` for `stage`. */
 export async function getDataset(
-  args: DataArgs,
+  args: DatasetArgs,
   stage: Stage,
   options: GetDatasetOptions = {},
 ): Promise<DatasetModule> {

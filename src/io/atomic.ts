@@ -3,7 +3,7 @@
  * A reader (or a crash) sees either the old file or the complete new one, never a half-written file under the
  * real name; a failed write removes its temporary file.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export function tempPathFor(path: string): string {
@@ -12,6 +12,7 @@ export function tempPathFor(path: string): string {
 
 /** Runs `write(fd)` on a fresh temporary file, then moves it to `path` atomically. */
 export function withAtomicFile(path: string, write: (fd: number) => void): void {
+  mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   const fd = openSync(tmp, 'w', 0o644);
   try {
@@ -46,4 +47,9 @@ export function syncFolder(dir: string): void {
   } finally {
     if (fd !== null) closeSync(fd);
   }
+}
+
+/** JSON.stringify with 2-space indent and a final newline, written atomically. */
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }

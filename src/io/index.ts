@@ -1,5 +1,5 @@
 /** Checkpoint I/O: safetensors files, HF checkpoint folders and model configs, PEFT LoRA adapters. */
-export { syncFolder, withAtomicFile, writeFileAtomic } from './atomic.js';
+export { syncFolder, withAtomicFile, writeFileAtomic, writeJsonAtomic } from './atomic.js';
 export {
   CheckpointReader,
   type CheckpointTensorInfo,

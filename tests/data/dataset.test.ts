@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { DataArgs } from '../../src/data/index.js';
+import type { DatasetArgs } from '../../src/data/index.js';
 import {
   DatasetConfigError,
   getDataset,
@@ -85,7 +85,7 @@ const dir = tempDataDir({
   'splits/validation.jsonl': '{"instruction": "v", "output": "v"}\n',
 });
 
-const args = (over: DataArgs): DataArgs => ({ dataset_dir: dir, ...over });
+const args = (over: DatasetArgs): DatasetArgs => ({ dataset_dir: dir, ...over });
 
 test('the bundled examples load for every stage', async () => {
   const sft = await getDataset(
@@ -207,7 +207,7 @@ test('val_size (fraction and count), eval_dataset, num_samples and max_samples',
 });
 
 test('argument checks and unknown names', async () => {
-  const bad: [DataArgs, RegExp][] = [
+  const bad: [DatasetArgs, RegExp][] = [
     [{ dataset: 'a', val_size: 0.1, eval_dataset: 'b' }, /Cannot specify `val_size` if `eval_dataset` is given/],
     [{ dataset: 'a,b', interleave_probs: '0.5,0.5' }, /only valid for interleaved mixing/],
     [{ dataset: 'a,b', mix_strategy: 'interleave_under', interleave_probs: [1] }, /has 1 values but dataset names 2/],

@@ -1,0 +1,28 @@
+/** Arguments: LLaMA-Factory's names, types, defaults and rules, from YAML/JSON files or flags. */
+export { DATA_ARGS, type DataArgs } from './data-args.js';
+export { didYouMean, editDistance } from './did-you-mean.js';
+export { HparamsError } from './errors.js';
+export { EVALUATION_ARGS, type EvaluationArgs } from './evaluation-args.js';
+export { FINETUNING_ARGS, type FinetuningArgs } from './finetuning-args.js';
+export { GENERATING_ARGS, type GeneratingArgs } from './generating-args.js';
+export { formatDefault, formatHelp } from './help.js';
+export { type ComputeDtype, MODEL_ARGS, type ModelArgs } from './model-args.js';
+export {
+  EVAL_GROUPS,
+  type GroupSet,
+  type RawArgs,
+  readArgs,
+  TRAIN_GROUPS,
+  type TypedArgs,
+  typeArgs,
+} from './parser.js';
+export { type ArgGroup, type ArgKind, type ArgSpec, ArgValueError, type ArgValues, defaultsOf } from './spec.js';
+export { checkTrainArgs, parseTrainArgs, type TrainArgs } from './train-args.js';
+export {
+  ADAMW_OPTIMIZERS,
+  LR_SCHEDULER_TYPES,
+  type LrSchedulerType,
+  TRAINING_ARGS,
+  type TrainingArgs,
+} from './training-args.js';
+export { trainingArgsYaml, writeTrainingArgsYaml } from './training-args-yaml.js';

@@ -1,0 +1,263 @@
+/** The subset of Hugging Face Seq2SeqTrainingArguments that LLaMA-Factory configs use: names, defaults, help. */
+import {
+  type ArgValues,
+  bool,
+  choice,
+  dict,
+  float,
+  int,
+  list,
+  optBool,
+  optDict,
+  optFloat,
+  optInt,
+  optList,
+  optStr,
+  str,
+} from './spec.js';
+
+export const LR_SCHEDULER_TYPES = [
+  'linear',
+  'cosine',
+  'cosine_with_restarts',
+  'polynomial',
+  'constant',
+  'constant_with_warmup',
+  'inverse_sqrt',
+  'reduce_lr_on_plateau',
+  'cosine_with_min_lr',
+  'cosine_warmup_with_min_lr',
+  'warmup_stable_decay',
+] as const;
+export type LrSchedulerType = (typeof LR_SCHEDULER_TYPES)[number];
+
+const SINGLE_PROCESS = 'one process drives all cores here; distributed settings do not apply';
+const STRATEGIES = ['no', 'steps', 'epoch'] as const;
+
+export const TRAINING_ARGS = {
+  output_dir: str(
+    'trainer_output',
+    'The output directory where the model predictions and checkpoints will be written.',
+  ),
+  overwrite_output_dir: bool(
+    false,
+    'Overwrite the content of the output directory. Use this to continue training if output_dir points to a ' +
+      'checkpoint directory.',
+  ),
+  do_train: bool(false, 'Whether to run training.'),
+  do_eval: bool(false, 'Whether to run eval on the dev set.'),
+  do_predict: bool(false, 'Whether to run predictions on the test set.'),
+  eval_strategy: choice(STRATEGIES, 'no', 'The evaluation strategy to use.'),
+  prediction_loss_only: bool(false, 'When performing evaluation and predictions, only returns the loss.'),
+  per_device_train_batch_size: int(8, 'Batch size per device accelerator core/CPU for training.'),
+  per_device_eval_batch_size: int(8, 'Batch size per device accelerator core/CPU for evaluation.'),
+  gradient_accumulation_steps: int(
+    1,
+    'Number of updates steps to accumulate before performing a backward/update pass.',
+  ),
+  eval_accumulation_steps: optInt('Number of predictions steps to accumulate before moving the tensors to the CPU.', {
+    note: 'predictions already live in CPU memory',
+  }),
+  eval_delay: float(
+    0,
+    'Number of epochs or steps to wait for before the first evaluation can be performed, depending on the ' +
+      'eval_strategy.',
+  ),
+  learning_rate: float(5e-5, 'The initial learning rate for AdamW.'),
+  weight_decay: float(0, 'Weight decay for AdamW if we apply some.'),
+  adam_beta1: float(0.9, 'Beta1 for AdamW optimizer'),
+  adam_beta2: float(0.999, 'Beta2 for AdamW optimizer'),
+  adam_epsilon: float(1e-8, 'Epsilon for AdamW optimizer.'),
+  max_grad_norm: float(1, 'Max gradient norm.'),
+  num_train_epochs: float(3, 'Total number of training epochs to perform.'),
+  max_steps: int(-1, 'If > 0: set total number of training steps to perform. Override num_train_epochs.'),
+  lr_scheduler_type: choice(LR_SCHEDULER_TYPES, 'linear', 'The scheduler type to use.'),
+  lr_scheduler_kwargs: dict(
+    "Extra parameters for the lr_scheduler such as {'num_cycles': 1} for the cosine with hard restarts.",
+  ),
+  warmup_ratio: float(0, 'Linear warmup over warmup_ratio fraction of total steps.'),
+  warmup_steps: int(0, 'Linear warmup over warmup_steps.'),
+  log_level: choice(
+    ['passive', 'debug', 'info', 'warning', 'error', 'critical'] as const,
+    'passive',
+    'Logger log level to use on the main node.',
+  ),
+  logging_dir: optStr('Tensorboard log dir.', { note: 'TensorBoard event files are not written' }),
+  logging_strategy: choice(STRATEGIES, 'steps', 'The logging strategy to use.'),
+  logging_first_step: bool(false, 'Log the first global_step'),
+  logging_steps: float(
+    500,
+    'Log every X updates steps. Should be an integer or a float in range `[0,1)`. If smaller than 1, will be ' +
+      'interpreted as ratio of total training steps.',
+  ),
+  logging_nan_inf_filter: bool(true, 'Filter nan and inf losses for logging.'),
+  save_strategy: choice(['no', 'steps', 'epoch', 'best'] as const, 'steps', 'The checkpoint save strategy to use.'),
+  save_steps: float(
+    500,
+    'Save checkpoint every X updates steps. Should be an integer or a float in range `[0,1)`. If smaller than 1, ' +
+      'will be interpreted as ratio of total training steps.',
+  ),
+  save_total_limit: optInt(
+    'If a value is passed, will limit the total amount of checkpoints. Deletes the older checkpoints in output_dir.',
+  ),
+  save_safetensors: bool(true, 'Use safetensors saving and loading for state dicts instead of default torch.load.', {
+    note: 'weights are always saved as safetensors',
+  }),
+  save_only_model: bool(
+    false,
+    'When checkpointing, whether to only save the model, or also the optimizer, scheduler & rng state.',
+  ),
+  use_cpu: bool(false, 'Whether or not to use cpu.', { note: 'the engine always runs on the CPU' }),
+  seed: int(42, 'Random seed that will be set at the beginning of training.'),
+  data_seed: optInt('Random seed to be used with data samplers.'),
+  bf16: bool(false, 'Whether to use bf16 (mixed) precision instead of 32-bit.', {
+    note: 'the CPU engine accumulates in f32; bf16 only sets the storage dtype of frozen weights',
+  }),
+  fp16: bool(false, 'Whether to use fp16 (mixed) precision instead of 32-bit', {
+    note: 'the CPU engine accumulates in f32; fp16 only sets the storage dtype of frozen weights',
+  }),
+  tf32: optBool('Whether to enable tf32 mode, available in Ampere and newer GPU architectures.', {
+    note: 'TF32 is an NVIDIA format',
+  }),
+  ddp_timeout: int(1800, 'Overrides the default timeout for distributed training (value should be given in seconds).', {
+    note: SINGLE_PROCESS,
+  }),
+  ddp_find_unused_parameters: optBool(
+    'When using distributed training, the value of the flag `find_unused_parameters`.',
+    {
+      note: SINGLE_PROCESS,
+    },
+  ),
+  ddp_backend: optStr('The backend to be used for distributed training', { note: SINGLE_PROCESS }),
+  local_rank: int(-1, 'For distributed training: local_rank', { note: SINGLE_PROCESS }),
+  save_on_each_node: bool(
+    false,
+    'When doing multi-node distributed training, whether to save models and checkpoints on each node, or only on the main one',
+    {
+      note: SINGLE_PROCESS,
+    },
+  ),
+  average_tokens_across_devices: bool(true, 'Whether or not to average tokens across devices.', {
+    note: SINGLE_PROCESS,
+  }),
+  dataloader_persistent_workers: bool(
+    false,
+    'If True, the data loader will not shut down the worker processes after a dataset has been consumed once.',
+    {
+      note: 'batches are built in this process',
+    },
+  ),
+  dataloader_prefetch_factor: optInt('Number of batches loaded in advance by each worker.', {
+    note: 'batches are built in this process',
+  }),
+  dataloader_num_workers: int(0, 'Number of subprocesses to use for data loading (PyTorch only).', {
+    note: 'batches are built in this process',
+  }),
+  dataloader_drop_last: bool(false, 'Drop the last incomplete batch if it is not divisible by the batch size.'),
+  dataloader_pin_memory: bool(true, 'Whether or not to pin memory for DataLoader.', { note: 'there is no GPU' }),
+  eval_steps: optFloat(
+    'Run an evaluation every X steps. Should be an integer or a float in range `[0,1)`. If smaller than 1, will be ' +
+      'interpreted as ratio of total training steps.',
+  ),
+  eval_on_start: bool(false, 'Whether to run through the entire `evaluation` step at the very beginning of training.'),
+  run_name: optStr('An optional descriptor for the run.'),
+  disable_tqdm: optBool('Whether or not to disable the tqdm progress bars.'),
+  remove_unused_columns: bool(true, 'Remove columns not required by the model when using an nlp.Dataset.', {
+    note: 'LLaMA-Factory forces it off; datasets keep their columns',
+  }),
+  label_names: optList('The list of keys in your dictionary of inputs that correspond to the labels.'),
+  load_best_model_at_end: bool(
+    false,
+    'Whether or not to load the best model found during training at the end of training.',
+  ),
+  metric_for_best_model: optStr('The metric to use to compare two different models.'),
+  greater_is_better: optBool('Whether the `metric_for_best_model` should be maximized or not.'),
+  ignore_data_skip: bool(
+    false,
+    'When resuming training, whether or not to skip the first epochs and batches to get to the same training data.',
+  ),
+  fsdp: str('', 'Whether or not to use PyTorch Fully Sharded Data Parallel (FSDP) training.', { note: SINGLE_PROCESS }),
+  fsdp_config: optDict('Config to be used with FSDP.', { note: SINGLE_PROCESS }),
+  deepspeed: optStr('Enable deepspeed and pass the path to deepspeed json config file or an already loaded json.', {
+    note: 'DeepSpeed is a CUDA library; ZeRO sharding does not apply to one CPU process',
+  }),
+  label_smoothing_factor: float(0, 'The label smoothing epsilon to apply (zero means no label smoothing).'),
+  optim: str('adamw_torch', 'The optimizer to use.'),
+  optim_args: optStr('Optional arguments to supply to optimizer.'),
+  group_by_length: bool(false, 'Whether or not to group samples of roughly the same length together when batching.'),
+  report_to: list(['none'], 'The list of integrations to report the results and logs to.'),
+  resume_from_checkpoint: optStr('The path to a folder with a valid checkpoint for your model.'),
+  gradient_checkpointing: bool(
+    false,
+    'If True, use gradient checkpointing to save memory at the expense of slower backward pass.',
+  ),
+  include_num_input_tokens_seen: bool(
+    false,
+    'Whether or not to track the number of input tokens seen throughout training.',
+  ),
+  neftune_noise_alpha: optFloat('Activates neftune noise embeddings into the model.'),
+  auto_find_batch_size: bool(false, 'Whether to automatically decrease the batch size on out-of-memory errors.', {
+    note: 'the batch size is used as given',
+  }),
+  full_determinism: bool(false, 'Whether to call enable_full_determinism instead of set_seed for reproducibility.'),
+  torch_compile: bool(false, 'If set to `True`, the model will be wrapped in `torch.compile`.', {
+    note: 'there is no PyTorch to compile',
+  }),
+  push_to_hub: bool(false, 'Whether or not to upload the trained model to the model hub after training.', {
+    note: 'uploading is not implemented; push the output_dir with huggingface-cli',
+  }),
+  hub_model_id: optStr('The name of the repository to keep in sync with the local `output_dir`.'),
+  use_liger_kernel: bool(false, 'Whether or not to enable the Liger Kernel for model training.', {
+    note: 'Liger kernels are Triton (GPU) kernels',
+  }),
+  // LLaMA-Factory's RayArguments
+  ray_run_name: optStr('The training results will be saved at `<ray_storage_path>/ray_run_name`.', {
+    note: SINGLE_PROCESS,
+  }),
+  ray_storage_path: str('./saves', 'The storage path to save training results to', { note: SINGLE_PROCESS }),
+  ray_num_workers: int(1, 'The number of workers for Ray training. Default is 1 worker.', { note: SINGLE_PROCESS }),
+  resources_per_worker: optDict('The resources per worker for Ray training. Default is to use 1 GPU per worker.', {
+    note: SINGLE_PROCESS,
+  }),
+  placement_strategy: choice(
+    ['SPREAD', 'PACK', 'STRICT_SPREAD', 'STRICT_PACK'] as const,
+    'PACK',
+    'The placement strategy for Ray training. Default is PACK.',
+    {
+      note: SINGLE_PROCESS,
+    },
+  ),
+  ray_init_kwargs: optDict('The arguments to pass to ray.init for Ray training. Default is None.', {
+    note: SINGLE_PROCESS,
+  }),
+  // Seq2SeqTrainingArguments
+  sortish_sampler: bool(false, 'Whether to use SortishSampler or not.'),
+  predict_with_generate: bool(false, 'Whether to use generate to calculate generative metrics (ROUGE, BLEU).'),
+  generation_max_length: optInt(
+    'The `max_length` to use on each evaluation loop when `predict_with_generate=True`. Will default to the ' +
+      '`max_length` value of the model configuration.',
+  ),
+  generation_num_beams: optInt(
+    'The `num_beams` to use on each evaluation loop when `predict_with_generate=True`. Will default to the ' +
+      '`num_beams` value of the model configuration.',
+  ),
+  generation_config: optStr(
+    'Model id, file path or url pointing to a GenerationConfig json file, to use during prediction.',
+  ),
+};
+
+export type TrainingArgs = ArgValues<typeof TRAINING_ARGS>;
+
+/** HF's OptimizerNames that the CPU engine runs (all as f32 AdamW; 8-bit/fused/paged variants are storage tricks). */
+export const ADAMW_OPTIMIZERS = [
+  'adamw_torch',
+  'adamw_torch_fused',
+  'adamw_hf',
+  'adamw_apex_fused',
+  'adamw_bnb_8bit',
+  'adamw_8bit',
+  'paged_adamw_8bit',
+  'paged_adamw_32bit',
+  'adamw_torch_xla',
+  'adamw_torch_npu_fused',
+] as const;

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HparamsError, parseTrainArgs } from '../../src/hparams/index.js';
+
+const base = { model_name_or_path: 'm', dataset: 'd', do_train: true };
+
+function rejects(args: Record<string, unknown>, pattern: RegExp): void {
+  try {
+    parseTrainArgs({ ...base, ...args });
+  } catch (e) {
+    assert.ok(e instanceof HparamsError);
+    assert.ok(
+      e.problems.some((p) => pattern.test(p)),
+      `expected a problem matching ${pattern}, got:\n${e.problems.join('\n')}`,
+    );
+    return;
+  }
+  assert.fail(`expected ${JSON.stringify(args)} to be rejected`);
+}
+
+test('LLaMA-Factory cross-argument rules reject what it rejects', () => {
+  rejects({ fp16: true, bf16: true }, /At most one of fp16 and bf16/);
+  rejects({ model_name_or_path: null }, /Please provide `model_name_or_path`/);
+  rejects(
+    { stage: 'pt', predict_with_generate: true, eval_dataset: 'e' },
+    /predict_with_generate` cannot be set as True except SFT/,
+  );
+  rejects({ stage: 'rm', train_on_prompt: true }, /except SFT/);
+  rejects({ do_predict: true, eval_dataset: 'e' }, /Please enable `predict_with_generate`/);
+  rejects({ finetuning_type: 'full', adapter_name_or_path: 'a' }, /Adapter is only valid for the LoRA method/);
+  rejects({ finetuning_type: 'freeze', quantization_bit: 4 }, /Quantization is only compatible with the LoRA/);
+  rejects({ quantization_bit: 3 }, /must be 4 or 8 for bitsandbytes/);
+  rejects({ quantization_bit: 4, adapter_name_or_path: 'a,b' }, /single adapter/);
+  rejects({ val_size: 0.1, eval_dataset: 'e' }, /Cannot specify `val_size` if `eval_dataset` is not None/);
+  rejects({ streaming: true, val_size: 0.1, max_steps: 10 }, /Streaming mode should have an integer val size/);
+  rejects({ streaming: true }, /Please specify `max_steps` in streaming mode/);
+  rejects({ mask_history: true, train_on_prompt: true }, /incompatible with `train_on_prompt`/);
+  rejects({ interleave_probs: '0.5,0.5' }, /only valid for interleaved mixing/);
+  rejects({ stage: 'rm', load_best_model_at_end: true, eval_strategy: 'steps', val_size: 0.1 }, /RM and PPO stages/);
+  rejects({ stage: 'ppo' }, /`reward_model` is necessary for PPO/);
+  rejects(
+    { stage: 'ppo', reward_model: 'r', do_train: false, finetuning_type: 'full' },
+    /PPO training does not support evaluation/,
+  );
+  rejects({ finetuning_type: 'full', use_dora: true }, /`use_dora` is only valid for LoRA/);
+  rejects({ use_galore: true }, /Cannot use LoRA with GaLore/);
+  rejects({ stage: 'dpo', pref_loss: 'hinge', dpo_label_smoothing: 0.1 }, /only valid for sigmoid/);
+  rejects({ dataset: null }, /Please specify dataset for training/);
+  rejects({ do_eval: true }, /Please specify dataset for evaluation/);
+  rejects(
+    { predict_with_generate: true, compute_accuracy: true, eval_dataset: 'e' },
+    /predict_with_generate` and `compute_accuracy`/,
+  );
+});
+
+test('Hugging Face TrainingArguments rules', () => {
+  rejects(
+    { load_best_model_at_end: true, eval_strategy: 'steps', save_strategy: 'epoch', val_size: 0.1 },
+    /save and eval strategy to match/,
+  );
+  rejects(
+    { load_best_model_at_end: true, eval_strategy: 'steps', eval_steps: 30, save_steps: 100, val_size: 0.1 },
+    /round multiple of the evaluation steps/,
+  );
+  rejects({ lr_scheduler_type: 'reduce_lr_on_plateau' }, /requires an eval strategy/);
+  rejects({ lr_scheduler_type: 'cosine_with_min_lr' }, /One of min_lr or min_lr_rate/);
+  rejects({ logging_steps: 2.5 }, /--logging_steps must be an integer if bigger than 1/);
+  rejects({ warmup_ratio: 1.5 }, /warmup_ratio must lie in range/);
+  rejects({ save_strategy: 'best' }, /metric_for_best_model` must be provided/);
+  rejects({ optim: 'sgd' }, /not available on this engine yet/);
+  rejects({ optim: 'adamw_torh' }, /did you mean 'adamw_torch'/);
+});
+
+test('valid combinations pass and derived values follow HF', () => {
+  const a = parseTrainArgs({
+    ...base,
+    load_best_model_at_end: true,
+    eval_strategy: 'steps',
+    eval_steps: 50,
+    save_steps: 100,
+    val_size: 0.1,
+    optim: 'adamw_8bit',
+  });
+  assert.equal(a.training.metric_for_best_model, 'loss');
+  assert.equal(a.training.greater_is_better, false);
+  assert.ok(a.notes.some((n) => n.startsWith('optim: adamw_8bit runs as f32 AdamW')));
+  const q = parseTrainArgs({ ...base, quantization_bit: 4, template: 'qwen' });
+  assert.ok(q.notes.some((n) => n.startsWith('quantization_bit:')));
+  const acc = parseTrainArgs({ ...base, metric_for_best_model: 'accuracy', template: 't' });
+  assert.equal(acc.training.greater_is_better, true);
+});
+
+test('every problem is reported at once, in one message', () => {
+  try {
+    parseTrainArgs({ model_name_or_path: 'm', do_train: true, fp16: true, bf16: true });
+    assert.fail('should throw');
+  } catch (e) {
+    assert.ok(e instanceof HparamsError);
+    assert.equal(e.problems.length, 2);
+    assert.match(e.message, /^2 problems with the arguments:\n {2}- /);
+    assert.equal(e.userFacing, true);
+  }
+});
