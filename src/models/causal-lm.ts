@@ -89,6 +89,11 @@ export interface ForwardInput {
   labels?: TokenBatch;
   /** Packed sequences: attention stays within one id. */
   segmentIds?: TokenBatch;
+  /**
+   * 'mean' (default, HF's loss) or 'sum' over the counted tokens: gradient accumulation divides the sum by the token
+   * count of the whole accumulated batch instead of averaging per-micro-batch means.
+   */
+  lossReduction?: 'mean' | 'sum';
 }
 
 export interface ForwardOutput {
@@ -174,6 +179,47 @@ export class CausalLM {
       t.requiresGrad = on;
     }
     return patterns;
+  }
+
+  /**
+   * Stores every frozen weight matrix as `dtype` (bf16/f16 halve the memory of the weights LoRA and freeze tuning do
+   * not train; kernels widen them to f32 as they read). Trainable tensors stay f32.
+   */
+  castFrozen(dtype: 'bf16' | 'f16' | 'f32'): void {
+    for (const [path, m] of this.module.namedModules()) {
+      if (!(m instanceof Linear) || m.weight.requiresGrad || m.weight.dtype === dtype) continue;
+      // A tied head shares the embedding matrix: the embedding converts it (below).
+      if (path === 'lm_head' && this.config.tieWordEmbeddings) continue;
+      const converted = keep(m.weight.to(dtype));
+      converted.name = m.weight.name;
+      m.weight.dispose();
+      m.replaceWeight(converted);
+    }
+    const emb = this.module.model.embedTokens;
+    if (!emb.weight.requiresGrad && emb.weight.dtype !== dtype) {
+      const converted = keep(emb.weight.to(dtype));
+      converted.name = emb.weight.name;
+      emb.weight.dispose();
+      emb.replaceWeight(converted);
+      if (this.config.tieWordEmbeddings) (this.module.child('lm_head') as Linear).replaceWeight(converted);
+    }
+  }
+
+  /**
+   * Copies tensors by name (namedParameters() names) into the model's parameters, converting dtypes: resuming from a
+   * checkpoint. Names not in the model are an error; parameters not given are left alone.
+   */
+  loadParameters(tensors: Iterable<[string, Tensor]>, source: string): number {
+    const params = new Map(this.namedParameters());
+    let count = 0;
+    for (const [name, t] of tensors) {
+      const target = params.get(name);
+      if (!target) throw new Error(`${source}: ${name} is not a parameter of this model`);
+      if (target.numel !== t.numel) throw new Error(`${source}: ${name} is [${t.shape}], the model's is [${target.shape}]`);
+      copyInto(t, target);
+      count++;
+    }
+    return count;
   }
 
   // ---- LoRA ------------------------------------------------------------------------------------------------------
@@ -352,7 +398,9 @@ export class CausalLM {
       if (!labels) return { logits };
       same(labels, 'labels');
       const shifted = shiftLabels(labels);
-      const loss = crossEntropy(logits.reshape([b * t, this.config.vocabSize]), shifted.reshape([b * t]));
+      const loss = crossEntropy(logits.reshape([b * t, this.config.vocabSize]), shifted.reshape([b * t]), {
+        reduction: input.lossReduction ?? 'mean',
+      });
       return { logits, loss };
     }
   }

@@ -16,6 +16,10 @@ export class Embedding extends Module {
     return this.parameter('weight') as Tensor;
   }
 
+  replaceWeight(w: Tensor): void {
+    this.registerParameter('weight', w);
+  }
+
   forward(ids: Tensor): Tensor {
     return embedding(this.weight, ids, this.paddingIdx === null ? {} : { paddingIdx: this.paddingIdx });
   }
