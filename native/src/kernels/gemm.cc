@@ -12,7 +12,7 @@
 // packed, the K loop moves outside the column loop (A packed per K block, C streamed once per K block).
 // Threads split C into disjoint column ranges (when M < N) or row ranges, aligned to the tile size and claimed
 // dynamically; each range packs its own blocks, so no barrier is needed, and every element is summed in the same
-// order for any thread count. Products of at most a few rows (decoding) skip packing where the path supports it.
+// order for any thread count. Products of at most a few rows (decoding) skip packing on the AVX-512/AVX2 paths.
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -85,6 +85,8 @@ const Path kAvx2 = {
     {gemm_avx2::pack_a<DType::f32>, gemm_avx2::pack_a<DType::bf16>, gemm_avx2::pack_a<DType::f16>},
     {gemm_avx2::pack_b<DType::f32>, gemm_avx2::pack_b<DType::bf16>, gemm_avx2::pack_b<DType::f16>},
     tile_avx2,
+    gemm_avx2::kSkinnyRows,
+    {gemm_avx2::skinny<DType::f32>, gemm_avx2::skinny<DType::bf16>, gemm_avx2::skinny<DType::f16>},
 };
 #endif
 

@@ -17,10 +17,11 @@ namespace lmf::gemm_avx2 {
 
 constexpr int MR = 6, NR = 16;
 
-// Loads 8 consecutive f32 or bf16 values starting at element i, widened to f32; lanes >= n read as 0.
+// Loads 8 consecutive values starting at element i, widened to f32; lanes >= n read as 0. f16 goes through the
+// scalar conversion (F16C is not part of this path's target).
 template <DType D>
 LMF_AVX2 inline __m256 load8(const void* base, int64_t i, int n) {
-  if (n >= 8) {
+  if (n >= 8 && D != DType::f16) {
     if constexpr (D == DType::f32) return _mm256_loadu_ps(static_cast<const float*>(base) + i);
     __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + i));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -148,6 +149,115 @@ using KernelFn = void (*)(int64_t, const float*, const float*, float*, int64_t, 
 inline KernelFn kernel_for_rows(int rows) {
   static const KernelFn table[MR + 1] = {nullptr, kernel<1>, kernel<2>, kernel<3>, kernel<4>, kernel<5>, kernel<6>};
   return table[rows];
+}
+
+// ---- Skinny products (M <= 4: token-by-token decoding), without packing: see avx512.h --------------------------
+constexpr int kSkinnyRows = 4;
+
+LMF_AVX2 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// C[R, n0:n1] for B stored [N, K] (transB): dot products along K, four columns at a time; A is f32 [R, K].
+template <int R, DType D>
+LMF_AVX2 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
+                              int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
+  for (int64_t n = n0; n < n1; n += 4) {
+    int cols = static_cast<int>(std::min<int64_t>(4, n1 - n));
+    __m256 acc[R][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
+    for (int64_t kk = 0; kk < k; kk += 8) {
+      int kn = static_cast<int>(std::min<int64_t>(8, k - kk));
+      __m256 bv[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) bv[j] = j < cols ? load8<D>(b, (n + j) * ldb + kk, kn) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        __m256 av = load8<DType::f32>(a, r * lda + kk, kn);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        if (j >= cols) break;
+        float* out = c + r * ldc + n + j;
+        float base = bias ? bias[n + j] : 0.f;
+        if (beta != 0.f) base += beta * *out;
+        *out = alpha * hsum(acc[r][j]) + base;
+      }
+  }
+}
+
+// C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] (= a[r * ars + k * aks]) and summed in k order,
+// 32 columns at a time; a partial last group goes through the stack.
+template <int R, DType D>
+LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t ars, int64_t aks, const void* b, int64_t ldb, int64_t k,
+                               float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
+                               const float* bias) {
+  for (int64_t n = n0; n < n1; n += 32) {
+    int width = static_cast<int>(std::min<int64_t>(32, n1 - n));
+    __m256 acc[R][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
+    for (int64_t kk = 0; kk < k; ++kk) {
+      __m256 bv[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)
+        bv[j] = load8<D>(b, kk * ldb + n + 8 * j, static_cast<int>(std::clamp(width - 8 * j, 0, 8)));
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        __m256 av = _mm256_set1_ps(a[r * ars + kk * aks]);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
+      }
+    }
+    alignas(32) float tile[R * 32];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) _mm256_store_ps(tile + r * 32 + 8 * j, acc[r][j]);
+    gemm_portable::store_tile<32>(tile, R, width, c + n, ldc, alpha, beta, bias ? bias + n : nullptr);
+  }
+}
+
+// Columns [n0, n1) of a skinny product C[M <= 4, N] = alpha * op(A) @ op(B) + beta * C (+ bias); A is f32.
+template <DType D>
+LMF_AVX2 void skinny(int64_t m, int64_t k, const float* a, bool trans_a, int64_t lda, const void* b, bool trans_b,
+                     int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
+                     const float* bias) {
+  for (int64_t r0 = 0; r0 < m; r0 += kSkinnyRows) {
+    int rows = static_cast<int>(std::min<int64_t>(kSkinnyRows, m - r0));
+    float* cr = c + r0 * ldc;
+    if (trans_b) {  // needs op(A) rows contiguous along K: the caller checks !trans_a
+      const float* ar = a + r0 * lda;
+      switch (rows) {
+        case 1: skinny_rows_dot<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 2: skinny_rows_dot<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 3: skinny_rows_dot<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        default: skinny_rows_dot<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      }
+    } else {
+      int64_t ars = trans_a ? 1 : lda, aks = trans_a ? lda : 1;
+      const float* ar = a + r0 * ars;
+      switch (rows) {
+        case 1: skinny_rows_axpy<1, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 2: skinny_rows_axpy<2, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 3: skinny_rows_axpy<3, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        default: skinny_rows_axpy<4, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      }
+    }
+  }
 }
 
 }  // namespace lmf::gemm_avx2
