@@ -2,12 +2,19 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envCommand } from './env.js';
 
 type Command = { describe: string; run: (args: string[]) => Promise<number> };
 
 const COMMANDS: Record<string, Command> = {
-  env: { describe: 'show the engine: instruction set, threads, native memory', run: envCommand },
+  // Commands load on use, so data commands run where the native engine is not built.
+  data: {
+    describe: 'preview and measure tokenized datasets (preview, stats)',
+    run: async (args) => (await import('./data.js')).dataCommand(args),
+  },
+  env: {
+    describe: 'show the engine: instruction set, threads, native memory',
+    run: async (args) => (await import('./env.js')).envCommand(args),
+  },
 };
 
 function version(): string {
