@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AlignedExample } from '../data/converters.js';
-import { type DataArgs, getDataset, type Stage } from '../data/dataset.js';
+import { type DatasetArgs, getDataset, type Stage } from '../data/dataset.js';
 import { getTokenizedDataset } from '../data/preprocess.js';
 import {
   createProcessor,
@@ -61,7 +61,7 @@ const COMMON_OPTIONS = {
 
 interface Common {
   stage: Stage;
-  dataArgs: DataArgs & ProcessorArgs;
+  dataArgs: DatasetArgs & ProcessorArgs;
   tokenizer: Tokenizer;
   template: Template;
   /** the tokenizer's own chat template, before getTemplate may set one */
@@ -95,7 +95,7 @@ function setup(values: Record<string, string | boolean | undefined>): Common {
       if (level === 'warning') warnings.push(message);
     },
   });
-  const dataArgs: DataArgs & ProcessorArgs = {
+  const dataArgs: DatasetArgs & ProcessorArgs = {
     dataset: values.dataset as string,
     dataset_dir: datasetDir,
     cutoff_len: integer('cutoff_len', values.cutoff_len as string, 1),

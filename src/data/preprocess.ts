@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { AlignedExample } from './converters.js';
-import { type DataArgs, type DatasetModule, getDataset, type Stage } from './dataset.js';
+import { type DatasetArgs, type DatasetModule, getDataset, type Stage } from './dataset.js';
 import { fingerprintOf, runShard, type ShardJob, type ShardResult, type TemplateRecipe } from './preprocess-shard.js';
 import {
   type DroppedExample,
@@ -30,7 +30,7 @@ import { registeredTemplate } from './template/registry.js';
 import type { Template } from './template/template.js';
 import { decodeRecords, readRecords, TokenStoreError, writeRecords } from './token-store.js';
 
-export interface PreprocessArgs extends DataArgs, ProcessorArgs {
+export interface PreprocessArgs extends DatasetArgs, ProcessorArgs {
   /** worker threads for tokenization; default 1 (in-thread) */
   preprocessing_num_workers?: number | null;
   /** rebuild the cache entry even when one exists */
