@@ -4,7 +4,9 @@ import { train } from '../train/trainer.js';
 
 export async function trainCommand(args: string[]): Promise<number> {
   if (args.includes('-h') || args.includes('--help')) {
-    console.log(`Usage: lmforge train <config.yaml|json> [key=value ...]   or   lmforge train --key value ...\n\n${formatHelp(TRAIN_GROUPS)}`);
+    console.log(
+      `Usage: lmforge train <config.yaml|json> [key=value ...]   or   lmforge train --key value ...\n\n${formatHelp(TRAIN_GROUPS)}`,
+    );
     return 0;
   }
   if (args.length === 0) {
@@ -22,7 +24,9 @@ export async function trainCommand(args: string[]): Promise<number> {
   try {
     const result = await train(args, { signal: controller.signal });
     if (result.interrupted) return 130;
-    console.error(`[lmforge] done: ${result.globalStep} steps, train loss ${result.trainLoss.toFixed(4)}; results in ${result.outputDir}`);
+    console.error(
+      `[lmforge] done: ${result.globalStep} steps, train loss ${result.trainLoss.toFixed(4)}; results in ${result.outputDir}`,
+    );
     return 0;
   } finally {
     process.off('SIGINT', onSigint);

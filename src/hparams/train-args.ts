@@ -294,7 +294,9 @@ export function checkTrainArgs(args: TrainArgs): string[] {
       p.push(`optim=${tr.optim} is not available on this engine yet: use optim=adamw_torch or optim=sgd.`);
     } else {
       const guess = didYouMean(tr.optim, [...ADAMW_OPTIMIZERS, 'sgd', ...OTHER_HF_OPTIMIZERS]);
-      p.push(`unknown optim '${tr.optim}'${guess ? `; did you mean '${guess}'?` : ''} (this engine runs adamw_torch and sgd).`);
+      p.push(
+        `unknown optim '${tr.optim}'${guess ? `; did you mean '${guess}'?` : ''} (this engine runs adamw_torch and sgd).`,
+      );
     }
   }
   return p;

@@ -215,7 +215,8 @@ export class CausalLM {
     for (const [name, t] of tensors) {
       const target = params.get(name);
       if (!target) throw new Error(`${source}: ${name} is not a parameter of this model`);
-      if (target.numel !== t.numel) throw new Error(`${source}: ${name} is [${t.shape}], the model's is [${target.shape}]`);
+      if (target.numel !== t.numel)
+        throw new Error(`${source}: ${name} is [${t.shape}], the model's is [${target.shape}]`);
       copyInto(t, target);
       count++;
     }
