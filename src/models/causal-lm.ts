@@ -255,6 +255,7 @@ export class CausalLM {
     const wrapped = this.wrapLinears(cfg, (base, rank) => {
       const a = keep(kaimingUniform_(Tensor.empty([rank, base.inFeatures]), gen, { a: Math.sqrt(5) }));
       const b = keep(Tensor.zeros([base.outFeatures, rank]));
+      a.requiresGrad = b.requiresGrad = true;
       return [a, b];
     });
     if (wrapped === 0)
@@ -506,7 +507,6 @@ export class CausalLM {
       if (!isTargetModule(cfg, path)) continue;
       const { r, scaling } = loraParamsFor(cfg, path);
       const [a, b] = factors(m, r, path);
-      a.requiresGrad = b.requiresGrad = a.requiresGrad || !cfg.inferenceMode;
       const [parentPath, name] = parentAndName(path);
       this.moduleAt(parentPath).replaceChild(
         name,

@@ -115,6 +115,7 @@ test('LoRA: logits, loss, 28 gradients, grad norm, one clipped AdamW step', asyn
 
 test('merged adapter: weights and logits', async () => {
   const model = await loadModel(DIR, { adapter: join(DIR, 'lora-adapter') });
+  assert.equal(model.trainableParameters().length, 0, 'an adapter loaded for inference is frozen');
   model.mergeAdapter();
   const params = new Map(model.namedParameters());
   assert.equal(params.size, 21);
