@@ -15,6 +15,10 @@ const COMMANDS: Record<string, Command> = {
     describe: 'show the engine: instruction set, threads, native memory',
     run: async (args) => (await import('./env.js')).envCommand(args),
   },
+  train: {
+    describe: 'fine-tune or pre-train a model (stages pt, sft) from a LLaMA-Factory-style YAML',
+    run: async (args) => (await import('./train.js')).trainCommand(args),
+  },
 };
 
 function version(): string {

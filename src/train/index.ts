@@ -1,4 +1,6 @@
 /** Training's engine-independent parts: schedules, the files a run writes, plots and progress. */
+
+export * from './optimizers.js';
 export {
   lossChartSvg,
   niceTicks,
