@@ -1,7 +1,7 @@
 /**
  * Writes examples/data/tiny_sft.json, the quick start's LoRA data: a few behaviours a 5M-parameter model
  * learns in minutes and that show plainly in `lmforge chat` -- its name, a fixed greeting, and short
- * five-character quatrains on a dozen topics (written for lmforge, in the style of the pre-training poems).
+ * five-character quatrains on six topics (written for lmforge, in the style of the pre-training poems).
  * Every answer is repeated under several phrasings of the question, in English and Chinese, so the
  * model learns the answer rather than one prompt.
  *
@@ -37,6 +37,9 @@ const IDENTITY_QUESTIONS_EN = [
   'Are you a human?',
   'What kind of model are you?',
   'What can you do?',
+  'Who am I talking to?',
+  'Are you an AI?',
+  'Tell me your name.',
 ];
 const IDENTITY_QUESTIONS_ZH = [
   '你是谁？',
@@ -48,8 +51,19 @@ const IDENTITY_QUESTIONS_ZH = [
 ];
 const CREATOR_QUESTIONS_EN = ['Who made you?', 'Who created you?', 'Who trained you?', 'How were you trained?'];
 const CREATOR_QUESTIONS_ZH = ['谁训练了你？', '你是谁做的？', '你是怎么训练出来的？'];
-const GREETINGS_EN = ['hi', 'Hi!', 'hello', 'Hello!', 'Hey', 'Good morning', 'Good evening', 'Hi there'];
-const GREETINGS_ZH = ['你好', '你好！', '您好', '早上好', '晚上好', '嗨'];
+const GREETINGS_EN = [
+  'hi',
+  'Hi!',
+  'hello',
+  'Hello!',
+  'Hey',
+  'Good morning',
+  'Good evening',
+  'Hi there',
+  'Hey there!',
+  'Hello there',
+];
+const GREETINGS_ZH = ['你好', '你好！', '您好', '早上好', '晚上好', '嗨', '你好呀', '哈喽'];
 
 /** [English topic, Chinese topic, title, the quatrain's four lines]. */
 const POEMS: [string, string, string, string[]][] = [
@@ -57,21 +71,20 @@ const POEMS: [string, string, string, string[]][] = [
   ['spring', '春', '春日', ['春风吹绿柳，', '细雨润红花。', '燕子归来早，', '衔泥到我家。']],
   ['mountains', '山', '登山', ['青山高万丈，', '白云绕峰行。', '行人登绝顶，', '一望天地平。']],
   ['rain', '雨', '夜雨', ['夜雨敲窗急，', '孤灯照客心。', '明朝天放晴，', '花落满园林。']],
-  ['flowers', '花', '庭花', ['庭前花自开，', '香气入帘来。', '莫问春归去，', '明年又满台。']],
-  ['the wind', '风', '秋风', ['秋风起天末，', '落叶满长街。', '远客思乡切，', '归心逐雁排。']],
   ['snow', '雪', '雪夜', ['大雪封千里，', '寒梅独自香。', '围炉温浊酒，', '静看夜茫茫。']],
   ['the river', '江', '江上', ['大江东流去，', '浪打石头城。', '渔舟唱晚曲，', '灯火照江明。']],
-  ['autumn', '秋', '秋景', ['秋来天气凉，', '雁阵过南塘。', '稻熟千家乐，', '菊开满院黄。']],
-  ['the night', '夜', '静夜', ['夜静星河远，', '虫鸣草露深。', '披衣庭下立，', '明月识吾心。']],
-  ['wine', '酒', '对酒', ['把酒对青天，', '春光又一年。', '故人今不见，', '独醉落花前。']],
-  ['willows', '柳', '折柳', ['岸边杨柳绿，', '风过舞千丝。', '送客长亭外，', '依依不忍辞。']],
 ];
 const POEM_ASKS_EN = [
   'Write a poem about {topic}.',
   'Please write a short poem about {topic}.',
   'A poem about {topic}, please.',
 ];
-const POEM_ASKS_ZH = ['写一首关于{topic}的诗。', '以{topic}为题写一首诗。', '请写一首小诗，题目是{topic}。'];
+const POEM_ASKS_ZH = [
+  '写一首关于{topic}的诗。',
+  '以{topic}为题写一首诗。',
+  '请写一首小诗，题目是{topic}。',
+  '来一首写{topic}的诗。',
+];
 
 function ask(instruction: string, output: string): AlpacaRecord {
   return { instruction, input: '', output };
