@@ -4,7 +4,7 @@
  * Children are named `lora_A` / `lora_B` so parameter paths match PEFT's saved keys
  * (`...q_proj.lora_A.weight`).
  */
-import { add, dropout, keep, linear, matmul, noGrad, scale, type Tensor } from '../engine/index.js';
+import { add, dropout, keep, loraLinear, matmul, noGrad, scale, type Tensor } from '../engine/index.js';
 import type { Generator as RandomGenerator } from '../engine/random.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
@@ -54,12 +54,10 @@ export class LoraLinear extends Module {
 
   /** x [..., in] -> [..., out] */
   forward(x: Tensor): Tensor {
-    const y = this.base.forward(x);
-    if (!this.enabled) return y;
+    if (!this.enabled) return this.base.forward(x);
     const p = this.training ? this.settings.dropout : 0;
-    const xd = p > 0 ? dropout(x, p, { generator: this.rng, training: true }) : x;
-    const delta = linear(linear(xd, this.loraA), this.loraB); // [..., r] -> [..., out]
-    return add(y, scale(delta, this.scaling));
+    const dropped = p > 0 ? dropout(x, p, { generator: this.rng, training: true }) : undefined;
+    return loraLinear(x, this.base.weight, this.base.bias, this.loraA, this.loraB, this.scaling, dropped);
   }
 
   /** W += scaling * B @ A, in the base weight's dtype; returns the plain Linear to put back in the tree. */
