@@ -177,6 +177,8 @@ export class ChatRunner {
       if (sink && (check.text || tokenId !== undefined))
         sink(row, tokenId === undefined ? { text: check.text } : { text: check.text, tokenId });
     };
+    // A request aborted while it waited for the model never starts.
+    if (control && Atomics.load(control, 0) === CONTROL_ABORT) throw abortError();
     let aborted = false;
     const result = this.model.generateDetailed(
       Array.from({ length: n }, () => promptIds),
