@@ -203,3 +203,22 @@ test('choiceLogits: the A/B/C/D logits of a plain forward at the prompt end, bat
       assert.ok(Math.abs((batched[i]?.[k] as number) - (logits[last + id] as number)) < 1e-4);
   }
 });
+
+test('tool calls are read in the template dialect, for offered tools only', () => {
+  const tools = [{ name: 'get_weather', parameters: { type: 'object' } }];
+  const text = 'Action: get_weather\nAction Input: {"city": "Paris"}';
+  for (const model of [local, worker]) {
+    assert.deepEqual(model.extractToolCalls(text, tools), [{ name: 'get_weather', arguments: '{"city": "Paris"}' }]);
+    assert.equal(model.extractToolCalls('It is sunny.', tools), null);
+    assert.equal(model.extractToolCalls(text, [{ name: 'other' }]), null);
+  }
+});
+
+test('tools reach the prompt as the template formats them', async () => {
+  const runner = local.runner as ChatRunner;
+  const tools = [{ name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object' } }];
+  const withTools = runner.tokenizer.decode(await runner.chatPromptIds(question, undefined, tools));
+  assert.match(withTools, /get_weather/);
+  assert.match(withTools, /Weather of a city/);
+  assert.doesNotMatch(runner.tokenizer.decode(await runner.chatPromptIds(question)), /get_weather/);
+});
