@@ -52,7 +52,7 @@ export async function apiCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const api = await startApi(argv);
-  console.error(`[lmforge] API on ${api.server.url} (docs: ${api.server.url}/v1/models); Ctrl-C stops it`);
+  console.error(`[lmforge] API on ${api.server.url}/v1 (GET /v1/models lists the model); Ctrl-C stops it`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
