@@ -2,7 +2,8 @@
 torch tensors (Debian's python3-torch has no transformers), measured in a fresh process per task so peak RSS is the
 task's own.
 
-usage: python3 torch_llama.py TASK THREADS   (TASK: forward-1x512 forward-4x256 lora-step full-step generate)
+usage: python3 torch_llama.py TASK THREADS
+  TASK: forward-1x512 forward-4x256 lora-step full-step generate (batch 1) generate-b8 (8 prompts of 32 tokens)
 prints one JSON line: {"task", "tokens_per_s", "seconds", "peak_rss_mb", "threads"}
 """
 import json
@@ -145,18 +146,21 @@ def main():
             step(model, opt, 1, 512)
         secs = (time.perf_counter() - t0) / reps
         tokens = 512
-    elif task == "generate":
-        prompt = torch.randint(0, V, (1, 32))
+    elif task in ("generate", "generate-b8"):
+        # Greedy decoding with a KV cache: prefill the 32-token prompts, then 127 single-token steps (128 new tokens
+        # per row). Prompts share one length, so no padding is involved.
+        b = 8 if task == "generate-b8" else 1
+        prompt = torch.randint(0, V, (b, 32))
         with torch.no_grad():
             t0 = time.perf_counter()
             caches = [{} for _ in range(L)]
-            logits = model(prompt, torch.arange(32)[None], caches)
+            logits = model(prompt, torch.arange(32).expand(b, 32), caches)
             nxt = logits[:, -1].argmax(-1, keepdim=True)
             for i in range(127):
-                logits = model(nxt, torch.tensor([[32 + i]]), caches)
+                logits = model(nxt, torch.full((b, 1), 32 + i), caches)
                 nxt = logits[:, -1].argmax(-1, keepdim=True)
             secs = time.perf_counter() - t0
-        tokens = 128
+        tokens = 128 * b
     else:
         raise SystemExit(f"unknown task {task}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -43,7 +43,7 @@ import {
 import { Linear } from '../nn/linear.js';
 import { LoraLinear } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
-import { LlamaForCausalLM, type WeightSource } from './llama.js';
+import { type ForwardContext, LlamaForCausalLM, type WeightSource } from './llama.js';
 import { type TokenBatch, toTokenTensor } from './token-batch.js';
 
 export interface LoadModelOptions {
@@ -366,45 +366,73 @@ export class CausalLM {
 
   /** logits [B, T, V] for every position; loss when labels are given (HF's shifted causal-LM loss). */
   forward(input: ForwardInput): ForwardOutput {
+    const { ids, ctx, b, t } = this.prepare(input);
+    const logits = this.module.forward(ids, ctx);
+    const labels = input.labels === undefined ? undefined : toTokenTensor(input.labels, 'labels');
+    if (!labels) return { logits };
+    if (labels.shape[0] !== b || labels.shape[1] !== t)
+      throw new Error(`labels is [${labels.shape}], inputIds is [${b}, ${t}]`);
+    const shifted = shiftLabels(labels);
+    const loss = crossEntropy(logits.reshape([b * t, this.config.vocabSize]), shifted.reshape([b * t]), {
+      reduction: input.lossReduction ?? 'mean',
+    });
+    return { logits, loss };
+  }
+
+  /**
+   * The last hidden state [B, T, C] (after the final norm, before the LM head): embeddings, and scoring that needs
+   * the head at a few positions only.
+   */
+  hiddenStates(input: Omit<ForwardInput, 'labels' | 'lossReduction'>): Tensor {
+    const { ids, ctx } = this.prepare(input);
+    return this.module.model.forward(ids, ctx);
+  }
+
+  /** hidden [..., C] -> logits [..., V]. */
+  head(hidden: Tensor): Tensor {
+    return this.module.head(hidden);
+  }
+
+  /** Token tensors and the forward context shared by every layer (checked shapes, default positions, RoPE). */
+  private prepare(input: Omit<ForwardInput, 'labels' | 'lossReduction'>): {
+    ids: Tensor;
+    ctx: ForwardContext;
+    b: number;
+    t: number;
+  } {
     // Token tensors made here are saved by the backward (embedding, attention masks, labels): like every
     // activation they belong to the caller's scope.
-    const asTensor = (b: TokenBatch | undefined, what: string): Tensor | undefined =>
-      b === undefined ? undefined : toTokenTensor(b, what);
-    {
-      const ids = asTensor(input.inputIds, 'inputIds') as Tensor;
-      const [b, t] = ids.shape as [number, number];
-      const same = (x: Tensor | undefined, what: string) => {
-        if (x && (x.shape[0] !== b || x.shape[1] !== t))
-          throw new Error(`${what} is [${x.shape}], inputIds is [${b}, ${t}]`);
-        return x;
-      };
-      const keyMask = same(asTensor(input.attentionMask, 'attentionMask'), 'attentionMask');
-      const segmentIds = same(asTensor(input.segmentIds, 'segmentIds'), 'segmentIds');
-      let positionIds = same(asTensor(input.positionIds, 'positionIds'), 'positionIds');
-      let maxPosition = t - 1;
-      if (!positionIds) {
-        const pos = new Int32Array(b * t);
-        for (let r = 0; r < b; r++) for (let j = 0; j < t; j++) pos[r * t + j] = j;
-        positionIds = Tensor.from(pos, [b, t], 'i32');
-      } else {
-        maxPosition = Math.max(...positionIds.toInt32Array());
-      }
-      const sw = this.config.slidingWindow;
-      if (sw && t > sw.size)
-        throw new Error(
-          `sequence length ${t} exceeds the model's sliding_window ${sw.size}; sliding-window attention is not implemented, use cutoff_len <= ${sw.size}`,
-        );
-      const rope = this.module.model.ropeFrequencies(maxPosition);
-      const logits = this.module.forward(ids, { positionIds, keyMask, segmentIds, rope });
-      const labels = asTensor(input.labels, 'labels');
-      if (!labels) return { logits };
-      same(labels, 'labels');
-      const shifted = shiftLabels(labels);
-      const loss = crossEntropy(logits.reshape([b * t, this.config.vocabSize]), shifted.reshape([b * t]), {
-        reduction: input.lossReduction ?? 'mean',
-      });
-      return { logits, loss };
+    const asTensor = (x: TokenBatch | undefined, what: string): Tensor | undefined =>
+      x === undefined ? undefined : toTokenTensor(x, what);
+    const ids = asTensor(input.inputIds, 'inputIds') as Tensor;
+    const [b, t] = ids.shape as [number, number];
+    const same = (x: Tensor | undefined, what: string) => {
+      if (x && (x.shape[0] !== b || x.shape[1] !== t))
+        throw new Error(`${what} is [${x.shape}], inputIds is [${b}, ${t}]`);
+      return x;
+    };
+    const keyMask = same(asTensor(input.attentionMask, 'attentionMask'), 'attentionMask');
+    const segmentIds = same(asTensor(input.segmentIds, 'segmentIds'), 'segmentIds');
+    let positionIds = same(asTensor(input.positionIds, 'positionIds'), 'positionIds');
+    let maxPosition = t - 1;
+    if (!positionIds) {
+      const pos = new Int32Array(b * t);
+      for (let r = 0; r < b; r++) for (let j = 0; j < t; j++) pos[r * t + j] = j;
+      positionIds = Tensor.from(pos, [b, t], 'i32');
+    } else {
+      // A loop, not Math.max(...): spreading a long batch's positions would overflow the call stack.
+      maxPosition = positionIds.toInt32Array().reduce((m, p) => (p > m ? p : m), 0);
     }
+    const sw = this.config.slidingWindow;
+    if (sw && t > sw.size)
+      throw new Error(
+        `sequence length ${t} exceeds the model's sliding_window ${sw.size}; sliding-window attention is not implemented, use cutoff_len <= ${sw.size}`,
+      );
+    const rope = this.module.model.ropeFrequencies(maxPosition);
+    const ctx: ForwardContext = { positionIds, rope };
+    if (keyMask) ctx.keyMask = keyMask;
+    if (segmentIds) ctx.segmentIds = segmentIds;
+    return { ids, ctx, b, t };
   }
 
   /**

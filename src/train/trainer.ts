@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type CollatedBatch, collate } from '../data/collator.js';
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { SupervisedRecord } from '../data/processors/types.js';
-import { getTemplate } from '../data/template/index.js';
+import { getTemplate, type Template } from '../data/template/index.js';
 import { clipGradNorm_, Generator, gradNorm, setThreads } from '../engine/index.js';
 import { parseTrainArgs, type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
 import { ADAPTER_WEIGHTS_FILE } from '../io/peft.js';
@@ -19,6 +19,7 @@ import { lastCheckpoint, loadTrainingCheckpoint, rotateCheckpoints, saveTraining
 import { DataOrder } from './data-order.js';
 import { AdamW, SGD } from './optimizers.js';
 import { plotLoss } from './plot.js';
+import { predict } from './predict.js';
 import { Progress, type ProgressStream } from './progress.js';
 import { perplexity, saveMetrics, speedMetrics } from './results.js';
 import { getWarmupSteps, LrScheduler } from './schedulers.js';
@@ -80,8 +81,12 @@ export async function train(
   const { model: ma, data: da, finetuning: fa, training: ta } = args;
   if (fa.stage !== 'pt' && fa.stage !== 'sft')
     throw new TrainError(`stage '${fa.stage}' is not available yet in lmforge (pt and sft are); see the README`);
-  if (!ta.do_train) throw new TrainError('do_train is false: nothing to do (set do_train: true)');
+  if (!ta.do_train && !ta.do_predict)
+    throw new TrainError('do_train and do_predict are false: nothing to do (set do_train: true or do_predict: true)');
+  if (ta.do_predict && !ta.predict_with_generate)
+    throw new TrainError('do_predict needs predict_with_generate: true (predictions are generated text)');
   if (ta.threads !== null && ta.threads !== undefined) setThreads(ta.threads);
+  if (!ta.do_train) return predictOnly(args, options, log);
   const outputDir = ta.output_dir;
 
   // Resume: an explicit checkpoint, or the newest one in output_dir unless overwrite_output_dir (LLaMA-Factory).
@@ -126,7 +131,9 @@ export async function train(
 
   // Data.
   const dataset = await getTokenizedDataset(
-    { ...da, seed: ta.seed } as Parameters<typeof getTokenizedDataset>[0],
+    { ...da, seed: ta.seed, predict_with_generate: ta.predict_with_generate } as Parameters<
+      typeof getTokenizedDataset
+    >[0],
     fa.stage,
     tokenizer,
     template,
@@ -252,7 +259,8 @@ export async function train(
   let interrupted = false;
   let lastSaved = resumeFrom ? state.global_step : -1;
   let lastEvalLoss: number | undefined;
-  const hasEval = evalSet.length > 0 && ta.eval_strategy !== 'no';
+  // Records tokenized for generation hold the prompt only: there is no eval loss to compute on them.
+  const hasEval = evalSet.length > 0 && ta.eval_strategy !== 'no' && !ta.predict_with_generate;
   try {
     while (state.global_step < maxSteps) {
       const step = state.global_step;
@@ -370,6 +378,7 @@ export async function train(
       const { written } = plotLoss(outputDir, ['loss', 'eval_loss']);
       for (const f of written) log(`wrote ${f}`);
     }
+    if (ta.do_predict) runPredict(model, tokenizer, template, evalSet, args, options, log);
   }
   const result: TrainResult = {
     outputDir,
@@ -382,6 +391,79 @@ export async function train(
   };
   model.dispose();
   return result;
+}
+
+/** do_predict after training, or on its own: generate for the eval set and write the prediction files. */
+function runPredict(
+  model: CausalLM,
+  tokenizer: Tokenizer,
+  template: Template,
+  evalSet: readonly SupervisedRecord[],
+  args: TrainArgs,
+  options: TrainOptions,
+  log: (m: string) => void,
+): void {
+  const ta = args.training;
+  if (evalSet.length === 0)
+    throw new TrainError('do_predict needs examples to predict: set eval_dataset (or val_size) and check cutoff_len');
+  log(`***** Running prediction ***** examples ${evalSet.length}, batch ${ta.per_device_eval_batch_size}`);
+  const { metrics, complete } = predict({
+    model,
+    tokenizer,
+    template,
+    records: evalSet,
+    generating: args.generating,
+    batchSize: ta.per_device_eval_batch_size,
+    outputDir: ta.output_dir,
+    seed: ta.seed,
+    ...(options.progress === undefined ? {} : { progress: options.progress }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (!complete) {
+    log('prediction interrupted: no prediction files written');
+    return;
+  }
+  for (const [k, v] of Object.entries(metrics)) log(`  ${k} = ${v}`);
+  log(`wrote generated_predictions.jsonl and predict_results.json in ${ta.output_dir}`);
+}
+
+/** do_predict without do_train (LLaMA-Factory's run_sft): the model with its adapters, frozen, on the eval set. */
+async function predictOnly(args: TrainArgs, options: TrainOptions, log: (m: string) => void): Promise<TrainResult> {
+  const { model: ma, data: da, finetuning: fa, training: ta } = args;
+  const modelDir = ma.model_name_or_path as string;
+  if (!existsSync(join(modelDir, 'config.json')))
+    throw new TrainError(`model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json)`);
+  const tokenizer = Tokenizer.fromDir(modelDir);
+  const template = getTemplate(da.template ?? undefined, tokenizer, {
+    enableThinking: da.enable_thinking ?? true,
+    ...(da.default_system ? { defaultSystem: da.default_system } : {}),
+    log,
+  });
+  const adapters = ma.adapter_name_or_path ?? [];
+  if (adapters.length > 0 && fa.finetuning_type !== 'lora')
+    throw new TrainError('adapter_name_or_path needs finetuning_type: lora');
+  const model = await loadModel(modelDir, adapters.length > 0 ? { adapter: adapters } : {});
+  try {
+    model.freezeAll();
+    const dataset = await getTokenizedDataset(
+      { ...da, seed: ta.seed, predict_with_generate: true } as Parameters<typeof getTokenizedDataset>[0],
+      fa.stage as 'sft', // checked by train(): predict_with_generate is sft-only
+      tokenizer,
+      template,
+      { log },
+    );
+    runPredict(model, tokenizer, template, (dataset.eval_dataset ?? []) as SupervisedRecord[], args, options, log);
+  } finally {
+    model.dispose();
+  }
+  return {
+    outputDir: ta.output_dir,
+    globalStep: 0,
+    maxSteps: 0,
+    trainLoss: Number.NaN,
+    interrupted: false,
+    logHistory: [],
+  };
 }
 
 function isTrainArgs(x: unknown): x is TrainArgs {
