@@ -43,7 +43,7 @@ import {
 import { Linear } from '../nn/linear.js';
 import { LoraLinear } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
-import { LlamaForCausalLM, type WeightSource } from './llama.js';
+import { type ForwardContext, LlamaForCausalLM, type WeightSource } from './llama.js';
 import { type TokenBatch, toTokenTensor } from './token-batch.js';
 
 export interface LoadModelOptions {
@@ -365,45 +365,58 @@ export class CausalLM {
 
   /** logits [B, T, V] for every position; loss when labels are given (HF's shifted causal-LM loss). */
   forward(input: ForwardInput): ForwardOutput {
-    // Token tensors made here are saved by the backward (embedding, attention masks, labels): like every
-    // activation they belong to the caller's scope.
+    const { ids, ctx } = this.prepare(input);
+    const [b, t] = ids.shape as [number, number];
+    const logits = this.module.forward(ids, ctx);
+    const labels = input.labels === undefined ? undefined : toTokenTensor(input.labels, 'labels');
+    if (!labels) return { logits };
+    if (labels.shape[0] !== b || labels.shape[1] !== t)
+      throw new Error(`labels is [${labels.shape}], inputIds is [${b}, ${t}]`);
+    const shifted = shiftLabels(labels);
+    const loss = crossEntropy(logits.reshape([b * t, this.config.vocabSize]), shifted.reshape([b * t]), {
+      reduction: input.lossReduction ?? 'mean',
+    });
+    return { logits, loss };
+  }
+
+  /** The final hidden states [B, T, C] (after the last norm, before lm_head): what a value head reads. */
+  hiddenStates(input: Omit<ForwardInput, 'labels' | 'lossReduction'>): Tensor {
+    const { ids, ctx } = this.prepare(input);
+    return this.module.model.forward(ids, ctx);
+  }
+
+  /** Token tensors and the shared forward context. They are saved by the backward: the caller's scope owns them. */
+  private prepare(input: ForwardInput): { ids: Tensor; ctx: ForwardContext } {
     const asTensor = (b: TokenBatch | undefined, what: string): Tensor | undefined =>
       b === undefined ? undefined : toTokenTensor(b, what);
-    {
-      const ids = asTensor(input.inputIds, 'inputIds') as Tensor;
-      const [b, t] = ids.shape as [number, number];
-      const same = (x: Tensor | undefined, what: string) => {
-        if (x && (x.shape[0] !== b || x.shape[1] !== t))
-          throw new Error(`${what} is [${x.shape}], inputIds is [${b}, ${t}]`);
-        return x;
-      };
-      const keyMask = same(asTensor(input.attentionMask, 'attentionMask'), 'attentionMask');
-      const segmentIds = same(asTensor(input.segmentIds, 'segmentIds'), 'segmentIds');
-      let positionIds = same(asTensor(input.positionIds, 'positionIds'), 'positionIds');
-      let maxPosition = t - 1;
-      if (!positionIds) {
-        const pos = new Int32Array(b * t);
-        for (let r = 0; r < b; r++) for (let j = 0; j < t; j++) pos[r * t + j] = j;
-        positionIds = Tensor.from(pos, [b, t], 'i32');
-      } else {
-        maxPosition = Math.max(...positionIds.toInt32Array());
-      }
-      const sw = this.config.slidingWindow;
-      if (sw && t > sw.size)
-        throw new Error(
-          `sequence length ${t} exceeds the model's sliding_window ${sw.size}; sliding-window attention is not implemented, use cutoff_len <= ${sw.size}`,
-        );
-      const rope = this.module.model.ropeFrequencies(maxPosition);
-      const logits = this.module.forward(ids, { positionIds, keyMask, segmentIds, rope });
-      const labels = asTensor(input.labels, 'labels');
-      if (!labels) return { logits };
-      same(labels, 'labels');
-      const shifted = shiftLabels(labels);
-      const loss = crossEntropy(logits.reshape([b * t, this.config.vocabSize]), shifted.reshape([b * t]), {
-        reduction: input.lossReduction ?? 'mean',
-      });
-      return { logits, loss };
+    const ids = asTensor(input.inputIds, 'inputIds') as Tensor;
+    const [b, t] = ids.shape as [number, number];
+    const same = (x: Tensor | undefined, what: string) => {
+      if (x && (x.shape[0] !== b || x.shape[1] !== t))
+        throw new Error(`${what} is [${x.shape}], inputIds is [${b}, ${t}]`);
+      return x;
+    };
+    const keyMask = same(asTensor(input.attentionMask, 'attentionMask'), 'attentionMask');
+    const segmentIds = same(asTensor(input.segmentIds, 'segmentIds'), 'segmentIds');
+    let positionIds = same(asTensor(input.positionIds, 'positionIds'), 'positionIds');
+    let maxPosition = t - 1;
+    if (!positionIds) {
+      const pos = new Int32Array(b * t);
+      for (let r = 0; r < b; r++) for (let j = 0; j < t; j++) pos[r * t + j] = j;
+      positionIds = Tensor.from(pos, [b, t], 'i32');
+    } else {
+      maxPosition = Math.max(...positionIds.toInt32Array());
     }
+    const sw = this.config.slidingWindow;
+    if (sw && t > sw.size)
+      throw new Error(
+        `sequence length ${t} exceeds the model's sliding_window ${sw.size}; sliding-window attention is not implemented, use cutoff_len <= ${sw.size}`,
+      );
+    const rope = this.module.model.ropeFrequencies(maxPosition);
+    const ctx: ForwardContext = { positionIds, rope };
+    if (keyMask) ctx.keyMask = keyMask;
+    if (segmentIds) ctx.segmentIds = segmentIds;
+    return { ids, ctx };
   }
 
   /**
