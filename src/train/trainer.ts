@@ -6,9 +6,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CollatedBatch, collate } from '../data/collator.js';
 import { getTokenizedDataset } from '../data/preprocess.js';
-import type { SupervisedRecord } from '../data/processors/types.js';
 import { getTemplate } from '../data/template/index.js';
 import { clipGradNorm_, Generator, gradNorm, setThreads } from '../engine/index.js';
 import { parseTrainArgs, type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
@@ -22,7 +20,8 @@ import { plotLoss } from './plot.js';
 import { Progress, type ProgressStream } from './progress.js';
 import { perplexity, saveMetrics, speedMetrics } from './results.js';
 import { getWarmupSteps, LrScheduler } from './schedulers.js';
-import { causalLmEvalLoss, causalLmStep, countedTokens } from './sft.js';
+import { type Metrics, meanMetrics } from './stage.js';
+import { createStage } from './stages.js';
 import { type TrainerLogLine, TrainerLogWriter } from './trainer-log.js';
 import { type LogEntry, TrainerState } from './trainer-state.js';
 
@@ -78,8 +77,10 @@ export async function train(
   const log = options.log ?? ((m: string) => console.error(`[lmforge] ${m}`));
   for (const note of args.notes) log(`note: ${note}`);
   const { model: ma, data: da, finetuning: fa, training: ta } = args;
-  if (fa.stage !== 'pt' && fa.stage !== 'sft')
-    throw new TrainError(`stage '${fa.stage}' is not available yet in lmforge (pt and sft are); see the README`);
+  if (fa.stage === 'ppo')
+    throw new TrainError(`stage 'ppo' is not available yet in lmforge (pt, sft, rm, dpo and kto are); see the README`);
+  if (fa.stage === 'orpo') throw new TrainError('ORPO runs as stage: dpo with pref_loss: orpo (as in LLaMA-Factory)');
+  const stageName = fa.stage;
   if (!ta.do_train) throw new TrainError('do_train is false: nothing to do (set do_train: true)');
   if (ta.threads !== null && ta.threads !== undefined) setThreads(ta.threads);
   const outputDir = ta.output_dir;
@@ -117,8 +118,8 @@ export async function train(
   if (storage !== 'f32') model.castFrozen(storage);
   model.gradientCheckpointing = !ma.disable_gradient_checkpointing;
   model.train();
-  const trainable = model.trainableParameters();
-  const trainableCount = trainable.reduce((a, [, t]) => a + t.numel, 0);
+  const modelTrainable = model.trainableParameters();
+  const trainableCount = modelTrainable.reduce((a, [, t]) => a + t.numel, 0);
   const totalCount = model.namedParameters().reduce((a, [, t]) => a + t.numel, 0);
   log(
     `trainable params: ${trainableCount.toLocaleString('en-US')} || all params: ${totalCount.toLocaleString('en-US')} || trainable%: ${((100 * trainableCount) / totalCount).toFixed(4)}`,
@@ -127,13 +128,13 @@ export async function train(
   // Data.
   const dataset = await getTokenizedDataset(
     { ...da, seed: ta.seed } as Parameters<typeof getTokenizedDataset>[0],
-    fa.stage,
+    stageName,
     tokenizer,
     template,
     { log },
   );
-  const trainSet = (dataset.train_dataset ?? []) as SupervisedRecord[];
-  const evalSet = (dataset.eval_dataset ?? []) as SupervisedRecord[];
+  const trainSet: readonly unknown[] = dataset.train_dataset ?? [];
+  const evalSet: readonly unknown[] = dataset.eval_dataset ?? [];
   if (trainSet.length === 0)
     throw new TrainError(
       'the training set is empty after preprocessing (check dataset, cutoff_len and the dropped-example warnings)',
@@ -145,6 +146,9 @@ export async function train(
     neatPacking: da.neat_packing,
     languageModeling: fa.stage === 'pt',
   };
+  const stage = await createStage(args, model, { collateOptions, storage, log });
+  const trainable = [...modelTrainable, ...(stage.extraParameters?.() ?? [])];
+  const summarize = (entries: readonly Metrics[]) => (stage.summarize ?? meanMetrics)(entries);
   const order = new DataOrder(
     trainSet.length,
     ta.per_device_train_batch_size,
@@ -181,7 +185,7 @@ export async function train(
   });
   const rng = new Generator(ta.seed);
   model.module.model.rng = rng;
-  const parts = { model, optimizer, scheduler, rng, tokenizer };
+  const parts = { model, optimizer, scheduler, rng, tokenizer, extra: stage };
 
   let state = TrainerState.begin({
     maxSteps,
@@ -210,29 +214,31 @@ export async function train(
 
   const progress = options.progress === false ? null : new Progress({ stream: options.progress ?? process.stderr });
   progress?.start(state.global_step, maxSteps);
-  const batchOf = (records: readonly SupervisedRecord[]): CollatedBatch => collate(records, collateOptions);
   const emitLog = (entry: LogEntry) => {
     const line = logWriter.onLog(state);
     options.events?.onLog?.(entry, line);
   };
-  const evaluate = (): number => {
+  /** eval_loss and the stage's eval_ metrics: each batch weighs the samples it holds. */
+  const evaluate = (): Metrics => {
     model.eval();
     let sum = 0;
     let count = 0;
+    const sums = new Map<string, number>();
     for (let i = 0; i < evalSet.length; i += ta.per_device_eval_batch_size) {
-      const rows = evalSet.slice(i, i + ta.per_device_eval_batch_size);
-      const { loss } = causalLmEvalLoss(model, batchOf(rows));
-      if (Number.isFinite(loss)) {
-        sum += loss * rows.length; // HF repeats each batch's mean loss per sample, then averages
-        count += rows.length;
-      }
+      const result = stage.evaluate(stage.collate(evalSet.slice(i, i + ta.per_device_eval_batch_size)));
+      if (!Number.isFinite(result.loss)) continue;
+      sum += result.loss * result.count;
+      count += result.count;
+      for (const [k, v] of Object.entries<number>(result.metrics)) sums.set(k, (sums.get(k) ?? 0) + v * result.count);
     }
     model.train();
-    return count > 0 ? sum / count : Number.NaN;
+    const metrics: Metrics = { eval_loss: count > 0 ? sum / count : Number.NaN };
+    for (const [k, v] of sums) metrics[`eval_${k}`] = v / count;
+    return metrics;
   };
   const logEval = (): number => {
-    const evalLoss = evaluate();
-    const metrics: Record<string, number> = { eval_loss: evalLoss };
+    const metrics = evaluate();
+    const evalLoss = metrics.eval_loss as number;
     if (fa.stage === 'pt') metrics.eval_perplexity = perplexity(evalLoss);
     emitLog(state.log(metrics));
     return evalLoss;
@@ -248,6 +254,7 @@ export async function train(
   const startStep = state.global_step;
   let lossSinceLog = 0;
   let stepsSinceLog = 0;
+  let metricsSinceLog: Metrics[] = [];
   let lossTotal = 0;
   let interrupted = false;
   let lastSaved = resumeFrom ? state.global_step : -1;
@@ -257,13 +264,14 @@ export async function train(
     while (state.global_step < maxSteps) {
       const step = state.global_step;
       const { epoch, microBatches } = order.update(step);
-      const batches = microBatches.map((idx) => batchOf(idx.map((i) => trainSet[i] as SupervisedRecord)));
-      const total = batches.reduce((a, b) => a + countedTokens(b.labels), 0);
+      const batches = microBatches.map((idx) => stage.collate(idx.map((i) => trainSet[i])));
       for (const g of optimizer.paramGroups) g.lr = scheduler.lr;
       let stepLoss = 0;
       for (const b of batches) {
-        stepLoss += causalLmStep(model, b, total);
-        state.num_input_tokens_seen += b.attentionMask.data.reduce((a, x) => a + (x !== 0 ? 1 : 0), 0);
+        const { loss, metrics } = stage.step(b, batches);
+        stepLoss += loss;
+        metricsSinceLog.push(metrics);
+        state.num_input_tokens_seen += stage.inputTokens(b);
       }
       const grads = trainable.map(([, t]) => t.grad);
       const norm = ta.max_grad_norm > 0 ? clipGradNorm_(grads, ta.max_grad_norm) : gradNorm(grads);
@@ -306,9 +314,10 @@ export async function train(
         (ta.logging_strategy === 'epoch' && epochEnd) ||
         (last && stepsSinceLog > 0 && ta.logging_strategy !== 'no')
       ) {
-        emitLog(state.logTraining(lossSinceLog / stepsSinceLog, norm, scheduler.lr));
+        emitLog(state.logTraining(lossSinceLog / stepsSinceLog, norm, scheduler.lr, summarize(metricsSinceLog)));
         lossSinceLog = 0;
         stepsSinceLog = 0;
+        metricsSinceLog = [];
       }
       if (
         hasEval &&
@@ -348,6 +357,7 @@ export async function train(
     // The results at the top of output_dir: weights, tokenizer (with its chat template), state, metrics, plots.
     if (model.adapterConfig) model.saveAdapter(outputDir);
     else model.save(outputDir);
+    stage.saveExtra?.(outputDir);
     tokenizer.save(outputDir);
     state.save(outputDir);
     const samples =
@@ -361,13 +371,13 @@ export async function train(
       ...(state.num_input_tokens_seen ? { num_input_tokens_seen: state.num_input_tokens_seen } : {}),
     });
     if (hasEval) {
-      lastEvalLoss = evaluate();
-      const metrics: Record<string, number> = { epoch: state.epoch ?? 0, eval_loss: lastEvalLoss };
+      const metrics: Metrics = { epoch: state.epoch ?? 0, ...evaluate() };
+      lastEvalLoss = metrics.eval_loss as number;
       if (fa.stage === 'pt') metrics.perplexity = perplexity(lastEvalLoss);
       saveMetrics(outputDir, 'eval', metrics);
     }
     if (fa.plot_loss) {
-      const { written } = plotLoss(outputDir, ['loss', 'eval_loss']);
+      const { written } = plotLoss(outputDir, ['loss', 'eval_loss', ...stage.plotKeys]);
       for (const f of written) log(`wrote ${f}`);
     }
   }
@@ -380,6 +390,7 @@ export async function train(
     logHistory: state.log_history,
     ...(lastEvalLoss === undefined ? {} : { evalLoss: lastEvalLoss }),
   };
+  stage.dispose?.();
   model.dispose();
   return result;
 }

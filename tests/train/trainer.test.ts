@@ -158,8 +158,8 @@ test('gradient accumulation weighs tokens, not micro-batches: 2x1 accumulated eq
 
 test('bad configurations stop with a clear message', async () => {
   await assert.rejects(
-    train({ ...common, output_dir: join(root, 'x'), stage: 'dpo', dataset: 'preference_demo' }, quiet),
-    /stage 'dpo' is not available/,
+    train({ ...common, output_dir: join(root, 'x'), stage: 'ppo', reward_model: modelDir }, quiet),
+    /stage 'ppo' is not available/,
   );
   await assert.rejects(train({ ...common, output_dir: join(root, 'x'), lora_rnk: 4 }, quiet), /lora_rank/);
   await assert.rejects(
