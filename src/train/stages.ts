@@ -35,14 +35,14 @@ export async function createStage(args: TrainArgs, model: CausalLM, ctx: StageCo
     if (from) ctx.log(`loaded the value head from ${from}`);
     return rewardModelStage(model, { collateOptions: ctx.collateOptions, head }) as Stage;
   }
-  if (stage === 'dpo') {
-    if (fa.pref_loss === 'kto_pair')
+  if (stage === 'dpo' || stage === 'orpo') {
+    if (stage === 'dpo' && fa.pref_loss === 'kto_pair')
       throw new StageArgumentError('pref_loss kto_pair is not available in lmforge; use stage: kto with kto_tag data');
     if (fa.pref_bco_weight > 1e-6)
       throw new StageArgumentError('pref_bco_weight (BCO) is not available in lmforge; set it to 0');
     if (fa.ld_alpha !== null && fa.ld_alpha !== undefined)
       throw new StageArgumentError('ld_alpha (LD-DPO) is not available in lmforge; remove it');
-    const type = fa.pref_loss as PreferenceLossType;
+    const type = (stage === 'orpo' ? 'orpo' : fa.pref_loss) as PreferenceLossType;
     const reference = usesReferenceModel(type) ? await createReference(args, model, ctx) : { kind: 'none' as const };
     return dpoStage(model, {
       collateOptions: ctx.collateOptions,

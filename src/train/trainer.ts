@@ -78,9 +78,11 @@ export async function train(
   for (const note of args.notes) log(`note: ${note}`);
   const { model: ma, data: da, finetuning: fa, training: ta } = args;
   if (fa.stage === 'ppo')
-    throw new TrainError(`stage 'ppo' is not available yet in lmforge (pt, sft, rm, dpo and kto are); see the README`);
-  if (fa.stage === 'orpo') throw new TrainError('ORPO runs as stage: dpo with pref_loss: orpo (as in LLaMA-Factory)');
-  const stageName = fa.stage;
+    throw new TrainError(
+      `stage 'ppo' is not available yet in lmforge (pt, sft, rm, dpo, orpo and kto are); see the README`,
+    );
+  // stage orpo (LLaMA-Factory 0.6's name) is the dpo stage with pref_loss orpo, on the same pairwise data
+  const stageName = fa.stage === 'orpo' ? 'dpo' : fa.stage;
   if (!ta.do_train) throw new TrainError('do_train is false: nothing to do (set do_train: true)');
   if (ta.threads !== null && ta.threads !== undefined) setThreads(ta.threads);
   const outputDir = ta.output_dir;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { collateFeedback, collatePairwise } from '../../src/data/collator.js';
 import { axpy_, noGrad, scope, sumAll, Tensor, takeRows } from '../../src/engine/index.js';
+import { parseTrainArgs } from '../../src/hparams/index.js';
 import { parseModelConfig } from '../../src/io/model-config.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { createModel } from '../../src/models/causal-lm.js';
@@ -100,7 +101,8 @@ test('dpo: orpo and simpo run without a reference model and log their own metric
     const result = await train(
       {
         ...common,
-        stage: 'dpo',
+        // stage orpo (LLaMA-Factory 0.6's name) is dpo with pref_loss orpo
+        stage: loss === 'orpo' ? 'orpo' : 'dpo',
         dataset: 'preference_demo',
         output_dir: join(root, loss),
         learning_rate: 1e-2,
@@ -118,6 +120,36 @@ test('dpo: orpo and simpo run without a reference model and log their own metric
       assert.ok(Math.abs((first.loss as number) - (sft + 0.1 * odds)) < 1e-3, JSON.stringify(first));
       assert.ok(Math.abs((first['rewards/chosen'] as number) - 0.1 * (first['logps/chosen'] as number)) < 1e-6);
     }
+  }
+});
+
+test('dpo references: a frozen copy (full tuning) or ref_model equals the policy before the first update', async () => {
+  for (const [name, extra] of [
+    ['full', { finetuning_type: 'full' }],
+    ['ref-model', { ref_model: modelDir }],
+  ] as const) {
+    const logs: string[] = [];
+    const result = await train(
+      {
+        ...common,
+        ...extra,
+        stage: 'dpo',
+        dataset: 'preference_demo',
+        output_dir: join(root, `dpo-${name}`),
+        learning_rate: 1e-3,
+        max_steps: 1,
+        max_samples: 2,
+      },
+      { progress: false, log: (m) => logs.push(m) },
+    );
+    const first = result.logHistory[0] as LogEntry;
+    assert.equal(first['rewards/chosen'], 0, name);
+    assert.equal(first['rewards/margins'], 0, name);
+    assert.ok(Math.abs((first.loss as number) - Math.LN2) < 1e-4, `${name}: -logsigmoid(0) = ln 2, got ${first.loss}`);
+    assert.ok(
+      logs.some((m) => m.startsWith(`reference model: ${modelDir}`)),
+      logs.join('\n'),
+    );
   }
 });
 
@@ -306,4 +338,20 @@ test('DPO and KTO losses: gradients through a tiny model match finite difference
   checkDirectional(policy, ktoObjective, 'kto');
   policy.dispose();
   reference.dispose();
+});
+
+test('the examples/train_lora YAMLs for rm, dpo and kto parse to their stages', () => {
+  for (const [file, stage] of [
+    ['qwen3_lora_reward', 'rm'],
+    ['qwen3_lora_dpo', 'dpo'],
+    ['qwen3_lora_kto', 'kto'],
+  ] as const) {
+    const args = parseTrainArgs([`examples/train_lora/${file}.yaml`]);
+    assert.equal(args.finetuning.stage, stage);
+    assert.deepEqual(
+      args.notes.filter((n) => !n.startsWith('bf16')),
+      [],
+      file,
+    );
+  }
 });
