@@ -3,8 +3,8 @@
  * one reply tagged desirable (kto_tag true) or undesirable, plus its mismatched pair (the same prompt with another
  * example's reply, built by the feedback processor) for the KL estimate. Policy log-probs of the KL rows and all
  * reference log-probs are computed without a tape; log-probs are summed over response tokens.
- * Logged values follow LLaMA-Factory: rewards/logps/logits per side are sums over the interval divided by the
- * number of rows of that side (logits/* is each row's summed logits), rewards/margins = chosen - rejected, kl.
+ * Logged values follow LLaMA-Factory + TRL's KTO log: rewards/logps per side are sums over the interval divided by
+ * the number of rows of that side, rewards/margins = chosen - rejected, kl = the mean of the micro-batches' KL.
  */
 import { type CollatorOptions, collateFeedback, type FeedbackBatch } from '../data/collator.js';
 import type { FeedbackRecord } from '../data/processors/types.js';
@@ -35,7 +35,7 @@ export function summarizeKto(entries: readonly Metrics[]): Metrics {
   for (const side of ['chosen', 'rejected'] as const) {
     const n = sum.get(`count/${side}`) ?? 0;
     if (n === 0) continue;
-    for (const key of ['rewards', 'logps', 'logits']) out[`${key}/${side}`] = (sum.get(`${key}/${side}_sum`) ?? 0) / n;
+    for (const key of ['rewards', 'logps']) out[`${key}/${side}`] = (sum.get(`${key}/${side}_sum`) ?? 0) / n;
   }
   if (out['rewards/chosen'] !== undefined && out['rewards/rejected'] !== undefined)
     out['rewards/margins'] = out['rewards/chosen'] - out['rewards/rejected'];
@@ -48,7 +48,7 @@ export function ktoStage(model: CausalLM, o: KtoStageOptions): Stage<FeedbackRec
   const { beta } = o.loss;
 
   const lossAndMetrics = (batch: FeedbackBatch): { loss: Tensor; metrics: Metrics } => {
-    const [rows, t] = batch.inputIds.shape;
+    const rows = batch.inputIds.shape[0];
     const tags = Array.from(batch.ktoTags, (x) => x !== 0);
     const chosenIdx = tags.flatMap((c, i) => (c ? [i] : []));
     const rejectedIdx = tags.flatMap((c, i) => (c ? [] : [i]));
@@ -70,10 +70,6 @@ export function ktoStage(model: CausalLM, o: KtoStageOptions): Stage<FeedbackRec
       loss = add(loss, scale(sftSum, ((o.ftx / nc) * rows) / nc));
     }
     const metrics: Metrics = { kl };
-    const logitSums = noGrad(() => {
-      const v = policy.logits.shape[2] as number;
-      return sumLastDim(policy.logits.detach().reshape([rows, t * v])).toFloat32Array();
-    });
     const pl = policy.logps.toFloat32Array();
     const rl = reference.toFloat32Array();
     for (const [name, idx] of [
@@ -83,7 +79,6 @@ export function ktoStage(model: CausalLM, o: KtoStageOptions): Stage<FeedbackRec
       if (idx.length === 0) continue;
       metrics[`rewards/${name}_sum`] = idx.reduce((a, i) => a + beta * ((pl[i] as number) - (rl[i] as number)), 0);
       metrics[`logps/${name}_sum`] = idx.reduce((a, i) => a + (pl[i] as number), 0);
-      metrics[`logits/${name}_sum`] = idx.reduce((a, i) => a + (logitSums[i] as number), 0);
       metrics[`count/${name}`] = idx.length;
     }
     return { loss, metrics };

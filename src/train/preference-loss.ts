@@ -107,10 +107,11 @@ export function preferenceMetrics(values: {
     'rewards/rejected': mean(r),
     'rewards/accuracies': mean(c.map((v, i) => (v > (r[i] as number) ? 1 : 0))),
     'rewards/margins': mean(c.map((v, i) => v - (r[i] as number))),
-    'logps/chosen': mean(values.chosenLogps),
+    // LLaMA-Factory's insertion order (it is the key order of trainer_state.json's log entries)
     'logps/rejected': mean(values.rejectedLogps),
-    'logits/chosen': values.chosenLogitsMean,
+    'logps/chosen': mean(values.chosenLogps),
     'logits/rejected': values.rejectedLogitsMean,
+    'logits/chosen': values.chosenLogitsMean,
   };
 }
 

@@ -184,6 +184,42 @@ test('rm: accuracy on the training pairs rises and the value head is saved as TR
   assert.ok(existsSync(join(out, 'adapter_model.safetensors')));
 });
 
+test('rm: the value head is checkpointed, and a resumed run ends with the same head as an uninterrupted one', async () => {
+  const config = (out: string) => ({
+    ...common,
+    stage: 'rm',
+    dataset: 'preference_demo',
+    output_dir: out,
+    learning_rate: 2e-2,
+    max_steps: 4,
+    save_steps: 2,
+  });
+  const headValues = (dir: string) => {
+    const f = SafetensorsFile.open(join(dir, VALUE_HEAD_FILE));
+    try {
+      return [
+        ...scope(() => f.load(VALUE_HEAD_WEIGHT).toFloat32Array()),
+        ...scope(() => f.load(VALUE_HEAD_BIAS).toFloat32Array()),
+      ];
+    } finally {
+      f.close();
+    }
+  };
+  const straight = join(root, 'rm-straight');
+  await train(config(straight), quiet);
+  assert.ok(existsSync(join(straight, 'checkpoint-2', VALUE_HEAD_FILE)));
+  const resumed = join(root, 'rm-resumed');
+  const stop = new AbortController();
+  const first = await train(config(resumed), {
+    ...quiet,
+    signal: stop.signal,
+    events: { onStep: ({ step }) => step === 2 && stop.abort() },
+  });
+  assert.ok(first.interrupted);
+  await train(config(resumed), quiet);
+  assert.deepEqual(headValues(resumed), headValues(straight));
+});
+
 test('kto: runs on kto_tag data and logs the KTO metrics', async () => {
   const result = await train(
     {
