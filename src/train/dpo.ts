@@ -89,12 +89,21 @@ export function referenceLogProbs(policy: CausalLM, reference: Reference, rows: 
   });
 }
 
-/** Mean logit of the first and second half of the rows [2B, T, V] (metrics; no tape). */
+/** Mean logit of the first and second half of the rows [2B, T, V] (metrics; no tape). Row sums over V, then halves
+ * summed in double: the ones vector stays [V, 1] however long the batch. */
 function halfLogitMeans(logits: Tensor): [number, number] {
   return noGrad(() => {
+    const v = logits.shape.at(-1) as number;
+    const positions = logits.numel / v;
+    const rowSums = sumLastDim(logits.detach().reshape([positions, v])).toFloat32Array();
+    let first = 0;
+    let second = 0;
+    for (let i = 0; i < positions; i++) {
+      if (i < positions / 2) first += rowSums[i] as number;
+      else second += rowSums[i] as number;
+    }
     const half = logits.numel / 2;
-    const sums = sumLastDim(logits.detach().reshape([2, half])).toFloat32Array();
-    return [(sums[0] as number) / half, (sums[1] as number) / half];
+    return [first / half, second / half];
   });
 }
 
