@@ -294,9 +294,9 @@ export function loadTokenizerAndTemplate(args: ChatModelArgs): { tokenizer: Toke
     );
   const tokenizer = Tokenizer.fromDir(dir);
   const template = getTemplate(args.template ?? undefined, tokenizer, {
-    enableThinking: args.enable_thinking ?? true,
-    ...(args.default_system ? { defaultSystem: args.default_system } : {}),
-    ...(args.tool_format ? { toolFormat: args.tool_format } : {}),
+    enableThinking: args.enable_thinking,
+    defaultSystem: args.default_system,
+    toolFormat: args.tool_format,
     log: (level, message) => {
       if (level === 'warning') console.error(`[lmforge] ${message}`);
     },

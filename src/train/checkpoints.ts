@@ -35,6 +35,8 @@ export interface TrainingParts {
   scheduler: LrScheduler;
   rng: { state(): GeneratorState; setState(s: GeneratorState): void };
   tokenizer?: Tokenizer;
+  /** Weights outside the model (a stage's value head), saved and restored beside it. */
+  extra?: { saveExtra?(dir: string): void; loadExtra?(dir: string): void };
 }
 
 /** Writes checkpoint-<step> atomically; returns its path. */
@@ -44,6 +46,7 @@ export function saveTrainingCheckpoint(outputDir: string, state: TrainerState, p
   rmSync(tmp, { recursive: true, force: true });
   try {
     saveWeights(parts.model, tmp);
+    parts.extra?.saveExtra?.(tmp);
     parts.tokenizer?.save(tmp);
     const sd = parts.optimizer.stateDict();
     const buffers = new Map<string, Tensor>();
@@ -85,6 +88,7 @@ export function loadTrainingCheckpoint(dir: string, parts: TrainingParts): Train
       `${dir} is not a complete checkpoint (no ${TRAINER_STATE_NAME}); choose another resume_from_checkpoint`,
     );
   loadWeights(parts.model, dir);
+  parts.extra?.loadExtra?.(dir);
   const meta = JSON.parse(readFileSync(join(dir, OPTIMIZER_JSON), 'utf8')) as {
     optimizer: string;
     paramGroups: OptimizerStateDict['paramGroups'];

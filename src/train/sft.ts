@@ -4,9 +4,11 @@
  * mean of per-micro-batch means), so micro-batches of different lengths weigh what their tokens weigh.
  */
 
-import type { CollatedBatch } from '../data/collator.js';
+import { type CollatedBatch, type CollatorOptions, collate } from '../data/collator.js';
+import type { SupervisedRecord } from '../data/processors/types.js';
 import { scale, scope } from '../engine/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
+import type { Stage } from './stage.js';
 
 /** Labels the loss counts: labels[:, t + 1] != -100 (the shift HF applies). */
 export function countedTokens(labels: { data: Int32Array; shape: readonly [number, number] }): number {
@@ -46,4 +48,26 @@ export function causalLmEvalLoss(model: CausalLM, batch: CollatedBatch): { loss:
     });
     return { loss: loss?.item() ?? Number.NaN, tokens: countedTokens(batch.labels) };
   });
+}
+
+/** Non-padding positions of an attention mask (HF's num_input_tokens_seen counts these). */
+export function countNonZero(mask: Int32Array): number {
+  let n = 0;
+  for (const x of mask) if (x !== 0) n++;
+  return n;
+}
+
+/** The pt and sft stages: the causal-LM loss, token-weighted over the accumulated batch. */
+export function sftStage(model: CausalLM, options: CollatorOptions): Stage<SupervisedRecord, CollatedBatch> {
+  return {
+    collate: (records) => collate(records, options),
+    inputTokens: (b) => countNonZero(b.attentionMask.data),
+    step(batch, update) {
+      const total = update.reduce((a, b) => a + countedTokens(b.labels), 0);
+      return { loss: causalLmStep(model, batch, total), metrics: {} };
+    },
+    // HF repeats each batch's mean loss per sample, then averages
+    evaluate: (batch) => ({ loss: causalLmEvalLoss(model, batch).loss, count: batch.inputIds.shape[0], metrics: {} }),
+    plotKeys: [],
+  };
 }

@@ -102,11 +102,17 @@ export class TrainerState {
    * The training-loss entry Trainer._maybe_log_save_evaluate writes: loss averaged over the steps since the last
    * log and rounded to 4 digits, grad_norm, learning_rate.
    */
-  logTraining(loss: number, gradNorm: number | null, learningRate: number): LogEntry {
+  logTraining(
+    loss: number,
+    gradNorm: number | null,
+    learningRate: number,
+    extra: Record<string, number> = {},
+  ): LogEntry {
     const m: Record<string, number> = { loss: pyRound(loss, 4) };
     if (gradNorm !== null) m.grad_norm = gradNorm;
     m.learning_rate = learningRate;
-    return this.log(m);
+    // a stage's metrics follow (TRL's trainers add their stored metrics to HF's logs)
+    return this.log({ ...m, ...extra });
   }
 
   toJSON(): Record<string, unknown> {

@@ -6,7 +6,6 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CollatedBatch, collate } from '../data/collator.js';
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { SupervisedRecord } from '../data/processors/types.js';
 import { getTemplate, type Template } from '../data/template/index.js';
@@ -23,7 +22,8 @@ import { predict } from './predict.js';
 import { Progress, type ProgressStream } from './progress.js';
 import { perplexity, saveMetrics, speedMetrics } from './results.js';
 import { getWarmupSteps, LrScheduler } from './schedulers.js';
-import { causalLmEvalLoss, causalLmStep, countedTokens } from './sft.js';
+import { type Metrics, meanMetrics } from './stage.js';
+import { createStage } from './stages.js';
 import { type TrainerLogLine, TrainerLogWriter } from './trainer-log.js';
 import { type LogEntry, TrainerState } from './trainer-state.js';
 
@@ -79,12 +79,17 @@ export async function train(
   const log = options.log ?? ((m: string) => console.error(`[lmforge] ${m}`));
   for (const note of args.notes) log(`note: ${note}`);
   const { model: ma, data: da, finetuning: fa, training: ta } = args;
-  if (fa.stage !== 'pt' && fa.stage !== 'sft')
-    throw new TrainError(`stage '${fa.stage}' is not available yet in lmforge (pt and sft are); see the README`);
+  if (fa.stage === 'ppo')
+    throw new TrainError(
+      `stage 'ppo' is not available yet in lmforge (pt, sft, rm, dpo, orpo and kto are); see the README`,
+    );
+  // stage orpo (LLaMA-Factory 0.6's name) is the dpo stage with pref_loss orpo, on the same pairwise data
+  const stageName = fa.stage === 'orpo' ? 'dpo' : fa.stage;
   if (!ta.do_train && !ta.do_predict)
     throw new TrainError('do_train and do_predict are false: nothing to do (set do_train: true or do_predict: true)');
   if (ta.do_predict && !ta.predict_with_generate)
     throw new TrainError('do_predict needs predict_with_generate: true (predictions are generated text)');
+  if (ta.do_predict && fa.stage !== 'sft') throw new TrainError(`do_predict runs with stage sft, not ${fa.stage}`);
   if (ta.threads !== null && ta.threads !== undefined) setThreads(ta.threads);
   if (!ta.do_train) return predictOnly(args, options, log);
   const outputDir = ta.output_dir;
@@ -105,11 +110,7 @@ export async function train(
   if (!existsSync(join(modelDir, 'config.json')))
     throw new TrainError(`model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json)`);
   const tokenizer = Tokenizer.fromDir(modelDir);
-  const template = getTemplate(da.template ?? undefined, tokenizer, {
-    enableThinking: da.enable_thinking ?? true,
-    ...(da.default_system ? { defaultSystem: da.default_system } : {}),
-    log,
-  });
+  const template = templateFor(tokenizer, args, log);
 
   // Model and training mode. Frozen weights are stored in the compute dtype (bf16/f16 halve their memory).
   const storage = ma.compute_dtype === 'bf16' ? 'bf16' : ma.compute_dtype === 'f16' ? 'f16' : 'f32';
@@ -122,8 +123,8 @@ export async function train(
   if (storage !== 'f32') model.castFrozen(storage);
   model.gradientCheckpointing = !ma.disable_gradient_checkpointing;
   model.train();
-  const trainable = model.trainableParameters();
-  const trainableCount = trainable.reduce((a, [, t]) => a + t.numel, 0);
+  const modelTrainable = model.trainableParameters();
+  const trainableCount = modelTrainable.reduce((a, [, t]) => a + t.numel, 0);
   const totalCount = model.namedParameters().reduce((a, [, t]) => a + t.numel, 0);
   log(
     `trainable params: ${trainableCount.toLocaleString('en-US')} || all params: ${totalCount.toLocaleString('en-US')} || trainable%: ${((100 * trainableCount) / totalCount).toFixed(4)}`,
@@ -134,13 +135,13 @@ export async function train(
     { ...da, seed: ta.seed, predict_with_generate: ta.predict_with_generate } as Parameters<
       typeof getTokenizedDataset
     >[0],
-    fa.stage,
+    stageName,
     tokenizer,
     template,
     { log },
   );
-  const trainSet = (dataset.train_dataset ?? []) as SupervisedRecord[];
-  const evalSet = (dataset.eval_dataset ?? []) as SupervisedRecord[];
+  const trainSet: readonly unknown[] = dataset.train_dataset ?? [];
+  const evalSet: readonly unknown[] = dataset.eval_dataset ?? [];
   if (trainSet.length === 0)
     throw new TrainError(
       'the training set is empty after preprocessing (check dataset, cutoff_len and the dropped-example warnings)',
@@ -152,6 +153,9 @@ export async function train(
     neatPacking: da.neat_packing,
     languageModeling: fa.stage === 'pt',
   };
+  const stage = await createStage(args, model, { collateOptions, storage, log });
+  const trainable = [...modelTrainable, ...(stage.extraParameters?.() ?? [])];
+  const summarize = (entries: readonly Metrics[]) => (stage.summarize ?? meanMetrics)(entries);
   const order = new DataOrder(
     trainSet.length,
     ta.per_device_train_batch_size,
@@ -188,7 +192,7 @@ export async function train(
   });
   const rng = new Generator(ta.seed);
   model.module.model.rng = rng;
-  const parts = { model, optimizer, scheduler, rng, tokenizer };
+  const parts = { model, optimizer, scheduler, rng, tokenizer, extra: stage };
 
   let state = TrainerState.begin({
     maxSteps,
@@ -217,29 +221,31 @@ export async function train(
 
   const progress = options.progress === false ? null : new Progress({ stream: options.progress ?? process.stderr });
   progress?.start(state.global_step, maxSteps);
-  const batchOf = (records: readonly SupervisedRecord[]): CollatedBatch => collate(records, collateOptions);
   const emitLog = (entry: LogEntry) => {
     const line = logWriter.onLog(state);
     options.events?.onLog?.(entry, line);
   };
-  const evaluate = (): number => {
+  /** eval_loss and the stage's eval_ metrics: each batch weighs the samples it holds. */
+  const evaluate = (): Metrics => {
     model.eval();
     let sum = 0;
     let count = 0;
+    const sums = new Map<string, number>();
     for (let i = 0; i < evalSet.length; i += ta.per_device_eval_batch_size) {
-      const rows = evalSet.slice(i, i + ta.per_device_eval_batch_size);
-      const { loss } = causalLmEvalLoss(model, batchOf(rows));
-      if (Number.isFinite(loss)) {
-        sum += loss * rows.length; // HF repeats each batch's mean loss per sample, then averages
-        count += rows.length;
-      }
+      const result = stage.evaluate(stage.collate(evalSet.slice(i, i + ta.per_device_eval_batch_size)));
+      if (!Number.isFinite(result.loss)) continue;
+      sum += result.loss * result.count;
+      count += result.count;
+      for (const [k, v] of Object.entries<number>(result.metrics)) sums.set(k, (sums.get(k) ?? 0) + v * result.count);
     }
     model.train();
-    return count > 0 ? sum / count : Number.NaN;
+    const metrics: Metrics = { eval_loss: count > 0 ? sum / count : Number.NaN };
+    for (const [k, v] of sums) metrics[`eval_${k}`] = v / count;
+    return metrics;
   };
   const logEval = (): number => {
-    const evalLoss = evaluate();
-    const metrics: Record<string, number> = { eval_loss: evalLoss };
+    const metrics = evaluate();
+    const evalLoss = metrics.eval_loss as number;
     if (fa.stage === 'pt') metrics.eval_perplexity = perplexity(evalLoss);
     emitLog(state.log(metrics));
     return evalLoss;
@@ -255,6 +261,7 @@ export async function train(
   const startStep = state.global_step;
   let lossSinceLog = 0;
   let stepsSinceLog = 0;
+  let metricsSinceLog: Metrics[] = [];
   let lossTotal = 0;
   let interrupted = false;
   let lastSaved = resumeFrom ? state.global_step : -1;
@@ -265,13 +272,14 @@ export async function train(
     while (state.global_step < maxSteps) {
       const step = state.global_step;
       const { epoch, microBatches } = order.update(step);
-      const batches = microBatches.map((idx) => batchOf(idx.map((i) => trainSet[i] as SupervisedRecord)));
-      const total = batches.reduce((a, b) => a + countedTokens(b.labels), 0);
+      const batches = microBatches.map((idx) => stage.collate(idx.map((i) => trainSet[i])));
       for (const g of optimizer.paramGroups) g.lr = scheduler.lr;
       let stepLoss = 0;
       for (const b of batches) {
-        stepLoss += causalLmStep(model, b, total);
-        state.num_input_tokens_seen += b.attentionMask.data.reduce((a, x) => a + (x !== 0 ? 1 : 0), 0);
+        const { loss, metrics } = stage.step(b, batches);
+        stepLoss += loss;
+        metricsSinceLog.push(metrics);
+        state.num_input_tokens_seen += stage.inputTokens(b);
       }
       const grads = trainable.map(([, t]) => t.grad);
       const norm = ta.max_grad_norm > 0 ? clipGradNorm_(grads, ta.max_grad_norm) : gradNorm(grads);
@@ -314,9 +322,10 @@ export async function train(
         (ta.logging_strategy === 'epoch' && epochEnd) ||
         (last && stepsSinceLog > 0 && ta.logging_strategy !== 'no')
       ) {
-        emitLog(state.logTraining(lossSinceLog / stepsSinceLog, norm, scheduler.lr));
+        emitLog(state.logTraining(lossSinceLog / stepsSinceLog, norm, scheduler.lr, summarize(metricsSinceLog)));
         lossSinceLog = 0;
         stepsSinceLog = 0;
+        metricsSinceLog = [];
       }
       if (
         hasEval &&
@@ -356,6 +365,7 @@ export async function train(
     // The results at the top of output_dir: weights, tokenizer (with its chat template), state, metrics, plots.
     if (model.adapterConfig) model.saveAdapter(outputDir);
     else model.save(outputDir);
+    stage.saveExtra?.(outputDir);
     tokenizer.save(outputDir);
     state.save(outputDir);
     const samples =
@@ -369,16 +379,16 @@ export async function train(
       ...(state.num_input_tokens_seen ? { num_input_tokens_seen: state.num_input_tokens_seen } : {}),
     });
     if (hasEval) {
-      lastEvalLoss = evaluate();
-      const metrics: Record<string, number> = { epoch: state.epoch ?? 0, eval_loss: lastEvalLoss };
+      const metrics: Metrics = { epoch: state.epoch ?? 0, ...evaluate() };
+      lastEvalLoss = metrics.eval_loss as number;
       if (fa.stage === 'pt') metrics.perplexity = perplexity(lastEvalLoss);
       saveMetrics(outputDir, 'eval', metrics);
     }
     if (fa.plot_loss) {
-      const { written } = plotLoss(outputDir, ['loss', 'eval_loss']);
+      const { written } = plotLoss(outputDir, ['loss', 'eval_loss', ...stage.plotKeys]);
       for (const f of written) log(`wrote ${f}`);
     }
-    if (ta.do_predict) runPredict(model, tokenizer, template, evalSet, args, options, log);
+    if (ta.do_predict) runPredict(model, tokenizer, template, evalSet as SupervisedRecord[], args, options, log);
   }
   const result: TrainResult = {
     outputDir,
@@ -389,6 +399,7 @@ export async function train(
     logHistory: state.log_history,
     ...(lastEvalLoss === undefined ? {} : { evalLoss: lastEvalLoss }),
   };
+  stage.dispose?.();
   model.dispose();
   return result;
 }
@@ -434,11 +445,7 @@ async function predictOnly(args: TrainArgs, options: TrainOptions, log: (m: stri
   if (!existsSync(join(modelDir, 'config.json')))
     throw new TrainError(`model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json)`);
   const tokenizer = Tokenizer.fromDir(modelDir);
-  const template = getTemplate(da.template ?? undefined, tokenizer, {
-    enableThinking: da.enable_thinking ?? true,
-    ...(da.default_system ? { defaultSystem: da.default_system } : {}),
-    log,
-  });
+  const template = templateFor(tokenizer, args, log);
   const adapters = ma.adapter_name_or_path ?? [];
   if (adapters.length > 0 && fa.finetuning_type !== 'lora')
     throw new TrainError('adapter_name_or_path needs finetuning_type: lora');
@@ -464,6 +471,18 @@ async function predictOnly(args: TrainArgs, options: TrainOptions, log: (m: stri
     interrupted: false,
     logHistory: [],
   };
+}
+
+/** get_template_and_fix_tokenizer: the named (or derived) template with the data arguments' overrides. */
+export function templateFor(tokenizer: Tokenizer, args: TrainArgs, log: (m: string) => void): Template {
+  const da = args.data;
+  return getTemplate(da.template ?? undefined, tokenizer, {
+    enableThinking: da.enable_thinking,
+    // "" is a real value (no system prompt); only null leaves the template's own default
+    defaultSystem: da.default_system,
+    toolFormat: da.tool_format,
+    log: (level, message) => log(level === 'warning' ? `warning: ${message}` : message),
+  });
 }
 
 function isTrainArgs(x: unknown): x is TrainArgs {

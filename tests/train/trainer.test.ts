@@ -158,12 +158,40 @@ test('gradient accumulation weighs tokens, not micro-batches: 2x1 accumulated eq
 
 test('bad configurations stop with a clear message', async () => {
   await assert.rejects(
-    train({ ...common, output_dir: join(root, 'x'), stage: 'dpo', dataset: 'preference_demo' }, quiet),
-    /stage 'dpo' is not available/,
+    train({ ...common, output_dir: join(root, 'x'), stage: 'ppo', reward_model: modelDir }, quiet),
+    /stage 'ppo' is not available/,
   );
   await assert.rejects(train({ ...common, output_dir: join(root, 'x'), lora_rnk: 4 }, quiet), /lora_rank/);
   await assert.rejects(
     train({ ...common, output_dir: join(root, 'x'), model_name_or_path: join(root, 'nowhere') }, quiet),
     /not a local Hugging Face model folder/,
   );
+});
+
+test('default_system "" removes the template default system prompt (null keeps it), as LLaMA-Factory', async () => {
+  const { parseTrainArgs } = await import('../../src/hparams/index.js');
+  const { templateFor } = await import('../../src/train/trainer.js');
+  const { Tokenizer } = await import('../../src/tokenizer/tokenizer.js');
+  const tokenizer = Tokenizer.fromDir('examples/tiny/base');
+  const args = (system: string | null) =>
+    parseTrainArgs({
+      stage: 'sft',
+      do_train: true,
+      model_name_or_path: 'examples/tiny/base',
+      dataset: 'tiny_sft',
+      template: 'qwen',
+      default_system: system,
+      output_dir: join(root, 'unused'),
+    });
+  const messages = [
+    { role: 'user' as const, content: 'Who are you?' },
+    { role: 'assistant' as const, content: 'Tiny Forge.' },
+  ];
+  const text = async (system: string | null) => {
+    const t = templateFor(tokenizer, args(system), () => {});
+    const [prompt] = await t.encodeOneturn(tokenizer, messages);
+    return tokenizer.decode(prompt);
+  };
+  assert.doesNotMatch(await text(''), /Qwen/);
+  assert.match(await text(null), /You are Qwen/);
 });
