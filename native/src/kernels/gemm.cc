@@ -1,0 +1,336 @@
+// The GEMM: C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C (+ bias[N]), row-major, batched (see gemm.h).
+//
+// GotoBLAS/BLIS blocking, written for row-major C where the vector dimension is N:
+//   for each row block ic of MC rows
+//     pack A[ic.., all K] into MR-row micro-panels, one set per K block   (A micro-panel MR x KC: kept in L1)
+//     for each column block jc of NC columns
+//       for each K block pc of KC                   (KC depends on K alone, so the summation order never
+//         pack B[pc.., jc..] into NR-column panels    depends on how the work is split over threads)
+//                                                   (B block KC x NC: kept in L2; bf16/f16 widen to f32 here)
+//         for each MR-row panel of A, for each NR-column panel of B: micro-kernel on an MR x NR tile of C
+// The MC x NC block of C stays in cache across the K blocks. When A's row block over all of K is too large to keep
+// packed, the K loop moves outside the column loop (A packed per K block, C streamed once per K block).
+// Threads split C into disjoint column ranges (when M < N) or row ranges, aligned to the tile size and claimed
+// dynamically; each range packs its own blocks, so no barrier is needed, and every element is summed in the same
+// order for any thread count. Products of at most a few rows (decoding) skip packing on the AVX-512/AVX2 paths.
+#include "kernels/gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/cpu.h"
+#include "core/napi_util.h"
+#include "core/registry.h"
+#include "core/threadpool.h"
+#include "kernels/gemm/avx2.h"
+#include "kernels/gemm/avx512.h"
+#include "kernels/gemm/portable.h"
+
+namespace lmf {
+
+namespace {
+
+using PackFn = void (*)(const void* src, bool trans, int64_t ld, int64_t x0, int64_t count, int64_t k0, int64_t kc,
+                        float* dst);
+using TileFn = void (*)(int rows, int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int cols,
+                        float alpha, float beta, const float* bias);
+// Columns [n0, n1) of a product with at most `skinny_max_m` rows and f32 A, read without packing.
+using SkinnyFn = void (*)(int64_t m, int64_t k, const float* a, bool trans_a, int64_t lda, const void* b,
+                          bool trans_b, int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha,
+                          float beta, const float* bias);
+
+// One instruction-set path: tile sizes, cache blocking and its packing/micro-kernel functions (indexed by DType).
+struct Path {
+  int mr, nr;
+  int64_t kc_max, mc, nc;
+  PackFn pack_a[3], pack_b[3];
+  TileFn tile;
+  int64_t skinny_max_m = 0;  // 0: this path has no skinny products
+  SkinnyFn skinny[3] = {};   // by B's dtype
+};
+
+#if defined(__x86_64__)
+void tile_avx512(int rows, int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int cols, float alpha,
+                 float beta, const float* bias) {
+  gemm_avx512::kernel_for_rows(rows)(kc, ap, bp, c, ldc, cols, alpha, beta, bias);
+}
+void tile_avx2(int rows, int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int cols, float alpha,
+               float beta, const float* bias) {
+  gemm_avx2::kernel_for_rows(rows)(kc, ap, bp, c, ldc, cols, alpha, beta, bias);
+}
+
+// KC = 384 keeps the 14 x KC A micro-panel (21 KB) in a 32-48 KB L1; NC = 512 keeps the KC x NC B block (768 KB)
+// in a 1-2 MB L2 with room for the A micro-panels streaming through.
+const Path kAvx512 = {
+    gemm_avx512::MR,
+    gemm_avx512::NR,
+    384,
+    2016,
+    512,
+    {gemm_avx512::pack_a<DType::f32>, gemm_avx512::pack_a<DType::bf16>, gemm_avx512::pack_a<DType::f16>},
+    {gemm_avx512::pack_b<DType::f32>, gemm_avx512::pack_b<DType::bf16>, gemm_avx512::pack_b<DType::f16>},
+    tile_avx512,
+    gemm_avx512::kSkinnyRows,
+    {gemm_avx512::skinny<DType::f32>, gemm_avx512::skinny<DType::bf16>, gemm_avx512::skinny<DType::f16>},
+};
+// 6 x 256 A micro-panel (6 KB) for L1; a 256 x 512 B block (512 KB) for a 512 KB+ L2.
+const Path kAvx2 = {
+    gemm_avx2::MR,
+    gemm_avx2::NR,
+    256,
+    1020,
+    512,
+    {gemm_avx2::pack_a<DType::f32>, gemm_avx2::pack_a<DType::bf16>, gemm_avx2::pack_a<DType::f16>},
+    {gemm_avx2::pack_b<DType::f32>, gemm_avx2::pack_b<DType::bf16>, gemm_avx2::pack_b<DType::f16>},
+    tile_avx2,
+    gemm_avx2::kSkinnyRows,
+    {gemm_avx2::skinny<DType::f32>, gemm_avx2::skinny<DType::bf16>, gemm_avx2::skinny<DType::f16>},
+};
+#endif
+
+void tile_portable(int rows, int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int cols,
+                   float alpha, float beta, const float* bias) {
+  gemm_portable::kernel(kc, ap, bp, c, ldc, rows, cols, alpha, beta, bias);
+}
+const Path kPortable = {
+    gemm_portable::MR,
+    gemm_portable::NR,
+    256,
+    1020,
+    512,
+    {gemm_portable::pack_a<DType::f32, gemm_portable::MR>, gemm_portable::pack_a<DType::bf16, gemm_portable::MR>,
+     gemm_portable::pack_a<DType::f16, gemm_portable::MR>},
+    {gemm_portable::pack_b<DType::f32, gemm_portable::NR>, gemm_portable::pack_b<DType::bf16, gemm_portable::NR>,
+     gemm_portable::pack_b<DType::f16, gemm_portable::NR>},
+    tile_portable,
+};
+
+const Path& current_path() {
+#if defined(__x86_64__)
+  switch (isa()) {
+    case Isa::avx512: return kAvx512;
+    case Isa::avx2: return kAvx2;
+    default: break;
+  }
+#endif
+  return kPortable;
+}
+
+// Per-thread packing buffers, grown on demand and kept for the thread's lifetime (pool threads persist).
+struct PackBuffer {
+  float* data = nullptr;
+  size_t floats = 0;
+  ~PackBuffer() { std::free(data); }
+  float* get(size_t n) {
+    if (n > floats) {
+      std::free(data);
+      data = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
+      floats = n;
+    }
+    return data;
+  }
+};
+thread_local PackBuffer t_pack_a, t_pack_b;
+
+// The K block size: K split into equal blocks of at most kc_max (a function of K alone: see the file comment).
+int64_t k_block(const Path& p, int64_t k) {
+  int64_t blocks = (k + p.kc_max - 1) / p.kc_max;
+  return (k + blocks - 1) / blocks;
+}
+
+// Splits [0, extent) into equal blocks of at most max_block, rounded up to whole tiles (no thin last block).
+int64_t even_block(int64_t extent, int64_t max_block, int64_t tile) {
+  int64_t blocks = (extent + max_block - 1) / max_block;
+  int64_t size = (extent + blocks - 1) / blocks;
+  return (size + tile - 1) / tile * tile;
+}
+
+// Below this size the packed A of a row block covers all of K, so the loops can run column block by column block
+// and keep each C block in cache across the K blocks (instead of streaming all of C once per K block).
+constexpr int64_t kWholeAFloats = int64_t(2) << 20;  // 8 MB
+
+// One matrix of the batch, rows [m0, m1) x columns [n0, n1) of C, on the calling thread.
+void gemm_region(const Path& p, const GemmArgs& g, const void* a, const void* b, float* c, float beta,
+                 const float* bias, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  const int64_t kb = k_block(p, g.k);
+  const int64_t mb = even_block(m1 - m0, p.mc, p.mr), nb = even_block(n1 - n0, p.nc, p.nr);
+  const bool whole_a = mb * g.k <= kWholeAFloats;
+  float* pa = t_pack_a.get(static_cast<size_t>(mb * (whole_a ? g.k : kb)));
+  float* pb = t_pack_b.get(static_cast<size_t>(nb * kb));
+  PackFn pack_a = p.pack_a[static_cast<int>(g.a_dtype)], pack_b = p.pack_b[static_cast<int>(g.b_dtype)];
+  // The micro-kernels over one packed A block (rows ic.., K block pc..) and one packed B block (columns jc..).
+  auto macro = [&](const float* pa_block, int64_t ic, int64_t mc, int64_t pc, int64_t kc, int64_t jc, int64_t nc) {
+    bool first = pc == 0;
+    pack_b(b, g.trans_b, g.ldb, jc, nc, pc, kc, pb);
+    for (int64_t ir = 0; ir < mc; ir += p.mr) {
+      int rows = static_cast<int>(std::min<int64_t>(p.mr, mc - ir));
+      const float* ap = pa_block + ir * kc;
+      float* crow = c + (ic + ir) * g.ldc + jc;
+      for (int64_t jr = 0; jr < nc; jr += p.nr) {
+        int cols = static_cast<int>(std::min<int64_t>(p.nr, nc - jr));
+        p.tile(rows, kc, ap, pb + jr * kc, crow + jr, g.ldc, cols, g.alpha, first ? beta : 1.f,
+               first && bias ? bias + jc + jr : nullptr);
+      }
+    }
+  };
+  for (int64_t ic = m0; ic < m1; ic += mb) {
+    int64_t mc = std::min(mb, m1 - ic), mc_pad = (mc + p.mr - 1) / p.mr * p.mr;
+    if (whole_a) {  // A block for all K blocks at once (block pc at pa + mc_pad * pc), then column-block outer
+      for (int64_t pc = 0; pc < g.k; pc += kb)
+        pack_a(a, g.trans_a, g.lda, ic, mc, pc, std::min(kb, g.k - pc), pa + mc_pad * pc);
+      for (int64_t jc = n0; jc < n1; jc += nb)
+        for (int64_t pc = 0; pc < g.k; pc += kb)
+          macro(pa + mc_pad * pc, ic, mc, pc, std::min(kb, g.k - pc), jc, std::min(nb, n1 - jc));
+    } else {
+      for (int64_t pc = 0; pc < g.k; pc += kb) {
+        int64_t kc = std::min(kb, g.k - pc);
+        pack_a(a, g.trans_a, g.lda, ic, mc, pc, kc, pa);
+        for (int64_t jc = n0; jc < n1; jc += nb) macro(pa, ic, mc, pc, kc, jc, std::min(nb, n1 - jc));
+      }
+    }
+  }
+}
+
+// K = 0: the product is empty, C = beta * C (+ bias).
+void scale_only(const GemmArgs& g, float* c, float beta, const float* bias) {
+  for (int64_t i = 0; i < g.m; ++i)
+    for (int64_t j = 0; j < g.n; ++j) {
+      float base = bias ? bias[j] : 0.f;
+      c[i * g.ldc + j] = beta == 0.f ? base : base + beta * c[i * g.ldc + j];
+    }
+}
+
+// One matrix of the batch, split over threads by columns (M < N: each thread re-packs the smaller A) or by rows.
+void gemm_item(const Path& p, const GemmArgs& g, const void* a, const void* b, float* c, float beta,
+               const float* bias, bool parallel) {
+  if (g.k == 0) {
+    scale_only(g, c, beta, bias);
+    return;
+  }
+  if (g.m <= p.skinny_max_m && g.a_dtype == DType::f32 && !(g.trans_a && g.trans_b)) {
+    SkinnyFn fn = p.skinny[static_cast<int>(g.b_dtype)];
+    auto cols = [&](int64_t n0, int64_t n1) {
+      fn(g.m, g.k, static_cast<const float*>(a), g.trans_a, g.lda, b, g.trans_b, g.ldb, c, g.ldc, n0, n1, g.alpha,
+         beta, bias);
+    };
+    // Column chunks of 64 (a multiple of both kernels' column groups), at least ~64k multiply-adds each.
+    int64_t groups = (g.n + 63) / 64;
+    if (parallel)
+      parallel_for(groups, std::max<int64_t>(1, (int64_t(1) << 16) / (64 * g.k * g.m)),
+                   [&](int64_t b0, int64_t b1) { cols(b0 * 64, std::min(g.n, b1 * 64)); });
+    else
+      cols(0, g.n);
+    return;
+  }
+  // Below ~64^3 multiply-adds a thread handoff costs more than it saves.
+  if (!parallel || g.m * g.n * g.k < (int64_t(1) << 18)) {
+    gemm_region(p, g, a, b, c, beta, bias, 0, g.m, 0, g.n);
+    return;
+  }
+  bool by_cols = g.m < g.n;
+  int64_t unit = by_cols ? p.nr : p.mr, extent = by_cols ? g.n : g.m;
+  int64_t units = (extent + unit - 1) / unit;
+  // Chunks of about 1024 rows/columns, at least one per thread and at most four: each chunk re-packs the other
+  // operand (a few % at that size), and threads claim chunks as they finish, so a core taken by other work on a
+  // shared machine delays the GEMM by one chunk instead of half of it.
+  int64_t nt = num_threads();
+  int64_t chunks = std::min(units, std::clamp<int64_t>(extent / 1024, nt, 4 * nt));
+  std::atomic<int64_t> next{0};
+  parallel_run(
+      [&](int, int) {
+        for (int64_t i; (i = next.fetch_add(1)) < chunks;) {
+          int64_t lo = std::min(extent, units * i / chunks * unit);
+          int64_t hi = std::min(extent, units * (i + 1) / chunks * unit);
+          if (lo >= hi) continue;
+          if (by_cols)
+            gemm_region(p, g, a, b, c, beta, bias, 0, g.m, lo, hi);
+          else
+            gemm_region(p, g, a, b, c, beta, bias, lo, hi, 0, g.n);
+        }
+      },
+      static_cast<int>(chunks));
+}
+
+std::atomic<int64_t> g_calls{0};
+
+}  // namespace
+
+void gemm(const GemmArgs& g) {
+  g_calls.fetch_add(1, std::memory_order_relaxed);
+  if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return;
+  const Path& p = current_path();
+  const size_t as = dtype_size(g.a_dtype), bs = dtype_size(g.b_dtype);
+  auto item = [&](int64_t i, bool parallel) {
+    // With stride_c == 0 every item adds into the same C: beta and bias apply to the first item only.
+    bool accumulate = g.stride_c == 0 && i > 0;
+    gemm_item(p, g, static_cast<const char*>(g.a) + i * g.stride_a * as,
+              static_cast<const char*>(g.b) + i * g.stride_b * bs, g.c + i * g.stride_c,
+              accumulate ? 1.f : g.beta, accumulate ? nullptr : g.bias, parallel);
+  };
+  int nt = num_threads();
+  // Many independent items (attention heads): give each thread whole items. Otherwise split inside each item.
+  if (g.stride_c != 0 && g.batch > 1 && nt > 1 && (g.batch % nt == 0 || g.batch >= 4 * nt)) {
+    parallel_run([&](int tid, int n) {
+      for (int64_t i = g.batch * tid / n; i < g.batch * (tid + 1) / n; ++i) item(i, false);
+    });
+    return;
+  }
+  for (int64_t i = 0; i < g.batch; ++i) item(i, true);
+}
+
+int64_t gemm_call_count() { return g_calls.load(std::memory_order_relaxed); }
+
+namespace {
+
+// gemm(a, aDtype, b, bDtype, c, m, n, k, transA, transB, alpha, beta, batch, strideA, strideB, strideC, bias?)
+//   a: storage of op(A) for every batch item ([M,K], or [K,M] when transA), dtype code aDtype (f32/bf16/f16)
+//   b: storage of op(B) ([K,N], or [N,K] when transB), dtype code bDtype
+//   c: f32 storage [M,N] per item; strides are in elements (0 = one matrix shared by all items; for c: sum into it)
+//   bias: optional f32 storage [N] added to every row (once, on the first item when strideC = 0)
+// Matrices are contiguous: lda = transA ? M : K, ldb = transB ? K : N, ldc = N.
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LMF_CHECK(env, info.Length() >= 16, "gemm takes (a, aDtype, b, bDtype, c, m, n, k, transA, transB, alpha, beta, "
+                                      "batch, strideA, strideB, strideC, bias?)");
+  GemmArgs g;
+  g.a = arg_ptr<void>(info, 0);
+  g.a_dtype = static_cast<DType>(arg_int(info, 1));
+  g.b = arg_ptr<void>(info, 2);
+  g.b_dtype = static_cast<DType>(arg_int(info, 3));
+  g.c = arg_ptr<float>(info, 4);
+  g.m = arg_int(info, 5);
+  g.n = arg_int(info, 6);
+  g.k = arg_int(info, 7);
+  g.trans_a = arg_bool(info, 8);
+  g.trans_b = arg_bool(info, 9);
+  g.alpha = static_cast<float>(arg_double(info, 10));
+  g.beta = static_cast<float>(arg_double(info, 11));
+  g.batch = arg_int(info, 12);
+  g.stride_a = arg_int(info, 13);
+  g.stride_b = arg_int(info, 14);
+  g.stride_c = arg_int(info, 15);
+  g.bias = arg_opt_ptr<float>(info, 16);
+  auto floating = [](DType d) { return d == DType::f32 || d == DType::bf16 || d == DType::f16; };
+  LMF_CHECK(env, floating(g.a_dtype) && floating(g.b_dtype), "gemm: A and B must be f32, bf16 or f16");
+  LMF_CHECK(env, g.m >= 0 && g.n >= 0 && g.k >= 0 && g.batch >= 0, "gemm: negative size");
+  g.lda = g.trans_a ? g.m : g.k;
+  g.ldb = g.trans_b ? g.k : g.n;
+  g.ldc = g.n;
+  gemm(g);
+  return env.Undefined();
+}
+
+Napi::Value GemmCallCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(gemm_call_count()));
+}
+
+}  // namespace
+
+LMF_MODULE(gemm) {
+  exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("gemmCallCount", Napi::Function::New(env, GemmCallCount));
+}
+
+}  // namespace lmf

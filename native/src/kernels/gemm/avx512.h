@@ -1,0 +1,287 @@
+// AVX-512 GEMM path: a 14x32 micro-kernel (28 zmm accumulators; per k step two 16-float loads of B and 14
+// embedded-broadcast FMAs pairs of A) and vectorised packing that widens bf16/f16 while it copies. Every function
+// carries its own target attribute, so this header compiles into a binary that still runs on plain x86-64.
+//
+// Packed layouts (kc = the K block):
+//   A panel: MR rows x kc, stored k-major: Ap[k * MR + r]   (rows past the matrix edge are zero)
+//   B panel: kc x NR columns:               Bp[k * NR + c]   (columns past the edge are zero)
+#pragma once
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+#define LMF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+
+// GCC 12 reports its own _mm512_undefined_*() placeholders inside the intrinsics as "maybe uninitialized".
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace lmf::gemm_avx512 {
+
+constexpr int MR = 14, NR = 32;
+
+// Loads 16 consecutive values of a D-typed array starting at element i as f32 (lanes outside mask read as 0).
+template <DType D>
+LMF_AVX512 inline __m512 load16(const void* base, int64_t i, __mmask16 mask) {
+  if constexpr (D == DType::f32) {
+    return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(base) + i);
+  } else {
+    __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(base) + i);
+    if constexpr (D == DType::bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+  }
+}
+
+inline __mmask16 mask_first(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
+
+// In-register transpose: r[i][j] -> r[j][i] for a 16x16 f32 tile.
+LMF_AVX512 inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int g = 0; g < 4; ++g) {  // u[4g + j], lane L: rows 4g..4g+3 of column 4L + j
+    u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+    u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+    u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    __m512 v = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), w = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+    __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88), w2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+    r[j] = _mm512_shuffle_f32x4(v, v2, 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(v, v2, 0xDD);
+    r[4 + j] = _mm512_shuffle_f32x4(w, w2, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(w, w2, 0xDD);
+  }
+}
+
+// dst[k * stride + c] = src[(row0 + c) * ld + k0 + k] for c < width (<= 16), k < kc: reads `width` rows of a
+// row-major matrix along K and writes them k-major. Lanes c >= width are stored as zero only where store_mask has
+// them (the A panel stores 14 lanes, the B panel 16).
+template <DType D>
+LMF_AVX512 inline void pack_rows_transposed(const void* src, int64_t ld, int64_t row0, int width, int64_t k0,
+                                           int64_t kc, float* dst, int64_t stride, __mmask16 store_mask) {
+  __m512 r[16];
+  for (int64_t kk = 0; kk < kc; kk += 16) {
+    int64_t kn = std::min<int64_t>(16, kc - kk);
+    __mmask16 m = mask_first(kn);
+    for (int c = 0; c < 16; ++c)
+      r[c] = c < width ? load16<D>(src, (row0 + c) * ld + k0 + kk, m) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int64_t i = 0; i < kn; ++i) _mm512_mask_storeu_ps(dst + (kk + i) * stride, store_mask, r[i]);
+  }
+}
+
+// Packs op(A)[i0 : i0+mc, k0 : k0+kc] into ceil(mc / MR) panels of MR * kc floats.
+template <DType D>
+LMF_AVX512 void pack_a(const void* a, bool trans, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                       float* dst) {
+  const __mmask16 store14 = 0x3fff;
+  if (trans) {  // A stored [K, M]: walk each row of A once across all panels (one pass over its pages, not one per
+                // panel: rows of a large M are far apart)
+    for (int64_t k = 0; k < kc; ++k) {
+      int64_t row = (k0 + k) * lda + i0;
+      float* d = dst + k * MR;
+      for (int64_t p = 0; p < mc; p += MR, d += MR * kc)
+        _mm512_mask_storeu_ps(d, store14, load16<D>(a, row + p, mask_first(std::min<int64_t>(MR, mc - p))));
+    }
+    return;
+  }
+  for (int64_t p = 0; p < mc; p += MR, dst += MR * kc)  // A stored [M, K]
+    pack_rows_transposed<D>(a, lda, i0 + p, static_cast<int>(std::min<int64_t>(MR, mc - p)), k0, kc, dst, MR,
+                            store14);
+}
+
+// Packs op(B)[k0 : k0+kc, j0 : j0+nc] into ceil(nc / NR) panels of kc * NR floats.
+template <DType D>
+LMF_AVX512 void pack_b(const void* b, bool trans, int64_t ldb, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
+                       float* dst) {
+  if (!trans) {  // B stored [K, N]: row by row across all panels, as for a transposed A
+    for (int64_t k = 0; k < kc; ++k) {
+      int64_t row = (k0 + k) * ldb + j0;
+      float* d = dst + k * NR;
+      for (int64_t p = 0; p < nc; p += NR, d += NR * kc) {
+        _mm512_store_ps(d, load16<D>(b, row + p, mask_first(std::max<int64_t>(0, nc - p))));
+        _mm512_store_ps(d + 16, load16<D>(b, row + p + 16, mask_first(std::max<int64_t>(0, nc - p - 16))));
+      }
+    }
+    return;
+  }
+  for (int64_t p = 0; p < nc; p += NR, dst += NR * kc)  // B stored [N, K] (an nn.Linear weight)
+    for (int h = 0; h < NR; h += 16) {
+      int cols = static_cast<int>(std::clamp<int64_t>(nc - p - h, 0, 16));
+      pack_rows_transposed<D>(b, ldb, j0 + p + h, cols, k0, kc, dst + h, NR, 0xffff);
+    }
+}
+
+// C[R x cols] (row stride ldc) = alpha * Ap @ Bp + (beta == 0 ? 0 : beta * C) (+ bias[cols]).
+// R <= MR rows are compile-time so the accumulators stay in registers; cols <= NR go through store masks.
+template <int R>
+LMF_AVX512 void kernel(int64_t kc, const float* __restrict ap, const float* __restrict bp, float* c, int64_t ldc,
+                       int cols, float alpha, float beta, const float* bias) {
+  __m512 acc0[R], acc1[R];
+#pragma GCC unroll 14
+  for (int r = 0; r < R; ++r) {
+    acc0[r] = _mm512_setzero_ps();
+    acc1[r] = _mm512_setzero_ps();
+    // C is read in the epilogue, about a microsecond from now: start fetching it (rows are far apart in memory)
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR - 1), _MM_HINT_T0);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+    _mm_prefetch(reinterpret_cast<const char*>(bp + 8 * NR), _MM_HINT_T0);
+#pragma GCC unroll 14
+    for (int r = 0; r < R; ++r) {
+      __m512 av = _mm512_set1_ps(ap[r]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+    }
+    ap += MR;
+    bp += NR;
+  }
+  __mmask16 m0 = mask_first(cols), m1 = mask_first(cols > 16 ? cols - 16 : 0);
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 14
+  for (int r = 0; r < R; ++r) {
+    float* row = c + r * ldc;
+    __m512 c0 = bias0, c1 = bias1;
+    if (beta == 1.f) {
+      c0 = _mm512_add_ps(c0, _mm512_maskz_loadu_ps(m0, row));
+      c1 = _mm512_add_ps(c1, _mm512_maskz_loadu_ps(m1, row + 16));
+    } else if (beta != 0.f) {
+      c0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), c0);
+      c1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), c1);
+    }
+    _mm512_mask_storeu_ps(row, m0, _mm512_fmadd_ps(va, acc0[r], c0));
+    _mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(va, acc1[r], c1));
+  }
+}
+
+using KernelFn = void (*)(int64_t, const float*, const float*, float*, int64_t, int, float, float, const float*);
+inline KernelFn kernel_for_rows(int rows) {
+  static const KernelFn table[MR + 1] = {nullptr,    kernel<1>,  kernel<2>,  kernel<3>,  kernel<4>,
+                                         kernel<5>,  kernel<6>,  kernel<7>,  kernel<8>,  kernel<9>,
+                                         kernel<10>, kernel<11>, kernel<12>, kernel<13>, kernel<14>};
+  return table[rows];
+}
+
+// ---- Skinny products (M <= 4: token-by-token decoding), without packing ----------------------------------------
+// Packing B costs about as much as multiplying it by one row, so a few rows read B where it lies instead.
+constexpr int kSkinnyRows = 4;
+
+// C[R, n0:n1] for B stored [N, K] (transB, an nn.Linear weight): dot products along K, four columns at a time.
+// A is f32 [R, K] with row stride lda. Each sum is lane-wise over K, then reduced: independent of the thread split.
+template <int R, DType D>
+LMF_AVX512 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
+                                int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
+  for (int64_t n = n0; n < n1; n += 4) {
+    int cols = static_cast<int>(std::min<int64_t>(4, n1 - n));
+    __m512 acc[R][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < k; kk += 16) {
+      __mmask16 m = mask_first(k - kk);
+      __m512 bv[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) bv[j] = j < cols ? load16<D>(b, (n + j) * ldb + kk, m) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        __m512 av = _mm512_maskz_loadu_ps(m, a + r * lda + kk);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < cols; ++j) {
+        float* out = c + r * ldc + n + j;
+        float base = bias ? bias[n + j] : 0.f;
+        if (beta != 0.f) base += beta * *out;
+        *out = alpha * _mm512_reduce_add_ps(acc[r][j]) + base;
+      }
+  }
+}
+
+// C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] and summed in k order, 64 columns at a time.
+// op(A)[r][k] is a[r * ars + k * aks] (f32).
+template <int R, DType D>
+LMF_AVX512 void skinny_rows_axpy(const float* a, int64_t ars, int64_t aks, const void* b, int64_t ldb, int64_t k,
+                                 float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
+                                 const float* bias) {
+  for (int64_t n = n0; n < n1; n += 64) {
+    __mmask16 m[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) m[j] = mask_first(std::max<int64_t>(0, n1 - n - 16 * j));
+    __m512 acc[R][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < k; ++kk) {
+      __m512 bv[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) bv[j] = load16<D>(b, kk * ldb + n + 16 * j, m[j]);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        __m512 av = _mm512_set1_ps(a[r * ars + kk * aks]);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
+      }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        float* out = c + r * ldc + n + 16 * j;
+        __m512 base = bias ? _mm512_maskz_loadu_ps(m[j], bias + n + 16 * j) : _mm512_setzero_ps();
+        if (beta != 0.f) base = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[j], out), base);
+        _mm512_mask_storeu_ps(out, m[j], _mm512_fmadd_ps(va, acc[r][j], base));
+      }
+  }
+}
+
+// Columns [n0, n1) of a skinny product C[M <= 4, N] = alpha * op(A) @ op(B) + beta * C (+ bias); A is f32.
+template <DType D>
+LMF_AVX512 void skinny(int64_t m, int64_t k, const float* a, bool trans_a, int64_t lda, const void* b, bool trans_b,
+                       int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
+                       const float* bias) {
+  for (int64_t r0 = 0; r0 < m; r0 += kSkinnyRows) {
+    int rows = static_cast<int>(std::min<int64_t>(kSkinnyRows, m - r0));
+    float* cr = c + r0 * ldc;
+    if (trans_b) {  // the dot-product form needs op(A) rows contiguous along K: the caller checks !trans_a
+      const float* ar = a + r0 * lda;
+      switch (rows) {
+        case 1: skinny_rows_dot<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 2: skinny_rows_dot<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 3: skinny_rows_dot<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        default: skinny_rows_dot<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      }
+    } else {
+      int64_t ars = trans_a ? 1 : lda, aks = trans_a ? lda : 1;
+      const float* ar = a + r0 * ars;
+      switch (rows) {
+        case 1: skinny_rows_axpy<1, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 2: skinny_rows_axpy<2, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 3: skinny_rows_axpy<3, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        default: skinny_rows_axpy<4, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      }
+    }
+  }
+}
+
+}  // namespace lmf::gemm_avx512
+
+#pragma GCC diagnostic pop
+#endif

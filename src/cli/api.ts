@@ -1,0 +1,67 @@
+/**
+ * `lmforge api cfg.yaml | --model_name_or_path dir ... [--host h] [--port p] [--max_concurrent n] [--max_waiting n]`:
+ * LLaMA-Factory's OpenAI-compatible API over a worker-thread ChatModel, so one generation never blocks the server.
+ * Ctrl-C stops the server and the model worker.
+ */
+import { formatHelp, INFER_GROUPS } from '../hparams/index.js';
+import { parseInferArgs } from '../infer/chat-args.js';
+import { ChatModel } from '../infer/chat-model.js';
+import { parseApiFlags, type RunningServer, resolveServerOptions, startApiServer } from '../server/index.js';
+
+export interface StartedApi {
+  server: RunningServer;
+  model: ChatModel;
+  /** Stops the server, then the model. */
+  close(): Promise<void>;
+}
+
+/** Loads the model in a worker and starts the server (tests call this; the command waits for Ctrl-C after it). */
+export async function startApi(
+  argv: readonly string[],
+  env: Record<string, string | undefined> = process.env,
+): Promise<StartedApi> {
+  const { flags, rest } = parseApiFlags(argv);
+  const options = resolveServerOptions(flags, env);
+  const { model: args, notes } = parseInferArgs(rest);
+  for (const note of notes) console.error(`[lmforge] note: ${note}`);
+  const model = await ChatModel.load(args);
+  let server: RunningServer;
+  try {
+    server = await startApiServer(model, options);
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
+  return {
+    server,
+    model,
+    close: async () => {
+      await server.close();
+      await model.close();
+    },
+  };
+}
+
+export async function apiCommand(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    console.log(
+      'Usage: lmforge api <config.yaml> [key=value ...] [--host 0.0.0.0] [--port 8000] [--max_concurrent 1] [--max_waiting 16]\n' +
+        'Environment: API_HOST, API_PORT, API_KEY, API_MODEL_NAME, API_MAX_CONCURRENT, API_MAX_WAITING.\n\n' +
+        formatHelp(INFER_GROUPS),
+    );
+    return 0;
+  }
+  const api = await startApi(argv);
+  console.error(`[lmforge] API on ${api.server.url}/v1 (GET /v1/models lists the model); Ctrl-C stops it`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await api.close();
+  return 0;
+}

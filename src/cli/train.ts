@@ -1,0 +1,34 @@
+/** `lmforge train cfg.yaml [key=value ...]` or `lmforge train --key value ...`: LLaMA-Factory's train command. */
+import { formatHelp, TRAIN_GROUPS } from '../hparams/index.js';
+import { train } from '../train/trainer.js';
+
+export async function trainCommand(args: string[]): Promise<number> {
+  if (args.includes('-h') || args.includes('--help')) {
+    console.log(
+      `Usage: lmforge train <config.yaml|json> [key=value ...]   or   lmforge train --key value ...\n\n${formatHelp(TRAIN_GROUPS)}`,
+    );
+    return 0;
+  }
+  if (args.length === 0) {
+    console.error('Usage: lmforge train <config.yaml> [key=value ...]   (lmforge train -h lists every argument)');
+    return 2;
+  }
+  // Ctrl-C: finish the current step, save a checkpoint, exit; a second Ctrl-C exits at once.
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    console.error('\n[lmforge] stopping after this step and saving a checkpoint (Ctrl-C again to quit now)');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const result = await train(args, { signal: controller.signal });
+    if (result.interrupted) return 130;
+    console.error(
+      `[lmforge] done: ${result.globalStep} steps, train loss ${result.trainLoss.toFixed(4)}; results in ${result.outputDir}`,
+    );
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}

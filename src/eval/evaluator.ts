@@ -1,0 +1,184 @@
+/**
+ * `lmforge eval`: LLaMA-Factory's multiple-choice evaluation (MMLU, C-Eval, CMMLU). For every subject in
+ * mapping.json, each question of the split is asked with `n_shot` examples drawn from the subject's dev set, the
+ * model's next-token logits for A/B/C/D at the answer position pick the letter (argmax), and accuracy is reported
+ * per category. Scoring is the caller's `ChoiceScorer`, so this layer needs no model.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Message } from '../data/converters.js';
+import { SeededRandom } from '../data/random.js';
+import { pythonJsonDumps } from '../io/python-json.js';
+import { type Category, EvalDataError, loadSubject, parseTask, readMapping } from './benchmark-data.js';
+import { CHOICES, type Choice, type ChoiceExample, formatExample, getEvalTemplate } from './eval-template.js';
+import { pythonRound } from './python-math.js';
+
+/**
+ * Scores a batch of prompts. Each prompt is the conversation up to and including the last user turn; the scorer
+ * encodes it as the template's prompt for the next assistant turn (LLaMA-Factory's encode_oneturn prompt ids) and
+ * returns, per prompt, the logits of the tokens 'A', 'B', 'C', 'D' (the last token of each letter's encoding) at
+ * the prompt's last position.
+ */
+export interface ChoiceScorer {
+  choiceLogits(prompts: readonly (readonly Message[])[]): Promise<number[][]>;
+}
+
+/** LLaMA-Factory's EvaluationArguments. */
+export interface EvalArgs {
+  task: string;
+  taskDir: string;
+  batchSize: number;
+  seed: number;
+  lang: 'en' | 'zh';
+  nShot: number;
+  saveDir?: string;
+}
+
+export const EVAL_DEFAULTS = { taskDir: 'evaluation', batchSize: 4, seed: 42, lang: 'en', nShot: 5 } as const;
+
+/** The rows of the printed table, in LLaMA-Factory's order; empty categories are left out. */
+export const SCORE_ROWS = ['Average', 'STEM', 'Social Sciences', 'Humanities', 'Other'] as const;
+export type ScoreRow = (typeof SCORE_ROWS)[number];
+
+export interface EvalResult {
+  /** Predicted letter per question, per subject (what results.json holds). */
+  predictions: Record<string, Record<string, Choice>>;
+  /** Right or wrong per question, per subject. */
+  corrects: Record<string, boolean[]>;
+  /** Accuracy x100 per row, for rows with questions. */
+  scores: Partial<Record<ScoreRow, number>>;
+  /** The printed table (also results.log). */
+  scoreInfo: string;
+}
+
+export interface EvalHooks {
+  /** Called once per subject when its questions are scored. */
+  onSubject?: (subject: string, done: number, total: number) => void;
+  /** Called with each batch of prompts (tests read the exact prompts). */
+  onBatch?: (subject: string, prompts: readonly (readonly Message[])[]) => void;
+}
+
+export async function runEvaluation(args: EvalArgs, scorer: ChoiceScorer, hooks: EvalHooks = {}): Promise<EvalResult> {
+  const task = parseTask(args.task);
+  const template = getEvalTemplate(args.lang);
+  if (!Number.isInteger(args.nShot) || args.nShot < 0)
+    throw new EvalDataError(`--n_shot must be an integer >= 0, got ${args.nShot}.`);
+  if (!Number.isInteger(args.batchSize) || args.batchSize < 1) {
+    throw new EvalDataError(`--batch_size must be an integer >= 1, got ${args.batchSize}.`);
+  }
+  if (args.saveDir && existsSync(args.saveDir)) {
+    throw new EvalDataError(
+      `--save_dir ${args.saveDir} already exists: choose a new folder (results are never overwritten).`,
+    );
+  }
+  const subjects = readMapping(args.taskDir, task.name);
+  const rng = new SeededRandom(args.seed);
+  const byRow = new Map<ScoreRow, boolean[]>(SCORE_ROWS.map((r) => [r, []]));
+  const predictions: EvalResult['predictions'] = {};
+  const corrects: EvalResult['corrects'] = {};
+  let done = 0;
+  for (const [subject, info] of subjects) {
+    const rows = loadSubject(args.taskDir, task.name, subject, task.split);
+    const dev = args.nShot > 0 ? loadSubject(args.taskDir, task.name, subject, 'train') : [];
+    const prompts: Message[][] = [];
+    const labels: string[] = [];
+    for (const row of rows) {
+      // A fresh random support set per question, as LLaMA-Factory shuffles the dev split for each one.
+      const support = pickSupport(dev, args.nShot, rng);
+      const messages = formatExample(template, row, support, info.name);
+      labels.push(messages.at(-1)!.content);
+      prompts.push(messages.slice(0, -1));
+    }
+    const outputs: Choice[] = [];
+    for (let i = 0; i < prompts.length; i += args.batchSize) {
+      const batch = prompts.slice(i, i + args.batchSize);
+      hooks.onBatch?.(subject, batch);
+      const logits = await scorer.choiceLogits(batch);
+      if (logits.length !== batch.length || logits.some((l) => l.length !== CHOICES.length)) {
+        throw new Error(
+          `ChoiceScorer returned ${logits.length} rows for ${batch.length} prompts; each needs ${CHOICES.length} logits.`,
+        );
+      }
+      outputs.push(...logits.map(argmaxChoice));
+    }
+    const right = outputs.map((o, i) => o === labels[i]);
+    corrects[subject] = right;
+    predictions[subject] = Object.fromEntries(outputs.map((o, i) => [String(i), o]));
+    byRow.get(info.category)!.push(...right);
+    byRow.get('Average')!.push(...right);
+    hooks.onSubject?.(subject, ++done, subjects.size);
+  }
+  const scores: EvalResult['scores'] = {};
+  const lines: string[] = [];
+  for (const [row, list] of byRow) {
+    if (list.length === 0) continue;
+    const accuracy = 100 * (list.filter(Boolean).length / list.length);
+    scores[row] = accuracy;
+    lines.push(`${row.padStart(15)}: ${pythonRound(accuracy, 2).toFixed(2)}`);
+  }
+  const scoreInfo = lines.join('\n');
+  if (args.saveDir) {
+    mkdirSync(args.saveDir, { recursive: true });
+    writeFileSync(join(args.saveDir, 'results.json'), pythonJsonDumps(predictions, { indent: 2 }), 'utf8');
+    writeFileSync(join(args.saveDir, 'results.log'), scoreInfo, 'utf8');
+  }
+  return { predictions, corrects, scores, scoreInfo };
+}
+
+function pickSupport(dev: readonly ChoiceExample[], nShot: number, rng: SeededRandom): ChoiceExample[] {
+  if (nShot === 0 || dev.length === 0) return [];
+  return rng
+    .permutation(dev.length)
+    .slice(0, Math.min(nShot, dev.length))
+    .map((i) => dev[i]!);
+}
+
+/** torch.argmax over the four logits: the first of equal maxima wins. */
+function argmaxChoice(logits: readonly number[]): Choice {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+  return CHOICES[best]!;
+}
+
+/** `--task`, `--task_dir`, `--n_shot`, `--lang`, `--batch_size`, `--save_dir`, `--seed` (also `--flag=value`). */
+export function parseEvalArgs(argv: readonly string[]): EvalArgs {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--'))
+      throw new EvalDataError(`Unexpected argument '${arg}': options look like --task mmlu_test.`);
+    const eq = arg.indexOf('=');
+    const key = (eq >= 0 ? arg.slice(2, eq) : arg.slice(2)).replaceAll('-', '_');
+    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new EvalDataError(`--${key} needs a value.`);
+    values.set(key, value);
+  }
+  const known = ['task', 'task_dir', 'n_shot', 'lang', 'batch_size', 'save_dir', 'seed'];
+  for (const key of values.keys()) {
+    if (!known.includes(key)) throw new EvalDataError(`Unknown option --${key}; eval takes --${known.join(', --')}.`);
+  }
+  const int = (key: string, fallback: number) => {
+    const v = values.get(key);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new EvalDataError(`--${key} must be an integer, got '${v}'.`);
+    return n;
+  };
+  const task = values.get('task');
+  if (!task) throw new EvalDataError('--task is required, e.g. --task mmlu_test.');
+  const lang = values.get('lang') ?? EVAL_DEFAULTS.lang;
+  if (lang !== 'en' && lang !== 'zh') throw new EvalDataError(`--lang must be en or zh, got '${lang}'.`);
+  const args: EvalArgs = {
+    task,
+    taskDir: values.get('task_dir') ?? EVAL_DEFAULTS.taskDir,
+    batchSize: int('batch_size', EVAL_DEFAULTS.batchSize),
+    seed: int('seed', EVAL_DEFAULTS.seed),
+    lang,
+    nShot: int('n_shot', EVAL_DEFAULTS.nShot),
+  };
+  const saveDir = values.get('save_dir');
+  if (saveDir) args.saveDir = saveDir;
+  return args;
+}
+
+export type { Category };

@@ -1,0 +1,346 @@
+/**
+ * The model side of ChatModel: a CausalLM + tokenizer + template and the jobs run on them (chat and raw
+ * generation with streamed pieces, embeddings, A/B/C/D logits). It runs wherever the model lives — in a worker
+ * thread (chat-worker.ts) or in-process — and knows nothing about threads: a job reports pieces through a
+ * callback and reads a shared control word to stop early. Semantics are LLaMA-Factory's HuggingfaceEngine:
+ * prompt = encode_oneturn(messages + an empty assistant turn) prompt ids, stop ids = the template's, greedy when
+ * do_sample is off or the temperature is 0, n choices as n rows of one batch.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { getTemplate } from '../data/template/index.js';
+import type { Template } from '../data/template/template.js';
+import { noGrad, scope, Tensor } from '../engine/index.js';
+import type { GeneratingArgs } from '../hparams/generating-args.js';
+import { pythonJsonText } from '../io/python-json.js';
+import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import { Tokenizer } from '../tokenizer/tokenizer.js';
+import {
+  abortError,
+  type EmbeddingResult,
+  type GenerationFinish,
+  type GenerationOptions,
+  type GenerationResult,
+  type Message,
+  type StreamPiece,
+  type ToolCall,
+  type ToolDefinition,
+} from './chat-engine.js';
+import { IncrementalDecoder } from './incremental-decoder.js';
+import { StopStringFilter } from './stop-strings.js';
+
+/** LLaMA-Factory's model/data/generating arguments that an inference engine reads (same names). */
+export interface ChatModelArgs {
+  model_name_or_path: string;
+  adapter_name_or_path?: readonly string[] | null;
+  template?: string | null;
+  default_system?: string | null;
+  enable_thinking?: boolean | null;
+  tool_format?: string | null;
+  /** Storage dtype of the weight matrices ('auto' = float32 on this CPU engine; compute is always f32). */
+  infer_dtype?: 'auto' | 'float16' | 'bfloat16' | 'float32';
+  /** Decoding defaults a request can override (GeneratingArguments). */
+  generating?: Partial<GeneratingArgs>;
+  /** Native thread-pool size (default: physical cores). */
+  threads?: number;
+}
+
+export class ChatModelError extends Error {
+  readonly userFacing = true;
+}
+
+/** Control word values shared with the caller (an Int32Array over a SharedArrayBuffer in worker mode). */
+export const CONTROL_RUN = 0;
+export const CONTROL_STOP = 1;
+export const CONTROL_ABORT = 2;
+
+export type GenerateJob =
+  | { kind: 'chat'; messages: readonly Message[]; opts: GenerationOptions }
+  | { kind: 'complete'; prompt: string; opts: GenerationOptions };
+
+/** Called for every piece of row `row`'s text as it becomes stable. */
+export type PieceSink = (row: number, piece: StreamPiece) => void;
+
+const GENERATING_DEFAULTS: GeneratingArgs = {
+  do_sample: true,
+  temperature: 0.95,
+  top_p: 0.7,
+  top_k: 50,
+  num_beams: 1,
+  max_length: 1024,
+  max_new_tokens: 1024,
+  repetition_penalty: 1,
+  length_penalty: 1,
+  skip_special_tokens: true,
+};
+
+export class ChatRunner {
+  readonly generating: GeneratingArgs;
+
+  private constructor(
+    readonly modelName: string,
+    readonly model: CausalLM,
+    readonly tokenizer: Tokenizer,
+    readonly template: Template,
+    private readonly defaultSystem: string | null,
+    generating: Partial<GeneratingArgs>,
+  ) {
+    this.generating = { ...GENERATING_DEFAULTS, ...generating };
+    if (this.generating.num_beams > 1)
+      throw new ChatModelError('num_beams > 1 (beam search) is not implemented; use num_beams: 1');
+  }
+
+  static async load(args: ChatModelArgs): Promise<ChatRunner> {
+    const { tokenizer, template } = loadTokenizerAndTemplate(args);
+    const dtype = args.infer_dtype === 'bfloat16' ? 'bf16' : args.infer_dtype === 'float16' ? 'f16' : ('f32' as const);
+    const model = await loadModel(args.model_name_or_path, {
+      dtype,
+      ...(args.adapter_name_or_path?.length ? { adapter: args.adapter_name_or_path } : {}),
+      ...(args.threads ? { threads: args.threads } : {}),
+    });
+    if (tokenizer.size > model.config.vocabSize) {
+      model.dispose();
+      throw new ChatModelError(
+        `the tokenizer has ${tokenizer.size} tokens but the model's vocabulary is ${model.config.vocabSize} (the template added special tokens); choose a template that needs no new tokens`,
+      );
+    }
+    model.freezeAll();
+    model.eval();
+    return new ChatRunner(
+      args.model_name_or_path,
+      model,
+      tokenizer,
+      template,
+      args.default_system ?? null,
+      args.generating ?? {},
+    );
+  }
+
+  /** Prompt ids of a job: the template's prompt for the next assistant turn, or the raw text's encoding. */
+  async promptIds(job: GenerateJob): Promise<number[]> {
+    if (job.kind === 'complete') {
+      const ids = await this.tokenizer.encode(job.prompt, { addSpecialTokens: true });
+      if (ids.length === 0) throw new ChatModelError('the prompt is empty: give at least one character');
+      return ids;
+    }
+    return this.chatPromptIds(job.messages, job.opts.system, job.opts.tools);
+  }
+
+  async chatPromptIds(
+    messages: readonly Message[],
+    system?: string,
+    tools?: readonly ToolDefinition[],
+  ): Promise<number[]> {
+    const paired: Message[] = [...messages, { role: 'assistant', content: '' }];
+    const toolText = tools && tools.length > 0 ? pythonJsonText(tools) : null;
+    const [prompt] = await this.template.encodeOneturn(
+      this.tokenizer,
+      paired,
+      system ?? this.defaultSystem ?? null,
+      toolText,
+    );
+    return prompt;
+  }
+
+  /**
+   * Generates `opts.n` rows from `promptIds` (blocking). Pieces go to `sink` as they become stable; the control
+   * word is read after every token (stop = end now with what was generated, abort = throw an AbortError).
+   */
+  generate(
+    promptIds: readonly number[],
+    opts: GenerationOptions,
+    sink?: PieceSink,
+    control?: Int32Array,
+  ): GenerationResult[] {
+    const n = opts.n ?? 1;
+    if (!Number.isInteger(n) || n < 1) throw new ChatModelError(`n must be an integer >= 1, got ${n}`);
+    const g = this.generating;
+    const temperature = opts.temperature ?? g.temperature;
+    // LLaMA-Factory: several choices need sampling; a zero temperature means greedy.
+    const doSample = (g.do_sample || n > 1) && temperature > 0;
+    const maxNew = opts.maxTokens ?? g.max_new_tokens;
+    const stopIds = this.template.stopIds(this.tokenizer);
+    const stopSet = new Set(stopIds);
+    const skipSpecialTokens = g.skip_special_tokens;
+    const decoders = Array.from(
+      { length: n },
+      () => new IncrementalDecoder((ids) => this.tokenizer.decode(ids, { skipSpecialTokens })),
+    );
+    const filters = Array.from({ length: n }, () => new StopStringFilter(opts.stop));
+    const texts = Array.from({ length: n }, () => '');
+    const stopped = Array.from({ length: n }, () => false);
+    const emit = (row: number, text: string, tokenId?: number) => {
+      if (stopped[row]) return;
+      const check = (filters[row] as StopStringFilter).push(text);
+      if (check.stopped) stopped[row] = true;
+      texts[row] += check.text;
+      if (sink && (check.text || tokenId !== undefined))
+        sink(row, tokenId === undefined ? { text: check.text } : { text: check.text, tokenId });
+    };
+    // A request aborted while it waited for the model never starts.
+    if (control && Atomics.load(control, 0) === CONTROL_ABORT) throw abortError();
+    let aborted = false;
+    const result = this.model.generateDetailed(
+      Array.from({ length: n }, () => promptIds),
+      {
+        maxNewTokens: maxNew,
+        doSample,
+        temperature: doSample ? temperature : 1,
+        topP: doSample ? (opts.topP ?? g.top_p) : 1,
+        topK: doSample ? g.top_k : 0,
+        repetitionPenalty: g.repetition_penalty,
+        stop: stopIds,
+        ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+        onToken: (token, row) => {
+          const signal = control ? Atomics.load(control, 0) : CONTROL_RUN;
+          if (signal === CONTROL_ABORT) aborted = true;
+          if (signal !== CONTROL_RUN) return false;
+          // The stop token ends the row; it counts as a completion token but is not text (HF's decode skips it).
+          emit(row, stopSet.has(token) ? '' : (decoders[row] as IncrementalDecoder).push(token), token);
+          return stopped[row] ? false : undefined;
+        },
+      },
+    );
+    if (aborted) throw abortError();
+    return result.tokens.map((tokens, row) => {
+      emit(row, (decoders[row] as IncrementalDecoder).flush());
+      const tail = stopped[row] ? '' : (filters[row] as StopStringFilter).flush();
+      if (tail) {
+        texts[row] += tail;
+        sink?.(row, { text: tail });
+      }
+      const reason = result.finishReasons[row];
+      const finishReason: GenerationFinish = reason === 'length' && !stopped[row] ? 'length' : 'stop';
+      return {
+        text: texts[row] as string,
+        finishReason,
+        promptTokens: promptIds.length,
+        completionTokens: tokens.length,
+      };
+    });
+  }
+
+  /** Last hidden state (after the final norm) mean-pooled over each text's tokens; texts run one batch, left-padded. */
+  async embed(texts: readonly string[]): Promise<EmbeddingResult> {
+    const encoded = await this.tokenizer.encodeBatch([...texts], { addSpecialTokens: true });
+    for (const [i, ids] of encoded.entries())
+      if (ids.length === 0) throw new ChatModelError(`input ${i} is empty: embeddings need at least one token`);
+    const batch = leftPadded(encoded, this.padId());
+    const t = batch.shape[1];
+    const c = this.model.config.hiddenSize;
+    const hidden = noGrad(() => scope(() => this.model.hiddenStates(batch.input).toFloat32Array()));
+    const vectors = encoded.map((ids, r) => {
+      const v = new Float64Array(c);
+      for (let j = t - ids.length; j < t; j++)
+        for (let k = 0; k < c; k++) v[k] = (v[k] as number) + (hidden[(r * t + j) * c + k] as number);
+      return Array.from(v, (x) => x / ids.length);
+    });
+    return { vectors, promptTokens: encoded.reduce((s, ids) => s + ids.length, 0) };
+  }
+
+  /**
+   * For each conversation (ending with a user turn): the next-token logits of 'A', 'B', 'C', 'D' (the last token of
+   * each letter's encoding, as LLaMA-Factory's evaluator) after the template's prompt for the assistant's answer.
+   */
+  async choiceLogits(prompts: readonly (readonly Message[])[], letters = ['A', 'B', 'C', 'D']): Promise<number[][]> {
+    const choiceIds = await Promise.all(
+      letters.map(async (l) => {
+        const ids = await this.tokenizer.encode(l, { addSpecialTokens: false });
+        const last = ids.at(-1);
+        if (last === undefined) throw new ChatModelError(`the tokenizer encodes '${l}' as no token`);
+        return last;
+      }),
+    );
+    const encoded = await Promise.all(prompts.map((m) => this.chatPromptIds(m)));
+    return this.lastPositionLogits(encoded, choiceIds);
+  }
+
+  /** Logits of `ids` at each prompt's last position (one left-padded batch, the LM head on that position only). */
+  lastPositionLogits(prompts: readonly (readonly number[])[], ids: readonly number[]): number[][] {
+    const batch = leftPadded(prompts, this.padId());
+    const [b, t] = batch.shape;
+    const c = this.model.config.hiddenSize;
+    const v = this.model.config.vocabSize;
+    const logits = noGrad(() =>
+      scope(() => {
+        const hidden = this.model.hiddenStates(batch.input).toFloat32Array();
+        const last = new Float32Array(b * c);
+        for (let r = 0; r < b; r++) last.set(hidden.subarray((r * t + t - 1) * c, (r * t + t) * c), r * c);
+        return this.model.head(Tensor.from(last, [b, c])).toFloat32Array();
+      }),
+    );
+    return prompts.map((_, r) => ids.map((id) => logits[r * v + id] as number));
+  }
+
+  extractToolCalls(text: string, tools?: readonly ToolDefinition[]): ToolCall[] | null {
+    return extractToolCalls(this.template, text, tools);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+
+  private padId(): number {
+    return this.tokenizer.padTokenId ?? this.tokenizer.eosTokenId ?? 0;
+  }
+}
+
+/** The tokenizer (from the model folder) and the template fixed onto it, as LLaMA-Factory's load_tokenizer does. */
+export function loadTokenizerAndTemplate(args: ChatModelArgs): { tokenizer: Tokenizer; template: Template } {
+  const dir = args.model_name_or_path;
+  if (!dir || !existsSync(join(dir, 'config.json')))
+    throw new ChatModelError(
+      `model_name_or_path ${dir || '(not set)'} is not a local Hugging Face model folder (no config.json); pass --model_name_or_path <folder>`,
+    );
+  const tokenizer = Tokenizer.fromDir(dir);
+  const template = getTemplate(args.template ?? undefined, tokenizer, {
+    enableThinking: args.enable_thinking ?? true,
+    ...(args.default_system ? { defaultSystem: args.default_system } : {}),
+    ...(args.tool_format ? { toolFormat: args.tool_format } : {}),
+    log: (level, message) => {
+      if (level === 'warning') console.error(`[lmforge] ${message}`);
+    },
+  });
+  return { tokenizer, template };
+}
+
+/** Calls in `text` as the template writes them; null for a plain answer (or calls to tools not offered). */
+export function extractToolCalls(
+  template: Template,
+  text: string,
+  tools?: readonly ToolDefinition[],
+): ToolCall[] | null {
+  const found = template.extractToolCalls(text);
+  if (typeof found === 'string') return null;
+  if (tools && tools.length > 0 && !found.every((c) => tools.some((t) => t.name === c.name))) return null;
+  return found.map((c) => ({ name: c.name, arguments: c.arguments }));
+}
+
+type Ids = { data: Int32Array; shape: [number, number] };
+export interface PaddedBatch {
+  input: { inputIds: Ids; attentionMask: Ids; positionIds: Ids };
+  /** [B, T] */
+  shape: [number, number];
+}
+
+/** Rows left-padded to one length with position ids counting real tokens (what generation's prefill uses). */
+export function leftPadded(rows: readonly (readonly number[])[], pad: number): PaddedBatch {
+  const b = rows.length;
+  const t = Math.max(...rows.map((r) => r.length));
+  const ids = new Int32Array(b * t).fill(pad);
+  const mask = new Int32Array(b * t);
+  const pos = new Int32Array(b * t);
+  rows.forEach((row, r) => {
+    const off = t - row.length;
+    row.forEach((id, j) => {
+      ids[r * t + off + j] = id;
+      mask[r * t + off + j] = 1;
+      pos[r * t + off + j] = j;
+    });
+  });
+  const shape: [number, number] = [b, t];
+  return {
+    input: { inputIds: { data: ids, shape }, attentionMask: { data: mask, shape }, positionIds: { data: pos, shape } },
+    shape,
+  };
+}

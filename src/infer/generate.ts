@@ -1,0 +1,153 @@
+/**
+ * Autoregressive generation with a KV cache: batched prompts are left-padded to one length (position ids count
+ * real tokens only, as HF does), the prompt is run once (prefill), then one token per step. Only the last
+ * position's hidden state goes through the LM head. Cache memory is released when generation ends, however it ends.
+ */
+import { native, noGrad, scope, Tensor } from '../engine/index.js';
+import { KVCache } from '../models/kv-cache.js';
+import type { LlamaForCausalLM } from '../models/llama.js';
+import { type SamplingOptions, selectNextTokens, validateSampling } from './sampling.js';
+
+export interface GenerateOptions extends Partial<SamplingOptions> {
+  /** New tokens per row at most (HF's max_new_tokens). Default 128. */
+  maxNewTokens?: number;
+  /** Token ids that end a row (included in its output, as HF does). */
+  stop?: readonly number[];
+  /** Id used to left-pad shorter prompts (any id: padded keys are masked). */
+  padTokenId?: number;
+  /** Seed of the sampling generator (reproducible sampling). */
+  seed?: number;
+  /** Called for every new token as soon as it is chosen. Return false to stop that row. */
+  onToken?: (token: number, row: number) => boolean | undefined;
+  /** Called after every decoding step with that step's next-token logits [B, V] (tests, scoring). */
+  onStepLogits?: (logits: Float32Array, step: number) => void;
+  /** Stops all rows when aborted (API clients that disconnect). */
+  signal?: AbortSignal;
+}
+
+export interface GenerateResult {
+  /** Per row: the new tokens (stop token included when one ended the row). */
+  tokens: number[][];
+  /** Per row: 'stop' (a stop id or onToken returned false), 'length' (maxNewTokens), 'abort'. */
+  finishReasons: ('stop' | 'length' | 'abort')[];
+}
+
+/** A small seeded generator for sampling draws (mulberry32); one draw per row per step. */
+class DrawSource {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
+  next(): number {
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let t = this.s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}
+
+export function generate(
+  model: LlamaForCausalLM,
+  prompts: readonly (readonly number[])[],
+  options: GenerateOptions = {},
+): GenerateResult {
+  const sampling: SamplingOptions = {
+    doSample: options.doSample ?? false,
+    temperature: options.temperature ?? 1,
+    topK: options.topK ?? 0,
+    topP: options.topP ?? 1,
+    repetitionPenalty: options.repetitionPenalty ?? 1,
+  };
+  validateSampling(sampling);
+  const maxNew = options.maxNewTokens ?? 128;
+  if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`maxNewTokens must be an integer >= 0, got ${maxNew}`);
+  if (prompts.length === 0) return { tokens: [], finishReasons: [] };
+  const cfg = model.cfg;
+  for (const [r, p] of prompts.entries()) {
+    if (p.length === 0) throw new Error(`prompt ${r} is empty: generation needs at least one token (e.g. BOS)`);
+    for (const id of p)
+      if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize)
+        throw new Error(`prompt ${r} has token id ${id} outside the vocabulary [0, ${cfg.vocabSize})`);
+  }
+  const b = prompts.length;
+  const promptLen = Math.max(...prompts.map((p) => p.length));
+  const stop = new Set(options.stop ?? []);
+  const pad = options.padTokenId ?? 0;
+  const draws = new DrawSource(options.seed ?? 0);
+  const history = prompts.map((p) => [...p]);
+  const tokens: number[][] = prompts.map(() => []);
+  const finish: ('stop' | 'length' | 'abort' | null)[] = prompts.map(() => null);
+  const capacity = promptLen + Math.max(maxNew, 1);
+  const cache = new KVCache(b, capacity, cfg.numHiddenLayers, cfg.numKeyValueHeads, cfg.headDim);
+  const ropeFreqs = model.model.ropeFrequencies(capacity - 1);
+  try {
+    // Prefill: left padding, positions count real tokens (padded slots get position 1, as HF's generate does).
+    const ids = new Int32Array(b * promptLen).fill(pad);
+    const mask = new Int32Array(b * promptLen);
+    const pos = new Int32Array(b * promptLen).fill(1);
+    const nextPos = new Int32Array(b);
+    prompts.forEach((p, r) => {
+      const off = promptLen - p.length;
+      p.forEach((id, j) => {
+        ids[r * promptLen + off + j] = id;
+        mask[r * promptLen + off + j] = 1;
+        pos[r * promptLen + off + j] = j;
+      });
+      nextPos[r] = p.length;
+    });
+    let stepIds = ids;
+    let stepMask = mask;
+    let stepPos = pos;
+    let t = promptLen;
+    for (let step = 0; step < maxNew; step++) {
+      if (options.signal?.aborted) {
+        for (let r = 0; r < b; r++) finish[r] = finish[r] ?? 'abort';
+        break;
+      }
+      const logits = noGrad(() =>
+        scope(() => {
+          cache.extendMask(stepMask, t);
+          const hidden = model.model.forward(Tensor.from(stepIds, [b, t], 'i32'), {
+            positionIds: Tensor.from(stepPos, [b, t], 'i32'),
+            cache,
+            rope: ropeFreqs,
+          });
+          cache.advance(t);
+          return model.head(lastPositions(hidden));
+        }),
+      );
+      if (options.onStepLogits) options.onStepLogits(logits.toFloat32Array(), step);
+      const uniforms = Float32Array.from({ length: b }, () => draws.next());
+      const next = selectNextTokens(logits, history, uniforms, sampling);
+      logits.dispose();
+      for (let r = 0; r < b; r++) {
+        if (finish[r]) continue;
+        const id = next[r] as number;
+        tokens[r]?.push(id);
+        history[r]?.push(id);
+        const keepGoing = options.onToken?.(id, r);
+        if (stop.has(id) || keepGoing === false) finish[r] = 'stop';
+      }
+      if (finish.every((f) => f)) break;
+      // Next step: one token per row (finished rows keep decoding a filler that is discarded, as in HF).
+      t = 1;
+      stepIds = Int32Array.from(next, (id, r) => (finish[r] ? pad : id));
+      stepMask = new Int32Array(b).fill(1);
+      stepPos = Int32Array.from(nextPos);
+      for (let r = 0; r < b; r++) nextPos[r] = (nextPos[r] as number) + 1;
+    }
+  } finally {
+    cache.dispose();
+  }
+  return { tokens, finishReasons: finish.map((f) => f ?? 'length') };
+}
+
+/** hidden [B, T, C] -> [B, C] of the last position (a copy per row; no autograd: generation only). */
+function lastPositions(hidden: Tensor): Tensor {
+  const [b, t, c] = hidden.shape as [number, number, number];
+  if (t === 1) return hidden.reshape([b, c]);
+  const out = Tensor.empty([b, c]);
+  for (let r = 0; r < b; r++) native.copy(hidden.handle, (r * t + t - 1) * c * 4, out.handle, r * c * 4, c * 4);
+  return out;
+}

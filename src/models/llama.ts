@@ -1,0 +1,235 @@
+/**
+ * The Llama family decoder: Llama 2/3, Mistral, Qwen2 (q/k/v biases), Qwen3 (per-head q/k RMSNorm), SmolLM, TinyLlama,
+ * Yi — one implementation switched by ModelConfig flags. Module and parameter paths are HF's:
+ *   model.embed_tokens, model.layers.{i}.{input_layernorm, self_attn.{q,k,v,o}_proj, self_attn.{q,k}_norm,
+ *   post_attention_layernorm, mlp.{gate,up,down}_proj}, model.norm, lm_head.
+ * Shapes: B batch, T new tokens, S keys (T, or the KV cache's capacity), C hidden, H heads, KVH key/value heads,
+ * D head_dim, F intermediate, V vocab.
+ */
+import {
+  add,
+  attention,
+  checkpoint,
+  type Generator,
+  type RopeFrequencies,
+  rope,
+  ropeInvFreq,
+  swiglu,
+  type Tensor,
+} from '../engine/index.js';
+import { type ModelConfig, ropeConfigOf } from '../io/model-config.js';
+import { Embedding } from '../nn/embedding.js';
+import { Linear } from '../nn/linear.js';
+import { Module } from '../nn/module.js';
+import { RMSNorm } from '../nn/rms-norm.js';
+import type { KVCache } from './kv-cache.js';
+
+/** Anything with forward(x): a Linear, or a LoraLinear wrapped around one. */
+interface Projection {
+  forward(x: Tensor): Tensor;
+}
+
+/** Creates (or loads) the tensor for an HF parameter path of the given shape. */
+export type WeightSource = (name: string, shape: readonly number[]) => Tensor;
+
+/** What every layer of one forward pass shares. */
+export interface ForwardContext {
+  /** i32 [B, T] absolute positions (RoPE). */
+  positionIds: Tensor;
+  /** i32 [B, S] 1 = real key, 0 = padding. */
+  keyMask?: Tensor;
+  /** i32 [B, T] packed-sequence ids: attention stays within a sequence. */
+  segmentIds?: Tensor;
+  cache?: KVCache;
+  /** RoPE inverse frequencies for this pass (computed once per forward, shared by every layer). */
+  rope: RopeFrequencies;
+}
+
+function projection(module: Module, name: string): Projection {
+  return module.child(name) as unknown as Projection;
+}
+
+class Attention extends Module {
+  constructor(
+    readonly cfg: ModelConfig,
+    readonly layerIndex: number,
+    w: WeightSource,
+    prefix: string,
+  ) {
+    super();
+    const { hiddenSize: c, numAttentionHeads: h, numKeyValueHeads: kvh, headDim: d, qkvBias, oBias } = cfg;
+    const lin = (name: string, out: number, inp: number, bias: boolean) =>
+      new Linear(inp, out, w(`${prefix}.${name}.weight`, [out, inp]), bias ? w(`${prefix}.${name}.bias`, [out]) : null);
+    this.registerModule('q_proj', lin('q_proj', h * d, c, qkvBias));
+    this.registerModule('k_proj', lin('k_proj', kvh * d, c, qkvBias));
+    this.registerModule('v_proj', lin('v_proj', kvh * d, c, qkvBias));
+    this.registerModule('o_proj', lin('o_proj', c, h * d, oBias));
+    if (cfg.qkNorm) {
+      this.registerModule('q_norm', new RMSNorm(w(`${prefix}.q_norm.weight`, [d]), cfg.rmsNormEps));
+      this.registerModule('k_norm', new RMSNorm(w(`${prefix}.k_norm.weight`, [d]), cfg.rmsNormEps));
+    }
+  }
+
+  /** x [B, T, C] -> [B, T, C] */
+  forward(x: Tensor, ctx: ForwardContext): Tensor {
+    const { numAttentionHeads: h, numKeyValueHeads: kvh, headDim: d } = this.cfg;
+    const [b, t] = x.shape as [number, number, number];
+    let q = projection(this, 'q_proj').forward(x).reshape([b, t, h, d]);
+    let k = projection(this, 'k_proj').forward(x).reshape([b, t, kvh, d]);
+    const v = projection(this, 'v_proj').forward(x).reshape([b, t, kvh, d]);
+    if (this.cfg.qkNorm) {
+      q = (this.child('q_norm') as RMSNorm).forward(q);
+      k = (this.child('k_norm') as RMSNorm).forward(k);
+    }
+    q = rope(q, ctx.positionIds, ctx.rope);
+    k = rope(k, ctx.positionIds, ctx.rope);
+    let out: Tensor;
+    if (ctx.cache) {
+      ctx.cache.write(this.layerIndex, k, v);
+      out = attention(q, ctx.cache.keys[this.layerIndex] as Tensor, ctx.cache.values[this.layerIndex] as Tensor, {
+        keyMask: ctx.cache.keyMask,
+        queryOffset: ctx.cache.length,
+      });
+    } else {
+      out = attention(q, k, v, { keyMask: ctx.keyMask, segmentIds: ctx.segmentIds });
+    }
+    return projection(this, 'o_proj').forward(out.reshape([b, t, h * d]));
+  }
+}
+
+class Mlp extends Module {
+  constructor(cfg: ModelConfig, w: WeightSource, prefix: string) {
+    super();
+    const { hiddenSize: c, intermediateSize: f, mlpBias } = cfg;
+    const lin = (name: string, out: number, inp: number) =>
+      new Linear(
+        inp,
+        out,
+        w(`${prefix}.${name}.weight`, [out, inp]),
+        mlpBias ? w(`${prefix}.${name}.bias`, [out]) : null,
+      );
+    this.registerModule('gate_proj', lin('gate_proj', f, c));
+    this.registerModule('up_proj', lin('up_proj', f, c));
+    this.registerModule('down_proj', lin('down_proj', c, f));
+  }
+
+  /** x [B, T, C] -> down(silu(gate(x)) * up(x)) [B, T, C] */
+  forward(x: Tensor): Tensor {
+    const gate = projection(this, 'gate_proj').forward(x);
+    const up = projection(this, 'up_proj').forward(x);
+    return projection(this, 'down_proj').forward(swiglu(gate, up));
+  }
+}
+
+export class DecoderLayer extends Module {
+  constructor(cfg: ModelConfig, index: number, w: WeightSource) {
+    super();
+    const prefix = `model.layers.${index}`;
+    this.registerModule(
+      'input_layernorm',
+      new RMSNorm(w(`${prefix}.input_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
+    );
+    this.registerModule('self_attn', new Attention(cfg, index, w, `${prefix}.self_attn`));
+    this.registerModule(
+      'post_attention_layernorm',
+      new RMSNorm(w(`${prefix}.post_attention_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
+    );
+    this.registerModule('mlp', new Mlp(cfg, w, `${prefix}.mlp`));
+  }
+
+  /** h [B, T, C] -> h + attn(norm(h)), then + mlp(norm(.)) */
+  forward(h: Tensor, ctx: ForwardContext): Tensor {
+    const attn = (this.child('self_attn') as Attention).forward(
+      (this.child('input_layernorm') as RMSNorm).forward(h),
+      ctx,
+    );
+    const h1 = add(h, attn);
+    const mlp = (this.child('mlp') as Mlp).forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
+    return add(h1, mlp);
+  }
+}
+
+/** `model`: embeddings, decoder layers, final norm. */
+export class LlamaModel extends Module {
+  readonly layers: DecoderLayer[] = [];
+  /** Recompute each layer's activations in the backward instead of keeping them. */
+  gradientCheckpointing = false;
+  /** Rewound by checkpointed layers that draw random numbers (LoRA dropout). */
+  rng?: Generator;
+
+  constructor(
+    readonly cfg: ModelConfig,
+    w: WeightSource,
+  ) {
+    super();
+    this.registerModule(
+      'embed_tokens',
+      new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), cfg.padTokenId),
+    );
+    const layers = this.registerModule('layers', new ModuleList());
+    for (let i = 0; i < cfg.numHiddenLayers; i++) this.layers.push(layers.append(new DecoderLayer(cfg, i, w)));
+    this.registerModule('norm', new RMSNorm(w('model.norm.weight', [cfg.hiddenSize]), cfg.rmsNormEps));
+  }
+
+  get embedTokens(): Embedding {
+    return this.child('embed_tokens') as Embedding;
+  }
+
+  /** RoPE frequencies for positions up to maxPosition (dynamic NTK rescales past the original length). */
+  ropeFrequencies(maxPosition: number): RopeFrequencies {
+    return ropeInvFreq(ropeConfigOf(this.cfg), this.cfg.headDim, maxPosition + 1);
+  }
+
+  /** inputIds i32 [B, T] -> final hidden states [B, T, C] */
+  forward(inputIds: Tensor, ctx: ForwardContext): Tensor {
+    let h = this.embedTokens.forward(inputIds);
+    for (const layer of this.layers) {
+      const useCheckpoint = this.gradientCheckpointing && !ctx.cache;
+      h = useCheckpoint
+        ? checkpoint((x) => layer.forward(x, ctx), h, layer.parameters(), this.rng)
+        : layer.forward(h, ctx);
+    }
+    return (this.child('norm') as RMSNorm).forward(h);
+  }
+}
+
+/** An indexable list of modules named 0, 1, 2, ... (torch.nn.ModuleList). */
+export class ModuleList extends Module {
+  private count = 0;
+  append<M extends Module>(m: M): M {
+    return this.registerModule(String(this.count++), m);
+  }
+}
+
+/** The causal LM: `model` + `lm_head` (shares the embedding matrix when tie_word_embeddings). */
+export class LlamaForCausalLM extends Module {
+  constructor(
+    readonly cfg: ModelConfig,
+    w: WeightSource,
+  ) {
+    super();
+    const model = this.registerModule('model', new LlamaModel(cfg, w));
+    const head = cfg.tieWordEmbeddings
+      ? new Linear(cfg.hiddenSize, cfg.vocabSize, model.embedTokens.weight)
+      : new Linear(cfg.hiddenSize, cfg.vocabSize, w('lm_head.weight', [cfg.vocabSize, cfg.hiddenSize]));
+    this.registerModule('lm_head', head);
+  }
+
+  get model(): LlamaModel {
+    return this.child('model') as LlamaModel;
+  }
+
+  get lmHead(): Projection {
+    return projection(this, 'lm_head');
+  }
+
+  /** inputIds [B, T] -> logits [B, T, V] */
+  forward(inputIds: Tensor, ctx: ForwardContext): Tensor {
+    return this.lmHead.forward(this.model.forward(inputIds, ctx));
+  }
+
+  /** hidden [..., C] -> logits [..., V] (generation computes the head for the last position only). */
+  head(hidden: Tensor): Tensor {
+    return this.lmHead.forward(hidden);
+  }
+}

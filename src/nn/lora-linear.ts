@@ -1,0 +1,83 @@
+/**
+ * LoRA in PEFT's semantics: y = W x + b + scaling * B (A dropout(x)), A [r, in], B [out, r],
+ * scaling = alpha / r (alpha / sqrt(r) with rsLoRA). The base layer stays frozen; only A and B train.
+ * Children are named `lora_A` / `lora_B` so parameter paths match PEFT's saved keys
+ * (`...q_proj.lora_A.weight`).
+ */
+import { add, dropout, keep, loraLinear, matmul, noGrad, scale, type Tensor } from '../engine/index.js';
+import type { Generator as RandomGenerator } from '../engine/random.js';
+import { Linear } from './linear.js';
+import { Module } from './module.js';
+
+export interface LoraSettings {
+  rank: number;
+  /** alpha / r, or alpha / sqrt(r) with rsLoRA (PEFT's `scaling`). */
+  scaling: number;
+  dropout: number;
+}
+
+export class LoraLinear extends Module {
+  /** When false the layer computes the base projection only (DPO's reference model reuses the base this way). */
+  enabled = true;
+
+  constructor(
+    readonly base: Linear,
+    readonly settings: LoraSettings,
+    loraA: Tensor,
+    loraB: Tensor,
+    private readonly rng: RandomGenerator,
+  ) {
+    super();
+    const { rank } = settings;
+    if (loraA.shape[0] !== rank || loraA.shape[1] !== base.inFeatures)
+      throw new Error(`lora_A must be [${rank}, ${base.inFeatures}], got [${loraA.shape.join(', ')}]`);
+    if (loraB.shape[0] !== base.outFeatures || loraB.shape[1] !== rank)
+      throw new Error(`lora_B must be [${base.outFeatures}, ${rank}], got [${loraB.shape.join(', ')}]`);
+    // Parameter paths: the base keeps `weight`/`bias` at this module's path, as in an unwrapped model.
+    this.registerParameter('weight', base.weight);
+    if (base.bias) this.registerParameter('bias', base.bias);
+    this.registerModule('lora_A', new Linear(base.inFeatures, rank, loraA));
+    this.registerModule('lora_B', new Linear(rank, base.outFeatures, loraB));
+  }
+
+  get scaling(): number {
+    return this.settings.scaling;
+  }
+
+  get loraA(): Tensor {
+    return (this.child('lora_A') as Linear).weight;
+  }
+
+  get loraB(): Tensor {
+    return (this.child('lora_B') as Linear).weight;
+  }
+
+  /** x [..., in] -> [..., out] */
+  forward(x: Tensor): Tensor {
+    if (!this.enabled) return this.base.forward(x);
+    const p = this.training ? this.settings.dropout : 0;
+    const dropped = p > 0 ? dropout(x, p, { generator: this.rng, training: true }) : undefined;
+    return loraLinear(x, this.base.weight, this.base.bias, this.loraA, this.loraB, this.scaling, dropped);
+  }
+
+  /** W += scaling * B @ A, in the base weight's dtype; returns the plain Linear to put back in the tree. */
+  merge(): Linear {
+    noGrad(() => {
+      const w = this.base.weight;
+      const delta = matmul(this.loraB, this.loraA); // [out, r] @ [r, in]
+      const w32 = w.dtype === 'f32' ? w : w.to('f32');
+      const merged = keep(add(w32, scale(delta, this.scaling)));
+      delta.dispose();
+      if (w32 !== w) w32.dispose();
+      const stored = w.dtype === 'f32' ? merged : keep(merged.to(w.dtype));
+      if (stored !== merged) merged.dispose();
+      stored.name = w.name;
+      stored.requiresGrad = w.requiresGrad;
+      w.dispose();
+      this.base.replaceWeight(stored);
+    });
+    this.loraA.dispose();
+    this.loraB.dispose();
+    return this.base;
+  }
+}

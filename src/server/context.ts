@@ -1,0 +1,33 @@
+/** What every route handler gets: the engine, the public settings, the admission queue. */
+import type { ChatEngine } from '../infer/chat-engine.js';
+import { ApiError } from './errors.js';
+import type { RequestQueue } from './request-queue.js';
+
+export interface ServerSettings {
+  /** Reported by GET /v1/models (LLaMA-Factory: API_MODEL_NAME, default gpt-3.5-turbo). */
+  modelName: string;
+  /** When set, every /v1 request needs `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Generations running at once (the CPU engine runs one at a time best). */
+  maxConcurrent: number;
+  /** Requests that may wait for a slot before new ones get 429. */
+  maxWaiting: number;
+}
+
+export interface ServerContext {
+  engine: ChatEngine;
+  settings: ServerSettings;
+  queue: RequestQueue;
+}
+
+export function requireGenerator(engine: ChatEngine): void {
+  if (!engine.canGenerate) {
+    throw new ApiError(
+      405,
+      'This server runs a reward model: it scores texts (POST /v1/score/evaluation) and cannot generate.',
+      'invalid_request_error',
+      null,
+      'not_allowed',
+    );
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * One streamed generation as an SSE response, shared by chat and text completions: pieces pass through the stop
+ * filter, the finish event carries the finish reason, and the queue slot is released exactly once however the
+ * stream ends (finished, failed, or the client left — even before the body was first read).
+ */
+import type { FinishReason, GenerationResult, GenerationStream } from '../infer/chat-engine.js';
+import { StopStringFilter } from '../infer/stop-strings.js';
+import type { ReleaseSlot } from './request-queue.js';
+import { sseResponse } from './sse.js';
+
+export interface StreamFormat {
+  /** Events sent before the first piece (the chat role chunk). */
+  opening: () => string[];
+  content: (text: string) => string;
+  /** Events after the last piece, up to but not including `[DONE]`. */
+  closing: (finish: FinishReason, result: GenerationResult) => string[];
+}
+
+export function streamGeneration(
+  start: (signal: AbortSignal) => GenerationStream,
+  stop: readonly string[] | undefined,
+  format: StreamFormat,
+  clientSignal: AbortSignal,
+  release: ReleaseSlot,
+): Response {
+  const abort = new AbortController();
+  let cleaned = false;
+  const cleanup = (reason?: unknown) => {
+    if (!abort.signal.aborted && reason !== undefined) abort.abort(reason);
+    if (cleaned) return;
+    cleaned = true;
+    clientSignal.removeEventListener('abort', onClientGone);
+    release();
+  };
+  const onClientGone = () => cleanup(clientSignal.reason ?? 'The client disconnected.');
+  clientSignal.addEventListener('abort', onClientGone, { once: true });
+  const generation = start(abort.signal);
+  generation.result.catch(() => undefined); // awaited below unless the stream ends first: never unhandled
+
+  async function* events(): AsyncGenerator<string, void> {
+    try {
+      yield* format.opening();
+      const filter = new StopStringFilter(stop);
+      let stopped = false;
+      for await (const piece of generation) {
+        const check = filter.push(piece.text);
+        if (check.text) yield format.content(check.text);
+        if ((stopped = check.stopped)) break; // ends the generation; its result still counts the tokens
+      }
+      const tail = filter.flush();
+      if (tail) yield format.content(tail);
+      const result = await generation.result;
+      yield* format.closing(stopped ? 'stop' : result.finishReason, result);
+      yield '[DONE]';
+    } catch (e) {
+      if (abort.signal.aborted) return; // the client is gone: nobody to tell
+      // Headers are sent: the error travels as an event, which the official clients raise as an APIError.
+      console.error('lmforge api: generation failed:', e);
+      yield JSON.stringify({
+        error: {
+          message: `Generation failed: ${(e as Error)?.message ?? String(e)}`,
+          type: 'server_error',
+          param: null,
+          code: null,
+        },
+      });
+    } finally {
+      cleanup();
+    }
+  }
+  return sseResponse(events(), () => cleanup('The client closed the stream.'));
+}

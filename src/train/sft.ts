@@ -1,0 +1,49 @@
+/**
+ * The causal-LM objective of the pt and sft stages: cross-entropy of each next token whose label is not -100.
+ * Over an accumulated batch the loss is the sum over all its counted tokens divided by their total count (not a
+ * mean of per-micro-batch means), so micro-batches of different lengths weigh what their tokens weigh.
+ */
+
+import type { CollatedBatch } from '../data/collator.js';
+import { scale, scope } from '../engine/index.js';
+import type { CausalLM } from '../models/causal-lm.js';
+
+/** Labels the loss counts: labels[:, t + 1] != -100 (the shift HF applies). */
+export function countedTokens(labels: { data: Int32Array; shape: readonly [number, number] }): number {
+  const [b, t] = labels.shape;
+  let n = 0;
+  for (let r = 0; r < b; r++) for (let j = 1; j < t; j++) if ((labels.data[r * t + j] as number) !== -100) n++;
+  return n;
+}
+
+/** Forward + backward of one micro-batch; returns its share of the accumulated loss (sum / totalTokens). */
+export function causalLmStep(model: CausalLM, batch: CollatedBatch, totalTokens: number): number {
+  return scope(() => {
+    const { loss } = model.forward({
+      inputIds: batch.inputIds,
+      attentionMask: batch.attentionMask,
+      labels: batch.labels,
+      ...(batch.positionIds ? { positionIds: batch.positionIds } : {}),
+      ...(batch.segmentIds ? { segmentIds: batch.segmentIds } : {}),
+      lossReduction: 'sum',
+    });
+    if (!loss) throw new Error('the model returned no loss: the batch has no labels');
+    const share = scale(loss, 1 / Math.max(totalTokens, 1));
+    share.backward();
+    return share.item();
+  });
+}
+
+/** Mean loss of one evaluation batch (HF: the batch's mean over its counted tokens). */
+export function causalLmEvalLoss(model: CausalLM, batch: CollatedBatch): { loss: number; tokens: number } {
+  return scope(() => {
+    const { loss } = model.forward({
+      inputIds: batch.inputIds,
+      attentionMask: batch.attentionMask,
+      labels: batch.labels,
+      ...(batch.positionIds ? { positionIds: batch.positionIds } : {}),
+      ...(batch.segmentIds ? { segmentIds: batch.segmentIds } : {}),
+    });
+    return { loss: loss?.item() ?? Number.NaN, tokens: countedTokens(batch.labels) };
+  });
+}

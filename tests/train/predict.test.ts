@@ -1,0 +1,119 @@
+/**
+ * do_predict + predict_with_generate: generated_predictions.jsonl (prompt / predict / label per eval example, the
+ * predictions equal to the model's own greedy generation) and predict_results.json with LLaMA-Factory's metric keys,
+ * on its own (no do_train) and after training.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { getTemplate } from '../../src/data/template/index.js';
+import { computeSimilarity } from '../../src/eval/metrics.js';
+import { loadModel } from '../../src/models/causal-lm.js';
+import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
+import { train } from '../../src/train/trainer.js';
+import { tinyMistralDir } from '../util/tiny-model.js';
+import { tempDir } from '../util/tokenizers.js';
+
+const modelDir = tinyMistralDir(9);
+const root = tempDir('predict');
+const quiet = { progress: false as const, log: () => {} };
+const common = {
+  stage: 'sft',
+  model_name_or_path: modelDir,
+  eval_dataset: 'alpaca_zh_demo',
+  dataset_dir: 'examples/data',
+  template: 'alpaca',
+  cutoff_len: 1024,
+  max_samples: 5,
+  do_predict: true,
+  predict_with_generate: true,
+  per_device_eval_batch_size: 2,
+  do_sample: false,
+  max_new_tokens: 6,
+  overwrite_cache: true,
+  report_to: 'none',
+};
+const METRIC_KEYS = [
+  'predict_bleu-4',
+  'predict_rouge-1',
+  'predict_rouge-2',
+  'predict_rouge-l',
+  'predict_runtime',
+  'predict_samples_per_second',
+  'predict_steps_per_second',
+];
+
+function readRows(dir: string): { prompt: string; predict: string; label: string }[] {
+  return readFileSync(join(dir, 'generated_predictions.jsonl'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+}
+
+test('predict without training: files, keys, greedy predictions and their metrics', async () => {
+  const out = join(root, 'only');
+  const result = await train({ ...common, output_dir: out }, quiet);
+  assert.equal(result.globalStep, 0);
+  const rows = readRows(out);
+  assert.equal(rows.length, 5);
+  for (const r of rows) assert.deepEqual(Object.keys(r), ['prompt', 'predict', 'label']);
+  const metrics = JSON.parse(readFileSync(join(out, 'predict_results.json'), 'utf8'));
+  assert.deepEqual(Object.keys(metrics).sort(), METRIC_KEYS);
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8')), metrics);
+
+  // The same predictions from the model directly, one prompt at a time (batching with left padding changes nothing).
+  const tokenizer = Tokenizer.fromDir(modelDir);
+  const template = getTemplate('alpaca', tokenizer, { log: () => {} });
+  const model = await loadModel(modelDir);
+  try {
+    const examples = JSON.parse(readFileSync('examples/data/alpaca_zh_demo.json', 'utf8')).slice(0, 5);
+    const preds: string[] = [];
+    for (const [i, ex] of examples.entries()) {
+      const user = ex.input ? `${ex.instruction}\n${ex.input}` : ex.instruction;
+      const [prompt, answer] = await template.encodeOneturn(tokenizer, [
+        { role: 'user', content: user },
+        { role: 'assistant', content: ex.output },
+      ]);
+      const { tokens } = model.generateDetailed([prompt], {
+        maxNewTokens: 6,
+        stop: template.stopIds(tokenizer),
+      });
+      preds.push(tokenizer.decode(tokens[0] as number[], { skipSpecialTokens: true }));
+      assert.equal(rows[i]?.prompt, tokenizer.decode(prompt));
+      assert.equal(rows[i]?.predict, preds[i]);
+      assert.equal(rows[i]?.label, tokenizer.decode(answer, { skipSpecialTokens: true }));
+    }
+    const expected = computeSimilarity(
+      preds,
+      rows.map((r) => r.label),
+    );
+    for (const [k, v] of Object.entries(expected)) assert.equal(metrics[k], v, k);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('predict after LoRA training writes the prediction files beside the adapter', async () => {
+  const out = join(root, 'trained');
+  await train(
+    {
+      ...common,
+      do_train: true,
+      dataset: 'alpaca_en_demo',
+      max_steps: 2,
+      lora_rank: 2,
+      per_device_train_batch_size: 2,
+      output_dir: out,
+    },
+    quiet,
+  );
+  for (const f of [
+    'adapter_model.safetensors',
+    'generated_predictions.jsonl',
+    'predict_results.json',
+    'train_results.json',
+  ])
+    assert.ok(existsSync(join(out, f)), f);
+  assert.equal(readRows(out).length, 5);
+});

@@ -1,0 +1,28 @@
+/** A tiny random Llama saved with a real tokenizer's files: what inference tests load like a user's model folder. */
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseModelConfig } from '../../src/io/model-config.js';
+import { createModel } from '../../src/models/causal-lm.js';
+import { LENML, tempDir } from './tokenizers.js';
+
+/** Mistral's 32000-id vocabulary (SentencePiece BPE with byte fallback), hidden size 32, 2 layers. */
+export function tinyMistralDir(seed = 5): string {
+  const dir = join(tempDir('tiny-model'), 'model');
+  const cfg = parseModelConfig({
+    architectures: ['LlamaForCausalLM'],
+    vocab_size: 32000,
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 1024,
+    bos_token_id: 1,
+    eos_token_id: 2,
+  });
+  const model = createModel(cfg, { seed, std: 0.5 });
+  model.save(dir);
+  model.dispose();
+  cpSync(LENML.mistral, dir, { recursive: true });
+  return dir;
+}
