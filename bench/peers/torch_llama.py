@@ -14,6 +14,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 V, C, FF, L, H, KVH = 49152, 576, 1536, 30, 9, 3
 D = C // H
@@ -93,11 +94,15 @@ class Model(torch.nn.Module):
             if p.dim() == 2:
                 torch.nn.init.normal_(p, std=0.02)
 
-    def forward(self, ids, positions, caches=None):
+    def forward(self, ids, positions, caches=None, checkpointing=False):
         cos, sin = rope_tables(positions)
         x = self.emb(ids)
         for i, layer in enumerate(self.layers):
-            x = layer(x, cos, sin, None if caches is None else caches[i])
+            if checkpointing:
+                # recompute each layer in the backward, as HF's gradient_checkpointing does
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, use_reentrant=False)
+            else:
+                x = layer(x, cos, sin, None if caches is None else caches[i])
         return rms_norm(x, self.norm) @ self.emb.weight.t()  # tied head
 
 
@@ -146,6 +151,31 @@ def main():
             step(model, opt, 1, 512)
         secs = (time.perf_counter() - t0) / reps
         tokens = 512
+    elif task in ("sft-accum", "sft-accum-ckpt"):
+        # LoRA SFT: batch 4 as 4 accumulated micro-batches of 1 x 512, loss summed over tokens and divided by the
+        # accumulated token count, clipping at 1.0, AdamW; gradient checkpointing per layer for -ckpt.
+        add_lora(model)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=1e-4)
+        ckpt = task.endswith("ckpt")
+
+        def update():
+            micro = [torch.randint(0, V, (1, 512)) for _ in range(4)]
+            total = 4 * 511
+            for ids in micro:
+                logits = model(ids, torch.arange(512)[None], checkpointing=ckpt)
+                loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1), reduction="sum") / total
+                loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        update()
+        reps, t0 = 2, time.perf_counter()
+        for _ in range(reps):
+            update()
+        secs = (time.perf_counter() - t0) / reps
+        tokens = 4 * 512
     elif task in ("generate", "generate-b8"):
         # Greedy decoding with a KV cache: prefill the 32-token prompts, then 127 single-token steps (128 new tokens
         # per row). Prompts share one length, so no padding is involved.

