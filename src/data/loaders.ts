@@ -3,8 +3,10 @@
  * jsonl, csv, parquet and txt (one record per line in column `text`), as LLaMA-Factory's file types map to
  * HF datasets' builders. A folder loads every file in it, which must all be of one type.
  */
+
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
+import { tableFromIPC } from 'apache-arrow';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
@@ -102,11 +104,7 @@ export async function loadDataFile(file: string): Promise<DataRow[]> {
     case 'parquet':
       return readParquet(file);
     case 'arrow':
-      throw new DatasetFileError(
-        file,
-        'Arrow IPC files cannot be read: no maintained Arrow reader is installed. Convert the data to parquet or ' +
-          'jsonl (in Python: datasets.load_from_disk(...).to_parquet("data.parquet")).',
-      );
+      return readArrow(file);
     default:
       throw new DatasetFileError(
         file,
@@ -232,9 +230,30 @@ async function readParquet(file: string): Promise<DataRow[]> {
   }
 }
 
-/** Parquet int64 arrives as bigint; records downstream are plain JSON values. */
+/**
+ * Arrow IPC, file or stream format (what HF datasets' save_to_disk and the hub cache write), via Apache Arrow's own
+ * JavaScript reader. Nested lists and structs (sharegpt conversations) become plain arrays and objects.
+ */
+function readArrow(file: string): DataRow[] {
+  let table: ReturnType<typeof tableFromIPC>;
+  try {
+    table = tableFromIPC(readFileSync(file));
+  } catch (err) {
+    throw new DatasetFileError(file, `cannot read Arrow IPC data: ${(err as Error).message}`);
+  }
+  return table.toArray().map((row) => toPlain(row) as DataRow);
+}
+
+/** Parquet and Arrow int64 arrive as bigint, Arrow rows and lists as proxies; records downstream are plain JSON. */
 function toPlain(v: unknown): unknown {
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (
+    v !== null &&
+    typeof v === 'object' &&
+    typeof (v as { toJSON?: unknown }).toJSON === 'function' &&
+    !(v instanceof Date)
+  )
+    return toPlain((v as { toJSON(): unknown }).toJSON()); // an Arrow row (object) or list vector (array)
   if (Array.isArray(v)) return v.map(toPlain);
   if (v instanceof Uint8Array) return new TextDecoder().decode(v);
   if (v !== null && typeof v === 'object' && !(v instanceof Date)) {

@@ -71,10 +71,41 @@ test('jsonl (with a byte-order mark), csv, txt and parquet', async () => {
   ]);
 });
 
-test('arrow files fail with a clear way out', async () => {
+test('arrow files: HF datasets-style IPC streams and files, nested conversations, bad data named', async () => {
+  const { tableFromArrays, tableToIPC, vectorFromArray, Table, List, Struct, Field, Utf8 } = await import(
+    'apache-arrow'
+  );
+  const turn = new Struct([new Field('from', new Utf8(), false), new Field('value', new Utf8(), false)]);
+  const conversations = vectorFromArray(
+    [
+      [
+        { from: 'human', value: '你好' },
+        { from: 'gpt', value: 'Hello!' },
+      ],
+      [{ from: 'human', value: 'hi' }],
+    ],
+    new List(new Field('item', turn, false)),
+  );
+  const table = new Table({ conversations, id: tableFromArrays({ id: BigInt64Array.from([7n, 8n]) }).getChild('id')! });
+  const { writeFileSync } = await import('node:fs');
+  for (const format of ['stream', 'file'] as const) {
+    const path = join(dir, `conv-${format}.arrow`);
+    writeFileSync(path, tableToIPC(table, format));
+    const rows = await loadDataFile(path);
+    assert.deepEqual(rows, [
+      {
+        conversations: [
+          { from: 'human', value: '你好' },
+          { from: 'gpt', value: 'Hello!' },
+        ],
+        id: 7,
+      },
+      { conversations: [{ from: 'human', value: 'hi' }], id: 8 },
+    ]);
+  }
   await assert.rejects(loadDataFile(join(dir, 'data.arrow')), (e: Error) => {
     assert.ok(e instanceof DatasetFileError);
-    assert.match(e.message, /data\.arrow: Arrow IPC files cannot be read.*Convert the data to parquet or jsonl/);
+    assert.match(e.message, /data\.arrow: cannot read Arrow IPC data/);
     return true;
   });
 });
