@@ -195,3 +195,28 @@ test('default_system "" removes the template default system prompt (null keeps i
   assert.doesNotMatch(await text(''), /Qwen/);
   assert.match(await text(null), /You are Qwen/);
 });
+
+test('a non-finite loss stops the run with the step, a checkpoint of the weights before it, and advice', async () => {
+  const out = join(root, 'diverge');
+  // An absurd learning rate without clipping blows the weights up within a few updates.
+  const run = train(
+    {
+      ...common,
+      output_dir: out,
+      finetuning_type: 'full',
+      learning_rate: 1e30,
+      max_grad_norm: 0,
+      max_steps: 8,
+      save_steps: 100,
+    },
+    quiet,
+  );
+  await assert.rejects(run, (e: Error & { userFacing?: boolean }) => {
+    assert.equal(e.userFacing, true);
+    assert.match(e.message, /became (NaN|Infinity|-Infinity) at step \d+/);
+    assert.match(e.message, /Lower learning_rate/);
+    const dir = /saved in (\S+?)\./.exec(e.message)?.[1] as string;
+    assert.ok(existsSync(join(dir, 'trainer_state.json')), 'the checkpoint is complete');
+    return true;
+  });
+});
