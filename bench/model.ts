@@ -13,24 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { AdamW, clipGradNorm_, getThreads, native, parseModelConfig, scope, setThreads, Tensor } from '../src/index.js';
 import { createModel } from '../src/models/causal-lm.js';
 import { fmaPeak } from './util/peers.js';
+import { SMOLLM2_135M } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TASKS = ['forward-1x512', 'forward-4x256', 'lora-step', 'full-step', 'generate'] as const;
 type Task = (typeof TASKS)[number];
-
-const SMOLLM2_135M = {
-  architectures: ['LlamaForCausalLM'],
-  vocab_size: 49152,
-  hidden_size: 576,
-  intermediate_size: 1536,
-  num_hidden_layers: 30,
-  num_attention_heads: 9,
-  num_key_value_heads: 3,
-  rms_norm_eps: 1e-5,
-  rope_theta: 100000,
-  max_position_embeddings: 8192,
-  tie_word_embeddings: true,
-};
 
 interface Result {
   task: Task;

@@ -14,23 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
 import { createModel } from '../src/models/causal-lm.js';
 import { train } from '../src/train/trainer.js';
+import { SMOLLM2_135M } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SMOLLM2_135M = {
-  architectures: ['LlamaForCausalLM'],
-  vocab_size: 49152,
-  hidden_size: 576,
-  intermediate_size: 1536,
-  num_hidden_layers: 30,
-  num_attention_heads: 9,
-  num_key_value_heads: 3,
-  rms_norm_eps: 1e-5,
-  rope_theta: 100000,
-  max_position_embeddings: 8192,
-  tie_word_embeddings: true,
-  bos_token_id: 1,
-  eos_token_id: 2,
-};
 
 interface RunResult {
   tokens_per_s: number;

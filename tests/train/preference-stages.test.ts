@@ -4,7 +4,7 @@
  * differences.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { collateFeedback, collatePairwise } from '../../src/data/collator.js';
@@ -18,28 +18,14 @@ import { ktoKl, ktoLoss, preferenceLosses } from '../../src/train/preference-los
 import { VALUE_HEAD_BIAS, VALUE_HEAD_FILE, VALUE_HEAD_WEIGHT } from '../../src/train/rm.js';
 import { train } from '../../src/train/trainer.js';
 import type { LogEntry } from '../../src/train/trainer-state.js';
-import { LENML, tempDir } from '../util/tokenizers.js';
+import { tinyMistralDir } from '../util/tiny-model.js';
+import { tempDir } from '../util/tokenizers.js';
 
 const root = tempDir('lmforge-pref-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const modelDir = join(root, 'base');
-const cfg = parseModelConfig({
-  architectures: ['LlamaForCausalLM'],
-  vocab_size: 32000,
-  hidden_size: 32,
-  intermediate_size: 64,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 256,
-  bos_token_id: 1,
-  eos_token_id: 2,
-});
-const base = createModel(cfg, { seed: 5 });
-base.save(modelDir);
-base.dispose();
-cpSync(LENML.mistral, modelDir, { recursive: true });
+/** A tiny Llama over the Mistral tokenizer's 32000 ids, saved with its tokenizer files. */
+const modelDir = tinyMistralDir(5, { std: 0.02, maxPositionEmbeddings: 256 });
 
 const common = {
   do_train: true,

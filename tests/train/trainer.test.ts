@@ -3,37 +3,20 @@
  * data: the output files, a falling loss, bit-exact resume after an interruption, and the accumulation rule.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { scope } from '../../src/engine/index.js';
-import { parseModelConfig } from '../../src/io/model-config.js';
 import { LoraAdapter } from '../../src/io/peft.js';
-import { createModel } from '../../src/models/causal-lm.js';
 import { train } from '../../src/train/trainer.js';
-import { LENML, tempDir } from '../util/tokenizers.js';
+import { tinyMistralDir } from '../util/tiny-model.js';
+import { tempDir } from '../util/tokenizers.js';
 
 const root = tempDir('lmforge-train-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** A tiny Llama over the Mistral tokenizer's 32000 ids, saved with its tokenizer files. */
-const modelDir = join(root, 'base');
-const cfg = parseModelConfig({
-  architectures: ['LlamaForCausalLM'],
-  vocab_size: 32000,
-  hidden_size: 32,
-  intermediate_size: 64,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 256,
-  bos_token_id: 1,
-  eos_token_id: 2,
-});
-const base = createModel(cfg, { seed: 5 });
-base.save(modelDir);
-base.dispose();
-cpSync(LENML.mistral, modelDir, { recursive: true });
+const modelDir = tinyMistralDir(5, { std: 0.02, maxPositionEmbeddings: 256 });
 
 const common = {
   stage: 'sft',

@@ -5,8 +5,14 @@ import { parseModelConfig } from '../../src/io/model-config.js';
 import { createModel } from '../../src/models/causal-lm.js';
 import { LENML, tempDir } from './tokenizers.js';
 
-/** Mistral's 32000-id vocabulary (SentencePiece BPE with byte fallback), hidden size 32, 2 layers. */
-export function tinyMistralDir(seed = 5): string {
+/**
+ * Mistral's 32000-id vocabulary (SentencePiece BPE with byte fallback), hidden size 32, 2 layers. `std` scales the
+ * random weights (0.5 makes greedy answers vary; training tests use HF's 0.02).
+ */
+export function tinyMistralDir(
+  seed = 5,
+  { std = 0.5, maxPositionEmbeddings = 1024 }: { std?: number; maxPositionEmbeddings?: number } = {},
+): string {
   const dir = join(tempDir('tiny-model'), 'model');
   const cfg = parseModelConfig({
     architectures: ['LlamaForCausalLM'],
@@ -16,11 +22,11 @@ export function tinyMistralDir(seed = 5): string {
     num_hidden_layers: 2,
     num_attention_heads: 4,
     num_key_value_heads: 2,
-    max_position_embeddings: 1024,
+    max_position_embeddings: maxPositionEmbeddings,
     bos_token_id: 1,
     eos_token_id: 2,
   });
-  const model = createModel(cfg, { seed, std: 0.5 });
+  const model = createModel(cfg, { seed, std });
   model.save(dir);
   model.dispose();
   cpSync(LENML.mistral, dir, { recursive: true });
