@@ -30,7 +30,7 @@ import {
   usesReferenceModel,
 } from './preference-loss.js';
 import { countNonZero } from './sft.js';
-import type { Metrics, Stage } from './stage.js';
+import { backwardMeanShare, type Metrics, type Stage } from './stage.js';
 
 /** Where reference log-probs come from: a frozen model, or the policy with its LoRA adapter disabled. */
 export type Reference = { kind: 'model'; model: CausalLM } | { kind: 'adapter-disabled' } | { kind: 'none' };
@@ -170,10 +170,7 @@ export function dpoStage(model: CausalLM, o: DpoStageOptions): Stage<PairwiseRec
     step(batch, update) {
       return scope(() => {
         const { loss, metrics } = lossAndMetrics(batch);
-        // HF divides each micro-batch's mean loss by the number of micro-batches in the update
-        const share = scale(loss, 1 / update.length);
-        share.backward();
-        return { loss: share.item(), metrics };
+        return { loss: backwardMeanShare(loss, update.length), metrics };
       });
     },
     evaluate(batch) {

@@ -13,7 +13,7 @@ import type { CausalLM } from '../models/causal-lm.js';
 import { type Reference, referenceLogProbs, sequenceLogProbs, type TokenRows } from './dpo.js';
 import { type KtoLossConfig, ktoKl, ktoLoss } from './preference-loss.js';
 import { countNonZero } from './sft.js';
-import type { Metrics, Stage } from './stage.js';
+import { backwardMeanShare, type Metrics, type Stage } from './stage.js';
 
 export interface KtoStageOptions {
   collateOptions: CollatorOptions;
@@ -90,9 +90,7 @@ export function ktoStage(model: CausalLM, o: KtoStageOptions): Stage<FeedbackRec
     step(batch, update) {
       return scope(() => {
         const { loss, metrics } = lossAndMetrics(batch);
-        const share = scale(loss, 1 / update.length);
-        share.backward();
-        return { loss: share.item(), metrics };
+        return { loss: backwardMeanShare(loss, update.length), metrics };
       });
     },
     evaluate(batch) {

@@ -30,7 +30,7 @@ import {
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { countNonZero } from './sft.js';
-import type { Stage } from './stage.js';
+import { backwardMeanShare, type Stage } from './stage.js';
 
 export const VALUE_HEAD_FILE = 'value_head.safetensors';
 export const VALUE_HEAD_WEIGHT = 'v_head.summary.weight';
@@ -167,10 +167,7 @@ export function rewardModelStage(model: CausalLM, o: RewardModelStageOptions): S
       return scope(() => {
         const generator = model.module.model.rng;
         const loss = lossOf(pairScores(batch, generator));
-        // HF divides each micro-batch's mean loss by the number of micro-batches in the update
-        const share = scale(loss, 1 / update.length);
-        share.backward();
-        return { loss: share.item(), metrics: {} };
+        return { loss: backwardMeanShare(loss, update.length), metrics: {} };
       });
     },
     evaluate(batch) {

@@ -7,7 +7,7 @@
 import { type CollatedBatch, type CollatorOptions, collate } from '../data/collator.js';
 import type { SupervisedRecord } from '../data/processors/types.js';
 import { scale, scope } from '../engine/index.js';
-import type { CausalLM } from '../models/causal-lm.js';
+import type { CausalLM, ForwardInput } from '../models/causal-lm.js';
 import type { Stage } from './stage.js';
 
 /** Labels the loss counts: labels[:, t + 1] != -100 (the shift HF applies). */
@@ -18,17 +18,21 @@ export function countedTokens(labels: { data: Int32Array; shape: readonly [numbe
   return n;
 }
 
+/** A collated batch as the model's forward input (packed rows carry positions, neat packing segment ids). */
+function forwardInput(batch: CollatedBatch): ForwardInput {
+  return {
+    inputIds: batch.inputIds,
+    attentionMask: batch.attentionMask,
+    labels: batch.labels,
+    ...(batch.positionIds ? { positionIds: batch.positionIds } : {}),
+    ...(batch.segmentIds ? { segmentIds: batch.segmentIds } : {}),
+  };
+}
+
 /** Forward + backward of one micro-batch; returns its share of the accumulated loss (sum / totalTokens). */
 export function causalLmStep(model: CausalLM, batch: CollatedBatch, totalTokens: number): number {
   return scope(() => {
-    const { loss } = model.forward({
-      inputIds: batch.inputIds,
-      attentionMask: batch.attentionMask,
-      labels: batch.labels,
-      ...(batch.positionIds ? { positionIds: batch.positionIds } : {}),
-      ...(batch.segmentIds ? { segmentIds: batch.segmentIds } : {}),
-      lossReduction: 'sum',
-    });
+    const { loss } = model.forward({ ...forwardInput(batch), lossReduction: 'sum' });
     if (!loss) throw new Error('the model returned no loss: the batch has no labels');
     const share = scale(loss, 1 / Math.max(totalTokens, 1));
     share.backward();
@@ -39,13 +43,7 @@ export function causalLmStep(model: CausalLM, batch: CollatedBatch, totalTokens:
 /** Mean loss of one evaluation batch (HF: the batch's mean over its counted tokens). */
 export function causalLmEvalLoss(model: CausalLM, batch: CollatedBatch): { loss: number; tokens: number } {
   return scope(() => {
-    const { loss } = model.forward({
-      inputIds: batch.inputIds,
-      attentionMask: batch.attentionMask,
-      labels: batch.labels,
-      ...(batch.positionIds ? { positionIds: batch.positionIds } : {}),
-      ...(batch.segmentIds ? { segmentIds: batch.segmentIds } : {}),
-    });
+    const { loss } = model.forward(forwardInput(batch));
     return { loss: loss?.item() ?? Number.NaN, tokens: countedTokens(batch.labels) };
   });
 }

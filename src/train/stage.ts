@@ -3,7 +3,7 @@
  * micro-batches, the loss and metrics of one micro-batch (forward + backward), evaluation, and any weights beyond
  * the causal LM's (the reward model's value head). One file per stage: sft.ts (pt and sft), rm.ts, dpo.ts, kto.ts.
  */
-import type { Tensor } from '../engine/index.js';
+import { scale, type Tensor } from '../engine/index.js';
 
 export type Metrics = Record<string, number>;
 
@@ -53,4 +53,14 @@ export function meanMetrics(entries: readonly Metrics[]): Metrics {
       sums.set(k, [s[0] + v, s[1] + 1]);
     }
   return Object.fromEntries([...sums].map(([k, [s, n]]) => [k, s / n]));
+}
+
+/**
+ * HF's accumulation for stages whose loss is a per-micro-batch mean (rm, dpo, kto): each micro-batch's loss divided
+ * by the number of micro-batches in the update, back-propagated. Returns that share. Call inside the step's scope.
+ */
+export function backwardMeanShare(loss: Tensor, microBatches: number): number {
+  const share = scale(loss, 1 / microBatches);
+  share.backward();
+  return share.item();
 }

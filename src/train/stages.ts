@@ -43,7 +43,7 @@ export async function createStage(args: TrainArgs, model: CausalLM, ctx: StageCo
     if (fa.ld_alpha !== null && fa.ld_alpha !== undefined)
       throw new StageArgumentError('ld_alpha (LD-DPO) is not available in lmforge; remove it');
     const type = (stage === 'orpo' ? 'orpo' : fa.pref_loss) as PreferenceLossType;
-    const reference = usesReferenceModel(type) ? await createReference(args, model, ctx) : { kind: 'none' as const };
+    const reference = usesReferenceModel(type) ? await createReference(args, ctx) : { kind: 'none' as const };
     return dpoStage(model, {
       collateOptions: ctx.collateOptions,
       loss: { type, beta: fa.pref_beta, labelSmoothing: fa.dpo_label_smoothing, simpoGamma: fa.simpo_gamma },
@@ -56,12 +56,12 @@ export async function createStage(args: TrainArgs, model: CausalLM, ctx: StageCo
       collateOptions: ctx.collateOptions,
       loss: { beta: fa.pref_beta, chosenWeight: fa.kto_chosen_weight, rejectedWeight: fa.kto_rejected_weight },
       ftx: fa.pref_ftx,
-      reference: await createReference(args, model, ctx),
+      reference: await createReference(args, ctx),
     }) as Stage;
   throw new StageArgumentError(`stage '${stage}' is not available in lmforge (pt, sft, rm, dpo and kto are)`);
 }
 
-async function createReference(args: TrainArgs, model: CausalLM, ctx: StageContext): Promise<Reference> {
+async function createReference(args: TrainArgs, ctx: StageContext): Promise<Reference> {
   const { finetuning: fa, model: ma } = args;
   const split = (s: string | null | undefined) => (s ? s.split(',').map((x) => x.trim()) : []);
   let dir: string;
