@@ -396,7 +396,12 @@ void backward_head_portable(const AttnArgs& a, int64_t i, Scratch& s) { backward
 using TaskFn = void (*)(const AttnArgs&, int64_t, Scratch&);
 
 // Runs fn for tasks [0, n) handed out one at a time (tasks are large and uneven: causal tiles grow with t).
-void run_tasks(int64_t n, TaskFn fn, const AttnArgs& a) {
+void run_tasks(int64_t n, TaskFn fn, const AttnArgs& a, bool serial) {
+  if (serial) {  // a decoding step: waking the workers costs more than the whole product
+    Scratch scratch;
+    for (int64_t i = 0; i < n; ++i) fn(a, i, scratch);
+    return;
+  }
   std::atomic<int64_t> next{0};
   parallel_run(
       [&](int, int) {
@@ -411,9 +416,13 @@ void run_tasks(int64_t n, TaskFn fn, const AttnArgs& a) {
 struct PackedKV {
   Pooled k_tiles, v_tiles, k_rows, v_rows;
 };
-void pack_kv(AttnArgs& a, PackedKV& p, bool backward) {
+// The forward packs only the keys some query can see: with a KV cache, S is the cache's capacity and every slot
+// past off + T is unwritten. The backward packs all S (it writes dk, dv for every key).
+void pack_kv(AttnArgs& a, PackedKV& p, bool backward, bool serial) {
   a.Dp = round_up(a.D, 16);
   a.key_tiles = (a.S + kCols - 1) / kCols;
+  const int64_t visible = backward || !a.causal ? a.S : std::min(a.S, a.off + a.T);
+  const int64_t packed_tiles = (visible + kCols - 1) / kCols;
   const size_t tiles = static_cast<size_t>(a.B * a.KVH * a.key_tiles * a.Dp * kCols);
   const size_t rows = static_cast<size_t>(a.B * a.KVH * a.S * a.Dp);
   p.k_tiles.v.resize(std::max(p.k_tiles.v.size(), tiles));
@@ -424,10 +433,10 @@ void pack_kv(AttnArgs& a, PackedKV& p, bool backward) {
   a.v_tiles = p.v_tiles.data();
   a.k_rows = p.k_rows.data();
   a.v_rows = p.v_rows.data();
-  parallel_for(a.B * a.KVH * a.key_tiles, 4, [&](int64_t i0, int64_t i1) {
+  auto pack = [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t b = i / (a.KVH * a.key_tiles), g = i / a.key_tiles % a.KVH, tile = i % a.key_tiles;
-      const int64_t j0 = tile * kCols, nc = std::min<int64_t>(kCols, a.S - j0);
+      const int64_t b = i / (a.KVH * packed_tiles), g = i / packed_tiles % a.KVH, tile = i % packed_tiles;
+      const int64_t j0 = tile * kCols, nc = std::min<int64_t>(kCols, visible - j0);
       pack_cols(a.k, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, kCols, p.k_tiles.data() + tile_at(a, b, g, tile));
       if (backward) {
         pack_cols(a.v, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, kCols, p.v_tiles.data() + tile_at(a, b, g, tile));
@@ -436,7 +445,18 @@ void pack_kv(AttnArgs& a, PackedKV& p, bool backward) {
         pack_rows(a.v, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, p.v_rows.data() + row_at(a, b, g, j0));
       }
     }
-  });
+  };
+  const int64_t items = a.B * a.KVH * packed_tiles;
+  if (serial)
+    pack(0, items);
+  else
+    parallel_for(items, 4, pack);
+}
+
+// Below ~2^18 multiply-adds (one decoding step of a small model) the forward runs on the calling thread.
+bool small_forward(const AttnArgs& a) {
+  const int64_t visible = a.causal ? std::min(a.S, a.off + a.T) : a.S;
+  return a.B * a.H * a.T * visible * a.D < (int64_t(1) << 18);
 }
 
 AttnArgs read_args(const Napi::CallbackInfo& info, size_t dims_at) {
@@ -469,11 +489,12 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   a.v = arg_ptr<float>(info, 2);
   a.out = arg_ptr<float>(info, 3);
   a.lse = arg_ptr<float>(info, 4);
+  const bool serial = small_forward(a);
   PackedKV packed;
-  pack_kv(a, packed, false);
+  pack_kv(a, packed, false, serial);
   Isa i = isa();
   TaskFn fn = i == Isa::avx512 ? forward_tile_avx512 : i == Isa::avx2 ? forward_tile_avx2 : forward_tile_portable;
-  run_tasks(a.B * a.H * ((a.T + kFwdRows - 1) / kFwdRows), fn, a);
+  run_tasks(a.B * a.H * ((a.T + kFwdRows - 1) / kFwdRows), fn, a, serial);
   return info.Env().Undefined();
 }
 
@@ -492,7 +513,7 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   a.dk = arg_ptr<float>(info, 7);
   a.dv = arg_ptr<float>(info, 8);
   PackedKV packed;
-  pack_kv(a, packed, true);
+  pack_kv(a, packed, true, false);
   Pooled heads(a.H != a.KVH ? static_cast<size_t>(2 * a.B * a.H * a.S * a.D) : 0);
   a.dkv_heads = heads.data();
   // At least ~32 tasks when B * H is small (a 16-core machine stays busy with B = 1), at most 4 dq copies. The
@@ -524,7 +545,7 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   });
   Isa i = isa();
   TaskFn fn = i == Isa::avx512 ? backward_head_avx512 : i == Isa::avx2 ? backward_head_avx2 : backward_head_portable;
-  run_tasks(a.B * a.H * a.key_chunks, fn, a);
+  run_tasks(a.B * a.H * a.key_chunks, fn, a, false);
   // dq [B, T, H, D] = sum of the chunks' copies [B, H, T, Dp], in chunk order
   parallel_for(a.B * a.T * a.H, 256, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
