@@ -56,7 +56,7 @@ function ldReferenceLogps(logits: Float64Array, labels: TokenRows['labels'], v: 
     const rowLogits = logits.subarray(i * t * v, (i * t + t - 1) * v);
     return tokenLogProbsRef(Float64Array.from(rowLogits), row, v);
   });
-  const mask = shifted.map((row) => row.map((y) => (y !== X ? 1 : 0)));
+  const mask = shifted.map((row) => row.map((y): number => (y !== X ? 1 : 0)));
   const valid = mask.map((m) => m.reduce((x, y) => x + y, 0));
   const half = r / 2;
   return perToken.map((lp, i) => {

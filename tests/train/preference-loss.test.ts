@@ -171,13 +171,14 @@ function ktoPairByHand(pc: number[], pr: number[], beta: number): number {
 test('kto_pair: the mean loss and its gradient (through the batch KL estimates) equal TRL formula in float64', () => {
   const beta = 0.5;
   // chosen ratios mean +1/6 (KL_chosen is live), rejected ratios mean -1/12 (KL_rejected clamped to 0)
-  for (const [pc, pr] of [
+  const cases: [number[], number[]][] = [
     [PC, PR],
     [
       [-12, -2.5, -0.5],
       [-13, -2.75, -0.5],
     ],
-  ]) {
+  ];
+  for (const [pc, pr] of cases) {
     scope(() => {
       const chosen = Tensor.from(pc, [3]).requiresGrad_();
       const rejected = Tensor.from(pr, [3]).requiresGrad_();
