@@ -111,6 +111,11 @@ function parentAndName(path: string): [string, string] {
 export class CausalLM {
   /** The active LoRA adapter's config, if any. */
   private lora: LoraConfig | null = null;
+  /**
+   * modules_to_save: trained parameter -> a frozen copy of its weights before the adapter (PEFT's original_module,
+   * which disable_adapter() runs instead of the trained copy).
+   */
+  private readonly modulesToSaveOriginals = new Map<Tensor, Tensor>();
   private readonly rng: Generator;
 
   constructor(
@@ -262,6 +267,7 @@ export class CausalLM {
       throw new Error(
         `lora_target ${JSON.stringify(targets)} matches no linear layer (layers: ${LLAMA_LINEAR_MODULES.join(', ')})`,
       );
+    this.keepModulesToSaveOriginals(cfg);
     this.enableModulesToSave(cfg);
     this.lora = cfg;
     return cfg;
@@ -302,6 +308,7 @@ export class CausalLM {
       for (const path of modules.keys())
         if (!seen.has(path))
           throw new Error(`${dir}: weights for ${path} do not match any targeted linear layer of this model`);
+      this.keepModulesToSaveOriginals(cfg);
       for (const [saved, k] of adapter.keys) {
         if (k.kind === 'lora') continue;
         const name = k.kind === 'bias' ? `${k.module}.bias` : `${k.module}.${k.param}`;
@@ -346,18 +353,29 @@ export class CausalLM {
       merged.weight.requiresGrad = false;
       this.moduleAt(parentPath).replaceChild(name, merged);
     }
+    // merged, the trained modules_to_save are the model's weights (PEFT's merge_and_unload)
+    for (const original of this.modulesToSaveOriginals.values()) original.dispose();
+    this.modulesToSaveOriginals.clear();
     this.lora = null;
   }
 
-  /** Runs fn with every LoRA layer switched off (DPO's reference model without a second copy of the weights). */
+  /**
+   * Runs fn as the model without its adapter (DPO's reference model without a second copy of the weights): every
+   * LoRA layer switched off and the modules_to_save back on their original weights, as PEFT's disable_adapter().
+   */
   withAdapterDisabled<T>(fn: () => T): T {
-    const layers = [...this.module.namedModules()]
-      .map(([, m]) => m)
-      .filter((m): m is LoraLinear => m instanceof LoraLinear);
+    const modules = [...this.module.namedModules()].map(([, m]) => m);
+    const layers = modules.filter((m): m is LoraLinear => m instanceof LoraLinear);
+    // every slot holding a trained modules_to_save tensor (a tied head shares the embedding's; a LoraLinear's base)
+    const swaps: [Module, string, Tensor][] = [];
+    for (const m of [...modules, ...layers.map((l) => l.base)])
+      for (const [name, t] of m.ownParameters()) if (this.modulesToSaveOriginals.has(t)) swaps.push([m, name, t]);
     for (const l of layers) l.enabled = false;
+    for (const [m, name, t] of swaps) m.swapParameter(name, this.modulesToSaveOriginals.get(t) as Tensor);
     try {
       return fn();
     } finally {
+      for (const [m, name, t] of swaps) m.swapParameter(name, t);
       for (const l of layers) l.enabled = true;
     }
   }
@@ -508,6 +526,8 @@ export class CausalLM {
   /** Frees every weight and gradient. */
   dispose(): void {
     this.module.dispose();
+    for (const original of this.modulesToSaveOriginals.values()) original.dispose();
+    this.modulesToSaveOriginals.clear();
   }
 
   // ---- internals -------------------------------------------------------------------------------------------------
@@ -553,6 +573,17 @@ export class CausalLM {
         const mod = n.slice(0, n.lastIndexOf('.'));
         return list.some((m) => mod === m || mod.endsWith(`.${m}`));
       });
+  }
+
+  /** Copies the weights of the modules_to_save before the adapter trains or overwrites them. */
+  private keepModulesToSaveOriginals(cfg: LoraConfig): void {
+    for (const name of this.modulesToSaveParameters(cfg)) {
+      const t = this.findParameter(name) as Tensor;
+      if (this.modulesToSaveOriginals.has(t)) continue;
+      const original = keep(t.to(t.dtype));
+      original.name = t.name;
+      this.modulesToSaveOriginals.set(t, original);
+    }
   }
 
   /** modules_to_save train fully: their weights must be f32 and trainable. */

@@ -66,7 +66,9 @@ export class LoraLinear extends Module {
       const w = this.base.weight;
       const delta = matmul(this.loraB, this.loraA); // [out, r] @ [r, in]
       const w32 = w.dtype === 'f32' ? w : w.to('f32');
-      const merged = keep(add(w32, scale(delta, this.scaling)));
+      const scaled = scale(delta, this.scaling);
+      const merged = keep(add(w32, scaled));
+      scaled.dispose();
       delta.dispose();
       if (w32 !== w) w32.dispose();
       const stored = w.dtype === 'f32' ? merged : keep(merged.to(w.dtype));

@@ -31,6 +31,23 @@ export abstract class Module {
     return this.ownParams.get(name);
   }
 
+  /** [name, tensor] of this module's own parameters (not its children's). */
+  ownParameters(): [string, Tensor][] {
+    return [...this.ownParams];
+  }
+
+  /**
+   * Points an existing parameter slot at another tensor of the same shape (a LoRA model's reference pass swaps in
+   * the original weights of its modules_to_save). The caller owns both tensors.
+   */
+  swapParameter(name: string, t: Tensor): void {
+    const old = this.ownParams.get(name);
+    if (!old) throw new Error(`no parameter '${name}' to swap`);
+    if (old.shape.length !== t.shape.length || old.shape.some((d, i) => d !== t.shape[i]))
+      throw new Error(`parameter '${name}' is [${old.shape}], the replacement is [${t.shape}]`);
+    this.ownParams.set(name, t);
+  }
+
   child(name: string): Module | undefined {
     return this.childModules.get(name);
   }

@@ -9,7 +9,14 @@
  *   ipo:     (logits - 1 / (2 beta))^2                                          (log-probs length-averaged)
  *   orpo:    -pc + beta * -logsigmoid(log_odds),  log_odds = (pc - pr) - (log(1 - e^pc) - log(1 - e^pr))
  *   simpo:   -logsigmoid(beta (pc - pr - gamma / beta))
+ *   kto_pair (TRL's DPO loss_type, eqn (7) of the HALOs paper): with c = pc - rc, r = pr - rr and the batch KL
+ *            estimates KLc = max(mean(c), 0), KLr = max(mean(r), 0) (not detached; torch's clamp passes the gradient
+ *            at 0), TRL's 2B losses are 1 - sigmoid(beta (c - KLr)) and 1 - sigmoid(beta (KLc - r)); here pair i
+ *            carries the mean of its two, so the mean over pairs is TRL's mean over 2B rows.
  * orpo and simpo use no reference model; their rewards are beta * logp, the others' beta * (policy - reference).
+ * BCO (pref_bco_weight w > 0, reference-model losses only; LLaMA-Factory's CustomDPOTrainer.bco_loss):
+ *   delta = running mean of the batches' mean reward (TRL's RunningMoments), updated before use;
+ *   bco = -logsigmoid(beta c - delta) - logsigmoid(-(beta r - delta)); loss = (loss + w bco) / (1 + w).
  * KTO: kl = max(mean(policy_KL - reference_KL), 0) over mismatched (prompt, other reply) pairs, a constant;
  *   desirable: 1 - sigmoid(beta (pc - rc - kl)), undesirable: 1 - sigmoid(beta (kl - (pr - rr))), weighted by
  *   kto_chosen_weight / kto_rejected_weight and averaged over all rows.
@@ -25,10 +32,12 @@ import {
   sigmoid,
   sub,
   sumAll,
-  type Tensor,
+  sumLastDim,
+  Tensor,
+  takeRows,
 } from '../engine/index.js';
 
-export type PreferenceLossType = 'sigmoid' | 'hinge' | 'ipo' | 'orpo' | 'simpo';
+export type PreferenceLossType = 'sigmoid' | 'hinge' | 'ipo' | 'kto_pair' | 'orpo' | 'simpo';
 
 export interface PreferenceLossConfig {
   type: PreferenceLossType;
@@ -75,8 +84,84 @@ export function preferenceLosses(cfg: PreferenceLossConfig, policy: PairLogProbs
     return ls === 0 ? forward : add(forward, scale(logSigmoid(scale(logits, -beta)), -ls));
   }
   if (cfg.type === 'hinge') return relu(addScalar(scale(logits, -beta), 1));
+  if (cfg.type === 'kto_pair') return ktoPairLosses(beta, policy, reference);
   const d = addScalar(logits, -1 / (2 * beta));
   return mul(d, d);
+}
+
+/** max(mean(x), 0) broadcast to x's shape [B], with torch's clamp gradient (passed where mean >= 0). */
+function clampedMean(x: Tensor): Tensor {
+  const b = x.numel;
+  const mean = scale(sumLastDim(x), 1 / b); // [1]
+  if (mean.item() < 0) return Tensor.zeros([b]);
+  return takeRows(mean, new Array<number>(b).fill(0));
+}
+
+/** TRL's kto_pair, one value per pair: the mean of the pair's desirable and undesirable terms. */
+function ktoPairLosses(beta: number, policy: PairLogProbs, reference: PairLogProbs): Tensor {
+  const chosen = sub(policy.chosen, reference.chosen);
+  const rejected = sub(policy.rejected, reference.rejected);
+  // 1 - sigmoid(beta (chosen - KL_rejected)): the KL of each side is estimated from the other half of the batch
+  const desirable = addScalar(scale(sigmoid(scale(sub(chosen, clampedMean(rejected)), beta)), -1), 1);
+  const undesirable = addScalar(scale(sigmoid(scale(sub(clampedMean(chosen), rejected), beta)), -1), 1);
+  return scale(add(desirable, undesirable), 0.5);
+}
+
+/**
+ * TRL's RunningMoments as LLaMA-Factory's BCO term uses it: only the mean is read, and each update is one value
+ * (the batch's mean reward). Starts at mean 0 and count 1e-24, so the first update makes the mean that value; kept
+ * in double. One per trainer (a stage instance), updated by every training and evaluation batch, as in
+ * LLaMA-Factory.
+ */
+export class RunningMean {
+  constructor(
+    public mean = 0,
+    public count = 1e-24,
+  ) {}
+
+  /** Adds the values' mean with weight values.length (TRL's update with var_mean); returns the new mean. */
+  update(values: ArrayLike<number>): number {
+    const n = values.length;
+    if (n === 0) throw new Error('RunningMean.update: no values');
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += values[i] as number;
+    const total = this.count + n;
+    this.mean += ((sum / n - this.mean) * n) / total;
+    this.count = total;
+    return this.mean;
+  }
+}
+
+/**
+ * LLaMA-Factory's BCO loss per pair [B] for a given baseline `delta`:
+ * -logsigmoid(beta (pc - rc) - delta) - logsigmoid(-(beta (pr - rr) - delta)).
+ */
+export function bcoLosses(beta: number, delta: number, policy: PairLogProbs, reference: PairLogProbs): Tensor {
+  const chosen = addScalar(scale(sub(policy.chosen, reference.chosen), beta), -delta);
+  const rejected = addScalar(scale(sub(policy.rejected, reference.rejected), -beta), delta);
+  return scale(add(logSigmoid(chosen), logSigmoid(rejected)), -1);
+}
+
+/**
+ * The batch's mean reward, cat(beta (pc - rc), beta (pr - rr)).mean() (BCO's baseline update), from values.
+ */
+export function meanReward(
+  beta: number,
+  policy: { chosen: ArrayLike<number>; rejected: ArrayLike<number> },
+  reference: { chosen: ArrayLike<number>; rejected: ArrayLike<number> },
+): number {
+  let sum = 0;
+  const n = policy.chosen.length;
+  for (let i = 0; i < n; i++)
+    sum +=
+      beta * ((policy.chosen[i] as number) - (reference.chosen[i] as number)) +
+      beta * ((policy.rejected[i] as number) - (reference.rejected[i] as number));
+  return sum / (2 * n);
+}
+
+/** (losses + w bco) / (1 + w): LLaMA-Factory's re-weighting of the preference loss with the BCO term. */
+export function withBco(losses: Tensor, bco: Tensor, weight: number): Tensor {
+  return scale(add(losses, scale(bco, weight)), 1 / (1 + weight));
 }
 
 /** Rewards per pair (metrics only): beta * (policy - reference), or beta * policy without a reference. */

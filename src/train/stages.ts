@@ -36,18 +36,16 @@ export async function createStage(args: TrainArgs, model: CausalLM, ctx: StageCo
     return rewardModelStage(model, { collateOptions: ctx.collateOptions, head }) as Stage;
   }
   if (stage === 'dpo' || stage === 'orpo') {
-    if (stage === 'dpo' && fa.pref_loss === 'kto_pair')
-      throw new StageArgumentError('pref_loss kto_pair is not available in lmforge; use stage: kto with kto_tag data');
-    if (fa.pref_bco_weight > 1e-6)
-      throw new StageArgumentError('pref_bco_weight (BCO) is not available in lmforge; set it to 0');
-    if (fa.ld_alpha !== null && fa.ld_alpha !== undefined)
-      throw new StageArgumentError('ld_alpha (LD-DPO) is not available in lmforge; remove it');
     const type = (stage === 'orpo' ? 'orpo' : fa.pref_loss) as PreferenceLossType;
+    if (fa.pref_bco_weight > 1e-6 && !usesReferenceModel(type))
+      ctx.log(`pref_bco_weight has no effect with pref_loss ${type} (BCO needs a reference model)`);
     const reference = usesReferenceModel(type) ? await createReference(args, ctx) : { kind: 'none' as const };
     return dpoStage(model, {
       collateOptions: ctx.collateOptions,
       loss: { type, beta: fa.pref_beta, labelSmoothing: fa.dpo_label_smoothing, simpoGamma: fa.simpo_gamma },
       ftx: fa.pref_ftx,
+      bcoWeight: fa.pref_bco_weight,
+      ...(fa.ld_alpha === null || fa.ld_alpha === undefined ? {} : { ldAlpha: fa.ld_alpha }),
       reference,
     }) as Stage;
   }

@@ -1,17 +1,21 @@
 /**
  * The preference losses against values computed by hand in float64 for fixed log-probs, and their gradients
- * w.r.t. the policy log-probs against finite differences of the same float64 formulas.
+ * w.r.t. the policy log-probs against finite differences of the same float64 formulas (kto_pair and BCO included).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { scope, sumAll, Tensor } from '../../src/engine/index.js';
 import {
+  bcoLosses,
   ktoKl,
   ktoLoss,
+  meanReward,
   type PreferenceLossType,
   preferenceLosses,
   preferenceMetrics,
   preferenceRewards,
+  RunningMean,
+  withBco,
 } from '../../src/train/preference-loss.js';
 import { assertClose } from '../util/assert.js';
 import { fdGradient } from '../util/gradcheck.js';
@@ -150,5 +154,111 @@ test('KTO: KL from mismatched pairs is clamped at 0; the loss and its gradient e
     // only undesirable rows in the batch
     const onlyRejected = ktoLoss(cfg, kl, null, { policy: Tensor.from(pr, [1]), reference: Tensor.from(rr, [1]) });
     assert.ok(Math.abs(onlyRejected.item() - 0.75 * (1 - sig(0.5 * (kl + 0.5)))) < 1e-6);
+  });
+});
+
+/** TRL's kto_pair in float64 as TRL writes it: 2B row losses (desirable then undesirable), averaged. */
+function ktoPairByHand(pc: number[], pr: number[], beta: number): number {
+  const c = pc.map((v, i) => v - (RC[i] as number));
+  const r = pr.map((v, i) => v - (RR[i] as number));
+  const mean = (x: number[]) => x.reduce((a, b) => a + b, 0) / x.length;
+  const klChosen = Math.max(mean(c), 0);
+  const klRejected = Math.max(mean(r), 0);
+  const rows = [...c.map((v) => 1 - sig(beta * (v - klRejected))), ...r.map((v) => 1 - sig(beta * (klChosen - v)))];
+  return mean(rows);
+}
+
+test('kto_pair: the mean loss and its gradient (through the batch KL estimates) equal TRL formula in float64', () => {
+  const beta = 0.5;
+  // chosen ratios mean +1/6 (KL_chosen is live), rejected ratios mean -1/12 (KL_rejected clamped to 0)
+  const cases: [number[], number[]][] = [
+    [PC, PR],
+    [
+      [-12, -2.5, -0.5],
+      [-13, -2.75, -0.5],
+    ],
+  ];
+  for (const [pc, pr] of cases) {
+    scope(() => {
+      const chosen = Tensor.from(pc, [3]).requiresGrad_();
+      const rejected = Tensor.from(pr, [3]).requiresGrad_();
+      const ref = { chosen: Tensor.from(RC, [3]), rejected: Tensor.from(RR, [3]) };
+      const losses = preferenceLosses(
+        { type: 'kto_pair', beta, labelSmoothing: 0, simpoGamma: 0 },
+        { chosen, rejected },
+        ref,
+      );
+      assert.deepEqual(losses.shape, [3]);
+      const mean = sumAll(losses).item() / 3;
+      assert.ok(Math.abs(mean - ktoPairByHand(pc, pr, beta)) < 1e-6, `${mean} vs ${ktoPairByHand(pc, pr, beta)}`);
+      sumAll(losses).backward();
+      // sum of the per-pair values = 3 * the mean over 2B rows
+      const dc = fdGradient((x) => 3 * ktoPairByHand([...x], pr, beta), Float64Array.from(pc));
+      const dr = fdGradient((x) => 3 * ktoPairByHand(pc, [...x], beta), Float64Array.from(pr));
+      assertClose(chosen.grad?.toFloat32Array() ?? [], dc, { atol: 1e-6, rtol: 1e-4 }, 'kto_pair d/dchosen');
+      assertClose(rejected.grad?.toFloat32Array() ?? [], dr, { atol: 1e-6, rtol: 1e-4 }, 'kto_pair d/drejected');
+      chosen.grad?.dispose();
+      rejected.grad?.dispose();
+    });
+  }
+  // policy == reference: every row is 1 - sigmoid(0)
+  scope(() => {
+    const same = { chosen: Tensor.from(RC, [3]), rejected: Tensor.from(RR, [3]) };
+    const losses = preferenceLosses({ type: 'kto_pair', beta, labelSmoothing: 0, simpoGamma: 0 }, same, same);
+    assertClose(losses.toFloat32Array(), [0.5, 0.5, 0.5], { atol: 1e-7 });
+  });
+});
+
+test('RunningMean follows TRL RunningMoments: first update sets the mean, later ones average by count', () => {
+  const m = new RunningMean();
+  assert.equal(m.update([0.3]), 0.3);
+  assert.ok(Math.abs(m.update([-0.1]) - 0.1) < 1e-15);
+  assert.ok(Math.abs(m.update([0.4]) - 0.2) < 1e-15);
+  const batch = new RunningMean();
+  assert.equal(batch.update([1, 2, 3]), 2);
+  assert.equal(batch.update([5]), 2.75); // 2 + (5 - 2) * 1 / 4
+  assert.throws(() => batch.update([]), /no values/);
+  assert.ok(Math.abs(meanReward(BETA, { chosen: PC, rejected: PR }, { chosen: RC, rejected: RR }) - 0.025 / 6) < 1e-15);
+});
+
+test('BCO: -logsigmoid(beta c - delta) - logsigmoid(delta - beta r), re-weighted with the sigmoid loss', () => {
+  const beta = 0.5;
+  const delta = 0.07;
+  const w = 0.4;
+  const byHandBco = (pc: number[], pr: number[]) =>
+    pc.map((c, i) => {
+      const rc = beta * (c - (RC[i] as number));
+      const rr = beta * ((pr[i] as number) - (RR[i] as number));
+      return -logSig(rc - delta) - logSig(-(rr - delta));
+    });
+  const combined = (pc: number[], pr: number[]) => {
+    const bco = byHandBco(pc, pr);
+    return pc.map((c, i) => {
+      const logits = c - (pr[i] as number) - ((RC[i] as number) - (RR[i] as number));
+      return (-logSig(beta * logits) + w * (bco[i] as number)) / (1 + w);
+    });
+  };
+  scope(() => {
+    const chosen = Tensor.from(PC, [3]).requiresGrad_();
+    const rejected = Tensor.from(PR, [3]).requiresGrad_();
+    const ref = { chosen: Tensor.from(RC, [3]), rejected: Tensor.from(RR, [3]) };
+    const bco = bcoLosses(beta, delta, { chosen, rejected }, ref);
+    assertClose(bco.toFloat32Array(), byHandBco(PC, PR), { atol: 1e-6 }, 'bco');
+    const dpo = preferenceLosses(
+      { type: 'sigmoid', beta, labelSmoothing: 0, simpoGamma: 0 },
+      { chosen, rejected },
+      ref,
+    );
+    const losses = withBco(dpo, bco, w);
+    assertClose(losses.toFloat32Array(), combined(PC, PR), { atol: 1e-6 }, 'combined');
+    sumAll(losses).backward();
+    // delta is a constant of the objective (TRL's running mean is updated without a tape)
+    const total = (c: number[], r: number[]) => combined(c, r).reduce((a, b) => a + b, 0);
+    const dc = fdGradient((x) => total([...x], PR), Float64Array.from(PC));
+    const dr = fdGradient((x) => total(PC, [...x]), Float64Array.from(PR));
+    assertClose(chosen.grad?.toFloat32Array() ?? [], dc, { atol: 1e-6, rtol: 1e-4 }, 'bco d/dchosen');
+    assertClose(rejected.grad?.toFloat32Array() ?? [], dr, { atol: 1e-6, rtol: 1e-4 }, 'bco d/drejected');
+    chosen.grad?.dispose();
+    rejected.grad?.dispose();
   });
 });
