@@ -49,17 +49,29 @@ template <int W>
 LMF_INLINE typename Vec<W>::f vmax(typename Vec<W>::f a, typename Vec<W>::f b) {
   return a > b ? a : b;
 }
+// Horizontal sum and max as a tree over halves (log2 W dependent steps; a lane-by-lane chain was 4x longer and
+// dominated attention's per-row softmax). The order is fixed by W alone, so results never depend on threads.
 template <int W>
 LMF_INLINE float hsum(typename Vec<W>::f v) {
-  float s = 0.f;
-  for (int i = 0; i < W; ++i) s += v[i];
-  return s;
+  if constexpr (W == 1) {
+    return v[0];
+  } else {
+    typename Vec<W / 2>::f lo, hi;
+    std::memcpy(&lo, &v, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+    return hsum<W / 2>(lo + hi);
+  }
 }
 template <int W>
 LMF_INLINE float hmax(typename Vec<W>::f v) {
-  float m = v[0];
-  for (int i = 1; i < W; ++i) m = v[i] > m ? v[i] : m;
-  return m;
+  if constexpr (W == 1) {
+    return v[0];
+  } else {
+    typename Vec<W / 2>::f lo, hi;
+    std::memcpy(&lo, &v, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+    return hmax<W / 2>(lo > hi ? lo : hi);
+  }
 }
 
 // exp(x) for every lane, ~1 ulp on the range softmax uses (x <= 0). Cephes' expf: x = n ln2 + r with
