@@ -1,7 +1,9 @@
 /**
  * Attention and cross-entropy throughput on the SmolLM2-135M training shape (B*T = 512 tokens, H = 9, KVH = 3,
  * D = 64, vocab 49152). Prints the fastest run's milliseconds and GFLOP/s for each ISA path; the portable path is the peer, measured
- * in the same run. Run: npx tsx bench/attention.ts [--json] [--threads N]
+ * in the same run. Attention also runs with a sliding window of 128 keys (Mistral/Qwen2): its GFLOP/s count only the
+ * visible pairs, so equal GFLOP/s with fewer milliseconds means the skipped key tiles cost nothing.
+ * Run: npx tsx bench/attention.ts [--json] [--threads N]
  */
 import { native, scope, setThreads, Tensor } from '../src/engine/index.js';
 
@@ -43,6 +45,10 @@ const V = 49152;
 // Causal: half the T x T score matrix; forward = 2 GEMMs (QK^T, PV), backward = 5 (recomputed QK^T, dV, dP, dQ, dK)
 const fwdFlops = 2 * 2 * B * H * D * ((T * (T + 1)) / 2);
 const bwdFlops = 2.5 * fwdFlops;
+const WINDOW = 128;
+let windowPairs = 0;
+for (let t = 0; t < T; t++) windowPairs += Math.min(t + 1, WINDOW);
+const windowFwdFlops = 2 * 2 * B * H * D * windowPairs;
 const prevIsa = native.isa();
 const f = native.cpuFeatures();
 type IsaName = 'portable' | 'avx2' | 'avx512';
@@ -66,7 +72,8 @@ scope(() => {
   const out = Tensor.empty([B, T, H, D]);
   const lse = Tensor.empty([B, H, T]);
   const [dq, dk, dv] = [Tensor.empty(q.shape), Tensor.empty(k.shape), Tensor.empty(v.shape)];
-  const dims = [B, T, T, H, KVH, D, true, 1 / Math.sqrt(D), 0, null, null];
+  const dims = [B, T, T, H, KVH, D, true, 1 / Math.sqrt(D), 0, null, null, 0];
+  const windowDims = [...dims.slice(0, -1), WINDOW];
   const ceLse = Tensor.empty([B * T]);
   const ceRows = Tensor.empty([B * T]);
   const dlogits = Tensor.empty([B * T, V]);
@@ -89,6 +96,25 @@ scope(() => {
     );
     rows.push({ op: 'attention fwd', isa: p, ms: fwd, gflops: fwdFlops / fwd / 1e6 });
     rows.push({ op: 'attention bwd', isa: p, ms: bwd, gflops: bwdFlops / bwd / 1e6 });
+    const wFwd = timeIt(() =>
+      native.attentionForward(q.handle, k.handle, v.handle, out.handle, lse.handle, ...windowDims),
+    );
+    const wBwd = timeIt(() =>
+      native.attentionBackward(
+        q.handle,
+        k.handle,
+        v.handle,
+        out.handle,
+        lse.handle,
+        dout.handle,
+        dq.handle,
+        dk.handle,
+        dv.handle,
+        ...windowDims,
+      ),
+    );
+    rows.push({ op: `attention fwd window ${WINDOW}`, isa: p, ms: wFwd, gflops: windowFwdFlops / wFwd / 1e6 });
+    rows.push({ op: `attention bwd window ${WINDOW}`, isa: p, ms: wBwd, gflops: (2.5 * windowFwdFlops) / wBwd / 1e6 });
     const ceFwd = timeIt(() =>
       native.crossEntropyForward(logits.handle, labels.handle, ceLse.handle, ceRows.handle, B * T, V, -100, 1),
     );

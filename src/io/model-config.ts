@@ -41,8 +41,8 @@ export type { RopeScaling };
 
 /**
  * Sliding-window attention as the config asks for it: each query sees at most `size` keys (itself included) in the
- * layers from `fromLayer` on. This layer only records it; the model must apply it or refuse sequences longer than
- * `size` (shorter sequences are unaffected either way).
+ * layers from `fromLayer` on. This layer only records it; src/models/llama.ts applies it (shorter sequences are
+ * unaffected either way).
  */
 export interface SlidingWindow {
   readonly size: number;

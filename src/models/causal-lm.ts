@@ -441,11 +441,6 @@ export class CausalLM {
       // A loop, not Math.max(...): spreading a long batch's positions would overflow the call stack.
       maxPosition = positionIds.toInt32Array().reduce((m, p) => (p > m ? p : m), 0);
     }
-    const sw = this.config.slidingWindow;
-    if (sw && t > sw.size)
-      throw new Error(
-        `sequence length ${t} exceeds the model's sliding_window ${sw.size}; sliding-window attention is not implemented, use cutoff_len <= ${sw.size}`,
-      );
     const rope = this.module.model.ropeFrequencies(maxPosition);
     const ctx: ForwardContext = { positionIds, rope };
     if (keyMask) ctx.keyMask = keyMask;

@@ -52,6 +52,9 @@ function projection(module: Module, name: string): Projection {
 }
 
 class Attention extends Module {
+  /** Keys a query sees in this layer (config.slidingWindow from its fromLayer on), or undefined: full causal. */
+  readonly slidingWindow: number | undefined;
+
   constructor(
     readonly cfg: ModelConfig,
     readonly layerIndex: number,
@@ -59,6 +62,8 @@ class Attention extends Module {
     prefix: string,
   ) {
     super();
+    const sw = cfg.slidingWindow;
+    this.slidingWindow = sw && layerIndex >= sw.fromLayer ? sw.size : undefined;
     const { hiddenSize: c, numAttentionHeads: h, numKeyValueHeads: kvh, headDim: d, qkvBias, oBias } = cfg;
     const lin = (name: string, out: number, inp: number, bias: boolean) =>
       new Linear(inp, out, w(`${prefix}.${name}.weight`, [out, inp]), bias ? w(`${prefix}.${name}.bias`, [out]) : null);
@@ -85,15 +90,20 @@ class Attention extends Module {
     }
     q = rope(q, ctx.positionIds, ctx.rope);
     k = rope(k, ctx.positionIds, ctx.rope);
+    // The window is over absolute key indices (cache slots, left padding included), as HF's mask over
+    // cache_position. The cache keeps every key of a windowed layer (HF's DynamicCache does too, and only masks):
+    // exact and simple, and the kernel skips the key tiles outside the window, so only memory grows with length.
+    const window = this.slidingWindow === undefined ? {} : { slidingWindow: this.slidingWindow };
     let out: Tensor;
     if (ctx.cache) {
       ctx.cache.write(this.layerIndex, k, v);
       out = attention(q, ctx.cache.keys[this.layerIndex] as Tensor, ctx.cache.values[this.layerIndex] as Tensor, {
         keyMask: ctx.cache.keyMask,
         queryOffset: ctx.cache.length,
+        ...window,
       });
     } else {
-      out = attention(q, k, v, { keyMask: ctx.keyMask, segmentIds: ctx.segmentIds });
+      out = attention(q, k, v, { keyMask: ctx.keyMask, segmentIds: ctx.segmentIds, ...window });
     }
     return projection(this, 'o_proj').forward(out.reshape([b, t, h * d]));
   }

@@ -8,8 +8,9 @@ import {
   attentionRef,
 } from '../../src/engine/reference/attention.js';
 import { withThreads } from '../../src/engine/threads.js';
-import { assertClose } from '../util/assert.js';
+import { assertClose, maxAbsDiff } from '../util/assert.js';
 import { assertGradient, dot } from '../util/gradcheck.js';
+import { availableIsas, withIsa } from '../util/isa.js';
 import { Rng } from '../util/random.js';
 
 interface Case {
@@ -46,6 +47,39 @@ const CASES: Case[] = [
     opts: { segmentRows: [Array.from({ length: 70 }, (_, i) => (i < 23 ? 0 : i < 66 ? 1 : 2))] },
   },
   { name: 'explicit query offset', dims: { B: 1, T: 4, S: 10, H: 1, KVH: 1, D: 5 }, opts: { queryOffset: 2 } },
+  // Sliding windows: smaller than, equal to and larger than T; one key (itself); spanning several key tiles; over a
+  // KV cache (decode step, and a chunk at an explicit offset with padding); with packed segments and left padding.
+  { name: 'window < T, GQA', dims: { B: 2, T: 70, S: 70, H: 4, KVH: 2, D: 12 }, opts: { slidingWindow: 5 } },
+  { name: 'window over key tiles', dims: { B: 1, T: 150, S: 150, H: 2, KVH: 1, D: 16 }, opts: { slidingWindow: 70 } },
+  { name: 'window == T', dims: { B: 1, T: 9, S: 9, H: 2, KVH: 2, D: 7 }, opts: { slidingWindow: 9 } },
+  { name: 'window > T', dims: { B: 1, T: 9, S: 9, H: 3, KVH: 1, D: 5 }, opts: { slidingWindow: 20 } },
+  { name: 'window of 1', dims: { B: 1, T: 7, S: 7, H: 2, KVH: 1, D: 6 }, opts: { slidingWindow: 1 } },
+  { name: 'window, decode step', dims: { B: 2, T: 1, S: 90, H: 2, KVH: 1, D: 16 }, opts: { slidingWindow: 8 } },
+  {
+    name: 'window, chunk at an offset with padding',
+    dims: { B: 1, T: 5, S: 80, H: 2, KVH: 2, D: 9 },
+    opts: {
+      queryOffset: 60,
+      slidingWindow: 7,
+      keyMaskRows: [Array.from({ length: 80 }, (_, j) => (j === 58 || j === 62 || j > 70 ? 0 : 1))],
+    },
+  },
+  {
+    name: 'window, packed segments',
+    dims: { B: 1, T: 70, S: 70, H: 2, KVH: 1, D: 8 },
+    opts: { slidingWindow: 9, segmentRows: [Array.from({ length: 70 }, (_, i) => (i < 30 ? 0 : 1))] },
+  },
+  {
+    name: 'window, left padding',
+    dims: { B: 2, T: 8, S: 8, H: 2, KVH: 1, D: 8 },
+    opts: {
+      slidingWindow: 3,
+      keyMaskRows: [
+        [1, 1, 1, 1, 1, 1, 1, 1],
+        [0, 0, 0, 1, 1, 1, 1, 1],
+      ],
+    },
+  },
 ];
 
 function numel(d: number[]): number {
@@ -146,6 +180,7 @@ test('attention matches the reference on random shapes, masks and offsets', () =
         Array.from({ length: T }, (_, t) => Math.floor(t / (1 + rng.int(9)))),
       );
     if (rng.next() < 0.3) opts.queryOffset = rng.int(S);
+    if (opts.causal && rng.next() < 0.4) opts.slidingWindow = 1 + rng.int(T + 8);
     const c: Case = { name: `random ${n} ${JSON.stringify(dims)}`, dims, opts };
     const x = makeInputs(c, rng);
     const got = runNative(c, x);
@@ -171,6 +206,52 @@ test('attention reference backward matches finite differences (GQA, padding, cau
   assertGradient((v) => loss(x.q.f64, x.k.f64, v), x.v.f64, g.dv, {}, 'dv');
 });
 
+test('attention reference backward with a sliding window matches finite differences (offset, padding, GQA)', () => {
+  const rng = new Rng(18);
+  const dims: AttentionDims = { B: 2, T: 4, S: 7, H: 2, KVH: 1, D: 3 };
+  const opts: AttentionRefOptions = { slidingWindow: 2, keyMask: [1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0] };
+  const x = makeInputs({ name: 'fd window', dims }, rng);
+  const w = x.dout.f64;
+  const g = attentionBackwardRef(x.q.f64, x.k.f64, x.v.f64, w, dims, opts);
+  const loss = (q: Float64Array, k: Float64Array, v: Float64Array) => dot(attentionRef(q, k, v, dims, opts), w);
+  assertGradient((q) => loss(q, x.k.f64, x.v.f64), x.q.f64, g.dq, {}, 'dq');
+  assertGradient((k) => loss(x.q.f64, k, x.v.f64), x.k.f64, g.dk, {}, 'dk');
+  assertGradient((v) => loss(x.q.f64, x.k.f64, v), x.v.f64, g.dv, {}, 'dv');
+  // The window changes the result: without it the same inputs give another output.
+  const full = attentionRef(x.q.f64, x.k.f64, x.v.f64, dims, { keyMask: opts.keyMask });
+  assert.ok(maxAbsDiff(full, attentionRef(x.q.f64, x.k.f64, x.v.f64, dims, opts)) > 1e-3);
+});
+
+test('attention: a sliding window never reads key tiles outside every window (forward and backward)', () => {
+  // Queries at absolute positions 192..199 with a window of 16 see keys 177..199: key tiles [0, 64) and [64, 128)
+  // are outside every window. NaN there would reach out (0 * NaN in p @ v) or dq (ds @ k) if those tiles were read.
+  const dims: AttentionDims = { B: 1, T: 8, S: 200, H: 2, KVH: 1, D: 8 };
+  const c: Case = { name: 'skipped tiles', dims, opts: { slidingWindow: 16 } };
+  const x = makeInputs(c, new Rng(19));
+  for (const arr of [x.k, x.v]) {
+    arr.f32.fill(Number.NaN, 0, 128 * 8);
+    arr.f64.fill(Number.NaN, 0, 128 * 8);
+  }
+  for (const isa of availableIsas())
+    withIsa(isa, () => {
+      const got = runNative(c, x);
+      const g = attentionBackwardRef(x.q.f64, x.k.f64, x.v.f64, x.dout.f64, dims, x.refOpts);
+      const tol = { atol: 2e-5, rtol: 1e-4 };
+      assertClose(got.out, attentionRef(x.q.f64, x.k.f64, x.v.f64, dims, x.refOpts), tol, `${isa} out`);
+      assertClose(got.dq, g.dq, tol, `${isa} dq`);
+      assert.ok(
+        got.dk.subarray(0, 177 * 8).every((d) => d === 0),
+        `${isa}: dk of keys outside every window is 0`,
+      );
+      assert.ok(
+        got.dv.subarray(0, 177 * 8).every((d) => d === 0),
+        `${isa}: dv of keys outside every window is 0`,
+      );
+      assertClose(got.dk.subarray(177 * 8), g.dk.subarray(177 * 8), tol, `${isa} dk`);
+      assertClose(got.dv.subarray(177 * 8), g.dv.subarray(177 * 8), tol, `${isa} dv`);
+    });
+});
+
 test('attention: fully masked rows give output 0 and gradient 0, never NaN', () => {
   // Row 1 is left-padded by 3: its queries 0..2 see no key. Row 0's last query is padded but sees earlier keys.
   const c = CASES.find((k) => k.name === 'right and left padding') as Case;
@@ -191,6 +272,39 @@ test('attention: results are bit-identical with 1 and 2 threads', () => {
   const one = withThreads(1, () => runNative(c, x));
   const two = withThreads(2, () => runNative(c, x));
   assert.deepEqual(two, one);
+});
+
+test('attention: sliding-window results are bit-identical with 1 and 2 threads', () => {
+  const c: Case = {
+    name: 'threads window',
+    dims: { B: 1, T: 200, S: 200, H: 3, KVH: 1, D: 16 },
+    opts: { slidingWindow: 40 },
+  };
+  const x = makeInputs(c, new Rng(20));
+  const one = withThreads(1, () => runNative(c, x));
+  const two = withThreads(2, () => runNative(c, x));
+  assert.deepEqual(two, one);
+});
+
+test('attention: with a sliding window, decode steps over a cache equal the rows of the full forward', () => {
+  const dims: AttentionDims = { B: 1, T: 12, S: 12, H: 3, KVH: 1, D: 8 };
+  const x = makeInputs({ name: 'full', dims }, new Rng(21));
+  scope(() => {
+    // The cache holds 16 slots; slots 12.. are unwritten zeros that causality hides.
+    const kc = new Float32Array(16 * 8);
+    const vc = new Float32Array(16 * 8);
+    kc.set(x.k.f32);
+    vc.set(x.v.f32);
+    const k = Tensor.from(kc, [1, 16, 1, 8]);
+    const v = Tensor.from(vc, [1, 16, 1, 8]);
+    const opts = { slidingWindow: 4 };
+    const full = attention(Tensor.from(x.q.f32, [1, 12, 3, 8]), k, v, { ...opts, queryOffset: 0 }).toFloat32Array();
+    for (let t = 0; t < 12; t++) {
+      const q = Tensor.from(x.q.f32.subarray(t * 24, (t + 1) * 24), [1, 1, 3, 8]);
+      const step = attention(q, k, v, { ...opts, queryOffset: t }).toFloat32Array();
+      assert.deepEqual(step, full.subarray(t * 24, (t + 1) * 24), `step ${t}`);
+    }
+  });
 });
 
 test('attention: a decode step over the cache equals the last row of the full forward', () => {
@@ -214,6 +328,9 @@ test('attention rejects mismatched shapes with a clear message', () => {
     const k1 = Tensor.zeros([1, 2, 1, 4]);
     assert.throws(() => attention(q, k1, k1, { keyMask: Tensor.zeros([1, 2]) }), /keyMask must be i32 \[1, 2\]/);
     assert.throws(() => attention(q, k1, k1, { queryOffset: -1 }), /queryOffset/);
+    assert.throws(() => attention(q, k1, k1, { slidingWindow: 0 }), /slidingWindow must be an integer >= 1/);
+    assert.throws(() => attention(q, k1, k1, { slidingWindow: 1.5 }), /slidingWindow must be an integer >= 1/);
+    assert.throws(() => attention(q, k1, k1, { causal: false, slidingWindow: 2 }), /slidingWindow needs causal/);
   });
 });
 

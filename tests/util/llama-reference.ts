@@ -1,6 +1,7 @@
 /**
  * A float64 Llama-family forward written from HF's definitions (tests only): embeddings, RMSNorm, RoPE
- * (rotate-half, inv_freq given), GQA causal attention with a key mask, optional q/k/v/o biases, Qwen3's q/k norm,
+ * (rotate-half, inv_freq given), GQA causal attention with a key mask and an optional sliding window (HF's: query i
+ * sees key j when i - j < size, in layers >= fromLayer), optional q/k/v/o biases, Qwen3's q/k norm,
  * SwiGLU MLP, tied or separate head. It takes the weights by HF name and returns logits [B * T * V].
  */
 export interface ReferenceConfig {
@@ -15,6 +16,7 @@ export interface ReferenceConfig {
   invFreq: Float32Array;
   qkNorm: boolean;
   tied: boolean;
+  slidingWindow?: { size: number; fromLayer: number };
 }
 
 type Weights = (name: string) => Float64Array | undefined;
@@ -95,6 +97,7 @@ export function referenceLogits(
     const kn = cfg.qkNorm ? rmsNorm(k, must(`${p}.self_attn.k_norm.weight`), cfg.eps) : k;
     rope(qn, nh, d, positions, cfg.invFreq);
     rope(kn, nkv, d, positions, cfg.invFreq);
+    const window = cfg.slidingWindow && l >= cfg.slidingWindow.fromLayer ? cfg.slidingWindow.size : Infinity;
     const attn = new Float64Array(n * nh * d);
     for (let bi = 0; bi < b; bi++)
       for (let hh = 0; hh < nh; hh++) {
@@ -102,7 +105,7 @@ export function referenceLogits(
         for (let i = 0; i < t; i++) {
           const scores: number[] = [];
           for (let j = 0; j <= i; j++) {
-            if (keyMask && keyMask[bi * t + j] === 0) {
+            if ((keyMask && keyMask[bi * t + j] === 0) || i - j >= window) {
               scores.push(Number.NEGATIVE_INFINITY);
               continue;
             }

@@ -6,8 +6,11 @@
 //   q, out, dout, dq  [B, T, H, D]        k, v, dk, dv  [B, S, KVH, D]        lse  [B, H, T]
 //   keyMask  i32 [B, S] (optional: 0 = padding, masked for every query)
 //   segIds   i32 [B, T] (optional, T == S: query t sees key j only when segIds[t] == segIds[j])
-// Query head h reads KV head h / (H / KVH). Query t sits at absolute position off + t among the keys; causal
-// masking keeps key j when j <= off + t.
+// Query head h reads KV head h / (H / KVH). Query t sits at absolute position i = off + t among the keys; causal
+// masking keeps key j when j <= i. A sliding window w > 0 (causal only) also drops keys with i - j >= w: each query
+// sees at most w keys, itself included (HF's `kv_idx > q_idx - sliding_window`, Mistral / Qwen2). Key tiles wholly
+// before every window of a query tile are skipped in the forward and the backward, so the cost is O(T * w), not
+// O(T * S).
 //
 // Forward, per (b, h, tile of kFwdRows queries), for each tile of kCols keys:
 //   s = (q . k) * scale, masked -> -inf;  m' = max(m, rowmax s);  p = exp(s - m');
@@ -69,11 +72,17 @@ struct AttnArgs {
   const int32_t* seg;
   int64_t B, T, S, H, KVH, D;
   int64_t off;
+  int64_t window;  // sliding window in keys (0 = none); only with causal
   bool causal;
   float scale;
 };
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// The first key query row t can see: its window's start (0 without a window).
+inline int64_t first_key(const AttnArgs& a, int64_t t) {
+  return a.window > 0 ? std::max<int64_t>(0, a.off + t - a.window + 1) : 0;
+}
 
 // c[m][n] (+)= sum_k a[m * a_rs + k * a_ks] * b[k * ldb + n] for an MR x (NV * W) block kept in registers.
 template <int W, int MR, int NV>
@@ -172,23 +181,26 @@ LMF_INLINE void scores_tile(const AttnArgs& a, int64_t b, const float* qp, int64
                             const float* kt, int64_t j0, int64_t nc, int64_t ncols, float* s) {
   gemm_acc<W>(nr, ncols, a.D, qp, Dp, 1, kt, kCols, s, ncols, false);
   for (int64_t i = 0; i < nr * ncols; i += W) vstore<W>(s + i, vload<W>(s + i) * a.scale);
-  bool all_visible = nc == ncols && !a.key_mask && !a.seg && (!a.causal || j0 + nc - 1 <= a.off + t0);
+  bool all_visible = nc == ncols && !a.key_mask && !a.seg && (!a.causal || j0 + nc - 1 <= a.off + t0) &&
+                     j0 >= first_key(a, t0 + nr - 1);  // the last row's window starts latest
   if (all_visible) return;
   for (int64_t r = 0; r < nr; ++r) {
     float* sr = s + r * ncols;
     int64_t t = t0 + r;
-    int64_t last = a.causal ? std::min(nc, a.off + t - j0 + 1) : nc;  // keys [0, last) pass the causal test
+    int64_t last = a.causal ? std::min(nc, a.off + t - j0 + 1) : nc;  // keys [first, last) pass the causal test
     if (last < 0) last = 0;
+    const int64_t first = std::min(last, std::max<int64_t>(0, first_key(a, t) - j0));  // ... and the window
+    for (int64_t c = 0; c < first; ++c) sr[c] = kNegInf;
     for (int64_t c = last; c < ncols; ++c) sr[c] = kNegInf;
     if (a.key_mask) {
       const int32_t* km = a.key_mask + b * a.S + j0;
-      for (int64_t c = 0; c < last; ++c)
+      for (int64_t c = first; c < last; ++c)
         if (!km[c]) sr[c] = kNegInf;
     }
     if (a.seg) {
       const int32_t* sg = a.seg + b * a.T;
       int32_t mine = sg[t];
-      for (int64_t c = 0; c < last; ++c)
+      for (int64_t c = first; c < last; ++c)
         if (sg[j0 + c] != mine) sr[c] = kNegInf;
     }
   }
@@ -270,7 +282,8 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
   std::fill(m, m + nr, kNegInf);
   std::fill(l, l + nr, 0.f);
   const int64_t kend = a.causal ? std::min(a.S, a.off + t0 + nr) : a.S;  // no key past this one is visible
-  for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
+  const int64_t kbegin = first_key(a, t0) / kCols * kCols;  // nor any tile before the first row's window
+  for (int64_t j0 = kbegin; j0 < kend; j0 += kCols) {
     const int64_t nc = std::min<int64_t>(kCols, kend - j0), ncols = round_up(nc, W);
     const float* kt = a.k_tiles + tile_at(a, b, kvh, j0 / kCols);
     const float* vp = a.v_rows + row_at(a, b, kvh, j0);
@@ -341,11 +354,13 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
     std::fill(dka, dka + nc * Dp, 0.f);
     std::fill(dva, dva + nc * Dp, 0.f);
     const int64_t tfirst = a.causal ? std::max<int64_t>(0, j0 - a.off) : 0;  // earlier queries see none of these
-    if (tfirst < T) {
+    // With a window, query t sees key j0 + nc - 1 only while off + t - (j0 + nc - 1) < w: later queries see none.
+    const int64_t tend = a.window > 0 ? std::min(T, j0 + nc - 1 + a.window - a.off) : T;
+    if (tfirst < tend) {
       const float* kt = a.k_tiles + tile_at(a, b, kvh, j0 / kCols);
       const float* vt = a.v_tiles + tile_at(a, b, kvh, j0 / kCols);
       const float* kp = a.k_rows + row_at(a, b, kvh, j0);
-      for (int64_t t0 = tfirst / kBwdRows * kBwdRows; t0 < T; t0 += kBwdRows) {
+      for (int64_t t0 = tfirst / kBwdRows * kBwdRows; t0 < tend; t0 += kBwdRows) {
         const int64_t nr = std::min<int64_t>(kBwdRows, T - t0);
         scores_tile<W>(a, b, qp + t0 * Dp, Dp, t0, nr, kt, j0, nc, ncols, s);
         for (int64_t r = 0; r < nr; ++r) {  // s -> p
@@ -417,12 +432,14 @@ struct PackedKV {
   Pooled k_tiles, v_tiles, k_rows, v_rows;
 };
 // The forward packs only the keys some query can see: with a KV cache, S is the cache's capacity and every slot
-// past off + T is unwritten. The backward packs all S (it writes dk, dv for every key).
+// past off + T is unwritten, and with a sliding window the tiles before query 0's window are never read. The
+// backward packs all S (it writes dk, dv for every key).
 void pack_kv(AttnArgs& a, PackedKV& p, bool backward, bool serial) {
   a.Dp = round_up(a.D, 16);
   a.key_tiles = (a.S + kCols - 1) / kCols;
   const int64_t visible = backward || !a.causal ? a.S : std::min(a.S, a.off + a.T);
   const int64_t packed_tiles = (visible + kCols - 1) / kCols;
+  const int64_t first_tile = backward ? 0 : std::min(packed_tiles, first_key(a, 0) / kCols);
   const size_t tiles = static_cast<size_t>(a.B * a.KVH * a.key_tiles * a.Dp * kCols);
   const size_t rows = static_cast<size_t>(a.B * a.KVH * a.S * a.Dp);
   p.k_tiles.v.resize(std::max(p.k_tiles.v.size(), tiles));
@@ -433,9 +450,10 @@ void pack_kv(AttnArgs& a, PackedKV& p, bool backward, bool serial) {
   a.v_tiles = p.v_tiles.data();
   a.k_rows = p.k_rows.data();
   a.v_rows = p.v_rows.data();
+  const int64_t span = packed_tiles - first_tile;
   auto pack = [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t b = i / (a.KVH * packed_tiles), g = i / packed_tiles % a.KVH, tile = i % packed_tiles;
+      const int64_t b = i / (a.KVH * span), g = i / span % a.KVH, tile = first_tile + i % span;
       const int64_t j0 = tile * kCols, nc = std::min<int64_t>(kCols, visible - j0);
       pack_cols(a.k, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, kCols, p.k_tiles.data() + tile_at(a, b, g, tile));
       if (backward) {
@@ -446,7 +464,7 @@ void pack_kv(AttnArgs& a, PackedKV& p, bool backward, bool serial) {
       }
     }
   };
-  const int64_t items = a.B * a.KVH * packed_tiles;
+  const int64_t items = a.B * a.KVH * span;
   if (serial)
     pack(0, items);
   else
@@ -455,7 +473,7 @@ void pack_kv(AttnArgs& a, PackedKV& p, bool backward, bool serial) {
 
 // Below ~2^18 multiply-adds (one decoding step of a small model) the forward runs on the calling thread.
 bool small_forward(const AttnArgs& a) {
-  const int64_t visible = a.causal ? std::min(a.S, a.off + a.T) : a.S;
+  const int64_t visible = a.causal ? std::max<int64_t>(0, std::min(a.S, a.off + a.T) - first_key(a, 0)) : a.S;
   return a.B * a.H * a.T * visible * a.D < (int64_t(1) << 18);
 }
 
@@ -472,15 +490,17 @@ AttnArgs read_args(const Napi::CallbackInfo& info, size_t dims_at) {
   a.off = arg_int(info, dims_at + 8);
   a.key_mask = arg_opt_ptr<int32_t>(info, dims_at + 9);
   a.seg = arg_opt_ptr<int32_t>(info, dims_at + 10);
+  a.window = arg_int(info, dims_at + 11);
   return a;
 }
 
 bool valid_dims(const AttnArgs& a) {
   return a.B > 0 && a.T > 0 && a.S > 0 && a.H > 0 && a.KVH > 0 && a.D > 0 && a.H % a.KVH == 0 &&
-         (!a.seg || a.T == a.S);
+         (!a.seg || a.T == a.S) && a.window >= 0 && (a.window == 0 || a.causal);
 }
 
-// attentionForward(q, k, v, out, lse, B, T, S, H, KVH, D, causal, scale, queryOffset, keyMask|null, segIds|null)
+// attentionForward(q, k, v, out, lse, B, T, S, H, KVH, D, causal, scale, queryOffset, keyMask|null, segIds|null,
+//                  slidingWindow (0 = none))
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   AttnArgs a = read_args(info, 5);
   LMF_CHECK(info.Env(), valid_dims(a), "attentionForward: invalid dimensions (the TypeScript op validates them)");
@@ -499,7 +519,7 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 }
 
 // attentionBackward(q, k, v, out, lse, dout, dq, dk, dv, B, T, S, H, KVH, D, causal, scale, queryOffset,
-//                   keyMask|null, segIds|null)
+//                   keyMask|null, segIds|null, slidingWindow (0 = none))
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   AttnArgs a = read_args(info, 9);
   LMF_CHECK(info.Env(), valid_dims(a), "attentionBackward: invalid dimensions (the TypeScript op validates them)");

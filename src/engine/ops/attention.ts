@@ -2,14 +2,16 @@
  * Fused causal self-attention (native/src/kernels/attention.cc), forward and backward side by side.
  *
  *   attention(q [B, T, H, D], k [B, S, KVH, D], v [B, S, KVH, D], { causal, scale, keyMask, segmentIds,
- *             queryOffset }) -> out [B, T, H, D]
+ *             queryOffset, slidingWindow }) -> out [B, T, H, D]
  *
  * The layout is what a linear projection reshaped gives ([B*T, H*D] -> [B, T, H, D]): no transposes. Rules (HF
  * Llama's, see tests/fixtures/parity/llama-tiny/README.md): scores = q.k * scale, softmax in f32; query head h reads
  * KV head floor(h / (H / KVH)); query t sits at absolute key position queryOffset + t (default S - T, so a KV-cache
  * step with T = 1 sees all S keys) and, when causal, sees keys j <= queryOffset + t; keyMask [B, S] (1 = token,
  * 0 = padding) hides padded keys from every query; segmentIds [B, T] (packed sequences, T == S) keeps a query to
- * the keys of its own segment. A query that sees no key at all (a left-padded position) gets output 0 and sends
+ * the keys of its own segment; slidingWindow w (causal only) keeps query i = queryOffset + t to keys j with
+ * i - w < j <= i, at most w keys counting itself, as HF's sliding-window mask (`kv_idx > q_idx - sliding_window`),
+ * and costs O(T * w) instead of O(T * S). A query that sees no key at all (a left-padded position) gets output 0 and sends
  * no gradient, never NaN.
  *
  * Memory: the forward saves only the logsumexp of every row ([B, H, T]); the backward recomputes the scores tile by
@@ -31,6 +33,8 @@ export interface AttentionOptions {
   segmentIds?: Tensor;
   /** Absolute key index of query row 0 (default S - T). */
   queryOffset?: number;
+  /** Sliding window (causal only): a query sees at most this many keys, itself included. */
+  slidingWindow?: number;
 }
 
 /** out [B, T, H, D] = softmax(q k^T * scale + masks) v, per head, with grouped-query KV heads. */
@@ -62,13 +66,32 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (!Number.isInteger(queryOffset) || queryOffset < 0)
     throw new Error(`${op}: queryOffset must be an integer >= 0, got ${queryOffset} (T = ${T}, S = ${S})`);
   if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
+  const window = opts.slidingWindow ?? 0;
+  if (opts.slidingWindow !== undefined) {
+    if (!Number.isSafeInteger(window) || window < 1)
+      throw new Error(`${op}: slidingWindow must be an integer >= 1 (keys a query sees), got ${window}`);
+    if (!causal) throw new Error(`${op}: slidingWindow needs causal attention (HF defines it over causal masks only)`);
+  }
   const { keyMask, segmentIds } = opts;
   if (keyMask) expectI32Shape(op, 'keyMask', keyMask, [B, S]);
   if (segmentIds) {
     if (T !== S) throw new Error(`${op}: segmentIds need T == S (packed self-attention), got T = ${T}, S = ${S}`);
     expectI32Shape(op, 'segmentIds', segmentIds, [B, T]);
   }
-  const dims = [B, T, S, H, KVH, D, causal, scale, queryOffset, keyMask?.handle ?? null, segmentIds?.handle ?? null];
+  const dims = [
+    B,
+    T,
+    S,
+    H,
+    KVH,
+    D,
+    causal,
+    scale,
+    queryOffset,
+    keyMask?.handle ?? null,
+    segmentIds?.handle ?? null,
+    window,
+  ];
 
   const out = Tensor.empty([B, T, H, D]);
   const lse = Tensor.empty([B, H, T]);

@@ -1,6 +1,7 @@
 /**
  * Float64 reference for attention (tests only): the full softmax per query row, written from the definition, with
- * the same masking rules as the fused kernel (causal, key padding, segments, query offset, grouped-query heads).
+ * the same masking rules as the fused kernel (causal, sliding window, key padding, segments, query offset,
+ * grouped-query heads).
  * A row with no visible key has output 0 and gradient 0.
  */
 export interface AttentionDims {
@@ -18,6 +19,8 @@ export interface AttentionRefOptions {
   keyMask?: ArrayLike<number>;
   segmentIds?: ArrayLike<number>;
   queryOffset?: number;
+  /** Query i = off + t sees key j only when i - j < slidingWindow (with causal: at most that many keys). */
+  slidingWindow?: number;
 }
 
 /** Softmax weights p[j] of query (b, h, t) over its S keys (0 for invisible keys); null when none is visible. */
@@ -38,6 +41,7 @@ function rowProbs(
   let max = Number.NEGATIVE_INFINITY;
   for (let j = 0; j < S; j++) {
     if ((opts.causal ?? true) && j > off + t) continue;
+    if (opts.slidingWindow !== undefined && off + t - j >= opts.slidingWindow) continue;
     if (opts.keyMask && opts.keyMask[b * S + j] === 0) continue;
     if (opts.segmentIds && opts.segmentIds[b * T + t] !== opts.segmentIds[b * T + j]) continue;
     let dot = 0;
