@@ -36,7 +36,7 @@ export const VALUE_HEAD_FILE = 'value_head.safetensors';
 export const VALUE_HEAD_WEIGHT = 'v_head.summary.weight';
 export const VALUE_HEAD_BIAS = 'v_head.summary.bias';
 /** TRL's ValueHead summary_dropout_prob default. */
-const VALUE_HEAD_DROPOUT = 0.1;
+export const VALUE_HEAD_DROPOUT = 0.1;
 
 /** TRL's ValueHead: dropout, then a [1, C] linear map of each hidden state to a scalar value. */
 export class ValueHead {
