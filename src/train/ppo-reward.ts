@@ -146,7 +146,7 @@ export async function createRewardSource(
       policy.attachAdapter(REWARD_ADAPTER, target);
     } catch (e) {
       head.dispose();
-      throw new TrainError(`reward_model ${target}: ${(e as Error).message}`);
+      throw new TrainError(`reward_model: ${(e as Error).message}`);
     }
     ctx.log(`reward model: the adapter ${target} beside the policy's (switched in to score)`);
     return {
