@@ -144,6 +144,8 @@ export async function train(
       'the training set is empty after preprocessing (check dataset, cutoff_len and the dropped-example warnings)',
     );
   if (fa.stage === 'ppo') {
+    if (evalSet.length > 0)
+      throw new TrainError('stage ppo does not evaluate (as in LLaMA-Factory): remove eval_dataset and val_size');
     try {
       return await trainPpo({
         args,

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { parseTrainArgs } from '../../src/hparams/index.js';
 import { trimResponse } from '../../src/train/ppo.js';
 import { train } from '../../src/train/trainer.js';
 import { tempDir } from '../util/tokenizers.js';
@@ -115,4 +116,15 @@ test('PPO on a toy reward (frequent verse characters) raises the mean reward', a
     train({ ...config(), overwrite_output_dir: false }, { progress: false, log: () => {} }),
     /stage ppo cannot resume .* overwrite_output_dir: true/,
   );
+});
+
+test('examples/train_lora/tiny_lora_ppo.yaml scores with what tiny_lora_reward.yaml trains', () => {
+  const reward = parseTrainArgs(['examples/train_lora/tiny_lora_reward.yaml']);
+  const ppo = parseTrainArgs(['examples/train_lora/tiny_lora_ppo.yaml']);
+  assert.equal(reward.finetuning.stage, 'rm');
+  assert.equal(ppo.finetuning.stage, 'ppo');
+  assert.deepEqual([...reward.notes, ...ppo.notes], []);
+  assert.equal(ppo.finetuning.reward_model, reward.training.output_dir);
+  assert.equal(ppo.finetuning.reward_model_type, 'lora');
+  assert.deepEqual(ppo.finetuning.lora_target, reward.finetuning.lora_target);
 });
