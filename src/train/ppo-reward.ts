@@ -98,7 +98,7 @@ function valueHeadDir(dirs: readonly string[], what: string, hiddenSize: number)
     throw new TrainError(
       `${what}: no ${VALUE_HEAD_FILE} in ${dirs.join(' or ')}; train the reward model with stage: rm (it writes one)`,
     );
-  return ValueHead.load(dir, hiddenSize);
+  return ValueHead.load(dir, hiddenSize).freeze();
 }
 
 /** Scores [R] of right-padded query + response rows, with the model in eval mode and no tape. */

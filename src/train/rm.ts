@@ -48,6 +48,16 @@ export class ValueHead {
     this.bias = keep(bias);
     this.weight.name = VALUE_HEAD_WEIGHT;
     this.bias.name = VALUE_HEAD_BIAS;
+    // trained with the model (rm, ppo's policy); a scoring head is frozen with freeze()
+    this.weight.requiresGrad = true;
+    this.bias.requiresGrad = true;
+  }
+
+  /** Scoring only (a reward model): no gradient reaches the head. */
+  freeze(): this {
+    this.weight.requiresGrad = false;
+    this.bias.requiresGrad = false;
+    return this;
   }
 
   /** nn.Linear's default init: weight and bias ~ U(-1/sqrt(C), 1/sqrt(C)). */
