@@ -27,9 +27,9 @@ import {
   mul,
   noGrad,
   scope,
-  shiftLabels,
   sumAll,
   Tensor,
+  takeRows,
   tokenLogProbs,
 } from '../engine/index.js';
 import type { TrainArgs } from '../hparams/index.js';
@@ -105,18 +105,18 @@ export function ppoStopIds(tokenizer: Tokenizer, template: Template): number[] {
 }
 
 interface PassResult {
-  /** [R * T] log-prob of each next token (0 where the next token is not a response token). */
+  /** [N] log-prob of every response token of the mini-batch, row after row. */
   logprobs: Tensor;
-  /** [R * T] value of each position, when a head was given. */
+  /** [N] value of the state that chose each response token, when a head was given. */
   values: Tensor | null;
-  /** Per row, the flat positions of its response tokens (logprob and value positions). */
+  /** Per row, the positions of its response tokens in those [N] vectors. */
   index: number[][];
 }
 
 /**
- * batched_forward_pass for one mini-batch: right-padded query + response rows through the model; the log-prob of
- * response token k sits at position len(query) - 1 + k, as does the value of the state that chose it. `generator`
- * applies the value head's training dropout.
+ * batched_forward_pass for one mini-batch: right-padded query + response rows through the model. Response token k
+ * of a row is predicted at position len(query) - 1 + k, whose value is the value of the state that chose it. Only
+ * those positions go through the LM head and the value head. `generator` applies the value head's training dropout.
  */
 export function ppoForward(
   model: CausalLM,
@@ -131,17 +131,24 @@ export function ppoForward(
     padId,
   );
   const [b, t] = batch.inputIds.shape;
-  const v = model.config.vocabSize;
   const hidden = model.hiddenStates({ inputIds: batch.inputIds, attentionMask: batch.attentionMask });
   const c = hidden.shape[2] as number;
-  const labels = shiftLabels(Tensor.from(batch.labels.data, [b, t], 'i32')).reshape([b * t]);
-  const logprobs = tokenLogProbs(model.head(hidden).reshape([b * t, v]), labels);
+  const positions = samples.flatMap((s, r) => s.response.map((_, k) => r * t + s.query.length - 1 + k));
+  const chosen = takeRows(hidden.reshape([b * t, c]), positions); // [N, C]
+  const targets = Tensor.from(Int32Array.from(samples.flatMap((s) => s.response)), [positions.length], 'i32');
+  const logprobs = tokenLogProbs(model.head(chosen), targets);
   let values: Tensor | null = null;
   if (head) {
-    const dropped = generator ? dropout(hidden, VALUE_HEAD_DROPOUT, { generator }) : hidden;
-    values = linear(dropped.reshape([b * t, c]), head.weight, head.bias).reshape([b * t]);
+    const dropped = generator ? dropout(chosen, VALUE_HEAD_DROPOUT, { generator }) : chosen;
+    values = linear(dropped, head.weight, head.bias).reshape([positions.length]);
   }
-  const index = samples.map((s, r) => s.response.map((_, k) => r * t + s.query.length - 1 + k));
+  let offset = 0;
+  const index = samples.map((s) =>
+    s.response.map(() => {
+      offset++;
+      return offset - 1;
+    }),
+  );
   return { logprobs, values, index };
 }
 

@@ -6,9 +6,15 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { linear, noGrad, scope } from '../../src/engine/index.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
+import { loadModel } from '../../src/models/causal-lm.js';
+import { sequenceLogProbs } from '../../src/train/dpo.js';
+import { ppoForward } from '../../src/train/ppo.js';
+import { queryResponseBatch } from '../../src/train/ppo-reward.js';
 import { VALUE_HEAD_FILE, VALUE_HEAD_WEIGHT, ValueHead } from '../../src/train/rm.js';
 import { train } from '../../src/train/trainer.js';
+import { assertClose } from '../util/assert.js';
 import { tinyMistralDir } from '../util/tiny-model.js';
 import { tempDir } from '../util/tokenizers.js';
 
@@ -64,4 +70,36 @@ test('full fine-tuning with a frozen reference and a full reward model: KL start
   const trained = file.load(VALUE_HEAD_WEIGHT).toFloat32Array();
   file.close();
   assert.ok(trained.some((v, i) => v !== initial[i]));
+});
+
+test('ppoForward: per-token log-probs add up to the DPO sequence log-prob; values are the head at those positions', async () => {
+  const model = await loadModel(tinyMistralDir(8, { std: 0.5, maxPositionEmbeddings: 64 }));
+  const head = ValueHead.init(32, 2);
+  const samples = [
+    { query: [1, 415, 2936], response: [9060, 28723, 2] },
+    { query: [1, 851, 28705, 17, 909], response: [1239] },
+  ];
+  scope(() =>
+    noGrad(() => {
+      const pass = ppoForward(model, head, samples, 0);
+      assert.deepEqual(pass.index, [[0, 1, 2], [3]]);
+      const lp = pass.logprobs.toFloat32Array();
+      const batch = queryResponseBatch(
+        samples.map((s) => s.query),
+        samples.map((s) => s.response),
+        0,
+      );
+      const expected = sequenceLogProbs(model, batch, false).logps.toFloat32Array();
+      assertClose([lp[0]! + lp[1]! + lp[2]!, lp[3]!], expected, { atol: 1e-4, rtol: 1e-5 }, 'summed log-probs');
+      // value of response token k = head(hidden at len(query) - 1 + k)
+      const hidden = model.hiddenStates({ inputIds: batch.inputIds, attentionMask: batch.attentionMask });
+      const all = linear(hidden.reshape([2 * 6, 32]), head.weight, head.bias).toFloat32Array();
+      assertClose(pass.values?.toFloat32Array() ?? [], [all[2]!, all[3]!, all[4]!, all[6 + 4]!], {
+        atol: 1e-6,
+        rtol: 1e-5,
+      });
+    }),
+  );
+  head.dispose();
+  model.dispose();
 });
