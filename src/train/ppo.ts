@@ -32,7 +32,7 @@ import {
   takeRows,
   tokenLogProbs,
 } from '../engine/index.js';
-import type { TrainArgs } from '../hparams/index.js';
+import { type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { rotateCheckpoints, saveTrainingCheckpoint } from './checkpoints.js';
@@ -248,6 +248,7 @@ export async function trainPpo(run: PpoRun): Promise<TrainResult> {
   });
   const logWriter = new TrainerLogWriter(outputDir, { overwrite: ta.overwrite_output_dir });
   logWriter.reset(maxSteps);
+  writeTrainingArgsYaml(join(outputDir, 'training_args.yaml'), args);
   log(
     `***** Running PPO ***** prompts ${prompts.length}, ${batchSize} per step (batch ${mini} x accumulation ${accumulation} x buffer ${fa.ppo_buffer_size}), ppo_epochs ${fa.ppo_epochs}, steps ${maxSteps}, trainable params ${trainable.reduce((a, [, t]) => a + t.numel, 0).toLocaleString('en-US')}`,
   );

@@ -21,13 +21,16 @@ import { tempDir } from '../util/tokenizers.js';
 const root = tempDir('ppo-modes');
 after(() => rmSync(root, { recursive: true, force: true }));
 
-test('full fine-tuning with a frozen reference and a full reward model: KL starts at 0, weights and head move', async () => {
-  const policyDir = tinyMistralDir(5, { std: 0.5, maxPositionEmbeddings: 128 });
-  const rewardDir = tinyMistralDir(6, { std: 0.5, maxPositionEmbeddings: 128 });
+const policyDir = tinyMistralDir(5, { std: 0.5, maxPositionEmbeddings: 128 });
+const rewardDir = tinyMistralDir(6, { std: 0.5, maxPositionEmbeddings: 128 });
+{
   const head = ValueHead.init(32, 3);
   head.save(rewardDir);
-  const initial = ValueHead.init(32, 17).weight.toFloat32Array();
   head.dispose();
+}
+
+test('full fine-tuning with a frozen reference and a full reward model: KL starts at 0, weights and head move', async () => {
+  const initial = ValueHead.init(32, 17).weight.toFloat32Array();
   const out = join(root, 'full');
   const result = await train(
     {
@@ -102,4 +105,38 @@ test('ppoForward: per-token log-probs add up to the DPO sequence log-prob; value
   );
   head.dispose();
   model.dispose();
+});
+
+test('an aborted PPO run saves the adapter and value head of the last step and stops', async () => {
+  const out = join(root, 'aborted');
+  const controller = new AbortController();
+  const result = await train(
+    {
+      stage: 'ppo',
+      do_train: true,
+      model_name_or_path: policyDir,
+      dataset: 'alpaca_en_demo',
+      dataset_dir: 'examples/data',
+      template: 'alpaca',
+      cutoff_len: 48,
+      max_samples: 4,
+      finetuning_type: 'lora',
+      lora_target: 'all',
+      per_device_train_batch_size: 2,
+      ppo_epochs: 1,
+      max_steps: 5,
+      save_steps: 1000,
+      reward_model: rewardDir,
+      reward_model_type: 'full',
+      max_new_tokens: 4,
+      output_dir: out,
+      report_to: 'none',
+    },
+    { progress: false, log: () => {}, signal: controller.signal, events: { onStep: () => controller.abort() } },
+  );
+  assert.ok(result.interrupted);
+  assert.equal(result.globalStep, 1);
+  for (const f of ['adapter_model.safetensors', VALUE_HEAD_FILE, 'trainer_state.json'])
+    assert.ok(existsSync(join(out, 'checkpoint-1', f)), f);
+  assert.ok(!existsSync(join(out, 'adapter_model.safetensors')));
 });

@@ -102,6 +102,7 @@ test('PPO on a toy reward (frequent verse characters) raises the mean reward', a
     'value_head.safetensors',
     'trainer_state.json',
     'train_results.json',
+    'training_args.yaml',
     'training_loss.png',
     'training_reward.png',
     join('checkpoint-5', 'adapter_model.safetensors'),
