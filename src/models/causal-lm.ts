@@ -380,6 +380,61 @@ export class CausalLM {
     }
   }
 
+  /**
+   * Loads a PEFT adapter folder as a frozen adapter named `name` beside the live one (PEFT's load_adapter(dir, name);
+   * LLaMA-Factory's PPO keeps the reward model's LoRA this way). It is not a parameter: never trained, saved or
+   * merged; `withAdapter(name, fn)` switches it in. Every module it targets must already carry the live LoRA
+   * (train the policy with lora_target covering the other adapter's targets, e.g. all).
+   */
+  attachAdapter(name: string, dir: string): LoraConfig {
+    if (!this.lora) throw new Error(`attaching adapter ${name} needs a live LoRA adapter (addLora() or loadAdapter())`);
+    const layers = new Map(
+      [...this.module.namedModules()].filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear),
+    );
+    if ([...layers.values()].some((l) => l.namedAdapters().includes(name)))
+      throw new Error(`the model already has an adapter named ${name}`);
+    const adapter = LoraAdapter.open(dir);
+    try {
+      const cfg = adapter.config;
+      for (const [saved, k] of adapter.keys)
+        if (k.kind !== 'lora')
+          throw new Error(
+            `${dir}: ${saved} is a fully trained module (modules_to_save); a second adapter can only hold LoRA factors`,
+          );
+      for (const [path, keys] of adapter.loraModules()) {
+        const layer = layers.get(path);
+        if (!layer)
+          throw new Error(
+            `${dir}: the adapter targets ${path}, which the trained LoRA adapter does not; set lora_target to cover it (e.g. all)`,
+          );
+        const { r, scaling } = loraParamsFor(cfg, path);
+        const a = adapter.load(keys.A, { dtype: 'f32' });
+        const b = adapter.load(keys.B, { dtype: 'f32' });
+        if (a.shape[0] !== r)
+          throw new Error(`${dir}: ${keys.A} has rank ${a.shape[0]}, adapter_config.json says ${r}`);
+        layer.addNamedAdapter(name, a, b, scaling);
+      }
+      return cfg;
+    } finally {
+      adapter.close();
+    }
+  }
+
+  /** Runs fn with the named adapter (attachAdapter) in place of the live one, as PEFT's set_adapter(name). */
+  withAdapter<T>(name: string, fn: () => T): T {
+    const layers = [...this.module.namedModules()]
+      .map(([, m]) => m)
+      .filter((m): m is LoraLinear => m instanceof LoraLinear);
+    if (!layers.some((l) => l.namedAdapters().includes(name)))
+      throw new Error(`the model has no adapter named ${name}`);
+    for (const l of layers) l.activeAdapter = name;
+    try {
+      return fn();
+    } finally {
+      for (const l of layers) l.activeAdapter = 'default';
+    }
+  }
+
   // ---- forward / generate ----------------------------------------------------------------------------------------
 
   /** logits [B, T, V] for every position; loss when labels are given (HF's shifted causal-LM loss). */
@@ -520,6 +575,7 @@ export class CausalLM {
 
   /** Frees every weight and gradient. */
   dispose(): void {
+    for (const [, m] of this.module.namedModules()) if (m instanceof LoraLinear) m.disposeNamedAdapters();
     this.module.dispose();
     for (const original of this.modulesToSaveOriginals.values()) original.dispose();
     this.modulesToSaveOriginals.clear();

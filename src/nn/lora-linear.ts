@@ -16,9 +16,20 @@ export interface LoraSettings {
   dropout: number;
 }
 
+/** A frozen adapter kept beside the trainable one (PEFT's load_adapter(dir, name)): not a parameter, never saved. */
+interface NamedFactors {
+  a: Tensor;
+  b: Tensor;
+  scaling: number;
+}
+
 export class LoraLinear extends Module {
   /** When false the layer computes the base projection only (DPO's reference model reuses the base this way). */
   enabled = true;
+  /** The adapter forward applies: 'default' (the trainable one) or a frozen named one; a name this layer lacks
+   * means the base projection alone, as PEFT's set_adapter does for layers that adapter does not target. */
+  activeAdapter = 'default';
+  private readonly named = new Map<string, NamedFactors>();
 
   constructor(
     readonly base: Linear,
@@ -52,16 +63,51 @@ export class LoraLinear extends Module {
     return (this.child('lora_B') as Linear).weight;
   }
 
+  /** Adds a frozen adapter under `name` (A [r, in], B [out, r]); the layer owns the tensors from now on. */
+  addNamedAdapter(name: string, a: Tensor, b: Tensor, scaling: number): void {
+    if (name === 'default') throw new Error("the adapter name 'default' is the trainable adapter's");
+    if (this.named.has(name)) throw new Error(`this layer already has an adapter named ${name}`);
+    const r = a.shape[0] as number;
+    if (a.shape[1] !== this.base.inFeatures || b.shape[0] !== this.base.outFeatures || b.shape[1] !== r)
+      throw new Error(
+        `adapter ${name}: lora_A / lora_B are [${a.shape}] / [${b.shape}], expected [r, ${this.base.inFeatures}] / [${this.base.outFeatures}, r]`,
+      );
+    this.named.set(name, { a: keep(a), b: keep(b), scaling });
+  }
+
   /** x [..., in] -> [..., out] */
   forward(x: Tensor): Tensor {
     if (!this.enabled) return this.base.forward(x);
+    if (this.activeAdapter !== 'default') {
+      const f = this.named.get(this.activeAdapter);
+      if (!f) return this.base.forward(x);
+      return loraLinear(x, this.base.weight, this.base.bias, f.a, f.b, f.scaling);
+    }
     const p = this.training ? this.settings.dropout : 0;
     const dropped = p > 0 ? dropout(x, p, { generator: this.rng, training: true }) : undefined;
     return loraLinear(x, this.base.weight, this.base.bias, this.loraA, this.loraB, this.scaling, dropped);
   }
 
+  /** Names of the frozen adapters this layer holds. */
+  namedAdapters(): string[] {
+    return [...this.named.keys()];
+  }
+
+  /** Frees the frozen named adapters (the model's dispose calls it: they are not parameters). */
+  disposeNamedAdapters(): void {
+    for (const f of this.named.values()) {
+      f.a.dispose();
+      f.b.dispose();
+    }
+    this.named.clear();
+  }
+
   /** W += scaling * B @ A, in the base weight's dtype; returns the plain Linear to put back in the tree. */
   merge(): Linear {
+    if (this.named.size > 0)
+      throw new Error(
+        `merging would leave the named adapters (${[...this.named.keys()].join(', ')}) on a changed base`,
+      );
     noGrad(() => {
       const w = this.base.weight;
       const delta = matmul(this.loraB, this.loraA); // [out, r] @ [r, in]

@@ -36,7 +36,7 @@ export const VALUE_HEAD_FILE = 'value_head.safetensors';
 export const VALUE_HEAD_WEIGHT = 'v_head.summary.weight';
 export const VALUE_HEAD_BIAS = 'v_head.summary.bias';
 /** TRL's ValueHead summary_dropout_prob default. */
-const VALUE_HEAD_DROPOUT = 0.1;
+export const VALUE_HEAD_DROPOUT = 0.1;
 
 /** TRL's ValueHead: dropout, then a [1, C] linear map of each hidden state to a scalar value. */
 export class ValueHead {
@@ -48,6 +48,16 @@ export class ValueHead {
     this.bias = keep(bias);
     this.weight.name = VALUE_HEAD_WEIGHT;
     this.bias.name = VALUE_HEAD_BIAS;
+    // trained with the model (rm, ppo's policy); a scoring head is frozen with freeze()
+    this.weight.requiresGrad = true;
+    this.bias.requiresGrad = true;
+  }
+
+  /** Scoring only (a reward model): no gradient reaches the head. */
+  freeze(): this {
+    this.weight.requiresGrad = false;
+    this.bias.requiresGrad = false;
+    return this;
   }
 
   /** nn.Linear's default init: weight and bias ~ U(-1/sqrt(C), 1/sqrt(C)). */

@@ -56,10 +56,15 @@ export async function createStage(args: TrainArgs, model: CausalLM, ctx: StageCo
       ftx: fa.pref_ftx,
       reference: await createReference(args, ctx),
     }) as Stage;
-  throw new StageArgumentError(`stage '${stage}' is not available in lmforge (pt, sft, rm, dpo and kto are)`);
+  // PPO is not a per-micro-batch objective: rollouts, rewards and PPO epochs run in their own loop (ppo.ts).
+  throw new StageArgumentError(`stage '${stage}' runs in its own loop (trainPpo in src/train/ppo.ts), not as a Stage`);
 }
 
-async function createReference(args: TrainArgs, ctx: StageContext): Promise<Reference> {
+/**
+ * create_ref_model: ref_model (+ ref_model_adapters) when given, else the LoRA policy with its adapter disabled, else
+ * a frozen copy of the model being tuned (with its adapters). DPO, KTO and PPO share it.
+ */
+export async function createReference(args: TrainArgs, ctx: Pick<StageContext, 'storage' | 'log'>): Promise<Reference> {
   const { finetuning: fa, model: ma } = args;
   const split = (s: string | null | undefined) => (s ? s.split(',').map((x) => x.trim()) : []);
   let dir: string;

@@ -16,12 +16,12 @@ import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { lastCheckpoint, loadTrainingCheckpoint, rotateCheckpoints, saveTrainingCheckpoint } from './checkpoints.js';
 import { DataOrder } from './data-order.js';
-import { AdamW, SGD } from './optimizers.js';
 import { plotLoss } from './plot.js';
+import { trainPpo } from './ppo.js';
 import { predict } from './predict.js';
 import { Progress, type ProgressStream } from './progress.js';
 import { perplexity, saveMetrics, speedMetrics } from './results.js';
-import { getWarmupSteps, LrScheduler } from './schedulers.js';
+import { createOptimizer, createScheduler, TrainError } from './run-setup.js';
 import { type Metrics, meanMetrics } from './stage.js';
 import { createStage } from './stages.js';
 import { type TrainerLogLine, TrainerLogWriter } from './trainer-log.js';
@@ -64,10 +64,7 @@ export interface TrainResult {
   logHistory: LogEntry[];
 }
 
-/** A user mistake or a condition the user must act on: printed without a stack trace by the CLI. */
-export class TrainError extends Error {
-  readonly userFacing = true;
-}
+export { TrainError };
 
 const WEIGHT_FILES = [ADAPTER_WEIGHTS_FILE, 'model.safetensors', 'model.safetensors.index.json'];
 
@@ -79,10 +76,6 @@ export async function train(
   const log = options.log ?? ((m: string) => console.error(`[lmforge] ${m}`));
   for (const note of args.notes) log(`note: ${note}`);
   const { model: ma, data: da, finetuning: fa, training: ta } = args;
-  if (fa.stage === 'ppo')
-    throw new TrainError(
-      `stage 'ppo' is not available yet in lmforge (pt, sft, rm, dpo, orpo and kto are); see the README`,
-    );
   // stage orpo (LLaMA-Factory 0.6's name) is the dpo stage with pref_loss orpo, on the same pairwise data
   const stageName = fa.stage === 'orpo' ? 'dpo' : fa.stage;
   if (!ta.do_train && !ta.do_predict)
@@ -104,6 +97,10 @@ export async function train(
       );
     if (resumeFrom) log(`resuming training from ${resumeFrom}`);
   }
+  if (resumeFrom && fa.stage === 'ppo')
+    throw new TrainError(
+      `stage ppo cannot resume (as in LLaMA-Factory), and ${resumeFrom} would be resumed: set overwrite_output_dir: true or choose another output_dir (a checkpoint's adapter can seed a new run through adapter_name_or_path)`,
+    );
 
   // Tokenizer and template (get_template_and_fix_tokenizer).
   const modelDir = ma.model_name_or_path as string;
@@ -146,6 +143,24 @@ export async function train(
     throw new TrainError(
       'the training set is empty after preprocessing (check dataset, cutoff_len and the dropped-example warnings)',
     );
+  if (fa.stage === 'ppo') {
+    if (evalSet.length > 0)
+      throw new TrainError('stage ppo does not evaluate (as in LLaMA-Factory): remove eval_dataset and val_size');
+    try {
+      return await trainPpo({
+        args,
+        model,
+        tokenizer,
+        template,
+        prompts: trainSet as SupervisedRecord[],
+        storage,
+        options,
+        log,
+      });
+    } finally {
+      model.dispose();
+    }
+  }
   const padTokenId = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
   const collateOptions = {
     padTokenId,
@@ -167,29 +182,8 @@ export async function train(
   const numEpochs = ta.max_steps > 0 ? Math.ceil(ta.max_steps / order.updatesPerEpoch) : Math.ceil(ta.num_train_epochs);
 
   // Optimizer (weight decay off for biases and norms, as HF groups them) and schedule.
-  const decay = trainable.filter(([n]) => !noDecay(n)).map(([, t]) => t);
-  const noDecayParams = trainable.filter(([n]) => noDecay(n)).map(([, t]) => t);
-  const groups = [
-    { params: decay, weightDecay: ta.weight_decay },
-    { params: noDecayParams, weightDecay: 0 },
-  ].filter((g) => g.params.length > 0);
-  const optimizer =
-    ta.optim === 'sgd'
-      ? new SGD(groups, { lr: ta.learning_rate, weightDecay: ta.weight_decay })
-      : new AdamW(groups, {
-          lr: ta.learning_rate,
-          beta1: ta.adam_beta1,
-          beta2: ta.adam_beta2,
-          eps: ta.adam_epsilon,
-          weightDecay: ta.weight_decay,
-        });
-  const scheduler = new LrScheduler({
-    type: ta.lr_scheduler_type,
-    baseLr: ta.learning_rate,
-    totalSteps: maxSteps,
-    warmupSteps: getWarmupSteps(maxSteps, ta.warmup_steps, ta.warmup_ratio),
-    kwargs: ta.lr_scheduler_kwargs ?? {},
-  });
+  const optimizer = createOptimizer(trainable, ta);
+  const scheduler = createScheduler(maxSteps, ta);
   const rng = new Generator(ta.seed);
   model.module.model.rng = rng;
   const parts = { model, optimizer, scheduler, rng, tokenizer, extra: stage };
@@ -487,11 +481,6 @@ export function templateFor(tokenizer: Tokenizer, args: TrainArgs, log: (m: stri
 
 function isTrainArgs(x: unknown): x is TrainArgs {
   return typeof x === 'object' && x !== null && 'finetuning' in x && 'training' in x && 'given' in x;
-}
-
-/** HF's get_decay_parameter_names: no weight decay for biases and normalization weights. */
-function noDecay(name: string): boolean {
-  return /bias$/.test(name) || /(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)|layernorm|rmsnorm/.test(name);
 }
 
 /** LoRA (new or resumed adapter, earlier adapters merged), freeze, or full fine-tuning (_setup_*_tuning). */

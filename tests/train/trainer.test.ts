@@ -142,7 +142,7 @@ test('gradient accumulation weighs tokens, not micro-batches: 2x1 accumulated eq
 test('bad configurations stop with a clear message', async () => {
   await assert.rejects(
     train({ ...common, output_dir: join(root, 'x'), stage: 'ppo', reward_model: modelDir }, quiet),
-    /stage 'ppo' is not available/,
+    /no value_head\.safetensors in .* train the reward model with stage: rm/,
   );
   await assert.rejects(train({ ...common, output_dir: join(root, 'x'), lora_rnk: 4 }, quiet), /lora_rank/);
   await assert.rejects(
