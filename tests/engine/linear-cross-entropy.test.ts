@@ -154,9 +154,10 @@ const PREPARED: Prepared[] = (() => {
   return out;
 })();
 
-test('the chunk size keeps a chunk of logits within 16 MB', () => {
+test('the chunk size keeps a chunk of logits within 16 MB, but never below 64 rows', () => {
   assert.equal(linearCrossEntropyChunkRows(49152), 80);
   assert.ok(linearCrossEntropyChunkRows(BIG_V) * BIG_V * 4 <= 16 << 20);
+  assert.equal(linearCrossEntropyChunkRows(151936), 64);
   assert.equal(linearCrossEntropyChunkRows(7), 1024);
 });
 

@@ -29,15 +29,18 @@
 namespace lmf {
 namespace {
 
-// A chunk's logits [R, V] stay within 16 MB (R = 80 rows at a 49152-token vocabulary). Each chunk's two GEMMs
-// pack the whole weight again: at SmolLM2's [49152, 576] head that made 80-row GEMMs ~35% slower per row than
-// 512-row ones (17% at 160 rows, 12% at 256; measured on one thread), 1-2% of a 512-token LoRA step, while the
-// logits memory grows linearly with R. R is a multiple of 16 (whole GEMM row tiles) between 16 and 1024.
+// A chunk's logits [R, V] stay within 16 MB (R = 80 rows at a 49152-token vocabulary), but R is at least 64.
+// Each chunk's two GEMMs pack the whole weight again, a cost per chunk that does not shrink with R: at SmolLM2's
+// [49152, 576] head the fused loss with its backward took ~35% more CPU time than the logits path at 80-row chunks,
+// ~19% at 160 and ~9% at 336 (one thread), about 3% of a 512-token LoRA step's CPU time at 80 rows. A fixed byte budget alone would
+// shrink chunks to 16 rows at Qwen's 152k vocabulary, where the packing would dominate; 64 rows bound the overhead
+// there (39 MB of logits instead of 311 MB per 512 tokens). R is a multiple of 16 (whole GEMM row tiles), <= 1024.
 constexpr int64_t kChunkLogitBytes = int64_t(16) << 20;
+constexpr int64_t kMinChunkRows = 64;
 
 int64_t chunk_rows(int64_t V) {
   const int64_t r = kChunkLogitBytes / (4 * V) / 16 * 16;
-  return std::min<int64_t>(1024, std::max<int64_t>(16, r));
+  return std::min<int64_t>(1024, std::max<int64_t>(kMinChunkRows, r));
 }
 
 // 64-byte aligned f32 scratch, uninitialised (every element is written before it is read).
