@@ -82,10 +82,12 @@ function assertFusedMatches(model: CausalLM, label: string, expectedTrainable: n
   }
 }
 
-test('fused loss = logits path: full fine-tune, untied head', async () => {
+test('fused loss = logits path: full fine-tune, untied head, with and without gradient checkpointing', async () => {
   const model = await loadModel(DIR);
   model.setFullTraining();
   assertFusedMatches(model, 'full untied', 21);
+  model.gradientCheckpointing = true;
+  assertFusedMatches(model, 'full untied, checkpointed', 21);
   model.dispose();
 });
 
