@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- model [--threads N] [--json] [--tasks a,b]`: a random-weight model with SmolLM2-135M's
- * architecture, measured on forward (1x512, 4x256), a LoRA step (r 8, all linear layers), a full step, and greedy
- * generation (32-token prompt, 128 new) — each task in a fresh process so its peak RSS is its own — beside a plain
+ * architecture, measured on forward (1x512, 4x256), a LoRA step (r 8, all linear layers), a full step (both the
+ * trainer's sft micro-batch step — fused loss, backward — then clipping and AdamW), and greedy generation
+ * (32-token prompt, 128 new) — each task in a fresh process so its peak RSS is its own — beside a plain
  * PyTorch implementation of the same computation (bench/peers/torch_llama.py, Debian's python3-torch) at its best
  * thread setting, measured in the same run. Also prints the fraction of the machine's FMA peak each step reaches, and
  * for decoding the rate at which it reads the weights (once per token) beside the measured memcpy bandwidth.
@@ -10,8 +11,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CollatedBatch } from '../src/data/collator.js';
 import { AdamW, clipGradNorm_, getThreads, native, parseModelConfig, scope, setThreads, Tensor } from '../src/index.js';
 import { createModel } from '../src/models/causal-lm.js';
+import { causalLmStep, countedTokens } from '../src/train/sft.js';
 import { fmaPeak } from './util/peers.js';
 import { SMOLLM2_135M } from './util/smollm2.js';
 
@@ -72,12 +75,14 @@ function runTask(task: Task, threads: number): Result {
     const params = model.trainableParameters().map(([, p]) => p);
     const opt = new AdamW(params, { lr: 1e-4 });
     const ids = randomIds(512, 9);
-    const batch = {
-      inputIds: { data: ids, shape: [1, 512] as const },
-      labels: { data: ids, shape: [1, 512] as const },
+    const batch: CollatedBatch = {
+      inputIds: { data: ids, shape: [1, 512] },
+      attentionMask: { data: new Int32Array(512).fill(1), shape: [1, 512] },
+      labels: { data: ids, shape: [1, 512] },
     };
+    // The trainer's pt/sft micro-batch step (the fused loss: no [512, V] logits), then its update.
     seconds = timeIt(() => {
-      scope(() => model.forward(batch).loss?.backward());
+      causalLmStep(model, batch, countedTokens(batch.labels));
       clipGradNorm_(
         params.map((p) => p.grad),
         1.0,

@@ -4,6 +4,7 @@
  *
  *   const model = await loadModel(dir, { dtype: 'bf16', adapter: 'saves/lora' });
  *   const { logits, loss } = model.forward({ inputIds, attentionMask, labels });
+ *   const { loss } = model.forward({ inputIds, attentionMask, labels, returnLogits: false }); // training: no logits
  */
 
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import {
   Generator,
   kaimingUniform_,
   keep,
+  linearCrossEntropy,
   native,
   normal_,
   setThreads,
@@ -94,6 +96,20 @@ export interface ForwardInput {
    * count of the whole accumulated batch instead of averaging per-micro-batch means.
    */
   lossReduction?: 'mean' | 'sum';
+  /** HF's forward returns logits (the default); `false` with labels gives the loss alone (see LossOnlyInput). */
+  returnLogits?: true;
+}
+
+/**
+ * A training step's forward: the loss without [B, T, V] logits. The last hidden state goes through the fused
+ * `linearCrossEntropy` with the LM head's weight (the embedding matrix when tied), which never holds the logits or
+ * their gradient — at a 49k vocabulary that is 100 MB per 512 tokens each — and computes nothing for ignored labels.
+ * The loss and every gradient equal the logits path's up to f32 rounding. A head carrying a live LoRA adapter falls
+ * back to the logits path.
+ */
+export interface LossOnlyInput extends Omit<ForwardInput, 'labels' | 'returnLogits'> {
+  labels: TokenBatch;
+  returnLogits: false;
 }
 
 export interface ForwardOutput {
@@ -101,6 +117,11 @@ export interface ForwardOutput {
   logits: Tensor;
   /** Mean cross-entropy over the counted labels (when labels were given). */
   loss?: Tensor;
+}
+
+export interface LossOutput {
+  /** HF's shifted causal-LM loss, reduced per `lossReduction`. */
+  loss: Tensor;
 }
 
 function parentAndName(path: string): [string, string] {
@@ -437,26 +458,58 @@ export class CausalLM {
 
   // ---- forward / generate ----------------------------------------------------------------------------------------
 
-  /** logits [B, T, V] for every position; loss when labels are given (HF's shifted causal-LM loss). */
-  forward(input: ForwardInput): ForwardOutput {
+  /**
+   * logits [B, T, V] for every position; loss when labels are given (HF's shifted causal-LM loss). With
+   * `returnLogits: false` (and labels) only the loss, computed without logits (LossOnlyInput).
+   */
+  forward(input: LossOnlyInput): LossOutput;
+  forward(input: ForwardInput): ForwardOutput;
+  forward(input: ForwardInput | LossOnlyInput): ForwardOutput | LossOutput {
+    if (input.returnLogits === false) return { loss: this.fusedLoss(input) };
     const { ids, ctx, b, t } = this.prepare(input);
     const logits = this.module.forward(ids, ctx);
-    const labels = input.labels === undefined ? undefined : toTokenTensor(input.labels, 'labels');
-    if (!labels) return { logits };
-    if (labels.shape[0] !== b || labels.shape[1] !== t)
-      throw new Error(`labels is [${labels.shape}], inputIds is [${b}, ${t}]`);
-    const shifted = shiftLabels(labels);
-    const loss = crossEntropy(logits.reshape([b * t, this.config.vocabSize]), shifted.reshape([b * t]), {
+    if (input.labels === undefined) return { logits };
+    const shifted = this.shiftedLabels(input.labels, b, t);
+    const loss = crossEntropy(logits.reshape([b * t, this.config.vocabSize]), shifted, {
       reduction: input.lossReduction ?? 'mean',
     });
     return { logits, loss };
+  }
+
+  /** The loss of LossOnlyInput: the last hidden state [B*T, C] and the head weight [V, C] into linearCrossEntropy. */
+  private fusedLoss(input: LossOnlyInput): Tensor {
+    const weight = this.fusableHeadWeight();
+    const reduction = input.lossReduction ?? 'mean';
+    if (!weight) {
+      const { loss } = this.forward({ ...input, returnLogits: true });
+      return loss as Tensor;
+    }
+    const { ids, ctx, b, t } = this.prepare(input);
+    const shifted = this.shiftedLabels(input.labels, b, t);
+    const hidden = this.module.model.forward(ids, ctx);
+    // A tied head's weight is the embedding matrix itself: autograd adds this gradient to the lookup's.
+    return linearCrossEntropy(hidden.reshape([b * t, this.config.hiddenSize]), weight, shifted, { reduction });
+  }
+
+  /** The head's weight when the head is a plain bias-free projection (a live LoRA head needs the logits path). */
+  private fusableHeadWeight(): Tensor | null {
+    const head = this.module.child('lm_head');
+    const linear = head instanceof LoraLinear ? (head.enabled ? null : head.base) : head;
+    return linear instanceof Linear && !linear.bias ? linear.weight : null;
+  }
+
+  /** labels [B, T] -> HF's shifted labels [B*T] (labels[:, t + 1]; -100 at each row's end). */
+  private shiftedLabels(labels: TokenBatch, b: number, t: number): Tensor {
+    const y = toTokenTensor(labels, 'labels');
+    if (y.shape[0] !== b || y.shape[1] !== t) throw new Error(`labels is [${y.shape}], inputIds is [${b}, ${t}]`);
+    return shiftLabels(y).reshape([b * t]);
   }
 
   /**
    * The last hidden state [B, T, C] (after the final norm, before the LM head): embeddings, and scoring that needs
    * the head at a few positions only.
    */
-  hiddenStates(input: Omit<ForwardInput, 'labels' | 'lossReduction'>): Tensor {
+  hiddenStates(input: Omit<ForwardInput, 'labels' | 'lossReduction' | 'returnLogits'>): Tensor {
     const { ids, ctx } = this.prepare(input);
     return this.module.model.forward(ids, ctx);
   }
@@ -467,7 +520,7 @@ export class CausalLM {
   }
 
   /** Token tensors and the forward context shared by every layer (checked shapes, default positions, RoPE). */
-  private prepare(input: Omit<ForwardInput, 'labels' | 'lossReduction'>): {
+  private prepare(input: Omit<ForwardInput, 'labels' | 'lossReduction' | 'returnLogits'>): {
     ids: Tensor;
     ctx: ForwardContext;
     b: number;

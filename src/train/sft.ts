@@ -6,7 +6,7 @@
 
 import { type CollatedBatch, type CollatorOptions, collate } from '../data/collator.js';
 import type { SupervisedRecord } from '../data/processors/types.js';
-import { scale, scope } from '../engine/index.js';
+import { noGrad, scale, scope } from '../engine/index.js';
 import type { CausalLM, ForwardInput } from '../models/causal-lm.js';
 import type { Stage } from './stage.js';
 
@@ -19,7 +19,7 @@ export function countedTokens(labels: { data: Int32Array; shape: readonly [numbe
 }
 
 /** A collated batch as the model's forward input (packed rows carry positions, neat packing segment ids). */
-function forwardInput(batch: CollatedBatch): ForwardInput {
+function forwardInput(batch: CollatedBatch): ForwardInput & { labels: CollatedBatch['labels'] } {
   return {
     inputIds: batch.inputIds,
     attentionMask: batch.attentionMask,
@@ -32,20 +32,24 @@ function forwardInput(batch: CollatedBatch): ForwardInput {
 /** Forward + backward of one micro-batch; returns its share of the accumulated loss (sum / totalTokens). */
 export function causalLmStep(model: CausalLM, batch: CollatedBatch, totalTokens: number): number {
   return scope(() => {
-    const { loss } = model.forward({ ...forwardInput(batch), lossReduction: 'sum' });
-    if (!loss) throw new Error('the model returned no loss: the batch has no labels');
+    const { loss } = model.forward({ ...forwardInput(batch), lossReduction: 'sum', returnLogits: false });
     const share = scale(loss, 1 / Math.max(totalTokens, 1));
     share.backward();
     return share.item();
   });
 }
 
-/** Mean loss of one evaluation batch (HF: the batch's mean over its counted tokens). */
+/**
+ * Mean loss of one evaluation batch (HF: the batch's mean over its counted tokens). Without the tape: the fused loss
+ * would otherwise compute the gradients of trainable weights in its forward.
+ */
 export function causalLmEvalLoss(model: CausalLM, batch: CollatedBatch): { loss: number; tokens: number } {
-  return scope(() => {
-    const { loss } = model.forward(forwardInput(batch));
-    return { loss: loss?.item() ?? Number.NaN, tokens: countedTokens(batch.labels) };
-  });
+  return scope(() =>
+    noGrad(() => {
+      const { loss } = model.forward({ ...forwardInput(batch), returnLogits: false });
+      return { loss: loss.item(), tokens: countedTokens(batch.labels) };
+    }),
+  );
 }
 
 /** Non-padding positions of an attention mask (HF's num_input_tokens_seen counts these). */

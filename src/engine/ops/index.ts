@@ -6,6 +6,7 @@ export * from './dropout.js';
 export * from './elementwise.js';
 export * from './embedding.js';
 export * from './grad-clip.js';
+export * from './linear-cross-entropy.js';
 export * from './lora.js';
 export * from './matmul.js';
 export * from './norm.js';
