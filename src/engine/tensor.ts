@@ -196,6 +196,17 @@ export class Tensor {
     this.storage.release();
   }
 
+  /**
+   * Frees the values but keeps the tensor's place on the tape: for an activation that no backward reads (the input
+   * of an op whose gradient does not depend on it), so a step does not hold it until its scope ends. Reading it
+   * afterwards throws, as for a disposed tensor.
+   */
+  releaseValues(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.storage.release();
+  }
+
   /** Shorthand for keep(this). */
   keep(): this {
     return keep(this);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { keep, liveBytes, noGrad, scope, Tensor } from '../../src/engine/index.js';
+import { add, keep, liveBytes, mul, noGrad, scope, sumAll, Tensor } from '../../src/engine/index.js';
 
 test('from/to typed arrays round-trips every dtype', () => {
   const values = [0, 1, -2.5, 3.140625, 65504, -0.0001];
@@ -76,4 +76,23 @@ test('noGrad records nothing', () => {
   const y = noGrad(() => a.reshape([1, 2]));
   assert.equal(y.requiresGrad, false);
   assert.equal(y.gradFn, null);
+});
+
+test('releaseValues frees an activation but keeps its place on the tape', () => {
+  scope(() => {
+    const x = Tensor.from([1, 2, 3], [3]).requiresGrad_();
+    const w = Tensor.from([4, 5, 6], [3]).requiresGrad_();
+    const before = liveBytes();
+    const a = mul(x, w); // a's values are not read by add's backward
+    const y = add(a, x);
+    a.releaseValues();
+    assert.equal(liveBytes(), before + y.byteLength, 'a is freed, y remains');
+    assert.throws(() => a.toFloat32Array(), /disposed/);
+    sumAll(y).backward();
+    // d/dx (x*w + x) = w + 1, d/dw = x: the gradient flowed through the released tensor's node
+    assert.deepEqual([...(x.grad as Tensor).toFloat32Array()], [5, 6, 7]);
+    assert.deepEqual([...(w.grad as Tensor).toFloat32Array()], [1, 2, 3]);
+    x.grad?.dispose();
+    w.grad?.dispose();
+  });
 });
