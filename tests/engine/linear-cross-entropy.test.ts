@@ -155,9 +155,9 @@ const PREPARED: Prepared[] = (() => {
 })();
 
 test('the chunk size keeps a chunk of logits within 16 MB, but never below 64 rows', () => {
-  assert.equal(linearCrossEntropyChunkRows(49152), 80);
-  assert.ok(linearCrossEntropyChunkRows(BIG_V) * BIG_V * 4 <= 16 << 20);
-  assert.equal(linearCrossEntropyChunkRows(151936), 64);
+  assert.equal(linearCrossEntropyChunkRows(49152), 336);
+  assert.ok(linearCrossEntropyChunkRows(BIG_V) * BIG_V * 4 <= 64 << 20);
+  assert.equal(linearCrossEntropyChunkRows(151936), 96);
   assert.equal(linearCrossEntropyChunkRows(7), 1024);
 });
 

@@ -29,13 +29,13 @@
 namespace lmf {
 namespace {
 
-// A chunk's logits [R, V] stay within 16 MB (R = 80 rows at a 49152-token vocabulary), but R is at least 64.
-// Each chunk's two GEMMs pack the whole weight again, a cost per chunk that does not shrink with R: at SmolLM2's
-// [49152, 576] head the fused loss with its backward took ~35% more CPU time than the logits path at 80-row chunks,
-// ~19% at 160 and ~9% at 336 (one thread), about 3% of a 512-token LoRA step's CPU time at 80 rows. A fixed byte budget alone would
-// shrink chunks to 16 rows at Qwen's 152k vocabulary, where the packing would dominate; 64 rows bound the overhead
-// there (39 MB of logits instead of 311 MB per 512 tokens). R is a multiple of 16 (whole GEMM row tiles), <= 1024.
-constexpr int64_t kChunkLogitBytes = int64_t(16) << 20;
+// A chunk's logits [R, V] stay within 64 MB (R = 336 rows at a 49152-token vocabulary, 96 at Qwen's 152k), but R
+// is at least 64. Each chunk's two GEMMs stream and pack the whole weight again (it does not fit in cache), a cost
+// per chunk that does not shrink with R: at SmolLM2's [49152, 576] head the fused loss with its backward took ~35%
+// more CPU time than the logits path at 80-row chunks, ~19% at 160 and ~9% at 336 (one thread). 64 MB keeps that
+// near 1% of a 512-token LoRA step while a step holds 64 MB of logits instead of 2 x 100 MB (logits and their
+// gradient). R is a multiple of 16 (whole GEMM row tiles), <= 1024.
+constexpr int64_t kChunkLogitBytes = int64_t(64) << 20;
 constexpr int64_t kMinChunkRows = 64;
 
 int64_t chunk_rows(int64_t V) {
