@@ -362,11 +362,14 @@ test('DPO and KTO losses: gradients through a tiny model match finite difference
   reference.dispose();
 });
 
-test('the examples/train_lora YAMLs for rm, dpo and kto parse to their stages', () => {
+test('the examples/train_lora YAMLs for rm, dpo and kto (Qwen3 and the tiny base) parse to their stages', () => {
   for (const [file, stage] of [
     ['qwen3_lora_reward', 'rm'],
     ['qwen3_lora_dpo', 'dpo'],
     ['qwen3_lora_kto', 'kto'],
+    ['tiny_lora_reward', 'rm'],
+    ['tiny_lora_dpo', 'dpo'],
+    ['tiny_lora_kto', 'kto'],
   ] as const) {
     const args = parseTrainArgs([`examples/train_lora/${file}.yaml`]);
     assert.equal(args.finetuning.stage, stage);
