@@ -17,11 +17,17 @@ import {
   kaimingUniform_,
   keep,
   linearCrossEntropy,
+  matmul,
   native,
+  noGrad,
   normal_,
+  scale,
+  scope,
   setThreads,
   shiftLabels,
+  sumLastDim,
   Tensor,
+  tokenLogProbs,
 } from '../engine/index.js';
 import { type GenerateOptions, type GenerateResult, generate } from '../infer/generate.js';
 import { CheckpointReader, saveCheckpoint } from '../io/checkpoint.js';
@@ -489,6 +495,33 @@ export class CausalLM {
     const hidden = this.module.model.forward(ids, ctx);
     // A tied head's weight is the embedding matrix itself: autograd adds this gradient to the lookup's.
     return linearCrossEntropy(hidden.reshape([b * t, this.config.hiddenSize]), weight, shifted, { reduction });
+  }
+
+  /**
+   * Log-probs [B, T] of each next token (labels[:, t + 1]; 0 where that label is -100), recorded when the tape is on,
+   * and each position's sum of logits over the vocabulary [B * T] (LLaMA-Factory's logits/* metrics), without
+   * [B, T, V] logits when the head is a plain projection: the fused linear cross-entropy gives the log-probs, and
+   * sum_v h . W[v] = h . (sum_v W[v]) gives the sums. DPO, KTO and the like need nothing else from the logits.
+   */
+  labelLogProbs(input: ForwardInput & { labels: TokenBatch }): { logProbs: Tensor; logitSums: Float32Array } {
+    const weight = this.fusableHeadWeight();
+    const { ids, ctx, b, t } = this.prepare(input);
+    const shifted = this.shiftedLabels(input.labels, b, t);
+    const { hiddenSize: c, vocabSize: v } = this.config;
+    if (!weight) {
+      const logits = this.module.forward(ids, ctx).reshape([b * t, v]);
+      const logitSums = noGrad(() => scope(() => sumLastDim(logits.detach()).toFloat32Array()));
+      return { logProbs: tokenLogProbs(logits, shifted).reshape([b, t]), logitSums };
+    }
+    const hidden = this.module.model.forward(ids, ctx).reshape([b * t, c]);
+    const logitSums = noGrad(() =>
+      scope(() => {
+        const weightSum = matmul(Tensor.from(new Float32Array(v).fill(1), [1, v]), weight); // [1, C]
+        return matmul(hidden.detach(), weightSum, { transB: true }).toFloat32Array(); // [B * T, 1]
+      }),
+    );
+    const nll = linearCrossEntropy(hidden, weight, shifted, { reduction: 'none' });
+    return { logProbs: scale(nll, -1).reshape([b, t]), logitSums };
   }
 
   /** The head's weight when the head is a plain bias-free projection (a live LoRA head needs the logits path). */

@@ -12,19 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CollatedBatch, type CollatorOptions, collatePairwise } from '../data/collator.js';
 import type { PairwiseRecord } from '../data/processors/types.js';
-import {
-  add,
-  meanAll,
-  mul,
-  noGrad,
-  scale,
-  scope,
-  shiftLabels,
-  sumLastDim,
-  Tensor,
-  takeRows,
-  tokenLogProbs,
-} from '../engine/index.js';
+import { add, meanAll, mul, noGrad, scale, scope, sumLastDim, Tensor, takeRows } from '../engine/index.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import {
@@ -85,21 +73,23 @@ export function ldDpoTokenWeights(labels: TokenRows['labels'], alpha: number): F
 }
 
 /**
- * Per-row summed log-probs [R] of the response tokens (length-averaged when `average`), and the logits [R, T, V].
- * With `ldAlpha` the rows are chosen/rejected pairs and each token's log-prob is weighted by ldDpoTokenWeights (the
- * average still divides by the response token count, as LLaMA-Factory). Recorded when the tape is on.
+ * Per-row summed log-probs [R] of the response tokens (length-averaged when `average`), and each position's logit
+ * sum over the vocabulary (metrics), without [R, T, V] logits (CausalLM.labelLogProbs). With `ldAlpha` the rows are
+ * chosen/rejected pairs and each token's log-prob is weighted by ldDpoTokenWeights (the average still divides by the
+ * response token count, as LLaMA-Factory). Recorded when the tape is on.
  */
 export function sequenceLogProbs(
   model: CausalLM,
   rows: TokenRows,
   average: boolean,
   ldAlpha?: number,
-): { logps: Tensor; logits: Tensor; lengths: number[] } {
+): { logps: Tensor; logitSums: Float32Array; lengths: number[] } {
   const [r, t] = rows.inputIds.shape;
-  const v = model.config.vocabSize;
-  const { logits } = model.forward({ inputIds: rows.inputIds, attentionMask: rows.attentionMask });
-  const labels = shiftLabels(Tensor.from(rows.labels.data, [r, t], 'i32'));
-  const perToken = tokenLogProbs(logits.reshape([r * t, v]), labels.reshape([r * t])).reshape([r, t]);
+  const { logProbs: perToken, logitSums } = model.labelLogProbs({
+    inputIds: rows.inputIds,
+    attentionMask: rows.attentionMask,
+    labels: rows.labels,
+  });
   const weighted =
     ldAlpha === undefined ? perToken : mul(perToken, Tensor.from(ldDpoTokenWeights(rows.labels, ldAlpha), [r, t]));
   const sums = sumLastDim(weighted);
@@ -113,7 +103,7 @@ export function sequenceLogProbs(
         ),
       )
     : sums;
-  return { logps, logits, lengths };
+  return { logps, logitSums, lengths };
 }
 
 /** Reference log-probs [R] as a constant (no tape), from the reference model or the adapter-free policy. */
@@ -126,22 +116,18 @@ export function referenceLogProbs(policy: CausalLM, reference: Reference, rows: 
   });
 }
 
-/** Mean logit of the first and second half of the rows [2B, T, V] (metrics; no tape). Row sums over V, then halves
- * summed in double: the ones vector stays [V, 1] however long the batch. */
-function halfLogitMeans(logits: Tensor): [number, number] {
-  return noGrad(() => {
-    const v = logits.shape.at(-1) as number;
-    const positions = logits.numel / v;
-    const rowSums = sumLastDim(logits.detach().reshape([positions, v])).toFloat32Array();
-    let first = 0;
-    let second = 0;
-    for (let i = 0; i < positions; i++) {
-      if (i < positions / 2) first += rowSums[i] as number;
-      else second += rowSums[i] as number;
-    }
-    const half = logits.numel / 2;
-    return [first / half, second / half];
-  });
+/** Mean logit of the first and second half of the rows [2B, T, V] (metrics) from each position's logit sum over
+ * the vocabulary, summed in double. */
+function halfLogitMeans(logitSums: Float32Array, vocabSize: number): [number, number] {
+  const positions = logitSums.length;
+  let first = 0;
+  let second = 0;
+  for (let i = 0; i < positions; i++) {
+    if (i < positions / 2) first += logitSums[i] as number;
+    else second += logitSums[i] as number;
+  }
+  const half = (positions / 2) * vocabSize;
+  return [first / half, second / half];
 }
 
 export interface DpoStageOptions {
@@ -198,7 +184,7 @@ export function dpoStage(model: CausalLM, o: DpoStageOptions): Stage<PairwiseRec
       { chosen: pc, rejected: pr },
       ref ? { chosen: ref.chosen.toFloat32Array(), rejected: ref.rejected.toFloat32Array() } : undefined,
     );
-    const [chosenLogitsMean, rejectedLogitsMean] = halfLogitMeans(policy.logits);
+    const [chosenLogitsMean, rejectedLogitsMean] = halfLogitMeans(policy.logitSums, model.config.vocabSize);
     const metrics = preferenceMetrics({
       chosenRewards: rewards.chosen,
       rejectedRewards: rewards.rejected,

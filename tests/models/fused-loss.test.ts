@@ -8,7 +8,20 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Generator, keep, liveBytes, native, normal_, scope, Tensor } from '../../src/engine/index.js';
+import {
+  Generator,
+  keep,
+  liveBytes,
+  mul,
+  native,
+  normal_,
+  scope,
+  shiftLabels,
+  sumAll,
+  sumLastDim,
+  Tensor,
+  tokenLogProbs,
+} from '../../src/engine/index.js';
 import { parseModelConfig } from '../../src/io/model-config.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { type CausalLM, createModel, loadModel } from '../../src/models/causal-lm.js';
@@ -159,4 +172,55 @@ test('the fused loss leaks nothing over training steps', async () => {
   for (let i = 0; i < 3; i++) run(model, true, 'sum');
   assert.equal(liveBytes(), before);
   model.dispose();
+});
+
+test('labelLogProbs = tokenLogProbs and row sums of the logits, with gradients (LoRA, tied full)', async () => {
+  const lora = await loadModel(DIR);
+  lora.loadAdapter(join(DIR, 'lora-adapter'), { trainable: true });
+  const raw = JSON.parse(readFileSync(join(DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const tied = createModel(parseModelConfig({ ...raw, tie_word_embeddings: true }), { seed: 3, std: 0.2 });
+  tied.setFullTraining();
+  for (const [label, model] of [
+    ['lora', lora],
+    ['full tied', tied],
+  ] as const) {
+    // A weighted sum of the log-probs as the objective, so every position's gradient matters.
+    const weights = Tensor.from(
+      Array.from({ length: 32 }, (_, i) => 1 + (i % 5)),
+      [2, 16],
+    );
+    const both = [false, true].map((fused) => {
+      const out = scope(() => {
+        let logProbs: Tensor;
+        let sums: Float32Array;
+        if (fused) {
+          const r = model.labelLogProbs(batch);
+          logProbs = r.logProbs;
+          sums = r.logitSums;
+        } else {
+          const { logits } = model.forward(batch);
+          const labels = shiftLabels(Tensor.from(batch.labels.flat(), [2, 16], 'i32'));
+          logProbs = tokenLogProbs(logits.reshape([32, -1]), labels.reshape([32])).reshape([2, 16]);
+          sums = sumLastDim(logits.detach().reshape([32, -1])).toFloat32Array();
+        }
+        sumAll(mul(logProbs, weights)).backward();
+        return { logProbs: logProbs.toFloat32Array(), sums };
+      });
+      const grads = new Map<string, Float32Array>();
+      for (const [name, t] of model.trainableParameters()) {
+        grads.set(name, (t.grad as Tensor).toFloat32Array());
+        t.grad?.dispose();
+        t.grad = null;
+      }
+      return { ...out, grads };
+    });
+    const [want, got] = both as [(typeof both)[0], (typeof both)[0]];
+    assert.ok(want.logProbs.some((v) => v !== 0) && want.logProbs.some((v) => v === 0), 'ignored and counted labels');
+    assertRelClose(got.logProbs, want.logProbs, `${label} log-probs`);
+    assertRelClose(got.sums, want.sums, `${label} logit sums`);
+    for (const [name, g] of want.grads) assertRelClose(got.grads.get(name) as Float32Array, g, `${label} ${name}`);
+    weights.dispose();
+  }
+  lora.dispose();
+  tied.dispose();
 });
