@@ -56,11 +56,12 @@ struct Path {
   int64_t kc_max, mc, nc;
   PackFn pack_a[3], pack_b[3];
   TileFn tile;
-  int64_t skinny_max_m = 0;  // 0: this path has no skinny products
-  SkinnyFn skinny[3] = {};   // by B's dtype
-  int64_t narrow_max_n = 0;  // 0: this path has no narrow products
-  int64_t narrow_rows = 0;   // rows per parallel work unit: a multiple of every narrow kernel's row step
-  NarrowFn narrow[3] = {};   // by A's dtype
+  int64_t skinny_max_m = 0;      // 0: this path has no skinny products
+  int64_t skinny_dot_max_m = 0;  // the limit when B is stored [N, K] (trans_b)
+  SkinnyFn skinny[3] = {};       // by B's dtype
+  int64_t narrow_max_n = 0;      // 0: this path has no narrow products
+  int64_t narrow_rows = 0;       // rows per parallel work unit: a multiple of every narrow kernel's row step
+  NarrowFn narrow[3] = {};       // by A's dtype
 };
 
 #if defined(__x86_64__)
@@ -85,6 +86,7 @@ const Path kAvx512 = {
     {gemm_avx512::pack_b<DType::f32>, gemm_avx512::pack_b<DType::bf16>, gemm_avx512::pack_b<DType::f16>},
     tile_avx512,
     gemm_avx512::kSkinnyRows,
+    gemm_avx512::kSkinnyDotRows,
     {gemm_avx512::skinny<DType::f32>, gemm_avx512::skinny<DType::bf16>, gemm_avx512::skinny<DType::f16>},
     gemm_avx512::kNarrowMaxN,
     48,
@@ -101,6 +103,7 @@ const Path kAvx2 = {
     {gemm_avx2::pack_b<DType::f32>, gemm_avx2::pack_b<DType::bf16>, gemm_avx2::pack_b<DType::f16>},
     tile_avx2,
     gemm_avx2::kSkinnyRows,
+    gemm_avx2::kSkinnyDotRows,
     {gemm_avx2::skinny<DType::f32>, gemm_avx2::skinny<DType::bf16>, gemm_avx2::skinny<DType::f16>},
     gemm_avx2::kNarrowMaxN,
     64,
@@ -313,7 +316,7 @@ void gemm_item(const Path& p, const GemmArgs& g, const void* a, const void* b, f
     narrow_item(p, g, a, b, c, beta, bias, parallel);
     return;
   }
-  if (g.m <= p.skinny_max_m) {
+  if (g.m <= (g.trans_b ? p.skinny_dot_max_m : p.skinny_max_m)) {
     skinny_item(p, g, a, b, c, beta, bias, parallel);
     return;
   }

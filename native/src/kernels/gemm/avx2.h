@@ -152,8 +152,8 @@ inline KernelFn kernel_for_rows(int rows) {
 }
 
 // ---- Skinny products (M <= 16: decoding, a LoRA rank), without packing: see avx512.h ---------------------------
-// Groups of 4 rows: 16 accumulators are all the registers AVX2 has.
-constexpr int kSkinnyRows = 16, kSkinnyGroup = 4;
+// Groups of 4 rows: 16 accumulators are all the registers AVX2 has. Up to 4 rows when B is stored [N, K].
+constexpr int kSkinnyRows = 16, kSkinnyGroup = 4, kSkinnyDotRows = 4;
 
 LMF_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -231,7 +231,7 @@ LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int64
   }
 }
 
-// Columns [n0, n1) of a skinny product C[M <= 16, N] = alpha * op(A) @ op(B) + beta * C (+ bias); op(A) is f32
+// Columns [n0, n1) of a skinny product C[M <= 16 (4 when trans_b), N] = alpha * op(A) @ op(B) + beta * C (+ bias); op(A) is f32
 // with rows along K contiguous (a[r * lda + k]).
 template <DType D>
 LMF_AVX2 void skinny(int64_t m, int64_t k, const float* a, int64_t lda, const void* b, bool trans_b, int64_t ldb,

@@ -176,18 +176,19 @@ inline KernelFn kernel_for_rows(int rows) {
 }
 
 // ---- Skinny products (M <= 16: decoding, a LoRA rank), without packing ------------------------------------------
-// Packing B costs about as much as multiplying it by a few rows, so few rows read B where it lies instead, in
-// groups of up to 8 rows (B is read once per group).
-constexpr int kSkinnyRows = 16, kSkinnyGroup = 8;
-// Columns per step: 4 vectors (dot: 4 columns) for up to 4 rows, 3 for 5-8 rows, so R x cols accumulators fit.
+// Packing B costs about as much as multiplying it by a few rows, so few rows read B where it lies instead: up to 16
+// rows in groups of 8 when B is stored [K, N] (B read once per group), up to 4 when B is stored [N, K] (each dot
+// product ends in a horizontal sum, which costs more than packing from 5 rows on).
+constexpr int kSkinnyRows = 16, kSkinnyGroup = 8, kSkinnyDotRows = 4;
+// Column vectors per step of the [K, N] form: 4 for up to 4 rows, 3 for 5-8 rows, so R x 3 accumulators fit.
 constexpr int skinny_width(int rows) { return rows <= 4 ? 4 : 3; }
 
-// C[R, n0:n1] for B stored [N, K] (transB, an nn.Linear weight): dot products along K, W columns at a time.
+// C[R <= 4, n0:n1] for B stored [N, K] (transB, an nn.Linear weight): dot products along K, 4 columns at a time.
 // A is f32 [R, K] with row stride lda. Each sum is lane-wise over K, then reduced: independent of the thread split.
 template <int R, DType D>
 LMF_AVX512 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
                                 int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
-  constexpr int W = skinny_width(R);
+  constexpr int W = 4;
   for (int64_t n = n0; n < n1; n += W) {
     int cols = static_cast<int>(std::min<int64_t>(W, n1 - n));
     __m512 acc[R][W];
@@ -257,33 +258,36 @@ LMF_AVX512 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int
   }
 }
 
-// Columns [n0, n1) of a skinny product C[M <= 16, N] = alpha * op(A) @ op(B) + beta * C (+ bias). op(A) is f32
-// with rows along K contiguous (a[r * lda + k]; the caller copies it there when it is stored otherwise).
+// Columns [n0, n1) of a skinny product C[M, N] = alpha * op(A) @ op(B) + beta * C (+ bias), M <= kSkinnyRows
+// (kSkinnyDotRows when trans_b). op(A) is f32 with rows along K contiguous (a[r * lda + k]; the caller copies it
+// there when it is stored otherwise).
 template <DType D>
 LMF_AVX512 void skinny(int64_t m, int64_t k, const float* a, int64_t lda, const void* b, bool trans_b, int64_t ldb,
                        float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
-  for (int64_t r0 = 0; r0 < m; r0 += kSkinnyGroup) {
-    int rows = static_cast<int>(std::min<int64_t>(kSkinnyGroup, m - r0));
+  const int group = trans_b ? kSkinnyDotRows : kSkinnyGroup;
+  for (int64_t r0 = 0; r0 < m; r0 += group) {
+    int rows = static_cast<int>(std::min<int64_t>(group, m - r0));
     const float* ar = a + r0 * lda;
     float* cr = c + r0 * ldc;
-#define LMF_SKINNY_CASE(R)                                                                        \
-  case R:                                                                                         \
-    if (trans_b)                                                                                  \
-      skinny_rows_dot<R, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias);              \
-    else                                                                                          \
-      skinny_rows_axpy<R, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias);          \
-    break;
-    switch (rows) {
-      LMF_SKINNY_CASE(1)
-      LMF_SKINNY_CASE(2)
-      LMF_SKINNY_CASE(3)
-      LMF_SKINNY_CASE(4)
-      LMF_SKINNY_CASE(5)
-      LMF_SKINNY_CASE(6)
-      LMF_SKINNY_CASE(7)
-      default: LMF_SKINNY_CASE(8)
+    if (trans_b) {
+      switch (rows) {
+        case 1: skinny_rows_dot<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 2: skinny_rows_dot<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 3: skinny_rows_dot<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        default: skinny_rows_dot<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      }
+      continue;
     }
-#undef LMF_SKINNY_CASE
+    switch (rows) {
+      case 1: skinny_rows_axpy<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 2: skinny_rows_axpy<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 3: skinny_rows_axpy<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 4: skinny_rows_axpy<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 5: skinny_rows_axpy<5, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 6: skinny_rows_axpy<6, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 7: skinny_rows_axpy<7, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      default: skinny_rows_axpy<8, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+    }
   }
 }
 
