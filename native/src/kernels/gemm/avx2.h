@@ -31,6 +31,13 @@ LMF_AVX2 inline __m256 load8(const void* base, int64_t i, int n) {
   return _mm256_load_ps(tmp);
 }
 
+// Rows ahead that the strided walks of the skinny and narrow kernels prefetch (see avx512.h).
+constexpr int64_t kStridePrefetch = 32;
+template <DType D>
+inline void prefetch(const void* base, int64_t i) {
+  _mm_prefetch(static_cast<const char*>(base) + i * (D == DType::f32 ? 4 : 2), _MM_HINT_T0);
+}
+
 // In-register transpose of an 8x8 f32 tile: r[i][j] -> r[j][i].
 LMF_AVX2 inline void transpose8(__m256 r[8]) {
   __m256 t[8], u[8];
@@ -211,6 +218,10 @@ LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int64
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
     for (int64_t kk = 0; kk < k; ++kk) {
+      if (kk + kStridePrefetch < k) {  // a strided walk down a column strip
+        prefetch<D>(b, (kk + kStridePrefetch) * ldb + n);
+        prefetch<D>(b, (kk + kStridePrefetch) * ldb + n + 16);
+      }
       __m256 bv[4];
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j)
@@ -335,6 +346,8 @@ LMF_AVX2 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t i
 #pragma GCC unroll 8
       for (int s = 0; s < S; ++s) acc[j][s] = _mm256_setzero_ps();
     for (int64_t kk = 0; kk < k; ++kk) {
+      if (kk + kStridePrefetch < k)  // a strided walk down A's columns
+        for (int s = 0; s < S; s += 2) prefetch<D>(a, (kk + kStridePrefetch) * lda + i + 8 * s);
       __m256 av[S];
 #pragma GCC unroll 8
       for (int s = 0; s < S; ++s) av[s] = load8<D>(a, kk * lda + i + 8 * s, lanes[s]);
