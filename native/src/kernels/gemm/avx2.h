@@ -31,11 +31,11 @@ LMF_AVX2 inline __m256 load8(const void* base, int64_t i, int n) {
   return _mm256_load_ps(tmp);
 }
 
-// Rows ahead that the strided walks of the skinny and narrow kernels prefetch (see avx512.h).
+// Rows ahead that the strided walks of the skinny and narrow kernels prefetch, into L2 (see avx512.h).
 constexpr int64_t kStridePrefetch = 32;
 template <DType D>
 inline void prefetch(const void* base, int64_t i) {
-  _mm_prefetch(static_cast<const char*>(base) + i * (D == DType::f32 ? 4 : 2), _MM_HINT_T0);
+  _mm_prefetch(static_cast<const char*>(base) + i * (D == DType::f32 ? 4 : 2), _MM_HINT_T1);
 }
 
 // In-register transpose of an 8x8 f32 tile: r[i][j] -> r[j][i].
@@ -242,8 +242,8 @@ LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int64
   }
 }
 
-// Columns [n0, n1) of a skinny product C[M <= 16 (4 when trans_b), N] = alpha * op(A) @ op(B) + beta * C (+ bias); op(A) is f32
-// with rows along K contiguous (a[r * lda + k]).
+// Columns [n0, n1) of a skinny product C[M <= 16 (4 when trans_b), N] = alpha * op(A) @ op(B) + beta * C (+ bias);
+// op(A) is f32 with rows along K contiguous (a[r * lda + k]).
 template <DType D>
 LMF_AVX2 void skinny(int64_t m, int64_t k, const float* a, int64_t lda, const void* b, bool trans_b, int64_t ldb,
                      float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {

@@ -41,11 +41,12 @@ template <DType D>
 constexpr int64_t dtype_bytes() {
   return D == DType::f32 ? 4 : 2;
 }
-// Rows ahead that the strided (column-strip) walks of the skinny and narrow kernels prefetch: operands of LoRA's
-// products are often cold (activations saved in the forward), and 32 rows measured best (vs 8, 64, 128).
+// Rows ahead that the strided (column-strip) walks of the skinny and narrow kernels prefetch, into L2: operands of
+// LoRA's products are often cold (activations saved in the forward). In a LoRA step 32 rows into L2 measured best
+// (vs 8, 64, 128 rows; into L1 the tA products ran 1.5x slower, 8x576x512 tA slower than packing).
 constexpr int64_t kStridePrefetch = 32;
 // Bytes ahead that the narrow dot products prefetch along A's rows (sequential, but a cold A came 1.2-1.3x faster
-// with 1 KB; 2 and 4 KB measured the same within noise).
+// with 1 KB; 2 and 4 KB, or into L2 instead of L1, measured the same within noise).
 constexpr int64_t kRowPrefetchBytes = 1024;
 
 inline __mmask16 mask_first(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
@@ -251,7 +252,7 @@ LMF_AVX512 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int
 #pragma GCC unroll 4
         for (int j = 0; j < W; ++j)
           _mm_prefetch(static_cast<const char*>(b) + ((kk + kStridePrefetch) * ldb + n + 16 * j) * dtype_bytes<D>(),
-                       _MM_HINT_T0);
+                       _MM_HINT_T1);
       __m512 bv[W];
 #pragma GCC unroll 4
       for (int j = 0; j < W; ++j) bv[j] = load16<D>(b, kk * ldb + n + 16 * j, m[j]);
@@ -323,7 +324,8 @@ LMF_AVX512 inline __m512 lane_sums8(const __m512 v[8]) {
   for (int i = 0; i < 4; ++i)  // per block: [v2i[0]+v2i[2], v2i+1[0]+[2], v2i[1]+[3], v2i+1[1]+[3]]
     w[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
   for (int i = 0; i < 2; ++i)  // per block: the block's sum of v4i .. v4i+3
-    x[i] = _mm512_add_ps(_mm512_shuffle_ps(w[2 * i], w[2 * i + 1], 0x44), _mm512_shuffle_ps(w[2 * i], w[2 * i + 1], 0xEE));
+    x[i] = _mm512_add_ps(_mm512_shuffle_ps(w[2 * i], w[2 * i + 1], 0x44),
+                         _mm512_shuffle_ps(w[2 * i], w[2 * i + 1], 0xEE));
   __m512 y = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], 0x44), _mm512_shuffle_f32x4(x[0], x[1], 0xEE));
   __m512 z = _mm512_add_ps(y, _mm512_shuffle_f32x4(y, y, 0xB1));  // blocks: [v0..3, v0..3, v4..7, v4..7]
   return _mm512_shuffle_f32x4(z, z, 0x08);
@@ -352,7 +354,8 @@ LMF_AVX512 void narrow_dot_block(const void* a, int64_t lda, int64_t i0, const f
     __m512 av[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      _mm_prefetch(static_cast<const char*>(a) + ((i0 + r) * lda + kk) * dtype_bytes<D>() + kRowPrefetchBytes, _MM_HINT_T0);
+      const char* ahead = static_cast<const char*>(a) + ((i0 + r) * lda + kk) * dtype_bytes<D>() + kRowPrefetchBytes;
+      _mm_prefetch(ahead, _MM_HINT_T0);
       av[r] = load16<D>(a, (i0 + r) * lda + kk, m);
     }
 #pragma GCC unroll 8
@@ -410,7 +413,7 @@ LMF_AVX512 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t
 #pragma GCC unroll 4
         for (int s = 0; s < S; ++s)
           _mm_prefetch(static_cast<const char*>(a) + ((kk + kStridePrefetch) * lda + i + 16 * s) * dtype_bytes<D>(),
-                       _MM_HINT_T0);
+                       _MM_HINT_T1);
       __m512 av[S];
 #pragma GCC unroll 4
       for (int s = 0; s < S; ++s) av[s] = load16<D>(a, kk * lda + i + 16 * s, m[s]);
