@@ -315,6 +315,7 @@ LMF_AVX512 void skinny(int64_t m, int64_t k, const float* a, int64_t lda, const 
 // lies, once per group of up to 8 columns of C (from L1 for A stored [M, K]). Columns go in groups of 8, 4, 2 or
 // 1 (the copy of op(B) is zero-padded to whole groups); every sum runs over K in an order fixed by K and N alone.
 constexpr int kNarrowMaxN = 16;
+constexpr int64_t kNarrowRowBlock = 48;
 inline int narrow_group(int64_t remaining) { return remaining >= 8 ? 8 : remaining > 2 ? 4 : int(remaining); }
 
 // Lane j (< 8) of the result = the sum of the 16 lanes of v[j]: a shuffle tree (unpack, shuffle_ps, two 128-bit
@@ -442,25 +443,30 @@ LMF_AVX512 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t
 template <DType D>
 LMF_AVX512 void narrow(int64_t n, int64_t k, const void* a, bool trans_a, int64_t lda, const float* bp, int64_t ldp,
                        float* c, int64_t ldc, int64_t i0, int64_t i1, float alpha, float beta, const float* bias) {
-  for (int64_t j0 = 0; j0 < n; j0 += narrow_group(n - j0)) {
-    int nj = narrow_group(n - j0), cols = static_cast<int>(std::min<int64_t>(nj, n - j0));
-    const float* bias_j = bias ? bias + j0 : nullptr;
-    float* cj = c + j0;
-    if (trans_a) {
-      const float* bs = bp + j0;
-      switch (nj) {
-        case 1: narrow_axpy_rows<1, D>(a, lda, i0, i1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        case 2: narrow_axpy_rows<2, D>(a, lda, i0, i1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        case 4: narrow_axpy_rows<4, D>(a, lda, i0, i1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        default: narrow_axpy_rows<8, D>(a, lda, i0, i1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-      }
-    } else {
-      const float* bt = bp + j0 * ldp;
-      switch (nj) {
-        case 1: narrow_dot_rows<1, D>(a, lda, i0, i1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        case 2: narrow_dot_rows<2, D>(a, lda, i0, i1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        case 4: narrow_dot_rows<4, D>(a, lda, i0, i1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        default: narrow_dot_rows<8, D>(a, lda, i0, i1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+  // Row blocks of kNarrowRowBlock (a multiple of every kernel's row step), every column group inside one: the
+  // block of A (at most 48 rows x K) is read from memory once and from L2 for the further groups.
+  for (int64_t r0 = i0; r0 < i1; r0 += kNarrowRowBlock) {
+    const int64_t r1 = std::min(i1, r0 + kNarrowRowBlock);
+    for (int64_t j0 = 0; j0 < n; j0 += narrow_group(n - j0)) {
+      int nj = narrow_group(n - j0), cols = static_cast<int>(std::min<int64_t>(nj, n - j0));
+      const float* bias_j = bias ? bias + j0 : nullptr;
+      float* cj = c + j0;
+      if (trans_a) {
+        const float* bs = bp + j0;
+        switch (nj) {
+          case 1: narrow_axpy_rows<1, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 2: narrow_axpy_rows<2, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 4: narrow_axpy_rows<4, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          default: narrow_axpy_rows<8, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+        }
+      } else {
+        const float* bt = bp + j0 * ldp;
+        switch (nj) {
+          case 1: narrow_dot_rows<1, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 2: narrow_dot_rows<2, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 4: narrow_dot_rows<4, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          default: narrow_dot_rows<8, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+        }
       }
     }
   }
