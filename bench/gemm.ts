@@ -3,8 +3,9 @@
  * 1536, vocab 49152, q/o 576 -> 576, k/v 576 -> 192), each layer's forward y = x @ W^T and both backward products
  * dX = g @ W and dW = g^T @ x. Prints our GFLOP/s beside OpenBLAS's cblas_sgemm measured in the same run with the
  * same thread count, the ratio, and the fraction of the machine's FMA peak (measured, bench/peers/fma_peak.c).
+ * `--lora` times instead the products of a rank-8 LoRA on every decoder linear (one side is the rank: memory-bound).
  *
- *   npm run bench -- gemm [--json] [--threads 1,2] [--reps 5] [--rounds 3] [--only lm_head]
+ *   npm run bench -- gemm [--json] [--threads 1,2] [--reps 5] [--rounds 3] [--only lm_head] [--lora]
  */
 import { native, physicalCores, Tensor } from '../src/engine/index.js';
 import { gemmInto } from '../src/engine/ops/matmul.js';
@@ -26,6 +27,22 @@ interface Shape {
   k: number;
   transA: boolean;
   transB: boolean;
+}
+
+const LORA_RANK = 8;
+
+/** A LoRA pair on W [out, in]: h = x @ A^T, y += s * h @ B^T; backward dh = g @ B, dB = g^T @ h, dA = dh^T @ x,
+ * dx += s * dh @ A. */
+function loraShapes(): Shape[] {
+  const r = LORA_RANK;
+  return LAYERS.filter((l) => l.name !== 'lm_head').flatMap((l) => [
+    { name: `${l.name} lora x@A^T`, m: TOKENS, n: r, k: l.in, transA: false, transB: true },
+    { name: `${l.name} lora h@B^T`, m: TOKENS, n: l.out, k: r, transA: false, transB: true },
+    { name: `${l.name} lora dh g@B`, m: TOKENS, n: r, k: l.out, transA: false, transB: false },
+    { name: `${l.name} lora dB g^T@h`, m: l.out, n: r, k: TOKENS, transA: true, transB: false },
+    { name: `${l.name} lora dA dh^T@x`, m: r, n: l.in, k: TOKENS, transA: true, transB: false },
+    { name: `${l.name} lora dx dh@A`, m: TOKENS, n: l.in, k: r, transA: false, transB: false },
+  ]);
 }
 
 function shapes(): Shape[] {
@@ -82,7 +99,7 @@ export function run(args: string[]): void {
     .map(Number)
     .filter((t) => t >= 1);
   const only = option(args, '--only');
-  const list = shapes().filter((s) => !only || s.name.includes(only));
+  const list = (args.includes('--lora') ? loraShapes() : shapes()).filter((s) => !only || s.name.includes(only));
   if (!hasOpenBlas()) {
     console.log(
       'The GEMM benchmark compares against OpenBLAS, which is not installed. Install it with:\n' +

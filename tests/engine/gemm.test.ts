@@ -162,13 +162,101 @@ test('batched gemm: per-item and shared B, summing into one C (strideC = 0), bia
   });
 });
 
-test('1 thread and 2 threads give bitwise identical results (split by rows, columns, batch items; skinny M)', () => {
+/** Shapes with one side in {1, 3, 8, 13, 16, 17} (a LoRA rank and its neighbours) against longer odd sides. */
+function rankSidedShapes(): [number, number, number][] {
+  const shapes: [number, number, number][] = [];
+  for (const s of [1, 3, 8, 13, 16, 17]) shapes.push([101, s, 37], [s, 75, 37], [33, 70, s]);
+  shapes.push([101, 8, 3], [13, 8, 50], [9, 13, 200], [16, 16, 16]);
+  return shapes;
+}
+
+test('gemm with a side of 1-17 (narrow N, skinny M, short K) matches the reference: transposes, dtypes, beta, bias', () => {
+  const rng = new Rng(21);
+  const dtypePairs: [DType, DType][] = [
+    ['f32', 'f32'],
+    ['bf16', 'f32'],
+    ['f32', 'f16'],
+    ['f16', 'bf16'],
+  ];
+  let variant = 0;
+  for (const [m, n, k] of rankSidedShapes())
+    for (const transA of [false, true])
+      for (const transB of [false, true])
+        for (const [da, db] of dtypePairs)
+          scope(() => {
+            // beta cycles 0 (C holds NaN: never read), 1 and -0.5; every other case adds a bias.
+            const beta = [0, 1, -0.5][variant % 3] as number;
+            const withBias = variant++ % 2 === 0;
+            const a = stored(rng, m * k, da);
+            const b = stored(rng, k * n, db);
+            const c0 = rng.floats(m * n);
+            const bias = rng.floats(n);
+            const args = { m, n, k, transA, transB, alpha: 0.75, beta };
+            const want = gemmRef(a.f64, b.f64, { ...args, c: c0.f64, bias: withBias ? bias.f64 : undefined });
+            for (const isa of isas())
+              withIsa(isa, () => {
+                const c = Tensor.from(beta === 0 ? new Float32Array(m * n).fill(Number.NaN) : c0.f32, [m, n]);
+                gemmInto(a.t, b.t, c, { ...args, bias: withBias ? Tensor.from(bias.f32, [n]) : undefined });
+                const label = `${isa} ${m}x${n}x${k} tA=${transA} tB=${transB} ${da}@${db} beta=${beta} bias=${withBias}`;
+                assertClose(c.toFloat32Array(), want, tol(k), label);
+              });
+          });
+});
+
+test('narrow and skinny gemm batched: per-item and shared operands, summing into one C (strideC = 0) with bias', () => {
+  const rng = new Rng(22);
+  const batch = 3;
+  const cases = [
+    { m: 70, n: 8, k: 40, transA: false, transB: true }, // x @ A^T into the rank
+    { m: 70, n: 5, k: 40, transA: true, transB: false }, // a LoRA B gradient
+    { m: 8, n: 70, k: 40, transA: true, transB: false }, // a LoRA A gradient
+    { m: 6, n: 70, k: 40, transA: false, transB: true },
+  ];
+  for (const s of cases)
+    scope(() => {
+      const { m, n, k } = s;
+      const a = stored(rng, batch * m * k, 'f32');
+      const b = stored(rng, batch * k * n, 'bf16');
+      const bias = rng.floats(n);
+      const c0 = rng.floats(m * n);
+      const item = (i: number, shared: boolean, extra = {}) =>
+        gemmRef(
+          a.f64.subarray(i * m * k, (i + 1) * m * k),
+          shared ? b.f64.subarray(0, k * n) : b.f64.subarray(i * k * n, (i + 1) * k * n),
+          { ...s, ...extra },
+        );
+      for (const isa of isas())
+        withIsa(isa, () => {
+          for (const shared of [false, true]) {
+            const c = Tensor.zeros([batch, m, n]);
+            gemmInto(a.t, b.t, c, { ...s, batch, strideB: shared ? 0 : k * n });
+            const want = new Float64Array(batch * m * n);
+            for (let i = 0; i < batch; i++) want.set(item(i, shared), i * m * n);
+            assertClose(c.toFloat32Array(), want, tol(k), `${isa} ${JSON.stringify(s)} shared=${shared}`);
+          }
+          // strideC = 0: C = 2 * C + bias + sum over items of op(A_i) @ op(B_i)
+          const c = Tensor.from(c0.f32, [m, n]);
+          gemmInto(a.t, b.t, c, { ...s, batch, beta: 2, strideC: 0, bias: Tensor.from(bias.f32, [n]) });
+          const want = item(0, false, { beta: 2, c: c0.f64, bias: bias.f64 });
+          for (let i = 1; i < batch; i++) {
+            const ci = item(i, false);
+            for (let j = 0; j < m * n; j++) want[j] = (want[j] as number) + (ci[j] as number);
+          }
+          assertClose(c.toFloat32Array(), want, tol(batch * k), `${isa} ${JSON.stringify(s)} strideC = 0`);
+        });
+    });
+});
+
+test('1 thread and 2 threads give bitwise identical results (split by rows, columns, batch items; skinny M, narrow N)', () => {
   const rng = new Rng(14);
   const cases = [
     { m: 300, n: 70, k: 401, batch: 1, transA: false, transB: true }, // rows
     { m: 45, n: 530, k: 390, batch: 1, transA: true, transB: false }, // columns
     { m: 33, n: 65, k: 129, batch: 4, transA: false, transB: false }, // items
     { m: 3, n: 2000, k: 300, batch: 1, transA: false, transB: true }, // skinny (decoding), by columns
+    { m: 13, n: 1500, k: 300, batch: 1, transA: true, transB: false }, // skinny (a LoRA A gradient), by columns
+    { m: 1000, n: 8, k: 300, batch: 1, transA: false, transB: true }, // narrow (x @ A^T), by rows
+    { m: 900, n: 13, k: 200, batch: 1, transA: true, transB: false }, // narrow (a LoRA B gradient), by rows
   ];
   for (const isa of isas())
     withIsa(isa, () => {

@@ -12,7 +12,10 @@
 // packed, the K loop moves outside the column loop (A packed per K block, C streamed once per K block).
 // Threads split C into disjoint column ranges (when M < N) or row ranges, aligned to the tile size and claimed
 // dynamically; each range packs its own blocks, so no barrier is needed, and every element is summed in the same
-// order for any thread count. Products of at most a few rows (decoding) skip packing on the AVX-512/AVX2 paths.
+// order for any thread count.
+// On the AVX-512/AVX2 paths, products with a side of at most 16 skip packing (gemm/avx512.h): "skinny" ones (M <= 16:
+// decoding, the [r, in] gradient of a LoRA factor) read B in place, "narrow" ones (N <= 16: x @ A^T into a LoRA rank,
+// its backward) read A in place; the tiny operand is copied to f32 first. Threads split the long side.
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -36,10 +39,16 @@ using PackFn = void (*)(const void* src, bool trans, int64_t ld, int64_t x0, int
                         float* dst);
 using TileFn = void (*)(int rows, int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int cols,
                         float alpha, float beta, const float* bias);
-// Columns [n0, n1) of a product with at most `skinny_max_m` rows and f32 A, read without packing.
-using SkinnyFn = void (*)(int64_t m, int64_t k, const float* a, bool trans_a, int64_t lda, const void* b,
-                          bool trans_b, int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha,
-                          float beta, const float* bias);
+// Columns [n0, n1) of a product with at most `skinny_max_m` rows, B read without packing; op(A) is f32 [M, K]
+// with row stride lda.
+using SkinnyFn = void (*)(int64_t m, int64_t k, const float* a, int64_t lda, const void* b, bool trans_b,
+                          int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
+                          const float* bias);
+// Rows [i0, i1) of a product with at most `narrow_max_n` columns, A read without packing; bp is op(B) as f32,
+// transposed ([N_pad, K]) when !trans_a, as is ([K, N_pad]) when trans_a, row stride ldp (zero-padded columns).
+using NarrowFn = void (*)(int64_t n, int64_t k, const void* a, bool trans_a, int64_t lda, const float* bp,
+                          int64_t ldp, float* c, int64_t ldc, int64_t i0, int64_t i1, float alpha, float beta,
+                          const float* bias);
 
 // One instruction-set path: tile sizes, cache blocking and its packing/micro-kernel functions (indexed by DType).
 struct Path {
@@ -47,8 +56,12 @@ struct Path {
   int64_t kc_max, mc, nc;
   PackFn pack_a[3], pack_b[3];
   TileFn tile;
-  int64_t skinny_max_m = 0;  // 0: this path has no skinny products
-  SkinnyFn skinny[3] = {};   // by B's dtype
+  int64_t skinny_max_m = 0;      // 0: this path has no skinny products
+  int64_t skinny_dot_max_m = 0;  // the limit when B is stored [N, K] (trans_b)
+  SkinnyFn skinny[3] = {};       // by B's dtype
+  int64_t narrow_max_n = 0;      // 0: this path has no narrow products
+  int64_t narrow_rows = 0;       // rows per parallel work unit: a multiple of every narrow kernel's row step
+  NarrowFn narrow[3] = {};       // by A's dtype
 };
 
 #if defined(__x86_64__)
@@ -73,7 +86,11 @@ const Path kAvx512 = {
     {gemm_avx512::pack_b<DType::f32>, gemm_avx512::pack_b<DType::bf16>, gemm_avx512::pack_b<DType::f16>},
     tile_avx512,
     gemm_avx512::kSkinnyRows,
+    gemm_avx512::kSkinnyDotRows,
     {gemm_avx512::skinny<DType::f32>, gemm_avx512::skinny<DType::bf16>, gemm_avx512::skinny<DType::f16>},
+    gemm_avx512::kNarrowMaxN,
+    48,
+    {gemm_avx512::narrow<DType::f32>, gemm_avx512::narrow<DType::bf16>, gemm_avx512::narrow<DType::f16>},
 };
 // 6 x 256 A micro-panel (6 KB) for L1; a 256 x 512 B block (512 KB) for a 512 KB+ L2.
 const Path kAvx2 = {
@@ -86,7 +103,11 @@ const Path kAvx2 = {
     {gemm_avx2::pack_b<DType::f32>, gemm_avx2::pack_b<DType::bf16>, gemm_avx2::pack_b<DType::f16>},
     tile_avx2,
     gemm_avx2::kSkinnyRows,
+    gemm_avx2::kSkinnyDotRows,
     {gemm_avx2::skinny<DType::f32>, gemm_avx2::skinny<DType::bf16>, gemm_avx2::skinny<DType::f16>},
+    gemm_avx2::kNarrowMaxN,
+    64,
+    {gemm_avx2::narrow<DType::f32>, gemm_avx2::narrow<DType::bf16>, gemm_avx2::narrow<DType::f16>},
 };
 #endif
 
@@ -133,6 +154,29 @@ struct PackBuffer {
   }
 };
 thread_local PackBuffer t_pack_a, t_pack_b;
+// The small operand of a skinny or narrow product, widened to f32 by the calling thread and read by all workers.
+thread_local PackBuffer t_small;
+
+// dst[r * ldd + x] = src[r * rs + x * xs] widened to f32, for r < rows and x < cols. Reads along whichever index is
+// contiguous in src. Copies at most 16 x K values (a LoRA factor), so plain scalar code is enough.
+template <DType D>
+void widen_copy(const void* src, int64_t rs, int64_t xs, int64_t rows, int64_t cols, float* dst, int64_t ldd) {
+  if (xs == 1 || rs != 1) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t x = 0; x < cols; ++x) dst[r * ldd + x] = gemm_portable::load1<D>(src, r * rs + x * xs);
+  } else {
+    for (int64_t x = 0; x < cols; ++x)
+      for (int64_t r = 0; r < rows; ++r) dst[r * ldd + x] = gemm_portable::load1<D>(src, r + x * xs);
+  }
+}
+void widen_copy(DType d, const void* src, int64_t rs, int64_t xs, int64_t rows, int64_t cols, float* dst,
+                int64_t ldd) {
+  switch (d) {
+    case DType::bf16: return widen_copy<DType::bf16>(src, rs, xs, rows, cols, dst, ldd);
+    case DType::f16: return widen_copy<DType::f16>(src, rs, xs, rows, cols, dst, ldd);
+    default: return widen_copy<DType::f32>(src, rs, xs, rows, cols, dst, ldd);
+  }
+}
 
 // The K block size: K split into equal blocks of at most kc_max (a function of K alone: see the file comment).
 int64_t k_block(const Path& p, int64_t k) {
@@ -202,6 +246,65 @@ void scale_only(const GemmArgs& g, float* c, float beta, const float* bias) {
     }
 }
 
+// Few rows (M <= skinny_max_m: decoding, the rank side of a LoRA weight gradient): op(A) as f32 rows along K (a copy
+// unless A already is one), B read in place, threads splitting the columns.
+void skinny_item(const Path& p, const GemmArgs& g, const void* a, const void* b, float* c, float beta,
+                 const float* bias, bool parallel) {
+  const float* ap = static_cast<const float*>(a);
+  int64_t lda = g.lda;
+  if (g.a_dtype != DType::f32 || g.trans_a) {
+    float* copy = t_small.get(static_cast<size_t>(g.m * g.k));
+    widen_copy(g.a_dtype, a, g.trans_a ? 1 : g.lda, g.trans_a ? g.lda : 1, g.m, g.k, copy, g.k);
+    ap = copy;
+    lda = g.k;
+  }
+  SkinnyFn fn = p.skinny[static_cast<int>(g.b_dtype)];
+  auto cols = [&](int64_t n0, int64_t n1) {
+    fn(g.m, g.k, ap, lda, b, g.trans_b, g.ldb, c, g.ldc, n0, n1, g.alpha, beta, bias);
+  };
+  // Column chunks that are whole column steps of the kernels (64 up to 4 rows, 48 or 32 above), each of at least
+  // ~64k multiply-adds. The split never changes a sum: each column sums over K in its own fixed order.
+  int64_t chunk = g.m <= 4 ? 64 : 96, chunks = (g.n + chunk - 1) / chunk;
+  if (parallel)
+    parallel_for(chunks, std::max<int64_t>(1, (int64_t(1) << 16) / (chunk * g.k * g.m)),
+                 [&](int64_t b0, int64_t b1) { cols(b0 * chunk, std::min(g.n, b1 * chunk)); });
+  else
+    cols(0, g.n);
+}
+
+// Few columns (N <= narrow_max_n: the rank side of a LoRA product): op(B) widened to f32 and zero-padded to whole
+// column groups (transposed when A is stored [M, K], so both are read along K), A read in place, threads splitting
+// the rows.
+void narrow_item(const Path& p, const GemmArgs& g, const void* a, const void* b, float* c, float beta,
+                 const float* bias, bool parallel) {
+  // Column groups are 8, 4, 2 or 1 wide (4, 2, 1 on AVX2): pad 3 to 4, 5..8 to 8, 9..16 to 16.
+  const int64_t n_pad = g.n <= 2 ? g.n : g.n <= 4 ? 4 : (g.n + 7) / 8 * 8;
+  float* bp = t_small.get(static_cast<size_t>(n_pad * g.k));
+  // op(B)[k][j] = b[k * ldb + j], or b[j * ldb + k] when trans_b.
+  const int64_t bks = g.trans_b ? 1 : g.ldb, bjs = g.trans_b ? g.ldb : 1;
+  int64_t ldp;
+  if (g.trans_a) {  // [K, N_pad]
+    ldp = n_pad;
+    widen_copy(g.b_dtype, b, bks, bjs, g.k, g.n, bp, ldp);
+    for (int64_t kk = 0; kk < g.k; ++kk) std::fill(bp + kk * ldp + g.n, bp + kk * ldp + n_pad, 0.f);
+  } else {  // [N_pad, K]
+    ldp = g.k;
+    widen_copy(g.b_dtype, b, bjs, bks, g.n, g.k, bp, ldp);
+    std::fill(bp + g.n * ldp, bp + n_pad * ldp, 0.f);
+  }
+  NarrowFn fn = p.narrow[static_cast<int>(g.a_dtype)];
+  auto rows = [&](int64_t i0, int64_t i1) {
+    fn(g.n, g.k, a, g.trans_a, g.lda, bp, ldp, c, g.ldc, i0, i1, g.alpha, beta, bias);
+  };
+  // Row units of whole kernel steps, at least ~64k multiply-adds per chunk; each row's sums do not depend on it.
+  const int64_t unit = p.narrow_rows, units = (g.m + unit - 1) / unit;
+  if (parallel)
+    parallel_for(units, std::max<int64_t>(1, (int64_t(1) << 16) / (unit * g.k * n_pad)),
+                 [&](int64_t u0, int64_t u1) { rows(u0 * unit, std::min(g.m, u1 * unit)); });
+  else
+    rows(0, g.m);
+}
+
 // One matrix of the batch, split over threads by columns (M < N: each thread re-packs the smaller A) or by rows.
 void gemm_item(const Path& p, const GemmArgs& g, const void* a, const void* b, float* c, float beta,
                const float* bias, bool parallel) {
@@ -209,19 +312,12 @@ void gemm_item(const Path& p, const GemmArgs& g, const void* a, const void* b, f
     scale_only(g, c, beta, bias);
     return;
   }
-  if (g.m <= p.skinny_max_m && g.a_dtype == DType::f32 && !(g.trans_a && g.trans_b)) {
-    SkinnyFn fn = p.skinny[static_cast<int>(g.b_dtype)];
-    auto cols = [&](int64_t n0, int64_t n1) {
-      fn(g.m, g.k, static_cast<const float*>(a), g.trans_a, g.lda, b, g.trans_b, g.ldb, c, g.ldc, n0, n1, g.alpha,
-         beta, bias);
-    };
-    // Column chunks of 64 (a multiple of both kernels' column groups), at least ~64k multiply-adds each.
-    int64_t groups = (g.n + 63) / 64;
-    if (parallel)
-      parallel_for(groups, std::max<int64_t>(1, (int64_t(1) << 16) / (64 * g.k * g.m)),
-                   [&](int64_t b0, int64_t b1) { cols(b0 * 64, std::min(g.n, b1 * 64)); });
-    else
-      cols(0, g.n);
+  if (g.n <= p.narrow_max_n && g.n <= g.m) {
+    narrow_item(p, g, a, b, c, beta, bias, parallel);
+    return;
+  }
+  if (g.m <= (g.trans_b ? p.skinny_dot_max_m : p.skinny_max_m)) {
+    skinny_item(p, g, a, b, c, beta, bias, parallel);
     return;
   }
   // Below ~64^3 multiply-adds a thread handoff costs more than it saves.

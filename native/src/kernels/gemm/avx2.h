@@ -31,6 +31,13 @@ LMF_AVX2 inline __m256 load8(const void* base, int64_t i, int n) {
   return _mm256_load_ps(tmp);
 }
 
+// Rows ahead that the strided walks of the skinny and narrow kernels prefetch, into L2 (see avx512.h).
+constexpr int64_t kStridePrefetch = 32;
+template <DType D>
+inline void prefetch(const void* base, int64_t i) {
+  _mm_prefetch(static_cast<const char*>(base) + i * (D == DType::f32 ? 4 : 2), _MM_HINT_T1);
+}
+
 // In-register transpose of an 8x8 f32 tile: r[i][j] -> r[j][i].
 LMF_AVX2 inline void transpose8(__m256 r[8]) {
   __m256 t[8], u[8];
@@ -151,8 +158,10 @@ inline KernelFn kernel_for_rows(int rows) {
   return table[rows];
 }
 
-// ---- Skinny products (M <= 4: token-by-token decoding), without packing: see avx512.h --------------------------
-constexpr int kSkinnyRows = 4;
+// ---- Skinny products (M <= 16: decoding, a LoRA rank), without packing: see avx512.h ---------------------------
+// Groups of 4 rows: 16 accumulators are all the registers AVX2 has, so B is read once per 4 rows; from 9 rows on
+// packing measured as fast (16 x 576 x 576: 11% faster). Up to 4 rows when B is stored [N, K].
+constexpr int kSkinnyRows = 8, kSkinnyGroup = 4, kSkinnyDotRows = 4;
 
 LMF_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -197,12 +206,11 @@ LMF_AVX2 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_
   }
 }
 
-// C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] (= a[r * ars + k * aks]) and summed in k order,
+// C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] (= a[r * lda + k]) and summed in k order,
 // 32 columns at a time; a partial last group goes through the stack.
 template <int R, DType D>
-LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t ars, int64_t aks, const void* b, int64_t ldb, int64_t k,
-                               float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
-                               const float* bias) {
+LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
+                               int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
   for (int64_t n = n0; n < n1; n += 32) {
     int width = static_cast<int>(std::min<int64_t>(32, n1 - n));
     __m256 acc[R][4];
@@ -211,13 +219,17 @@ LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t ars, int64_t aks, const v
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
     for (int64_t kk = 0; kk < k; ++kk) {
+      if (kk + kStridePrefetch < k) {  // a strided walk down a column strip
+        prefetch<D>(b, (kk + kStridePrefetch) * ldb + n);
+        prefetch<D>(b, (kk + kStridePrefetch) * ldb + n + 16);
+      }
       __m256 bv[4];
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j)
         bv[j] = load8<D>(b, kk * ldb + n + 8 * j, static_cast<int>(std::clamp(width - 8 * j, 0, 8)));
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
-        __m256 av = _mm256_set1_ps(a[r * ars + kk * aks]);
+        __m256 av = _mm256_set1_ps(a[r * lda + kk]);
 #pragma GCC unroll 4
         for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
       }
@@ -231,16 +243,16 @@ LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t ars, int64_t aks, const v
   }
 }
 
-// Columns [n0, n1) of a skinny product C[M <= 4, N] = alpha * op(A) @ op(B) + beta * C (+ bias); A is f32.
+// Columns [n0, n1) of a skinny product C[M <= 8 (4 when trans_b), N] = alpha * op(A) @ op(B) + beta * C (+ bias);
+// op(A) is f32 with rows along K contiguous (a[r * lda + k]).
 template <DType D>
-LMF_AVX2 void skinny(int64_t m, int64_t k, const float* a, bool trans_a, int64_t lda, const void* b, bool trans_b,
-                     int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
-                     const float* bias) {
-  for (int64_t r0 = 0; r0 < m; r0 += kSkinnyRows) {
-    int rows = static_cast<int>(std::min<int64_t>(kSkinnyRows, m - r0));
+LMF_AVX2 void skinny(int64_t m, int64_t k, const float* a, int64_t lda, const void* b, bool trans_b, int64_t ldb,
+                     float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
+  for (int64_t r0 = 0; r0 < m; r0 += kSkinnyGroup) {
+    int rows = static_cast<int>(std::min<int64_t>(kSkinnyGroup, m - r0));
+    const float* ar = a + r0 * lda;
     float* cr = c + r0 * ldc;
-    if (trans_b) {  // needs op(A) rows contiguous along K: the caller checks !trans_a
-      const float* ar = a + r0 * lda;
+    if (trans_b) {
       switch (rows) {
         case 1: skinny_rows_dot<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
         case 2: skinny_rows_dot<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
@@ -248,13 +260,146 @@ LMF_AVX2 void skinny(int64_t m, int64_t k, const float* a, bool trans_a, int64_t
         default: skinny_rows_dot<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
       }
     } else {
-      int64_t ars = trans_a ? 1 : lda, aks = trans_a ? lda : 1;
-      const float* ar = a + r0 * ars;
       switch (rows) {
-        case 1: skinny_rows_axpy<1, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 2: skinny_rows_axpy<2, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 3: skinny_rows_axpy<3, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        default: skinny_rows_axpy<4, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 1: skinny_rows_axpy<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 2: skinny_rows_axpy<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        case 3: skinny_rows_axpy<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+        default: skinny_rows_axpy<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      }
+    }
+  }
+}
+
+// ---- Narrow products (N <= 16: a LoRA rank), without packing the long operand: see avx512.h -------------------
+// Column groups of 4, 2 or 1 (16 registers), op(B) copied to f32 and zero-padded to whole groups by the caller.
+constexpr int kNarrowMaxN = 16;
+constexpr int64_t kNarrowRowBlock = 64;
+inline int narrow_group(int64_t remaining) { return remaining >= 3 ? 4 : int(remaining); }
+
+// C[i, 0:cols] = alpha * sums + beta * C (+ bias).
+inline void narrow_store(const float* sums, float* out, int cols, float alpha, float beta, const float* bias) {
+  for (int j = 0; j < cols; ++j) {
+    float base = bias ? bias[j] : 0.f;
+    if (beta != 0.f) base += beta * out[j];
+    out[j] = alpha * sums[j] + base;
+  }
+}
+
+// A stored [M, K] (row stride lda, dtype D): R rows x NJ columns by dot products along K with bt, the f32 copy of
+// op(B)^T ([N_pad, K], row stride ldt); lane-wise partial sums, then a horizontal-add tree.
+template <int R, int NJ, DType D>
+LMF_AVX2 void narrow_dot_block(const void* a, int64_t lda, int64_t i0, const float* bt, int64_t ldt, int64_t k,
+                               float* c, int64_t ldc, int cols, float alpha, float beta, const float* bias) {
+  __m256 acc[R][NJ];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) acc[r][j] = _mm256_setzero_ps();
+  for (int64_t kk = 0; kk < k; kk += 8) {
+    int kn = static_cast<int>(std::min<int64_t>(8, k - kk));
+    __m256 av[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) av[r] = load8<D>(a, (i0 + r) * lda + kk, kn);
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) {
+      __m256 bv = load8<DType::f32>(bt, j * ldt + kk, kn);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][j] = _mm256_fmadd_ps(av[r], bv, acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    alignas(16) float sums[4] = {};
+    if constexpr (NJ == 1) {
+      sums[0] = hsum(acc[r][0]);
+    } else {
+      __m256 v[4];
+      for (int j = 0; j < 4; ++j) v[j] = j < NJ ? acc[r][j] : _mm256_setzero_ps();
+      __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));  // per 128-bit half: v0..v3
+      _mm_store_ps(sums, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+    }
+    narrow_store(sums, c + (i0 + r) * ldc, cols, alpha, beta, bias);
+  }
+}
+
+template <int NJ, DType D>
+LMF_AVX2 void narrow_dot_rows(const void* a, int64_t lda, int64_t i0, int64_t i1, const float* bt, int64_t ldt,
+                              int64_t k, float* c, int64_t ldc, int cols, float alpha, float beta, const float* bias) {
+  constexpr int R = NJ == 4 ? 2 : NJ == 2 ? 4 : 8;
+  int64_t i = i0;
+  for (; i + R <= i1; i += R) narrow_dot_block<R, NJ, D>(a, lda, i, bt, ldt, k, c, ldc, cols, alpha, beta, bias);
+  for (; i < i1; ++i) narrow_dot_block<1, NJ, D>(a, lda, i, bt, ldt, k, c, ldc, cols, alpha, beta, bias);
+}
+
+// A stored [K, M] (trans_a): 8 * S rows of C at a time, vectors along M, k-ordered sums of A's row segment times
+// op(B)[k][j] (bs: f32 [K, N_pad], row stride ldp); the C^T block goes through the stack for the epilogue.
+template <int NJ, DType D>
+LMF_AVX2 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t i1, const float* bs, int64_t ldp,
+                               int64_t k, float* c, int64_t ldc, int cols, float alpha, float beta,
+                               const float* bias) {
+  constexpr int S = NJ == 4 ? 2 : NJ == 2 ? 4 : 8;
+  for (int64_t i = i0; i < i1; i += 8 * S) {
+    int lanes[S];
+#pragma GCC unroll 8
+    for (int s = 0; s < S; ++s) lanes[s] = static_cast<int>(std::clamp<int64_t>(i1 - i - 8 * s, 0, 8));
+    __m256 acc[NJ][S];
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j)
+#pragma GCC unroll 8
+      for (int s = 0; s < S; ++s) acc[j][s] = _mm256_setzero_ps();
+    for (int64_t kk = 0; kk < k; ++kk) {
+      if (kk + kStridePrefetch < k)  // a strided walk down A's columns
+        for (int s = 0; s < S; s += 2) prefetch<D>(a, (kk + kStridePrefetch) * lda + i + 8 * s);
+      __m256 av[S];
+#pragma GCC unroll 8
+      for (int s = 0; s < S; ++s) av[s] = load8<D>(a, kk * lda + i + 8 * s, lanes[s]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NJ; ++j) {
+        __m256 bv = _mm256_broadcast_ss(bs + kk * ldp + j);
+#pragma GCC unroll 8
+        for (int s = 0; s < S; ++s) acc[j][s] = _mm256_fmadd_ps(av[s], bv, acc[j][s]);
+      }
+    }
+    alignas(32) float tile[NJ][8 * S];
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j)
+#pragma GCC unroll 8
+      for (int s = 0; s < S; ++s) _mm256_store_ps(&tile[j][8 * s], acc[j][s]);
+    int64_t rows = std::min<int64_t>(8 * S, i1 - i);
+    for (int64_t l = 0; l < rows; ++l) {
+      float sums[4] = {};
+      for (int j = 0; j < NJ; ++j) sums[j] = tile[j][l];
+      narrow_store(sums, c + (i + l) * ldc, cols, alpha, beta, bias);
+    }
+  }
+}
+
+// Rows [i0, i1) of a narrow product C[M, N <= 16] (see avx512.h for the operand layouts).
+template <DType D>
+LMF_AVX2 void narrow(int64_t n, int64_t k, const void* a, bool trans_a, int64_t lda, const float* bp, int64_t ldp,
+                     float* c, int64_t ldc, int64_t i0, int64_t i1, float alpha, float beta, const float* bias) {
+  // Row blocks of kNarrowRowBlock (a multiple of every kernel's row step), every column group inside one: the
+  // block of A (at most 64 rows x K) is read from memory once and from L2 for the further groups.
+  for (int64_t r0 = i0; r0 < i1; r0 += kNarrowRowBlock) {
+    const int64_t r1 = std::min(i1, r0 + kNarrowRowBlock);
+    for (int64_t j0 = 0; j0 < n; j0 += narrow_group(n - j0)) {
+      int nj = narrow_group(n - j0), cols = static_cast<int>(std::min<int64_t>(nj, n - j0));
+      const float* bias_j = bias ? bias + j0 : nullptr;
+      float* cj = c + j0;
+      if (trans_a) {
+        const float* bs = bp + j0;
+        switch (nj) {
+          case 1: narrow_axpy_rows<1, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 2: narrow_axpy_rows<2, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          default: narrow_axpy_rows<4, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+        }
+      } else {
+        const float* bt = bp + j0 * ldp;
+        switch (nj) {
+          case 1: narrow_dot_rows<1, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 2: narrow_dot_rows<2, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          default: narrow_dot_rows<4, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+        }
       }
     }
   }

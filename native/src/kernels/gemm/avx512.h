@@ -19,6 +19,7 @@
 // GCC 12 reports its own _mm512_undefined_*() placeholders inside the intrinsics as "maybe uninitialized".
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace lmf::gemm_avx512 {
 
@@ -35,6 +36,18 @@ LMF_AVX512 inline __m512 load16(const void* base, int64_t i, __mmask16 mask) {
     return _mm512_cvtph_ps(h);
   }
 }
+
+template <DType D>
+constexpr int64_t dtype_bytes() {
+  return D == DType::f32 ? 4 : 2;
+}
+// Rows ahead that the strided (column-strip) walks of the skinny and narrow kernels prefetch, into L2: operands of
+// LoRA's products are often cold (activations saved in the forward). In a LoRA step 32 rows into L2 measured best
+// (vs 8, 64, 128 rows; into L1 the tA products ran 1.5x slower, 8x576x512 tA slower than packing).
+constexpr int64_t kStridePrefetch = 32;
+// Bytes ahead that the narrow dot products prefetch along A's rows (sequential, but a cold A came 1.2-1.3x faster
+// with 1 KB; 2 and 4 KB, or into L2 instead of L1, measured the same within noise).
+constexpr int64_t kRowPrefetchBytes = 1024;
 
 inline __mmask16 mask_first(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
 
@@ -174,35 +187,40 @@ inline KernelFn kernel_for_rows(int rows) {
   return table[rows];
 }
 
-// ---- Skinny products (M <= 4: token-by-token decoding), without packing ----------------------------------------
-// Packing B costs about as much as multiplying it by one row, so a few rows read B where it lies instead.
-constexpr int kSkinnyRows = 4;
+// ---- Skinny products (M <= 16: decoding, a LoRA rank), without packing ------------------------------------------
+// Packing B costs about as much as multiplying it by a few rows, so few rows read B where it lies instead: up to 16
+// rows in groups of 8 when B is stored [K, N] (B read once per group), up to 4 when B is stored [N, K] (each dot
+// product ends in a horizontal sum, which costs more than packing from 5 rows on).
+constexpr int kSkinnyRows = 16, kSkinnyGroup = 8, kSkinnyDotRows = 4;
+// Column vectors per step of the [K, N] form: 4 for up to 4 rows, 3 for 5-8 rows, so R x 3 accumulators fit.
+constexpr int skinny_width(int rows) { return rows <= 4 ? 4 : 3; }
 
-// C[R, n0:n1] for B stored [N, K] (transB, an nn.Linear weight): dot products along K, four columns at a time.
+// C[R <= 4, n0:n1] for B stored [N, K] (transB, an nn.Linear weight): dot products along K, 4 columns at a time.
 // A is f32 [R, K] with row stride lda. Each sum is lane-wise over K, then reduced: independent of the thread split.
 template <int R, DType D>
 LMF_AVX512 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
                                 int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
-  for (int64_t n = n0; n < n1; n += 4) {
-    int cols = static_cast<int>(std::min<int64_t>(4, n1 - n));
-    __m512 acc[R][4];
-#pragma GCC unroll 4
+  constexpr int W = 4;
+  for (int64_t n = n0; n < n1; n += W) {
+    int cols = static_cast<int>(std::min<int64_t>(W, n1 - n));
+    __m512 acc[R][W];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+      for (int j = 0; j < W; ++j) acc[r][j] = _mm512_setzero_ps();
     for (int64_t kk = 0; kk < k; kk += 16) {
       __mmask16 m = mask_first(k - kk);
-      __m512 bv[4];
+      __m512 bv[W];
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) bv[j] = j < cols ? load16<D>(b, (n + j) * ldb + kk, m) : _mm512_setzero_ps();
-#pragma GCC unroll 4
+      for (int j = 0; j < W; ++j) bv[j] = j < cols ? load16<D>(b, (n + j) * ldb + kk, m) : _mm512_setzero_ps();
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         __m512 av = _mm512_maskz_loadu_ps(m, a + r * lda + kk);
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
+        for (int j = 0; j < W; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
       }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
       for (int j = 0; j < cols; ++j) {
         float* out = c + r * ldc + n + j;
@@ -213,37 +231,43 @@ LMF_AVX512 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int6
   }
 }
 
-// C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] and summed in k order, 64 columns at a time.
-// op(A)[r][k] is a[r * ars + k * aks] (f32).
+// C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] and summed in k order, 16 * W columns at a time.
+// op(A)[r][k] is a[r * lda + k] (f32).
 template <int R, DType D>
-LMF_AVX512 void skinny_rows_axpy(const float* a, int64_t ars, int64_t aks, const void* b, int64_t ldb, int64_t k,
-                                 float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
-                                 const float* bias) {
-  for (int64_t n = n0; n < n1; n += 64) {
-    __mmask16 m[4];
+LMF_AVX512 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
+                                 int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
+  constexpr int W = skinny_width(R);
+  for (int64_t n = n0; n < n1; n += 16 * W) {
+    __mmask16 m[W];
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) m[j] = mask_first(std::max<int64_t>(0, n1 - n - 16 * j));
-    __m512 acc[R][4];
-#pragma GCC unroll 4
+    for (int j = 0; j < W; ++j) m[j] = mask_first(std::max<int64_t>(0, n1 - n - 16 * j));
+    __m512 acc[R][W];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+      for (int j = 0; j < W; ++j) acc[r][j] = _mm512_setzero_ps();
     for (int64_t kk = 0; kk < k; ++kk) {
-      __m512 bv[4];
+      // The walk down a column strip is strided; a cold B would arrive at the hardware prefetcher's slow pace.
+      if (kk + kStridePrefetch < k)
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) bv[j] = load16<D>(b, kk * ldb + n + 16 * j, m[j]);
+        for (int j = 0; j < W; ++j)
+          _mm_prefetch(static_cast<const char*>(b) + ((kk + kStridePrefetch) * ldb + n + 16 * j) * dtype_bytes<D>(),
+                       _MM_HINT_T1);
+      __m512 bv[W];
 #pragma GCC unroll 4
+      for (int j = 0; j < W; ++j) bv[j] = load16<D>(b, kk * ldb + n + 16 * j, m[j]);
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        __m512 av = _mm512_set1_ps(a[r * ars + kk * aks]);
+        __m512 av = _mm512_set1_ps(a[r * lda + kk]);
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
+        for (int j = 0; j < W; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
       }
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
+      for (int j = 0; j < W; ++j) {
         float* out = c + r * ldc + n + 16 * j;
         __m512 base = bias ? _mm512_maskz_loadu_ps(m[j], bias + n + 16 * j) : _mm512_setzero_ps();
         if (beta != 0.f) base = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[j], out), base);
@@ -252,30 +276,197 @@ LMF_AVX512 void skinny_rows_axpy(const float* a, int64_t ars, int64_t aks, const
   }
 }
 
-// Columns [n0, n1) of a skinny product C[M <= 4, N] = alpha * op(A) @ op(B) + beta * C (+ bias); A is f32.
+// Columns [n0, n1) of a skinny product C[M, N] = alpha * op(A) @ op(B) + beta * C (+ bias), M <= kSkinnyRows
+// (kSkinnyDotRows when trans_b). op(A) is f32 with rows along K contiguous (a[r * lda + k]; the caller copies it
+// there when it is stored otherwise).
 template <DType D>
-LMF_AVX512 void skinny(int64_t m, int64_t k, const float* a, bool trans_a, int64_t lda, const void* b, bool trans_b,
-                       int64_t ldb, float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta,
-                       const float* bias) {
-  for (int64_t r0 = 0; r0 < m; r0 += kSkinnyRows) {
-    int rows = static_cast<int>(std::min<int64_t>(kSkinnyRows, m - r0));
+LMF_AVX512 void skinny(int64_t m, int64_t k, const float* a, int64_t lda, const void* b, bool trans_b, int64_t ldb,
+                       float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
+  const int group = trans_b ? kSkinnyDotRows : kSkinnyGroup;
+  for (int64_t r0 = 0; r0 < m; r0 += group) {
+    int rows = static_cast<int>(std::min<int64_t>(group, m - r0));
+    const float* ar = a + r0 * lda;
     float* cr = c + r0 * ldc;
-    if (trans_b) {  // the dot-product form needs op(A) rows contiguous along K: the caller checks !trans_a
-      const float* ar = a + r0 * lda;
+    if (trans_b) {
       switch (rows) {
         case 1: skinny_rows_dot<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
         case 2: skinny_rows_dot<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
         case 3: skinny_rows_dot<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
         default: skinny_rows_dot<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
       }
-    } else {
-      int64_t ars = trans_a ? 1 : lda, aks = trans_a ? lda : 1;
-      const float* ar = a + r0 * ars;
-      switch (rows) {
-        case 1: skinny_rows_axpy<1, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 2: skinny_rows_axpy<2, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 3: skinny_rows_axpy<3, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        default: skinny_rows_axpy<4, D>(ar, ars, aks, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      continue;
+    }
+    switch (rows) {
+      case 1: skinny_rows_axpy<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 2: skinny_rows_axpy<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 3: skinny_rows_axpy<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 4: skinny_rows_axpy<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 5: skinny_rows_axpy<5, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 6: skinny_rows_axpy<6, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      case 7: skinny_rows_axpy<7, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+      default: skinny_rows_axpy<8, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+    }
+  }
+}
+
+// ---- Narrow products (N <= 16: a LoRA rank), without packing the long operand ----------------------------------
+// The packed path would fill a 32-column tile with N <= 16 useful columns and pack all of the large op(A) to
+// multiply it by a [K, N] sliver. Here the caller copies op(B) (at most 16 x K) to f32 and op(A) is read where it
+// lies, once per group of up to 8 columns of C (from L1 for A stored [M, K]). Columns go in groups of 8, 4, 2 or
+// 1 (the copy of op(B) is zero-padded to whole groups); every sum runs over K in an order fixed by K and N alone.
+constexpr int kNarrowMaxN = 16;
+constexpr int64_t kNarrowRowBlock = 48;
+inline int narrow_group(int64_t remaining) { return remaining >= 8 ? 8 : remaining > 2 ? 4 : int(remaining); }
+
+// Lane j (< 8) of the result = the sum of the 16 lanes of v[j]: a shuffle tree (unpack, shuffle_ps, two 128-bit
+// block shuffles) instead of eight separate horizontal reductions.
+LMF_AVX512 inline __m512 lane_sums8(const __m512 v[8]) {
+  __m512 w[4], x[2];
+  for (int i = 0; i < 4; ++i)  // per block: [v2i[0]+v2i[2], v2i+1[0]+[2], v2i[1]+[3], v2i+1[1]+[3]]
+    w[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 2; ++i)  // per block: the block's sum of v4i .. v4i+3
+    x[i] = _mm512_add_ps(_mm512_shuffle_ps(w[2 * i], w[2 * i + 1], 0x44),
+                         _mm512_shuffle_ps(w[2 * i], w[2 * i + 1], 0xEE));
+  __m512 y = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], 0x44), _mm512_shuffle_f32x4(x[0], x[1], 0xEE));
+  __m512 z = _mm512_add_ps(y, _mm512_shuffle_f32x4(y, y, 0xB1));  // blocks: [v0..3, v0..3, v4..7, v4..7]
+  return _mm512_shuffle_f32x4(z, z, 0x08);
+}
+
+// C[i, j0 : j0+NJ] = alpha * sum over lanes of the 16-wide partial dot products + beta * C (+ bias), masked to cols.
+LMF_AVX512 inline void narrow_store(__m512 sums, float* out, int cols, float alpha, float beta, const float* bias) {
+  __mmask16 m = mask_first(cols);
+  __m512 base = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+  if (beta != 0.f) base = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, out), base);
+  _mm512_mask_storeu_ps(out, m, _mm512_fmadd_ps(_mm512_set1_ps(alpha), sums, base));
+}
+
+// A stored [M, K] (row stride lda, dtype D): R rows x NJ columns of C by dot products along K with bt, the f32
+// copy of op(B)^T ([N_pad, K], row stride ldt). Lane-wise partial sums over K, then lane_sums8.
+template <int R, int NJ, DType D>
+LMF_AVX512 void narrow_dot_block(const void* a, int64_t lda, int64_t i0, const float* bt, int64_t ldt, int64_t k,
+                                 float* c, int64_t ldc, int cols, float alpha, float beta, const float* bias) {
+  __m512 acc[R][NJ];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int j = 0; j < NJ; ++j) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < k; kk += 16) {
+    __mmask16 m = mask_first(k - kk);
+    __m512 av[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const char* ahead = static_cast<const char*>(a) + ((i0 + r) * lda + kk) * dtype_bytes<D>() + kRowPrefetchBytes;
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      av[r] = load16<D>(a, (i0 + r) * lda + kk, m);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < NJ; ++j) {
+      __m512 bv = _mm512_maskz_loadu_ps(m, bt + j * ldt + kk);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(av[r], bv, acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    __m512 v[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) v[j] = j < NJ ? acc[r][j] : _mm512_setzero_ps();
+    __m512 sums;
+    if constexpr (NJ == 1)
+      sums = _mm512_set1_ps(_mm512_reduce_add_ps(acc[r][0]));
+    else
+      sums = lane_sums8(v);
+    narrow_store(sums, c + (i0 + r) * ldc, cols, alpha, beta, bias);
+  }
+}
+
+// Rows [i0, i1) x one column group, A stored [M, K]: blocks of R rows (R * NJ accumulators fill the registers),
+// the last few rows one at a time.
+template <int NJ, DType D>
+LMF_AVX512 void narrow_dot_rows(const void* a, int64_t lda, int64_t i0, int64_t i1, const float* bt, int64_t ldt,
+                                int64_t k, float* c, int64_t ldc, int cols, float alpha, float beta,
+                                const float* bias) {
+  constexpr int R = NJ >= 8 ? 3 : NJ == 4 ? 6 : 8;
+  int64_t i = i0;
+  for (; i + R <= i1; i += R) narrow_dot_block<R, NJ, D>(a, lda, i, bt, ldt, k, c, ldc, cols, alpha, beta, bias);
+  for (; i < i1; ++i) narrow_dot_block<1, NJ, D>(a, lda, i, bt, ldt, k, c, ldc, cols, alpha, beta, bias);
+}
+
+// A stored [K, M] (trans_a: op(A)[i][k] = a[k * lda + i]): 16 * S rows of C at a time, vectors along M, each k
+// adding A's row segment times op(B)[k][j] (bs: f32 [K, N_pad], row stride ldp) in k order; the [NJ, 16] blocks of
+// C^T are transposed in registers for the epilogue.
+template <int NJ, DType D>
+LMF_AVX512 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t i1, const float* bs, int64_t ldp,
+                                 int64_t k, float* c, int64_t ldc, int cols, float alpha, float beta,
+                                 const float* bias) {
+  constexpr int S = 3;  // 48 rows: the parallel unit (gemm.cc)
+  for (int64_t i = i0; i < i1; i += 16 * S) {
+    __mmask16 m[S];
+#pragma GCC unroll 4
+    for (int s = 0; s < S; ++s) m[s] = mask_first(std::max<int64_t>(0, i1 - i - 16 * s));
+    __m512 acc[NJ][S];
+#pragma GCC unroll 8
+    for (int j = 0; j < NJ; ++j)
+#pragma GCC unroll 4
+      for (int s = 0; s < S; ++s) acc[j][s] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < k; ++kk) {
+      if (kk + kStridePrefetch < k)  // strided walk down A's columns: see skinny_rows_axpy
+#pragma GCC unroll 4
+        for (int s = 0; s < S; ++s)
+          _mm_prefetch(static_cast<const char*>(a) + ((kk + kStridePrefetch) * lda + i + 16 * s) * dtype_bytes<D>(),
+                       _MM_HINT_T1);
+      __m512 av[S];
+#pragma GCC unroll 4
+      for (int s = 0; s < S; ++s) av[s] = load16<D>(a, kk * lda + i + 16 * s, m[s]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NJ; ++j) {
+        __m512 bv = _mm512_set1_ps(bs[kk * ldp + j]);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; ++s) acc[j][s] = _mm512_fmadd_ps(av[s], bv, acc[j][s]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < S; ++s) {
+      int64_t rows = std::min<int64_t>(16, i1 - i - 16 * s);
+      if (rows <= 0) break;
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; ++j) r[j] = j < NJ ? acc[j][s] : _mm512_setzero_ps();
+      transpose16(r);  // r[l] = C[i + 16s + l, j0 : j0 + NJ]
+      for (int64_t l = 0; l < rows; ++l) narrow_store(r[l], c + (i + 16 * s + l) * ldc, cols, alpha, beta, bias);
+    }
+  }
+}
+
+// Rows [i0, i1) of a narrow product C[M, N <= 16] = alpha * op(A) @ op(B) + beta * C (+ bias), A of dtype D.
+// bp holds op(B) as f32: op(B)^T [N_pad, K] (row stride ldp) when !trans_a, op(B) [K, N_pad] when trans_a.
+template <DType D>
+LMF_AVX512 void narrow(int64_t n, int64_t k, const void* a, bool trans_a, int64_t lda, const float* bp, int64_t ldp,
+                       float* c, int64_t ldc, int64_t i0, int64_t i1, float alpha, float beta, const float* bias) {
+  // Row blocks of kNarrowRowBlock (a multiple of every kernel's row step), every column group inside one: the
+  // block of A (at most 48 rows x K) is read from memory once and from L2 for the further groups.
+  for (int64_t r0 = i0; r0 < i1; r0 += kNarrowRowBlock) {
+    const int64_t r1 = std::min(i1, r0 + kNarrowRowBlock);
+    for (int64_t j0 = 0; j0 < n; j0 += narrow_group(n - j0)) {
+      int nj = narrow_group(n - j0), cols = static_cast<int>(std::min<int64_t>(nj, n - j0));
+      const float* bias_j = bias ? bias + j0 : nullptr;
+      float* cj = c + j0;
+      if (trans_a) {
+        const float* bs = bp + j0;
+        switch (nj) {
+          case 1: narrow_axpy_rows<1, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 2: narrow_axpy_rows<2, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 4: narrow_axpy_rows<4, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          default: narrow_axpy_rows<8, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+        }
+      } else {
+        const float* bt = bp + j0 * ldp;
+        switch (nj) {
+          case 1: narrow_dot_rows<1, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 2: narrow_dot_rows<2, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          case 4: narrow_dot_rows<4, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+          default: narrow_dot_rows<8, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
+        }
       }
     }
   }
