@@ -265,11 +265,24 @@ void skinny_item(const Path& p, const GemmArgs& g, const void* a, const void* b,
   // Column chunks that are whole column steps of the kernels (64 up to 4 rows, 48 or 32 above), each of at least
   // ~64k multiply-adds. The split never changes a sum: each column sums over K in its own fixed order.
   int64_t chunk = g.m <= 4 ? 64 : 96, chunks = (g.n + chunk - 1) / chunk;
-  if (parallel)
+  const int nt = num_threads();
+  if (parallel && nt > 1 && g.trans_b && g.m <= 4 && g.n * g.k * g.m >= (int64_t(1) << 17)) {
+    // Decoding's dot-product form steps 4 columns at a time: split the columns evenly in 16-column units, one
+    // range per thread. The product only streams B, so equal ranges finish together; 64-column chunks handed out
+    // 2 at a time left one of two threads with 5 of 9 on a 576-wide projection (k/v: 2 of 3).
+    const int64_t units = (g.n + 15) / 16;
+    parallel_run(
+        [&](int tid, int n) {
+          const int64_t lo = units * tid / n * 16, hi = std::min(g.n, units * (tid + 1) / n * 16);
+          if (lo < hi) cols(lo, hi);
+        },
+        static_cast<int>(std::min<int64_t>(nt, units)));
+  } else if (parallel) {
     parallel_for(chunks, std::max<int64_t>(1, (int64_t(1) << 16) / (chunk * g.k * g.m)),
                  [&](int64_t b0, int64_t b1) { cols(b0 * chunk, std::min(g.n, b1 * chunk)); });
-  else
+  } else {
     cols(0, g.n);
+  }
 }
 
 // Few columns (N <= narrow_max_n: the rank side of a LoRA product): op(B) widened to f32 and zero-padded to whole
