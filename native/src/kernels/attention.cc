@@ -411,12 +411,7 @@ void backward_head_portable(const AttnArgs& a, int64_t i, Scratch& s) { backward
 using TaskFn = void (*)(const AttnArgs&, int64_t, Scratch&);
 
 // Runs fn for tasks [0, n) handed out one at a time (tasks are large and uneven: causal tiles grow with t).
-void run_tasks(int64_t n, TaskFn fn, const AttnArgs& a, bool serial) {
-  if (serial) {  // a decoding step: waking the workers costs more than the whole product
-    Scratch scratch;
-    for (int64_t i = 0; i < n; ++i) fn(a, i, scratch);
-    return;
-  }
+void run_tasks(int64_t n, TaskFn fn, const AttnArgs& a) {
   std::atomic<int64_t> next{0};
   parallel_run(
       [&](int, int) {
@@ -434,7 +429,7 @@ struct PackedKV {
 // The forward packs only the keys some query can see: with a KV cache, S is the cache's capacity and every slot
 // past off + T is unwritten, and with a sliding window the tiles before query 0's window are never read. The
 // backward packs all S (it writes dk, dv for every key).
-void pack_kv(AttnArgs& a, PackedKV& p, bool backward, bool serial) {
+void pack_kv(AttnArgs& a, PackedKV& p, bool backward) {
   a.Dp = round_up(a.D, 16);
   a.key_tiles = (a.S + kCols - 1) / kCols;
   const int64_t visible = backward || !a.causal ? a.S : std::min(a.S, a.off + a.T);
@@ -464,17 +459,7 @@ void pack_kv(AttnArgs& a, PackedKV& p, bool backward, bool serial) {
       }
     }
   };
-  const int64_t items = a.B * a.KVH * span;
-  if (serial)
-    pack(0, items);
-  else
-    parallel_for(items, 4, pack);
-}
-
-// Below ~2^18 multiply-adds (one decoding step of a small model) the forward runs on the calling thread.
-bool small_forward(const AttnArgs& a) {
-  const int64_t visible = a.causal ? std::max<int64_t>(0, std::min(a.S, a.off + a.T) - first_key(a, 0)) : a.S;
-  return a.B * a.H * a.T * visible * a.D < (int64_t(1) << 18);
+  parallel_for(a.B * a.KVH * span, 4, pack);
 }
 
 AttnArgs read_args(const Napi::CallbackInfo& info, size_t dims_at) {
@@ -509,12 +494,11 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   a.v = arg_ptr<float>(info, 2);
   a.out = arg_ptr<float>(info, 3);
   a.lse = arg_ptr<float>(info, 4);
-  const bool serial = small_forward(a);
   PackedKV packed;
-  pack_kv(a, packed, false, serial);
+  pack_kv(a, packed, false);
   Isa i = isa();
   TaskFn fn = i == Isa::avx512 ? forward_tile_avx512 : i == Isa::avx2 ? forward_tile_avx2 : forward_tile_portable;
-  run_tasks(a.B * a.H * ((a.T + kFwdRows - 1) / kFwdRows), fn, a, serial);
+  run_tasks(a.B * a.H * ((a.T + kFwdRows - 1) / kFwdRows), fn, a);
   return info.Env().Undefined();
 }
 
@@ -533,7 +517,7 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   a.dk = arg_ptr<float>(info, 7);
   a.dv = arg_ptr<float>(info, 8);
   PackedKV packed;
-  pack_kv(a, packed, true, false);
+  pack_kv(a, packed, true);
   Pooled heads(a.H != a.KVH ? static_cast<size_t>(2 * a.B * a.H * a.S * a.D) : 0);
   a.dkv_heads = heads.data();
   // At least ~32 tasks when B * H is small (a 16-core machine stays busy with B = 1), at most 4 dq copies. The
@@ -565,7 +549,7 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   });
   Isa i = isa();
   TaskFn fn = i == Isa::avx512 ? backward_head_avx512 : i == Isa::avx2 ? backward_head_avx2 : backward_head_portable;
-  run_tasks(a.B * a.H * a.key_chunks, fn, a, false);
+  run_tasks(a.B * a.H * a.key_chunks, fn, a);
   // dq [B, T, H, D] = sum of the chunks' copies [B, H, T, Dp], in chunk order
   parallel_for(a.B * a.T * a.H, 256, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
