@@ -13,6 +13,7 @@ import { clipGradNormRef, gradNormRef, sumSquaresRef } from '../../src/engine/re
 import { withThreads } from '../../src/engine/threads.js';
 import { assertClose } from '../util/assert.js';
 import { assertGradient } from '../util/gradcheck.js';
+import { availableIsas, withIsa } from '../util/isa.js';
 import { Rng } from '../util/random.js';
 
 test('sumSquaresValue matches the float64 reference on odd and round sizes', () => {
@@ -84,4 +85,14 @@ test('clipGradNorm_ reports a non-finite norm without touching the gradients, or
     assert.throws(() => clipGradNorm_([g], 1, { errorIfNonfinite: true }), NonFiniteGradNormError);
     assert.throws(() => clipGradNorm_([h], 0), /maxNorm must be > 0/);
   });
+});
+
+test('sumSquaresValue gives the same double on every ISA path', () => {
+  const rng = new Rng(25);
+  const n = 70_003;
+  const x = rng.floats(n, -5, 5);
+  const values = availableIsas().map((isa) =>
+    withIsa(isa, () => scope(() => sumSquaresValue(Tensor.from(x.f32, [n])))),
+  );
+  for (const v of values) assert.equal(v, values[0]);
 });
