@@ -57,22 +57,41 @@ export function queryResponseBatch(
   };
 }
 
-/** get_rewards_from_server: POST the texts, read `scores` (one number per text). */
-export async function fetchRewards(url: string, messages: readonly string[], signal?: AbortSignal): Promise<number[]> {
+/** How long a reward server may take to answer one rollout's texts before the run stops with advice. */
+export const REWARD_SERVER_TIMEOUT_MS = 10 * 60 * 1000;
+
+/**
+ * get_rewards_from_server: POST the texts, read `scores` (one number per text). Unlike upstream's request without
+ * a timeout, a server that never answers stops the run after `timeoutMs` instead of hanging it.
+ */
+export async function fetchRewards(
+  url: string,
+  messages: readonly string[],
+  signal?: AbortSignal,
+  timeoutMs = REWARD_SERVER_TIMEOUT_MS,
+): Promise<number[]> {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  const timedOut = () =>
+    new TrainError(
+      `the reward server at ${url} did not answer within ${timeoutMs / 1000} s; check that it is scoring, or use a smaller batch`,
+    );
   let response: Response;
+  let body: string;
   try {
     response = await fetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ model: 'model', messages }),
-      ...(signal ? { signal } : {}),
+      signal: both,
     });
+    body = await response.text();
   } catch (e) {
+    if (timeout.aborted && !signal?.aborted) throw timedOut();
     throw new TrainError(
       `could not reach the reward server at ${url} (${(e as Error).message}); start it or fix reward_model`,
     );
   }
-  const body = await response.text();
   if (!response.ok)
     throw new TrainError(`the reward server at ${url} answered HTTP ${response.status}: ${body.slice(0, 200)}`);
   let scores: unknown;

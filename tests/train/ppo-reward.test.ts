@@ -30,6 +30,7 @@ before(async () => {
     req.on('end', () => {
       const payload = JSON.parse(body) as { model: string; messages: string[] };
       received.push({ path: req.url, contentType: req.headers['content-type'], payload });
+      if (req.url === '/hang') return; // never answers
       if (req.url === '/broken') {
         res.statusCode = 500;
         res.end('model not loaded');
@@ -44,7 +45,10 @@ before(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 });
-after(() => server.close());
+after(() => {
+  server.closeAllConnections();
+  server.close();
+});
 
 test('api rewards: POST {"model": "model", "messages"} as JSON, one score per text back', async () => {
   received.length = 0;
@@ -56,6 +60,7 @@ test('api rewards: POST {"model": "model", "messages"} as JSON, one score per te
   await assert.rejects(fetchRewards(`${url}/broken`, ['x']), /HTTP 500: model not loaded/);
   await assert.rejects(fetchRewards(`${url}/short`, ['x', 'y']), /2 finite numbers/);
   await assert.rejects(fetchRewards('http://127.0.0.1:1/', ['x']), /could not reach the reward server/);
+  await assert.rejects(fetchRewards(`${url}/hang`, ['x'], undefined, 300), /did not answer within 0.3 s/);
 });
 
 const modelDir = tinyMistralDir(11, { std: 0.5, maxPositionEmbeddings: 128 });
