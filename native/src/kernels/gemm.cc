@@ -246,6 +246,11 @@ void scale_only(const GemmArgs& g, float* c, float beta, const float* bias) {
     }
 }
 
+// Below ~2^20 multiply-adds a skinny or narrow product (LoRA's k/v rank products: 512x8x192) runs on the calling
+// thread: it takes ~10 us there, and handing it to the pool made it 4x slower on 2 threads when timed alone
+// (`bench -- gemm --lora`; inside a LoRA step, where the workers are already awake, the step time did not move).
+constexpr int64_t kMinParallelSmall = int64_t(1) << 20;
+
 // Few rows (M <= skinny_max_m: decoding, the rank side of a LoRA weight gradient): op(A) as f32 rows along K (a copy
 // unless A already is one), B read in place, threads splitting the columns.
 void skinny_item(const Path& p, const GemmArgs& g, const void* a, const void* b, float* c, float beta,
@@ -277,7 +282,7 @@ void skinny_item(const Path& p, const GemmArgs& g, const void* a, const void* b,
           if (lo < hi) cols(lo, hi);
         },
         static_cast<int>(std::min<int64_t>(nt, units)));
-  } else if (parallel) {
+  } else if (parallel && g.m * g.n * g.k >= kMinParallelSmall) {
     parallel_for(chunks, std::max<int64_t>(1, (int64_t(1) << 16) / (chunk * g.k * g.m)),
                  [&](int64_t b0, int64_t b1) { cols(b0 * chunk, std::min(g.n, b1 * chunk)); });
   } else {
@@ -311,7 +316,7 @@ void narrow_item(const Path& p, const GemmArgs& g, const void* a, const void* b,
   };
   // Row units of whole kernel steps, at least ~64k multiply-adds per chunk; each row's sums do not depend on it.
   const int64_t unit = p.narrow_rows, units = (g.m + unit - 1) / unit;
-  if (parallel)
+  if (parallel && g.m * g.n * g.k >= kMinParallelSmall)
     parallel_for(units, std::max<int64_t>(1, (int64_t(1) << 16) / (unit * g.k * n_pad)),
                  [&](int64_t u0, int64_t u1) { rows(u0 * unit, std::min(g.m, u1 * unit)); });
   else
