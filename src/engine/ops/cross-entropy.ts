@@ -104,9 +104,24 @@ function checkInputs(
   expectRank(op, 'logits [N, V]', logits, 2);
   const [N, V] = logits.shape as [number, number];
   if (V === 0) throw new Error(`${op}: logits ${formatShape(logits.shape)} have an empty vocabulary`);
+  return { N, V, count: countLabels(op, labels, N, V, ignoreIndex, 'logits row') };
+}
+
+/**
+ * Checks labels (i32 [N], each in [0, V) or ignoreIndex) and returns how many are counted. Shared by the ops that
+ * take class labels (cross-entropy, linear cross-entropy), so a bad label gets the same advice everywhere.
+ */
+export function countLabels(
+  op: string,
+  labels: Tensor,
+  N: number,
+  V: number,
+  ignoreIndex: number,
+  rowName: string,
+): number {
   if (labels.dtype !== 'i32' || labels.ndim !== 1 || labels.shape[0] !== N)
     throw new Error(
-      `${op}: labels must be i32 [${N}] (one per logits row), got ${labels.dtype} ${formatShape(labels.shape)}`,
+      `${op}: labels must be i32 [${N}] (one per ${rowName}), got ${labels.dtype} ${formatShape(labels.shape)}`,
     );
   if (!Number.isInteger(ignoreIndex)) throw new Error(`${op}: ignoreIndex must be an integer, got ${ignoreIndex}`);
   const ys = labels.toInt32Array();
@@ -120,5 +135,5 @@ function checkInputs(
       );
     count++;
   }
-  return { N, V, count };
+  return count;
 }

@@ -23,6 +23,7 @@ import { DTYPE_CODE } from '../dtype.js';
 import { native } from '../native.js';
 import { formatShape, Tensor } from '../tensor.js';
 import { expectF32, expectRank } from './check.js';
+import { countLabels } from './cross-entropy.js';
 
 export interface LinearCrossEntropyOptions {
   /** Label value that marks a row as not counted (default -100, as HF and torch use). */
@@ -130,21 +131,5 @@ function checkInputs(
     );
   if (V === 0 || C === 0)
     throw new Error(`${op}: weight ${formatShape(weight.shape)} needs a non-empty vocabulary and hidden size`);
-  if (labels.dtype !== 'i32' || labels.ndim !== 1 || labels.shape[0] !== N)
-    throw new Error(
-      `${op}: labels must be i32 [${N}] (one per hidden row), got ${labels.dtype} ${formatShape(labels.shape)}`,
-    );
-  if (!Number.isInteger(ignoreIndex)) throw new Error(`${op}: ignoreIndex must be an integer, got ${ignoreIndex}`);
-  const ys = labels.toInt32Array();
-  let count = 0;
-  for (let i = 0; i < N; i++) {
-    const y = ys[i] as number;
-    if (y === ignoreIndex) continue;
-    if (y < 0 || y >= V)
-      throw new Error(
-        `${op}: labels[${i}] = ${y} is outside the vocabulary [0, ${V}) and is not ignoreIndex (${ignoreIndex}); check that the tokenizer matches the model's vocab_size`,
-      );
-    count++;
-  }
-  return { N, C, V, count };
+  return { N, C, V, count: countLabels(op, labels, N, V, ignoreIndex, 'hidden row') };
 }
