@@ -18,3 +18,25 @@ export const GENERATING_ARGS = {
 };
 
 export type GeneratingArgs = ArgValues<typeof GENERATING_ARGS>;
+
+/**
+ * The sampling options of `generate` for these arguments (predict_with_generate, PPO rollouts): greedy when
+ * do_sample is false or the temperature is 0 (HF refuses temperature 0 with sampling; LLaMA-Factory turns it off),
+ * and the sampling knobs only when sampling.
+ */
+export function samplingOptions(g: GeneratingArgs): {
+  doSample: boolean;
+  temperature: number;
+  topP: number;
+  topK: number;
+  repetitionPenalty: number;
+} {
+  const doSample = g.do_sample && g.temperature > 0;
+  return {
+    doSample,
+    temperature: doSample ? g.temperature : 1,
+    topP: doSample ? g.top_p : 1,
+    topK: doSample ? g.top_k : 0,
+    repetitionPenalty: g.repetition_penalty,
+  };
+}

@@ -4,7 +4,7 @@ export { didYouMean, editDistance } from './did-you-mean.js';
 export { HparamsError } from './errors.js';
 export { EVALUATION_ARGS, type EvaluationArgs } from './evaluation-args.js';
 export { FINETUNING_ARGS, type FinetuningArgs } from './finetuning-args.js';
-export { GENERATING_ARGS, type GeneratingArgs } from './generating-args.js';
+export { GENERATING_ARGS, type GeneratingArgs, samplingOptions } from './generating-args.js';
 export { formatDefault, formatHelp } from './help.js';
 export { type ComputeDtype, MODEL_ARGS, type ModelArgs } from './model-args.js';
 export {

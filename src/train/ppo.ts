@@ -32,7 +32,7 @@ import {
   takeRows,
   tokenLogProbs,
 } from '../engine/index.js';
-import { type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
+import { samplingOptions, type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { rotateCheckpoints, saveTrainingCheckpoint } from './checkpoints.js';
@@ -193,7 +193,7 @@ export async function trainPpo(run: PpoRun): Promise<TrainResult> {
   const eosId = tokenizer.eosTokenId;
   const padId = tokenizer.padTokenId ?? eosId ?? 0;
   const stop = ppoStopIds(tokenizer, template);
-  const doSample = g.do_sample && g.temperature > 0;
+  const sampling = samplingOptions(g);
   const promptLimit = (rows: readonly SupervisedRecord[]) => Math.max(...rows.map((r) => r.input_ids.length));
   const maxNewTokens = (rows: readonly SupervisedRecord[]) =>
     g.max_new_tokens > 0 ? g.max_new_tokens : g.max_length - promptLimit(rows);
@@ -292,11 +292,7 @@ export async function trainPpo(run: PpoRun): Promise<TrainResult> {
         const queries = chunk.map((r) => r.input_ids);
         const { tokens } = model.generateDetailed(queries, {
           maxNewTokens: Math.max(1, maxNewTokens(chunk)),
-          doSample,
-          temperature: doSample ? g.temperature : 1,
-          topP: doSample ? g.top_p : 1,
-          topK: doSample ? g.top_k : 0,
-          repetitionPenalty: g.repetition_penalty,
+          ...sampling,
           stop,
           padTokenId: padId,
           // one seed per generation call, so each step's draws differ and the run is reproducible

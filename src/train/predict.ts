@@ -7,7 +7,7 @@
 import type { SupervisedRecord } from '../data/processors/types.js';
 import type { Template } from '../data/template/template.js';
 import { computeSimilarity, writePredictions } from '../eval/metrics.js';
-import type { GeneratingArgs } from '../hparams/generating-args.js';
+import { type GeneratingArgs, samplingOptions } from '../hparams/generating-args.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { ProgressStream } from './progress.js';
@@ -39,7 +39,7 @@ export function predict(o: PredictOptions): PredictResult {
   if (g.num_beams > 1) throw new Error('num_beams > 1 (beam search) is not implemented; use num_beams: 1');
   const stop = template.stopIds(tokenizer);
   const pad = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
-  const doSample = g.do_sample && g.temperature > 0;
+  const sampling = samplingOptions(g);
   const started = performance.now();
   const predictions: number[][] = [];
   const steps = Math.ceil(records.length / o.batchSize);
@@ -53,11 +53,7 @@ export function predict(o: PredictOptions): PredictResult {
         batch.map((r) => r.input_ids),
         {
           maxNewTokens: g.max_new_tokens,
-          doSample,
-          temperature: doSample ? g.temperature : 1,
-          topP: doSample ? g.top_p : 1,
-          topK: doSample ? g.top_k : 0,
-          repetitionPenalty: g.repetition_penalty,
+          ...sampling,
           stop,
           padTokenId: pad,
           // One seed per batch, so a batch's draws do not depend on the batches before it.
