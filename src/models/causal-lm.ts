@@ -359,11 +359,9 @@ export class CausalLM {
   saveAdapter(dir: string): void {
     if (!this.lora) throw new Error('the model has no LoRA adapter to save (addLora() or loadAdapter() first)');
     const weights = new Map<string, Tensor>();
-    for (const [path, m] of this.module.namedModules()) {
-      if (m instanceof LoraLinear) {
-        weights.set(`${PEFT_PREFIX}${path}.lora_A.weight`, m.loraA);
-        weights.set(`${PEFT_PREFIX}${path}.lora_B.weight`, m.loraB);
-      }
+    for (const [path, m] of this.loraLayers()) {
+      weights.set(`${PEFT_PREFIX}${path}.lora_A.weight`, m.loraA);
+      weights.set(`${PEFT_PREFIX}${path}.lora_B.weight`, m.loraB);
     }
     for (const name of this.modulesToSaveParameters(this.lora))
       weights.set(`${PEFT_PREFIX}${name}`, this.findParameter(name) as Tensor);
@@ -373,8 +371,7 @@ export class CausalLM {
   /** W += scaling * B @ A for every adapted layer; the model is a plain model again. */
   mergeAdapter(): void {
     if (!this.lora) throw new Error('the model has no LoRA adapter to merge');
-    for (const [path, m] of [...this.module.namedModules()]) {
-      if (!(m instanceof LoraLinear)) continue;
+    for (const [path, m] of this.loraLayers()) {
       const [parentPath, name] = parentAndName(path);
       const merged = m.merge();
       merged.weight.requiresGrad = false;
@@ -392,7 +389,7 @@ export class CausalLM {
    */
   withAdapterDisabled<T>(fn: () => T): T {
     const modules = [...this.module.namedModules()].map(([, m]) => m);
-    const layers = modules.filter((m): m is LoraLinear => m instanceof LoraLinear);
+    const layers = this.loraLayers().map(([, l]) => l);
     // every slot holding a trained modules_to_save tensor (a tied head shares the embedding's; a LoraLinear's base)
     const swaps: [Module, string, Tensor][] = [];
     for (const m of [...modules, ...layers.map((l) => l.base)])
@@ -415,9 +412,7 @@ export class CausalLM {
    */
   attachAdapter(name: string, dir: string): LoraConfig {
     if (!this.lora) throw new Error(`attaching adapter ${name} needs a live LoRA adapter (addLora() or loadAdapter())`);
-    const layers = new Map(
-      [...this.module.namedModules()].filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear),
-    );
+    const layers = new Map(this.loraLayers());
     if ([...layers.values()].some((l) => l.namedAdapters().includes(name)))
       throw new Error(`the model already has an adapter named ${name}`);
     const adapter = LoraAdapter.open(dir);
@@ -449,9 +444,7 @@ export class CausalLM {
 
   /** Runs fn with the named adapter (attachAdapter) in place of the live one, as PEFT's set_adapter(name). */
   withAdapter<T>(name: string, fn: () => T): T {
-    const layers = [...this.module.namedModules()]
-      .map(([, m]) => m)
-      .filter((m): m is LoraLinear => m instanceof LoraLinear);
+    const layers = this.loraLayers().map(([, l]) => l);
     if (!layers.some((l) => l.namedAdapters().includes(name)))
       throw new Error(`the model has no adapter named ${name}`);
     for (const l of layers) l.activeAdapter = name;
@@ -661,7 +654,7 @@ export class CausalLM {
 
   /** Frees every weight and gradient. */
   dispose(): void {
-    for (const [, m] of this.module.namedModules()) if (m instanceof LoraLinear) m.disposeNamedAdapters();
+    for (const [, m] of this.loraLayers()) m.disposeNamedAdapters();
     this.module.dispose();
     for (const original of this.modulesToSaveOriginals.values()) original.dispose();
     this.modulesToSaveOriginals.clear();
@@ -710,6 +703,11 @@ export class CausalLM {
         const mod = n.slice(0, n.lastIndexOf('.'));
         return list.some((m) => mod === m || mod.endsWith(`.${m}`));
       });
+  }
+
+  /** [path, layer] of every LoRA-wrapped linear layer, in module order (a list: merging replaces them in the tree). */
+  private loraLayers(): [string, LoraLinear][] {
+    return [...this.module.namedModules()].filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear);
   }
 
   /** Copies the weights of the modules_to_save before the adapter trains or overwrites them. */
