@@ -170,20 +170,19 @@ export function dpoStage(model: CausalLM, o: DpoStageOptions): Stage<PairwiseRec
     let losses = preferenceLosses(cfg, pol, ref);
     const pc = pol.chosen.toFloat32Array();
     const pr = pol.rejected.toFloat32Array();
+    const rewards = preferenceRewards(
+      cfg.beta,
+      { chosen: pc, rejected: pr },
+      ref ? { chosen: ref.chosen.toFloat32Array(), rejected: ref.rejected.toFloat32Array() } : undefined,
+    );
     if (useBco && ref) {
-      const values = { chosen: ref.chosen.toFloat32Array(), rejected: ref.rejected.toFloat32Array() };
-      const delta = baseline.update([meanReward(cfg.beta, { chosen: pc, rejected: pr }, values)]);
+      const delta = baseline.update([meanReward(rewards)]);
       losses = withBco(losses, bcoLosses(cfg.beta, delta, pol, ref), bcoWeight);
     }
     // sft_loss = -(chosen log-prob per response token)
     const chosenLengths = policy.lengths.slice(0, pairs).map((n) => 1 / Math.max(n, 1));
     const sftLoss = average ? scale(pol.chosen, -1) : scale(mul(pol.chosen, Tensor.from(chosenLengths, [pairs])), -1);
     if (o.ftx > 1e-6) losses = add(losses, scale(sftLoss, o.ftx));
-    const rewards = preferenceRewards(
-      cfg.beta,
-      { chosen: pc, rejected: pr },
-      ref ? { chosen: ref.chosen.toFloat32Array(), rejected: ref.rejected.toFloat32Array() } : undefined,
-    );
     const [chosenLogitsMean, rejectedLogitsMean] = halfLogitMeans(policy.logitSums, model.config.vocabSize);
     const metrics = preferenceMetrics({
       chosenRewards: rewards.chosen,

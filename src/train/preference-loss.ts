@@ -142,21 +142,12 @@ export function bcoLosses(beta: number, delta: number, policy: PairLogProbs, ref
   return scale(add(logSigmoid(chosen), logSigmoid(rejected)), -1);
 }
 
-/**
- * The batch's mean reward, cat(beta (pc - rc), beta (pr - rr)).mean() (BCO's baseline update), from values.
- */
-export function meanReward(
-  beta: number,
-  policy: { chosen: ArrayLike<number>; rejected: ArrayLike<number> },
-  reference: { chosen: ArrayLike<number>; rejected: ArrayLike<number> },
-): number {
+/** The batch's mean reward, cat(chosen, rejected).mean() of preferenceRewards (BCO's baseline update). */
+export function meanReward(rewards: { chosen: readonly number[]; rejected: readonly number[] }): number {
   let sum = 0;
-  const n = policy.chosen.length;
-  for (let i = 0; i < n; i++)
-    sum +=
-      beta * ((policy.chosen[i] as number) - (reference.chosen[i] as number)) +
-      beta * ((policy.rejected[i] as number) - (reference.rejected[i] as number));
-  return sum / (2 * n);
+  for (const r of rewards.chosen) sum += r;
+  for (const r of rewards.rejected) sum += r;
+  return sum / (rewards.chosen.length + rewards.rejected.length);
 }
 
 /** (losses + w bco) / (1 + w): LLaMA-Factory's re-weighting of the preference loss with the BCO term. */

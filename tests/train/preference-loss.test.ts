@@ -218,7 +218,8 @@ test('RunningMean follows TRL RunningMoments: first update sets the mean, later 
   assert.equal(batch.update([1, 2, 3]), 2);
   assert.equal(batch.update([5]), 2.75); // 2 + (5 - 2) * 1 / 4
   assert.throws(() => batch.update([]), /no values/);
-  assert.ok(Math.abs(meanReward(BETA, { chosen: PC, rejected: PR }, { chosen: RC, rejected: RR }) - 0.025 / 6) < 1e-15);
+  const rewards = preferenceRewards(BETA, { chosen: PC, rejected: PR }, { chosen: RC, rejected: RR });
+  assert.ok(Math.abs(meanReward(rewards) - 0.025 / 6) < 1e-15);
 });
 
 test('BCO: -logsigmoid(beta c - delta) - logsigmoid(delta - beta r), re-weighted with the sigmoid loss', () => {
