@@ -21,6 +21,7 @@
 #include "core/cpu.h"
 #include "core/napi_util.h"
 #include "core/registry.h"
+#include "core/storage.h"
 #include "core/threadpool.h"
 #include "core/vec.h"
 #include "kernels/gemm.h"
@@ -43,11 +44,19 @@ int64_t chunk_rows(int64_t V) {
   return std::min<int64_t>(1024, std::max<int64_t>(kMinChunkRows, r));
 }
 
-// 64-byte aligned f32 scratch, uninitialised (every element is written before it is read).
+// f32 scratch from the tensor block cache (core/storage.h), uninitialised (every element is written before it is
+// read): the 64 MB logits chunk is taken every step, and a fresh allocation would page-fault all of it again.
 struct Scratch {
+  Storage* s;
   float* p = nullptr;
-  explicit Scratch(size_t n) : p(static_cast<float*>(::operator new[](std::max<size_t>(n, 1) * 4, std::align_val_t(64)))) {}
-  ~Scratch() { ::operator delete[](p, std::align_val_t(64)); }
+  explicit Scratch(size_t n) : s(storage_new(std::max<size_t>(n, 1) * 4, false)) {
+    if (!s) throw std::bad_alloc();  // as operator new would
+    p = static_cast<float*>(s->data);
+  }
+  ~Scratch() {
+    storage_free(s);
+    delete s;
+  }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
 };
