@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import type { CollatedBatch } from '../data/collator.js';
 import { noGrad, scope } from '../engine/index.js';
 import type { TrainArgs } from '../hparams/index.js';
-import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { sequenceScores, VALUE_HEAD_FILE, ValueHead } from './rm.js';
-import { TrainError } from './run-setup.js';
+import { commaList, loadFrozenModel, TrainError } from './run-setup.js';
 
 /** The name of the reward adapter attached to the policy for reward_model_type lora. */
 export const REWARD_ADAPTER = 'reward';
@@ -177,9 +177,8 @@ export async function createRewardSource(
       dispose: () => head.dispose(),
     };
   }
-  const split = (s: string | null | undefined) => (s ? s.split(',').map((x) => x.trim()) : []);
-  const adapters = split(fa.reward_model_adapters);
-  const model = await loadModel(target, adapters.length > 0 ? { adapter: adapters } : {});
+  const adapters = commaList(fa.reward_model_adapters);
+  const model = await loadFrozenModel(target, adapters, ctx.storage);
   if (model.config.vocabSize < tokenizer.size) {
     model.dispose();
     throw new TrainError(
@@ -193,9 +192,6 @@ export async function createRewardSource(
     model.dispose();
     throw e;
   }
-  model.freezeAll();
-  if (ctx.storage !== 'f32') model.castFrozen(ctx.storage);
-  model.eval();
   ctx.log(`reward model: ${target}${adapters.length > 0 ? ` + ${adapters.join(', ')}` : ''} (frozen)`);
   return {
     kind: 'full',

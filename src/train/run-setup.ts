@@ -1,9 +1,11 @@
 /**
  * What every training loop builds the same way (the update loop of trainer.ts and the PPO loop of ppo.ts): the
- * optimizer with HF's weight-decay groups, the LR schedule, and the error type users see without a stack trace.
+ * optimizer with HF's weight-decay groups, the LR schedule, frozen helper models (a reference or reward model), and
+ * the error type users see without a stack trace.
  */
 import type { Tensor } from '../engine/index.js';
 import type { TrainArgs } from '../hparams/index.js';
+import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { AdamW, SGD } from './optimizers.js';
 import { getWarmupSteps, LrScheduler } from './schedulers.js';
 
@@ -45,4 +47,25 @@ export function createScheduler(totalSteps: number, ta: TrainArgs['training']): 
     warmupSteps: getWarmupSteps(totalSteps, ta.warmup_steps, ta.warmup_ratio),
     kwargs: ta.lr_scheduler_kwargs ?? {},
   });
+}
+
+/** A comma-separated argument (ref_model_adapters, reward_model_adapters) as a list; empty when unset. */
+export function commaList(value: string | null | undefined): string[] {
+  return value ? value.split(',').map((x) => x.trim()) : [];
+}
+
+/**
+ * A model that only scores (a reference or reward model): loaded with its adapters merged, every weight frozen and
+ * stored in the run's frozen-weight dtype, in eval mode.
+ */
+export async function loadFrozenModel(
+  dir: string,
+  adapters: readonly string[],
+  storage: 'f32' | 'bf16' | 'f16',
+): Promise<CausalLM> {
+  const model = await loadModel(dir, adapters.length > 0 ? { adapter: [...adapters] } : {});
+  model.freezeAll();
+  if (storage !== 'f32') model.castFrozen(storage);
+  model.eval();
+  return model;
 }

@@ -5,11 +5,12 @@
  */
 import type { CollatorOptions } from '../data/collator.js';
 import type { TrainArgs } from '../hparams/index.js';
-import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import type { CausalLM } from '../models/causal-lm.js';
 import { dpoStage, type Reference } from './dpo.js';
 import { ktoStage } from './kto.js';
 import { type PreferenceLossType, usesReferenceModel } from './preference-loss.js';
 import { rewardModelStage, ValueHead } from './rm.js';
+import { commaList, loadFrozenModel } from './run-setup.js';
 import { sftStage } from './sft.js';
 import type { Stage } from './stage.js';
 
@@ -66,12 +67,11 @@ export async function createStage(args: TrainArgs, model: CausalLM, ctx: StageCo
  */
 export async function createReference(args: TrainArgs, ctx: Pick<StageContext, 'storage' | 'log'>): Promise<Reference> {
   const { finetuning: fa, model: ma } = args;
-  const split = (s: string | null | undefined) => (s ? s.split(',').map((x) => x.trim()) : []);
   let dir: string;
   let adapters: string[];
   if (fa.ref_model) {
     dir = fa.ref_model;
-    adapters = split(fa.ref_model_adapters);
+    adapters = commaList(fa.ref_model_adapters);
   } else if (fa.finetuning_type === 'lora') {
     ctx.log('reference model: the policy with its LoRA adapter disabled');
     return { kind: 'adapter-disabled' };
@@ -79,10 +79,7 @@ export async function createReference(args: TrainArgs, ctx: Pick<StageContext, '
     dir = ma.model_name_or_path as string;
     adapters = [...(ma.adapter_name_or_path ?? [])];
   }
-  const ref = await loadModel(dir, adapters.length > 0 ? { adapter: adapters } : {});
-  ref.freezeAll();
-  if (ctx.storage !== 'f32') ref.castFrozen(ctx.storage);
-  ref.eval();
+  const ref = await loadFrozenModel(dir, adapters, ctx.storage);
   ctx.log(`reference model: ${dir}${adapters.length > 0 ? ` + ${adapters.join(', ')}` : ''} (frozen)`);
   return { kind: 'model', model: ref };
 }
