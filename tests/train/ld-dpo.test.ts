@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { collatePairwise } from '../../src/data/collator.js';
-import { axpy_, noGrad, scope, sumAll, Tensor, takeRows } from '../../src/engine/index.js';
+import { noGrad, scope, sumAll, type Tensor, takeRows } from '../../src/engine/index.js';
 import { tokenLogProbsRef } from '../../src/engine/reference/cross-entropy.js';
 import { parseModelConfig } from '../../src/io/model-config.js';
 import { type CausalLM, createModel } from '../../src/models/causal-lm.js';
 import { ldDpoTokenWeights, referenceLogProbs, sequenceLogProbs, type TokenRows } from '../../src/train/dpo.js';
 import { preferenceLosses } from '../../src/train/preference-loss.js';
 import { assertClose } from '../util/assert.js';
+import { directionalDerivative } from '../util/gradcheck.js';
 
 const X = -100;
 
@@ -155,22 +156,7 @@ test('DPO on LD-weighted policy log-probs: the gradient through the model matche
     return sumAll(losses);
   };
   const weight = policy.namedParameters().find(([n]) => n === 'lm_head.weight')?.[1] as Tensor;
-  const analytic = scope(() => {
-    loss().backward();
-    return weight.grad?.toFloat32Array() as Float32Array;
-  });
-  const dir = Float32Array.from({ length: weight.numel }, (_, i) => Math.sin(i * 1.3 + 0.7));
-  const eps = 1e-2;
-  const at = (s: number) =>
-    scope(() => {
-      const d = Tensor.from(dir, weight.shape);
-      axpy_(s, d, weight);
-      const value = noGrad(() => loss().item());
-      axpy_(-s, d, weight);
-      return value;
-    });
-  const numeric = (at(eps) - at(-eps)) / (2 * eps);
-  const exact = analytic.reduce((acc, g, i) => acc + g * (dir[i] as number), 0);
+  const { exact, numeric } = directionalDerivative(weight, loss, (i) => Math.sin(i * 1.3 + 0.7));
   assert.ok(Math.abs(exact) > 1e-3, `the check needs a non-trivial derivative, got ${exact}`);
   assert.ok(Math.abs(numeric - exact) <= 2e-3 * Math.max(1, Math.abs(exact)), `${exact} vs ${numeric}`);
   policy.dispose();

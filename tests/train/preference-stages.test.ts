@@ -8,7 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { collateFeedback, collatePairwise } from '../../src/data/collator.js';
-import { axpy_, noGrad, scope, sumAll, Tensor, takeRows } from '../../src/engine/index.js';
+import { noGrad, scope, sumAll, type Tensor, takeRows } from '../../src/engine/index.js';
 import { parseTrainArgs } from '../../src/hparams/index.js';
 import { parseModelConfig } from '../../src/io/model-config.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
@@ -18,6 +18,7 @@ import { ktoKl, ktoLoss, preferenceLosses } from '../../src/train/preference-los
 import { VALUE_HEAD_BIAS, VALUE_HEAD_FILE, VALUE_HEAD_WEIGHT } from '../../src/train/rm.js';
 import { train } from '../../src/train/trainer.js';
 import type { LogEntry } from '../../src/train/trainer-state.js';
+import { directionalDerivative } from '../util/gradcheck.js';
 import { tinyMistralDir } from '../util/tiny-model.js';
 import { tempDir } from '../util/tokenizers.js';
 
@@ -269,25 +270,7 @@ function pairRecord(prompt: number[], chosen: number[], rejected: number[]) {
 /** The directional derivative of f along a random direction of the lm_head weight, by central differences. */
 function checkDirectional(policy: ReturnType<typeof tinySetup>['policy'], loss: () => Tensor, label: string): void {
   const weight = policy.namedParameters().find(([n]) => n === 'lm_head.weight')?.[1] as Tensor;
-  const analytic = scope(() => {
-    const l = loss();
-    l.backward();
-    return weight.grad?.toFloat32Array() as Float32Array;
-  });
-  weight.grad?.dispose();
-  weight.grad = null;
-  const dir = Float32Array.from({ length: weight.numel }, (_, i) => Math.sin(i * 1.7 + 0.3));
-  const eps = 1e-2;
-  const at = (s: number) =>
-    scope(() => {
-      const d = Tensor.from(dir, weight.shape);
-      axpy_(s, d, weight);
-      const v = noGrad(() => loss().item());
-      axpy_(-s, d, weight);
-      return v;
-    });
-  const numeric = (at(eps) - at(-eps)) / (2 * eps);
-  const exact = analytic.reduce((a, g, i) => a + g * (dir[i] as number), 0);
+  const { exact, numeric } = directionalDerivative(weight, loss, (i) => Math.sin(i * 1.7 + 0.3));
   assert.ok(Math.abs(numeric - exact) <= 2e-3 * Math.max(1, Math.abs(exact)), `${label}: ${exact} vs ${numeric}`);
 }
 
