@@ -19,6 +19,7 @@ import { getTemplate } from '../data/template/index.js';
 import type { Template } from '../data/template/template.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { maxOf } from '../util/arrays.js';
 
 const USER_ERRORS = new Set([
   'DatasetConfigError',
@@ -279,7 +280,7 @@ function histogram(lengths: number[], cutoff: number): string[] {
   const width = Math.max(1, Math.ceil(Math.max(cutoff, ...lengths) / bins));
   const counts = new Array<number>(bins).fill(0);
   for (const n of lengths) counts[Math.min(bins - 1, Math.floor((n - 1) / width))]!++;
-  const top = Math.max(...counts);
+  const top = maxOf(counts);
   return counts.map((c, b) => {
     const range = `${b * width + 1}-${(b + 1) * width}`.padStart(11);
     return `${range} | ${'#'.repeat(Math.round((c / top) * 40)).padEnd(40)} ${c}`;
@@ -326,7 +327,7 @@ async function stats(argv: string[]): Promise<number> {
     tokens: total,
     trained_tokens: trained,
     mean_length: records.length ? total / records.length : 0,
-    max_length: lengths.length ? Math.max(...lengths) : 0,
+    max_length: maxOf(lengths, 0),
     truncated: split.truncated,
     dropped: split.dropped.length,
     dropped_before_tokenization: data.report.droppedCount,

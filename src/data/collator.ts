@@ -4,6 +4,7 @@
  * padded with IGNORE_INDEX to their own longest length, optional pad_to_multiple_of.
  */
 
+import { maxOf } from '../util/arrays.js';
 import type { FeedbackRecord, PairwiseRecord, SupervisedRecord } from './processors/types.js';
 import { IGNORE_INDEX } from './processors/types.js';
 
@@ -66,7 +67,7 @@ export function collate(records: readonly SupervisedRecord[], options: CollatorO
   if (records.length === 0) throw new RangeError('cannot collate an empty batch');
   const left = options.paddingSide === 'left';
   const labelPad = options.labelPadTokenId ?? IGNORE_INDEX;
-  const width = roundUp(Math.max(...records.map((r) => r.input_ids.length)), options.padToMultipleOf);
+  const width = roundUp(maxOf(records.map((r) => r.input_ids.length)), options.padToMultipleOf);
   const inputIds = padRows(
     records.map((r) => r.input_ids),
     width,
@@ -83,7 +84,7 @@ export function collate(records: readonly SupervisedRecord[], options: CollatorO
       left,
     );
   } else {
-    const labelWidth = roundUp(Math.max(...records.map((r) => r.labels.length)), options.padToMultipleOf);
+    const labelWidth = roundUp(maxOf(records.map((r) => r.labels.length)), options.padToMultipleOf);
     labels = padRows(
       records.map((r) => r.labels),
       labelWidth,

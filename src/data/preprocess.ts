@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { pushAll } from '../util/arrays.js';
 import type { AlignedExample } from './converters.js';
 import { type DatasetArgs, type DatasetModule, getDataset, type Stage } from './dataset.js';
 import { fingerprintOf, type ShardJob, type ShardResult, type TemplateRecipe } from './preprocess-shard.js';
@@ -191,7 +192,7 @@ export async function tokenizeExamples(
   let truncated = 0;
   for (const r of results) {
     for (const record of decodeRecords(r.bytes).records) records.push(record);
-    dropped.push(...r.dropped);
+    pushAll(dropped, r.dropped);
     truncated += r.truncated;
   }
   return { records, stats: { examples: examples.length, records: records.length, dropped, truncated } };

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Message } from '../data/converters.js';
 import { SeededRandom } from '../data/random.js';
 import { pythonJsonDumps } from '../io/python-json.js';
+import { pushAll } from '../util/arrays.js';
 import { type Category, EvalDataError, loadSubject, parseTask, readMapping } from './benchmark-data.js';
 import { CHOICES, type Choice, type ChoiceExample, formatExample, getEvalTemplate } from './eval-template.js';
 import { pythonRound } from './python-math.js';
@@ -99,13 +100,13 @@ export async function runEvaluation(args: EvalArgs, scorer: ChoiceScorer, hooks:
           `ChoiceScorer returned ${logits.length} rows for ${batch.length} prompts; each needs ${CHOICES.length} logits.`,
         );
       }
-      outputs.push(...logits.map(argmaxChoice));
+      pushAll(outputs, logits.map(argmaxChoice));
     }
     const right = outputs.map((o, i) => o === labels[i]);
     corrects[subject] = right;
     predictions[subject] = Object.fromEntries(outputs.map((o, i) => [String(i), o]));
-    byRow.get(info.category)!.push(...right);
-    byRow.get('Average')!.push(...right);
+    pushAll(byRow.get(info.category)!, right);
+    pushAll(byRow.get('Average')!, right);
     hooks.onSubject?.(subject, ++done, subjects.size);
   }
   const scores: EvalResult['scores'] = {};

@@ -15,6 +15,7 @@ import type { GeneratingArgs } from '../hparams/generating-args.js';
 import { pythonJsonText } from '../io/python-json.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { maxOf } from '../util/arrays.js';
 import {
   abortError,
   type EmbeddingResult,
@@ -326,7 +327,7 @@ export interface PaddedBatch {
 /** Rows left-padded to one length with position ids counting real tokens (what generation's prefill uses). */
 export function leftPadded(rows: readonly (readonly number[])[], pad: number): PaddedBatch {
   const b = rows.length;
-  const t = Math.max(...rows.map((r) => r.length));
+  const t = maxOf(rows.map((r) => r.length));
   const ids = new Int32Array(b * t).fill(pad);
   const mask = new Int32Array(b * t);
   const pos = new Int32Array(b * t);

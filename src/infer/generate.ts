@@ -6,6 +6,7 @@
 import { native, noGrad, scope, Tensor } from '../engine/index.js';
 import { KVCache } from '../models/kv-cache.js';
 import type { LlamaForCausalLM } from '../models/llama.js';
+import { maxOf } from '../util/arrays.js';
 import { type SamplingOptions, selectNextTokens, validateSampling } from './sampling.js';
 
 export interface GenerateOptions extends Partial<SamplingOptions> {
@@ -71,7 +72,7 @@ export function generate(
         throw new Error(`prompt ${r} has token id ${id} outside the vocabulary [0, ${cfg.vocabSize})`);
   }
   const b = prompts.length;
-  const promptLen = Math.max(...prompts.map((p) => p.length));
+  const promptLen = maxOf(prompts.map((p) => p.length));
   const stop = new Set(options.stop ?? []);
   const pad = options.padTokenId ?? 0;
   const draws = new DrawSource(options.seed ?? 0);

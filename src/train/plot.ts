@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { maxOf, minOf } from '../util/arrays.js';
 import { strokeText, strokeTextWidth } from './stroke-font.js';
 import { TRAINER_STATE_NAME, TrainerState } from './trainer-state.js';
 
@@ -137,8 +138,8 @@ export function lossChartSvg(o: ChartOptions): string {
   const raw = o.values.slice(0, n);
   const smoothed = smooth(raw);
   const finite = [...raw, ...smoothed].filter(Number.isFinite);
-  let [xMin, xMax] = n > 0 ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
-  let [yMin, yMax] = finite.length > 0 ? [Math.min(...finite), Math.max(...finite)] : [0, 1];
+  let [xMin, xMax] = n > 0 ? [minOf(xs), maxOf(xs)] : [0, 1];
+  let [yMin, yMax] = finite.length > 0 ? [minOf(finite), maxOf(finite)] : [0, 1];
   // matplotlib pads data limits by 5%; a single value gets a unit-wide window around it.
   if (xMax === xMin) [xMin, xMax] = [xMin - 1, xMax + 1];
   if (yMax === yMin)

@@ -15,6 +15,7 @@ import { noGrad, scope } from '../engine/index.js';
 import type { TrainArgs } from '../hparams/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { maxOf } from '../util/arrays.js';
 import { sequenceScores, VALUE_HEAD_FILE, ValueHead } from './rm.js';
 import { commaList, loadFrozenModel, TrainError } from './run-setup.js';
 
@@ -39,7 +40,7 @@ export function queryResponseBatch(
   padId: number,
 ): CollatedBatch {
   const b = queries.length;
-  const t = Math.max(...queries.map((q, i) => q.length + (responses[i] as readonly number[]).length));
+  const t = maxOf(queries.map((q, i) => q.length + (responses[i] as readonly number[]).length));
   const ids = new Int32Array(b * t).fill(padId);
   const mask = new Int32Array(b * t);
   const labels = new Int32Array(b * t).fill(-100);

@@ -35,6 +35,7 @@ import {
 import { samplingOptions, type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { maxOf, pushAll } from '../util/arrays.js';
 import { rotateCheckpoints, saveTrainingCheckpoint } from './checkpoints.js';
 import { DataOrder } from './data-order.js';
 import type { Reference } from './dpo.js';
@@ -194,7 +195,7 @@ export async function trainPpo(run: PpoRun): Promise<TrainResult> {
   const padId = tokenizer.padTokenId ?? eosId ?? 0;
   const stop = ppoStopIds(tokenizer, template);
   const sampling = samplingOptions(g);
-  const promptLimit = (rows: readonly SupervisedRecord[]) => Math.max(...rows.map((r) => r.input_ids.length));
+  const promptLimit = (rows: readonly SupervisedRecord[]) => maxOf(rows.map((r) => r.input_ids.length));
   const maxNewTokens = (rows: readonly SupervisedRecord[]) =>
     g.max_new_tokens > 0 ? g.max_new_tokens : g.max_length - promptLimit(rows);
 
@@ -299,7 +300,7 @@ export async function trainPpo(run: PpoRun): Promise<TrainResult> {
           seed: (ta.seed * 1_000_003 + step * batchSize + m) >>> 0,
         });
         const responses = tokens.map((t) => trimResponse(t, padId, eosId));
-        scores.push(...(await reward.score(queries, responses)));
+        pushAll(scores, await reward.score(queries, responses));
         chunk.forEach((r, i) => {
           samples.push({ query: r.input_ids, response: responses[i] as number[] });
         });
@@ -315,14 +316,14 @@ export async function trainPpo(run: PpoRun): Promise<TrainResult> {
         scope(() =>
           noGrad(() => {
             const pass = ppoForward(model, head, chunk, padId, rng);
-            oldLogprobs.push(...gather(pass.logprobs.toFloat32Array(), pass.index));
-            oldValues.push(...gather((pass.values as Tensor).toFloat32Array(), pass.index));
+            pushAll(oldLogprobs, gather(pass.logprobs.toFloat32Array(), pass.index));
+            pushAll(oldValues, gather((pass.values as Tensor).toFloat32Array(), pass.index));
             const ref = reference as Reference;
             const refPass =
               ref.kind === 'model'
                 ? ppoForward(ref.model, null, chunk, padId)
                 : model.withAdapterDisabled(() => ppoForward(model, null, chunk, padId));
-            refLogprobs.push(...gather(refPass.logprobs.toFloat32Array(), refPass.index));
+            pushAll(refLogprobs, gather(refPass.logprobs.toFloat32Array(), refPass.index));
           }),
         );
       }

@@ -10,6 +10,7 @@ import { computeSimilarity, writePredictions } from '../eval/metrics.js';
 import { type GeneratingArgs, samplingOptions } from '../hparams/generating-args.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { pushAll } from '../util/arrays.js';
 import type { ProgressStream } from './progress.js';
 import { Progress } from './progress.js';
 import { saveMetrics, speedMetrics } from './results.js';
@@ -61,7 +62,7 @@ export function predict(o: PredictOptions): PredictResult {
           ...(o.signal ? { signal: o.signal } : {}),
         },
       );
-      predictions.push(...tokens);
+      pushAll(predictions, tokens);
       progress?.update({ step: step + 1, total: steps });
     }
   } finally {

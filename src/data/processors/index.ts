@@ -1,4 +1,6 @@
 /** LLaMA-Factory's dataset processors: aligned examples -> token ids and labels, per training stage. */
+
+import { pushAll } from '../../util/arrays.js';
 import type { AlignedExample } from '../converters.js';
 import type { DatasetProcessor, ProcessorContext } from './base.js';
 import { FeedbackProcessor } from './feedback.js';
@@ -52,7 +54,7 @@ export async function processRange(
   for (let b = 0; b < examples.length; b += batchSize) {
     const out = await processor.processBatch(examples.slice(b, b + batchSize), offset + b);
     for (const r of out.records) records.push(r);
-    dropped.push(...out.dropped);
+    pushAll(dropped, out.dropped);
     truncated += out.truncated;
   }
   return { records, dropped, truncated };

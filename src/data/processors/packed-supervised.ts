@@ -1,3 +1,4 @@
+import { pushAll } from '../../util/arrays.js';
 import type { AlignedExample } from '../converters.js';
 import { invalidExample } from './base.js';
 import { greedyKnapsack } from './seqlen.js';
@@ -60,8 +61,8 @@ export class PackedSupervisedProcessor extends SupervisedProcessor {
         // Upstream pops the most recent example of this length.
         const index = byLength.get(length)!.pop()!;
         const ids = inputs[index]!;
-        inputIds.push(...ids);
-        labels.push(...labelRows[index]!);
+        pushAll(inputIds, ids);
+        pushAll(labels, labelRows[index]!);
         for (let p = 0; p < ids.length; p++) {
           positions.push(p);
           attention.push(args.neatPacking ? k + 1 : 1);

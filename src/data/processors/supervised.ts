@@ -1,3 +1,4 @@
+import { pushAll } from '../../util/arrays.js';
 import type { AlignedExample, Message } from '../converters.js';
 import { type DatasetProcessor, ignored, invalidExample, ones, type ProcessorContext, requireEosId } from './base.js';
 import { inferSeqlen } from './seqlen.js';
@@ -51,8 +52,8 @@ export class SupervisedProcessor implements DatasetProcessor<SupervisedRecord> {
         inputIds = [...source, ...target, ...inputIds];
         labels = [...sourceLabel, ...targetLabel, ...labels];
       } else {
-        inputIds.push(...source, ...target);
-        labels.push(...sourceLabel, ...targetLabel);
+        pushAll(inputIds, source, target);
+        pushAll(labels, sourceLabel, targetLabel);
       }
     }
     if (template.efficientEos) {

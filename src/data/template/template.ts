@@ -1,4 +1,5 @@
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
+import { pushAll } from '../../util/arrays.js';
 import type { Message, Role } from '../message.js';
 import type { EmptyFormatter, FunctionFormatter, Slot, StringFormatter, ToolFormatter } from './formatter.js';
 import type { FunctionCall } from './tool-utils.js';
@@ -406,7 +407,7 @@ export async function slotsToIds(tokenizer: Tokenizer, perMessage: Slot[][]): Pr
     const ids: number[] = [];
     for (const slot of slots) {
       if (typeof slot === 'string') {
-        if (slot.length > 0) ids.push(...encodedTexts[next++]!);
+        if (slot.length > 0) pushAll(ids, encodedTexts[next++]!);
       } else if ('token' in slot) {
         // Stricter than LLaMA-Factory, which would silently use the unk id: a role token the vocabulary lacks
         // means the template does not belong to this model.
