@@ -2,8 +2,8 @@
  * `lmforge data preview|stats`: what the model will be trained on, record by record (trained vs masked tokens),
  * and the token statistics of a dataset under a template and tokenizer.
  */
+
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { AlignedExample } from '../data/converters.js';
 import { type DatasetArgs, getDataset, type Stage } from '../data/dataset.js';
 import { getTokenizedDataset } from '../data/preprocess.js';
@@ -20,6 +20,7 @@ import type { Template } from '../data/template/template.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
+import { parseFlags } from './argv.js';
 
 const USER_ERRORS = new Set([
   'DatasetConfigError',
@@ -59,6 +60,9 @@ const COMMON_OPTIONS = {
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
+
+/** LLaMA-Factory's names for the same options, as `lmforge train` takes them. */
+const ALIASES: Record<string, string> = { model_name_or_path: 'model' };
 
 interface Common {
   stage: Stage;
@@ -193,10 +197,11 @@ Shows records as the model will see them: trained tokens ${'[[like this]]'} (gre
   --json                print [{index, input_ids, labels, text}] instead`;
 
 async function preview(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { ...COMMON_OPTIONS, index: { type: 'string', default: '0' }, count: { type: 'string', default: '1' } },
-  });
+  const { values } = parseFlags(
+    argv,
+    { ...COMMON_OPTIONS, index: { type: 'string', default: '0' }, count: { type: 'string', default: '1' } },
+    ALIASES,
+  );
   if (values.help) {
     console.log(HELP_PREVIEW);
     return 0;
@@ -288,15 +293,16 @@ function histogram(lengths: number[], cutoff: number): string[] {
 }
 
 async function stats(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values } = parseFlags(
+    argv,
+    {
       ...COMMON_OPTIONS,
       preprocessing_num_workers: { type: 'string', default: '1' },
       preprocessing_batch_size: { type: 'string', default: '1000' },
       packing: { type: 'boolean' },
     },
-  });
+    ALIASES,
+  );
   if (values.help) {
     console.log(HELP_STATS);
     return 0;

