@@ -25,7 +25,7 @@ export async function trainCommand(args: string[]): Promise<number> {
     const result = await train(args, { signal: controller.signal });
     if (result.interrupted) return 130;
     console.error(
-      `[lmforge] done: ${result.globalStep} steps, train loss ${result.trainLoss.toFixed(4)}; results in ${result.outputDir}`,
+      `[lmforge] done: ${result.globalStep} steps${Number.isFinite(result.trainLoss) ? `, train loss ${result.trainLoss.toFixed(4)} (the mean over this run's steps; trainer_log.jsonl has the last)` : ''}; results in ${result.outputDir}`,
     );
     return 0;
   } finally {

@@ -165,6 +165,39 @@ export function lastCheckpoint(outputDir: string): string | null {
   return listCheckpoints(outputDir).at(-1)?.dir ?? null;
 }
 
+/**
+ * Removes `<name>.tmp-<pid>` entries (half-written checkpoints and files) whose writer is no longer running: a kill
+ * in the middle of a write leaves them, and nothing would ever read them. A live writer's temporaries stay.
+ */
+export function removeStaleTemporaries(outputDir: string): string[] {
+  if (!existsSync(outputDir)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(outputDir)) {
+    const m = /\.tmp-(\d+)$/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    rmSync(join(outputDir, name), { recursive: true, force: true });
+    removed.push(join(outputDir, name));
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Deletes every checkpoint-N folder: overwrite_output_dir starts the folder over, so none can be resumed later. */
+export function removeCheckpoints(outputDir: string): string[] {
+  const dirs = listCheckpoints(outputDir).map((c) => c.dir);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  return dirs;
+}
+
 /** Deletes the oldest checkpoints beyond save_total_limit (never the best one). */
 export function rotateCheckpoints(outputDir: string, limit: number | null, best: string | null = null): string[] {
   if (!limit || limit <= 0) return [];

@@ -33,7 +33,18 @@ export function perplexity(evalLoss: number): number {
 
 /** Trainer.save_metrics(split, metrics, combined=True): writes {split}_results.json and merges all_results.json. */
 export function saveMetrics(outputDir: string, split: string, metrics: Metrics, combined = true): void {
-  const dump = (m: Metrics) => pyJsonDumps(m, { indent: 4, sortKeys: true, intKeys: RESULT_INT_KEYS });
+  // Strict JSON: a metric that could not be computed or overflowed (NaN, or a perplexity of inf) is null, with a
+  // note saying which, never the NaN/Infinity that Python's json writes and JSON parsers refuse.
+  const strict = (m: Metrics): Metrics =>
+    Object.fromEntries(
+      Object.entries(m).map(([k, v]) => [k, typeof v === 'number' && !Number.isFinite(v) ? null : v]),
+    ) as Metrics;
+  const nulled = Object.entries(metrics).filter(([, v]) => typeof v === 'number' && !Number.isFinite(v));
+  if (nulled.length > 0)
+    process.stderr.write(
+      `note: ${split}_results.json: ${nulled.map(([k, v]) => `${k} is ${v}`).join(', ')}; written as null (strict JSON)\n`,
+    );
+  const dump = (m: Metrics) => pyJsonDumps(strict(m), { indent: 4, sortKeys: true, intKeys: RESULT_INT_KEYS });
   writeFileAtomic(join(outputDir, `${split}_results.json`), dump(metrics));
   if (!combined) return;
   const allPath = join(outputDir, 'all_results.json');

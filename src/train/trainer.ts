@@ -4,7 +4,7 @@
  * update loop (accumulation, clipping, optimizer, schedule) with logging, evaluation, checkpoints and resume ->
  * the files users know in output_dir.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { SupervisedRecord } from '../data/processors/types.js';
@@ -14,7 +14,14 @@ import { parseTrainArgs, type TrainArgs, writeTrainingArgsYaml } from '../hparam
 import { ADAPTER_WEIGHTS_FILE } from '../io/peft.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
-import { lastCheckpoint, loadTrainingCheckpoint, rotateCheckpoints, saveTrainingCheckpoint } from './checkpoints.js';
+import {
+  lastCheckpoint,
+  loadTrainingCheckpoint,
+  removeCheckpoints,
+  removeStaleTemporaries,
+  rotateCheckpoints,
+  saveTrainingCheckpoint,
+} from './checkpoints.js';
 import { DataOrder } from './data-order.js';
 import { plotLoss } from './plot.js';
 import { trainPpo } from './ppo.js';
@@ -87,6 +94,15 @@ export async function train(
   if (!ta.do_train) return predictOnly(args, options, log);
   const outputDir = ta.output_dir;
 
+  if (existsSync(outputDir) && !statSync(outputDir).isDirectory())
+    throw new TrainError(`output_dir ${outputDir} is a file, not a folder: choose another output_dir`);
+  for (const dir of removeStaleTemporaries(outputDir)) log(`removed ${dir}, left by an interrupted write`);
+  // overwrite_output_dir starts the folder over: an old run's checkpoints left there would be resumed by the next
+  // run that does not overwrite, silently continuing someone else's weights.
+  if (ta.overwrite_output_dir && !ta.resume_from_checkpoint) {
+    const removed = removeCheckpoints(outputDir);
+    if (removed.length > 0) log(`overwrite_output_dir: removed ${removed.length} old checkpoint(s) from ${outputDir}`);
+  }
   // Resume: an explicit checkpoint, or the newest one in output_dir unless overwrite_output_dir (LLaMA-Factory).
   let resumeFrom = ta.resume_from_checkpoint;
   if (!resumeFrom && existsSync(outputDir) && !ta.overwrite_output_dir) {
@@ -179,6 +195,10 @@ export async function train(
     !fa.disable_shuffling,
   );
   const maxSteps = ta.max_steps > 0 ? ta.max_steps : Math.ceil(ta.num_train_epochs * order.updatesPerEpoch);
+  if (maxSteps <= 0)
+    throw new TrainError(
+      `num_train_epochs ${ta.num_train_epochs} with ${order.updatesPerEpoch} updates per epoch gives 0 optimization steps: nothing would be trained (and ${outputDir} would get an untrained model); set num_train_epochs or max_steps above 0`,
+    );
   const numEpochs = ta.max_steps > 0 ? Math.ceil(ta.max_steps / order.updatesPerEpoch) : Math.ceil(ta.num_train_epochs);
 
   // Optimizer (weight decay off for biases and norms, as HF groups them) and schedule.
@@ -205,6 +225,24 @@ export async function train(
       save_steps: state.save_steps,
     });
     state = restored;
+    if (state.global_step >= maxSteps && existsSync(join(outputDir, 'train_results.json'))) {
+      // Re-running a finished command: its results are already in output_dir; rewriting them from zero steps
+      // would replace the run's loss with NaN and its runtime with the time to load the model.
+      log(
+        `training in ${outputDir} is already complete (step ${state.global_step}/${maxSteps}); nothing to do. Set overwrite_output_dir: true to train again`,
+      );
+      optimizer.dispose();
+      stage.dispose?.();
+      model.dispose();
+      return {
+        outputDir,
+        globalStep: state.global_step,
+        maxSteps,
+        trainLoss: Number.NaN,
+        interrupted: false,
+        logHistory: state.log_history,
+      };
+    }
   }
   const logWriter = new TrainerLogWriter(outputDir, { overwrite: ta.overwrite_output_dir && !resumeFrom });
   logWriter.reset(maxSteps);
@@ -342,7 +380,7 @@ export async function train(
         interrupted = true;
         if (lastSaved !== state.global_step) save();
         log(
-          `interrupted at step ${state.global_step}/${maxSteps}; checkpoint saved in ${join(outputDir, `checkpoint-${state.global_step}`)} — run the same command again to resume`,
+          `interrupted at step ${state.global_step}/${maxSteps}; checkpoint saved in ${join(outputDir, `checkpoint-${state.global_step}`)} — ${ta.overwrite_output_dir ? `resume with resume_from_checkpoint: ${join(outputDir, `checkpoint-${state.global_step}`)} (with overwrite_output_dir: true the same command starts over)` : 'run the same command again to resume'}`,
         );
         break;
       }

@@ -31,13 +31,28 @@ test('quick start: train, stop, resume, then chat with the adapter', async () =>
     events: { onStep: ({ step }) => step === 6 && controller.abort() },
   });
   assert.equal(first.interrupted, true);
-  const second = await train(run, quiet);
+  const lines: string[] = [];
+  const second = await train(run, { progress: false, log: (m: string) => lines.push(m) });
+  assert.ok(
+    lines.some((l) => l.includes(`resuming training from ${join(out, 'checkpoint-6')}`)),
+    'the same command resumes',
+  );
   assert.equal(second.globalStep, 12);
   const losses = second.logHistory.filter((e) => typeof e.loss === 'number').map((e) => e.loss as number);
   assert.equal(losses.length, 4, 'the resumed run continues the log of the first');
   assert.ok((losses.at(-1) as number) < (losses[0] as number), `loss fell: ${losses.join(' -> ')}`);
   for (const f of ['adapter_model.safetensors', 'trainer_log.jsonl', 'training_loss.png', 'train_results.json'])
     assert.ok(existsSync(join(out, f)), f);
+  // Running the finished command again changes nothing: no NaN loss over zero steps replaces the results.
+  const results = readFileSync(join(out, 'train_results.json'), 'utf8');
+  const again: string[] = [];
+  const third = await train(run, { progress: false, log: (m: string) => again.push(m) });
+  assert.equal(third.globalStep, 12);
+  assert.ok(
+    again.some((l) => l.includes('already complete (step 12/12)')),
+    again.join('\n'),
+  );
+  assert.equal(readFileSync(join(out, 'train_results.json'), 'utf8'), results);
 
   const tokenizer = Tokenizer.fromDir(out);
   const template = getTemplate('qwen', tokenizer, { defaultSystem: '' });

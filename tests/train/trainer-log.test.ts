@@ -165,8 +165,9 @@ test('save_metrics writes train_results.json and merges all_results.json', () =>
   const all = parsePythonJson(readFileSync(join(dir, 'all_results.json'), 'utf8')) as Record<string, number>;
   assert.equal(all.train_loss, 2.25);
   assert.equal(all.eval_loss, 1000);
-  assert.equal(all.perplexity, Number.POSITIVE_INFINITY, 'an overflowing perplexity is inf, as in Python');
-  assert.match(readFileSync(join(dir, 'eval_results.json'), 'utf8'), /"perplexity": Infinity/);
+  assert.equal(all.perplexity, null, "an overflowing perplexity is null: strict JSON, not Python's Infinity");
+  assert.match(readFileSync(join(dir, 'eval_results.json'), 'utf8'), /"perplexity": null/);
+  JSON.parse(readFileSync(join(dir, 'eval_results.json'), 'utf8'));
   assert.deepEqual(speedMetrics('eval', 0, { samples: 3 }), { eval_runtime: 0 });
 });
 
