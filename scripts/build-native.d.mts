@@ -9,4 +9,4 @@ export function buildHash(
 export function outputPaths(root: string): { binary: string; hashFile: string };
 export function isCurrent(root: string, hash: string): boolean;
 export function forced(argv?: string[], env?: Record<string, string | undefined>): boolean;
-export function build(root: string, hash: string, opts?: { gyp?: string; args?: string[] }): number;
+export function build(root: string, opts?: { gyp?: string; args?: string[] }): number;

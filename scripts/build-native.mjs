@@ -123,7 +123,7 @@ function swapIn(from, to) {
 }
 
 /** Builds in build/.stage-<pid>/ and swaps the product in. Returns node-gyp's exit status. */
-export function build(root, hash, { gyp = process.env.LMFORGE_NODE_GYP, args = nodedirArgs() } = {}) {
+export function build(root, { gyp = process.env.LMFORGE_NODE_GYP, args = nodedirArgs() } = {}) {
   gyp ??= createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
   const stage = join(root, 'build', `.stage-${process.pid}`);
   rmSync(stage, { recursive: true, force: true });
@@ -134,12 +134,14 @@ export function build(root, hash, { gyp = process.env.LMFORGE_NODE_GYP, args = n
     cpSync(join(root, 'binding.gyp'), join(stage, 'binding.gyp'));
     mkdirSync(join(stage, 'scripts'));
     cpSync(join(root, 'scripts', 'list-native-sources.mjs'), join(stage, 'scripts', 'list-native-sources.mjs'));
+    // The hash written is of the staged copy node-gyp compiles, so an edit made meanwhile is not marked as built.
+    const built = buildHash(stage, { args });
     const r = spawnSync(process.execPath, [gyp, 'rebuild', ...args, '-j', 'max'], { cwd: stage, stdio: 'inherit' });
     if (r.status !== 0) return r.status ?? 1;
     const { binary, hashFile } = outputPaths(root);
     mkdirSync(dirname(binary), { recursive: true });
     swapIn(join(stage, 'build', 'Release', 'lmforge.node'), binary);
-    writeFileSync(hashFile, `${hash}\n`);
+    writeFileSync(hashFile, `${built}\n`);
     return 0;
   } finally {
     rmSync(stage, { recursive: true, force: true });
@@ -156,7 +158,7 @@ function main() {
     );
     return 0;
   }
-  return build(root, hash);
+  return build(root);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exit(main());
