@@ -83,7 +83,13 @@ export function buildHash(root, { env = process.env, args = nodedirArgs(), compi
   field('napi', process.versions.napi ?? '');
   field('args', args.join(' '));
   field('compiler', compiler);
-  for (const name of BUILD_ENV) field(`env:${name}`, env[name] ?? '');
+  // An explicit --nodedir overrides npm_config_nodedir (which npm sets from .npmrc for `npm run` but not for a
+  // plain `node scripts/build-native.mjs`), so it only counts when no --nodedir is passed.
+  const explicitNodedir = args.some((a) => a.startsWith('--nodedir='));
+  for (const name of BUILD_ENV) {
+    if (name === 'npm_config_nodedir' && explicitNodedir) continue;
+    field(`env:${name}`, env[name] ?? '');
+  }
   for (const f of hashedFiles(root)) {
     const content = readFileSync(join(root, f));
     field(`file:${f}`, content.length);

@@ -83,6 +83,16 @@ test('the hash covers native/, binding.gyp, the source lister, and the compiler 
   assert.notEqual(buildHash(root, { ...opts, compiler: 'g++ 13' }), base, 'the compiler version changes it');
   assert.notEqual(buildHash(root, { ...opts, args: [] }), base, 'the headers dir changes it');
   assert.equal(buildHash(root, { ...opts, env: { HOME: '/x' } }), base, 'unrelated env does not');
+  assert.equal(
+    buildHash(root, { ...opts, env: { npm_config_nodedir: '/usr' } }),
+    base,
+    'npm_config_nodedir does not when --nodedir is passed (it wins)',
+  );
+  assert.notEqual(
+    buildHash(root, { ...opts, args: [], env: { npm_config_nodedir: '/opt/node' } }),
+    buildHash(root, { ...opts, args: [] }),
+    'npm_config_nodedir does when no --nodedir is passed',
+  );
 });
 
 test('forced: --force or LMFORGE_REBUILD=1, not LMFORGE_REBUILD=0', () => {
