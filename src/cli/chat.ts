@@ -73,6 +73,9 @@ export async function chatCommand(
     return 0;
   } finally {
     await model.close();
+    // A terminal's stdin handle keeps the event loop alive after readline closes: `exit` would hang until Ctrl-D.
+    const input = io.input as NodeJS.ReadStream;
+    if (input.isTTY) input.destroy();
   }
 }
 
