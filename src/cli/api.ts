@@ -45,9 +45,13 @@ export async function startApi(
 export async function apiCommand(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
     console.log(
-      'Usage: lmforge api <config.yaml> [key=value ...] [--host 0.0.0.0] [--port 8000] [--max_concurrent 1] [--max_waiting 16]\n' +
-        'Environment: API_HOST, API_PORT, API_KEY, API_MODEL_NAME, API_MAX_CONCURRENT, API_MAX_WAITING.\n\n' +
-        formatHelp(INFER_GROUPS),
+      formatHelp(INFER_GROUPS, 'api', {
+        extra: [
+          '',
+          'Server flags: [--host 0.0.0.0] [--port 8000] [--max_concurrent 1] [--max_waiting 16]',
+          'Environment: API_HOST, API_PORT, API_KEY, API_MODEL_NAME, API_MAX_CONCURRENT, API_MAX_WAITING.',
+        ],
+      }),
     );
     return 0;
   }

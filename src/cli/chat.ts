@@ -23,8 +23,14 @@ export async function chatCommand(
 ): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
     console.log(
-      `Usage: lmforge chat <config.yaml> [key=value ...]   or   lmforge chat --model_name_or_path <dir> [--template <name>] ...\n` +
-        `  --system <text>   system prompt (default_system)\n  --show_speed      print tokens/s after each answer\n\n${formatHelp(INFER_GROUPS)}`,
+      formatHelp(INFER_GROUPS, 'chat', {
+        extra: [
+          '',
+          'Type a message and Enter; `clear` forgets the history, `exit` (or Ctrl-D, Ctrl-C) quits.',
+          '  --system <text>   system prompt (default_system)',
+          '  --show_speed      print tokens/s after each answer',
+        ],
+      }),
     );
     return 0;
   }
@@ -67,6 +73,9 @@ export async function chatCommand(
     return 0;
   } finally {
     await model.close();
+    // A terminal's stdin handle keeps the event loop alive after readline closes: `exit` would hang until Ctrl-D.
+    const input = io.input as NodeJS.ReadStream;
+    if (input.isTTY) input.destroy();
   }
 }
 

@@ -353,6 +353,28 @@ async function stats(argv: string[]): Promise<number> {
   return 0;
 }
 
+const HELP_DATA = `Usage: lmforge data <preview|stats> [options]
+
+Subcommands:
+  preview   records as the model sees them (trained vs masked tokens)
+  stats     token statistics: records, length histogram, truncated and dropped counts
+
+Options (both subcommands):
+  --dataset NAME        dataset name(s) from dataset_info.json (comma-separated; required)
+  --dataset_dir DIR     folder with dataset_info.json (default data)
+  --model DIR           folder with the tokenizer (required)
+  --template NAME       chat template (default: parsed from the tokenizer's chat template)
+  --stage STAGE         pt, sft (default), rm, dpo, kto, ppo
+  --cutoff_len N        token budget (default 2048)
+  --train_on_prompt     train on prompts too
+  --mask_history        train on the last turn only
+  --max_samples N       read at most N samples
+  --json                machine-readable output
+preview only: --index N --count N
+stats only:   --preprocessing_num_workers N --preprocessing_batch_size N --packing
+
+lmforge data <subcommand> -h shows that subcommand's options.`;
+
 export async function dataCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   try {
@@ -365,9 +387,7 @@ export async function dataCommand(argv: string[]): Promise<number> {
     throw asUserFacing(e);
   }
   if (sub === undefined || sub === '-h' || sub === '--help') {
-    console.log(
-      'Usage: lmforge data <preview|stats> [options]\n\n  preview   records as the model sees them\n  stats     token statistics',
-    );
+    console.log(HELP_DATA);
     return sub === undefined ? 2 : 0;
   }
   throw userError(`unknown subcommand "${sub}": use preview or stats`);

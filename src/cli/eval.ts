@@ -11,7 +11,14 @@ import { ChatModel } from '../infer/chat-model.js';
 export async function evalCommand(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
     console.log(
-      `Usage: lmforge eval <config.yaml> [key=value ...]   or   lmforge eval --model_name_or_path <dir> --template <name> --task mmlu_test ...\n\n${formatHelp(EVAL_GROUPS)}`,
+      formatHelp(EVAL_GROUPS, 'eval', {
+        extra: ['  e.g. lmforge eval --model_name_or_path <dir> --template <name> --task mmlu_test'],
+        only: {
+          model: ['model_name_or_path', 'adapter_name_or_path', 'infer_dtype'],
+          data: ['template', 'enable_thinking'],
+          finetuning: [],
+        },
+      }),
     );
     return 0;
   }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { didYouMean } from '../hparams/did-you-mean.js';
 
 type Command = { describe: string; run: (args: string[]) => Promise<number> };
 
@@ -28,9 +29,17 @@ const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./eval.js')).evalCommand(args),
   },
   train: {
-    describe: 'fine-tune or pre-train a model (stages pt, sft) from a LLaMA-Factory-style YAML',
+    describe:
+      'fine-tune or pre-train a model from a LLaMA-Factory-style YAML (stages pt, sft, rm, dpo/orpo/simpo, kto, ppo)',
     run: async (args) => (await import('./train.js')).trainCommand(args),
   },
+};
+
+/** LLaMA-Factory commands lmforge does not have yet: named plainly rather than answered "unknown command". */
+const NOT_YET: Record<string, string> = {
+  export: 'to merge a LoRA adapter into its model, load both with lmforge chat or lmforge api',
+  webui: 'lmforge chat (terminal) and lmforge api (OpenAI-compatible server) cover inference',
+  webchat: 'use lmforge chat in the terminal, or lmforge api with any OpenAI-compatible chat client',
 };
 
 function version(): string {
@@ -62,7 +71,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    console.error(`lmforge: unknown command '${name}'.\n\n${usage()}`);
+    const later = NOT_YET[name];
+    if (later) {
+      console.error(`lmforge ${name} is not available yet in this version; ${later}.\n\n${usage()}`);
+      return 2;
+    }
+    const guess = didYouMean(name, Object.keys(COMMANDS));
+    const hint = guess ? ` Did you mean '${guess}'?` : '';
+    console.error(`lmforge: unknown command '${name}'.${hint}\n\n${usage()}`);
     return 2;
   }
   try {

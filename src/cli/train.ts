@@ -4,9 +4,7 @@ import { train } from '../train/trainer.js';
 
 export async function trainCommand(args: string[]): Promise<number> {
   if (args.includes('-h') || args.includes('--help')) {
-    console.log(
-      `Usage: lmforge train <config.yaml|json> [key=value ...]   or   lmforge train --key value ...\n\n${formatHelp(TRAIN_GROUPS)}`,
-    );
+    console.log(formatHelp(TRAIN_GROUPS, 'train'));
     return 0;
   }
   if (args.length === 0) {

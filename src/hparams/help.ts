@@ -49,21 +49,36 @@ function wrap(text: string, width: number, indent: string): string[] {
   return lines;
 }
 
-export function formatHelp(groups: GroupSet = TRAIN_GROUPS, command = 'train'): string {
+export interface HelpOptions {
+  /** extra lines right after the Usage lines (a command's own flags) */
+  extra?: string[];
+  /** per group, the arguments to show (a group not named shows all); the rest are still accepted */
+  only?: Record<string, readonly string[]>;
+}
+
+/** The whole -h text of a command: one Usage line, then every argument (or the `only` ones) by group. */
+export function formatHelp(groups: GroupSet = TRAIN_GROUPS, command = 'train', options: HelpOptions = {}): string {
   const out = [
     `Usage: lmforge ${command} <config.yaml|config.json> [key=value ...]`,
     `       lmforge ${command} --key value [--key=value] [--flag] ...`,
+    ...(options.extra ?? []),
     '',
     'Booleans take true/false/1/0 (a bare --flag means true); LIST arguments take comma-separated values.',
     'Arguments marked [ignored here] are accepted so LLaMA-Factory configs load; setting one prints a note.',
   ];
   for (const [gname, group] of Object.entries(groups)) {
-    out.push('', `${TITLES[gname] ?? gname}:`);
-    for (const [name, spec] of Object.entries(group)) {
+    const only = options.only?.[gname];
+    const entries = Object.entries(group).filter(([name]) => !only || only.includes(name));
+    if (entries.length === 0) continue;
+    out.push('', `${TITLES[gname] ?? gname}${only ? ' (the ones that matter here)' : ''}:`);
+    for (const [name, spec] of entries) {
       out.push(`  --${name} ${typeLabel(spec)}  (default: ${formatDefault(spec.default)})`);
       out.push(...wrap(spec.help, 100, '      '));
       if (spec.note) out.push(...wrap(`[ignored here: ${spec.note}]`, 100, '      '));
     }
+  }
+  if (options.only) {
+    out.push('', `Other arguments of these groups are accepted as in a train config (lmforge train -h lists them).`);
   }
   return out.join('\n');
 }

@@ -1,0 +1,14 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+
+// `lmforge chat` in a real terminal (a pty from python3): one question, then `exit` must quit at once with 0.
+test('chat in a terminal quits on exit', { timeout: 60_000 }, () => {
+  const r = spawnSync('python3', ['tests/cli/fixtures/pty-chat.py', 'exit'], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE: process.execPath },
+    timeout: 55_000,
+  });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^rc 0 /m);
+});

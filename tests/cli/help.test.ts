@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** `lmforge ...args` as a child; stdout, stderr and the exit code. */
+async function lmforge(...args: string[]): Promise<{ out: string; err: string; code: number }> {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', 'bin/lmforge.js', ...args]);
+    return { out: r.stdout, err: r.stderr, code: 0 };
+  } catch (e) {
+    const x = e as { stdout: string; stderr: string; code: number };
+    return { out: x.stdout, err: x.stderr, code: x.code };
+  }
+}
+
+const usageLines = (text: string) => text.split('\n').filter((l) => l.startsWith('Usage:'));
+
+test('each command -h prints its own Usage line, once', async () => {
+  const commands = ['train', 'eval', 'chat', 'api', 'data'];
+  const results = await Promise.all(commands.map((c) => lmforge(c, '-h')));
+  commands.forEach((c, i) => {
+    const { out, code } = results[i]!;
+    assert.equal(code, 0, c);
+    const usage = usageLines(out);
+    assert.equal(usage.length, 1, `${c}: ${usage.join(' | ')}`);
+    assert.ok(usage[0]!.startsWith(`Usage: lmforge ${c} `), `${c}: ${usage[0]}`);
+  });
+  const [, evalHelp, , , dataHelp] = results.map((r) => r.out);
+  assert.match(evalHelp!, /--task /);
+  assert.match(evalHelp!, /--model_name_or_path /);
+  assert.doesNotMatch(evalHelp!, /--rope_scaling|--lora_rank|--learning_rate/);
+  assert.ok(evalHelp!.split('\n').length < 80, 'eval -h lists only the eval arguments');
+  assert.match(dataHelp!, /preview/);
+  assert.match(dataHelp!, /stats/);
+  assert.match(dataHelp!, /--dataset NAME/);
+  assert.match(dataHelp!, /--model DIR/);
+});
+
+test('top-level help names every train stage', async () => {
+  const { out, code } = await lmforge('-h');
+  assert.equal(code, 0);
+  assert.match(out, /train .*pt, sft, rm, dpo\/orpo\/simpo, kto, ppo/);
+});
+
+test('LLaMA-Factory commands not here yet say so; unknown ones suggest the closest command', async () => {
+  for (const name of ['export', 'webui', 'webchat']) {
+    const { err, code } = await lmforge(name);
+    assert.equal(code, 2);
+    assert.match(err, new RegExp(`lmforge ${name} is not available yet in this version`));
+    assert.match(err, /Commands:\n[\s\S]*chat[\s\S]*train/);
+  }
+  const typo = await lmforge('trian');
+  assert.equal(typo.code, 2);
+  assert.match(typo.err, /unknown command 'trian'\. Did you mean 'train'\?/);
+  const none = await lmforge('zzzzzz');
+  assert.doesNotMatch(none.err, /Did you mean/);
+});
