@@ -143,7 +143,11 @@ export class CausalLM {
    * which disable_adapter() runs instead of the trained copy).
    */
   private readonly modulesToSaveOriginals = new Map<Tensor, Tensor>();
-  private readonly rng: Generator;
+  /**
+   * The stream every dropout of this model draws from (LoRA dropout, and its replay when gradient checkpointing
+   * recomputes a layer). LoRA layers hold it by reference, so the trainer seeds it and checkpoints its state.
+   */
+  readonly rng: Generator;
 
   constructor(
     readonly config: ModelConfig,

@@ -14,6 +14,7 @@ import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { OptimizerStateDict } from './optimizers.js';
+import { type RunRecord, writeRunRecord } from './run-record.js';
 import type { LrScheduler, SchedulerState } from './schedulers.js';
 import { TRAINER_STATE_NAME, TrainerState } from './trainer-state.js';
 
@@ -37,6 +38,8 @@ export interface TrainingParts {
   tokenizer?: Tokenizer;
   /** Weights outside the model (a stage's value head), saved and restored beside it. */
   extra?: { saveExtra?(dir: string): void; loadExtra?(dir: string): void };
+  /** The run this checkpoint belongs to and its totals so far (lmforge_run.json). */
+  run?: () => Omit<RunRecord, 'version'>;
 }
 
 /** Writes checkpoint-<step> atomically; returns its path. */
@@ -64,6 +67,8 @@ export function saveTrainingCheckpoint(outputDir: string, state: TrainerState, p
     writeJsonAtomic(join(tmp, OPTIMIZER_JSON), meta);
     writeJsonAtomic(join(tmp, SCHEDULER_JSON), parts.scheduler.stateDict());
     writeJsonAtomic(join(tmp, RNG_JSON), { dropout: parts.rng.state() });
+    if (parts.run) writeRunRecord(tmp, parts.run());
+    killForFaultTest();
     state.save(tmp); // last: its presence marks a complete checkpoint
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
@@ -73,6 +78,16 @@ export function saveTrainingCheckpoint(outputDir: string, state: TrainerState, p
     throw e;
   }
   return dir;
+}
+
+/**
+ * Fault-injection hook for the kill -9 test (tests/train/fault-injection.test.ts): LMFORGE_FAULT_KILL_IN_CHECKPOINT=N
+ * kills this process with SIGKILL halfway through writing its Nth checkpoint, weights written but not yet renamed.
+ */
+let checkpointsWritten = 0;
+function killForFaultTest(): void {
+  const at = process.env.LMFORGE_FAULT_KILL_IN_CHECKPOINT;
+  if (at && ++checkpointsWritten === Number(at)) process.kill(process.pid, 'SIGKILL');
 }
 
 function saveWeights(model: CausalLM, dir: string): void {

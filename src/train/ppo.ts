@@ -21,7 +21,7 @@ import {
   add,
   clipGradNorm_,
   dropout,
-  Generator,
+  type Generator,
   gradNorm,
   linear,
   mul,
@@ -225,8 +225,8 @@ export async function trainPpo(run: PpoRun): Promise<TrainResult> {
     throw e;
   }
   const scheduler = createScheduler(scheduleSteps, ta);
-  const rng = new Generator(ta.seed);
-  model.module.model.rng = rng;
+  // The policy's own dropout stream (its LoRA layers hold it), so the checkpoint records the stream they read.
+  const rng = model.rng.manualSeed(ta.seed);
   const kl = new AdaptiveKLController(PPO_DEFAULTS.initKlCoef, fa.ppo_target, PPO_DEFAULTS.horizon);
   const moments = new RunningMoments();
   const order = new DataOrder(prompts.length, batchSize, 1, ta.seed, !fa.disable_shuffling);

@@ -2,8 +2,9 @@
  * trainer_log.jsonl as LLaMA-Factory's LogCallback writes it: one JSON line per log event with progress, the last
  * log_history entry's metrics and "H:MM:SS" times. LlamaBoard-style tools tail this file while training runs.
  */
-import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 import { formatTimedelta, pyJsonDumps, pyRound } from './py-format.js';
 import type { TrainerState } from './trainer-state.js';
 
@@ -51,9 +52,12 @@ export class TrainerLogWriter {
     if (overwrite && existsSync(this.path)) rmSync(this.path);
   }
 
-  /** on_train_begin (with state.max_steps), or the first prediction step (with the number of eval batches). */
-  reset(maxSteps: number): void {
-    this.startTime = this.clock();
+  /**
+   * on_train_begin (with state.max_steps), or the first prediction step (with the number of eval batches);
+   * `elapsedBefore`: seconds the run had trained before a resume, so elapsed and remaining times span the whole run.
+   */
+  reset(maxSteps: number, elapsedBefore = 0): void {
+    this.startTime = this.clock() - elapsedBefore;
     this.curSteps = 0;
     this.maxSteps = maxSteps;
   }
@@ -70,6 +74,25 @@ export class TrainerLogWriter {
 
   private percentage(): number {
     return this.maxSteps !== 0 ? pyRound((this.curSteps / this.maxSteps) * 100, 2) : 100;
+  }
+
+  /**
+   * On resume from checkpoint-`step`: removes the lines of later steps, which the interrupted part logged and this
+   * one logs again (the file is rewritten atomically; a kill leaves the old or the new one whole).
+   */
+  dropAfter(step: number): void {
+    if (!existsSync(this.path)) return;
+    const lines = readFileSync(this.path, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
+    const keep = lines.filter((l) => {
+      try {
+        return ((JSON.parse(l) as { current_steps?: number }).current_steps ?? 0) <= step;
+      } catch {
+        return false; // a line cut by the kill
+      }
+    });
+    if (keep.length !== lines.length) writeFileAtomic(this.path, keep.map((l) => `${l}\n`).join(''));
   }
 
   /** on_log: after each TrainerState.log, with the state whose last log_history entry is the new one. */

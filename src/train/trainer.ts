@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { SupervisedRecord } from '../data/processors/types.js';
 import { getTemplate, type Template } from '../data/template/index.js';
-import { clipGradNorm_, Generator, gradNorm, setThreads } from '../engine/index.js';
+import { clipGradNorm_, gradNorm, setThreads } from '../engine/index.js';
 import { parseTrainArgs, type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
 import { ADAPTER_WEIGHTS_FILE } from '../io/peft.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
@@ -28,6 +28,7 @@ import { trainPpo } from './ppo.js';
 import { predict } from './predict.js';
 import { Progress, type ProgressStream } from './progress.js';
 import { perplexity, saveMetrics, speedMetrics } from './results.js';
+import { checkResumable, RUN_RECORD_NAME, type RunTotals, runFingerprint } from './run-record.js';
 import { createOptimizer, createScheduler, TrainError } from './run-setup.js';
 import { type Metrics, meanMetrics } from './stage.js';
 import { createStage } from './stages.js';
@@ -125,6 +126,29 @@ export async function train(
   const tokenizer = Tokenizer.fromDir(modelDir);
   const template = templateFor(tokenizer, args, log);
 
+  // Data, before the model: a data mistake or a checkpoint of another run is reported without waiting for the load.
+  const dataset = await getTokenizedDataset(
+    { ...da, seed: ta.seed, predict_with_generate: ta.predict_with_generate } as Parameters<
+      typeof getTokenizedDataset
+    >[0],
+    stageName,
+    tokenizer,
+    template,
+    { log },
+  );
+  const trainSet: readonly unknown[] = dataset.train_dataset ?? [];
+  const evalSet: readonly unknown[] = dataset.eval_dataset ?? [];
+  if (trainSet.length === 0)
+    throw new TrainError(
+      'the training set is empty after preprocessing (check dataset, cutoff_len and the dropped-example warnings)',
+    );
+  if (fa.stage === 'ppo' && evalSet.length > 0)
+    throw new TrainError('stage ppo does not evaluate (as in LLaMA-Factory): remove eval_dataset and val_size');
+
+  // Only this run's checkpoints are resumed: what determines the trajectory must match the checkpoint's record.
+  const fingerprint = runFingerprint(args, modelDir, trainSet);
+  const prior = resumeFrom ? checkResumable(resumeFrom, fingerprint, Boolean(ta.resume_from_checkpoint), log) : null;
+
   // Model and training mode. Frozen weights are stored in the compute dtype (bf16/f16 halve their memory).
   const storage = ma.compute_dtype === 'bf16' ? 'bf16' : ma.compute_dtype === 'f16' ? 'f16' : 'f32';
   const model = await loadModel(modelDir);
@@ -143,25 +167,7 @@ export async function train(
     `trainable params: ${trainableCount.toLocaleString('en-US')} || all params: ${totalCount.toLocaleString('en-US')} || trainable%: ${((100 * trainableCount) / totalCount).toFixed(4)}`,
   );
 
-  // Data.
-  const dataset = await getTokenizedDataset(
-    { ...da, seed: ta.seed, predict_with_generate: ta.predict_with_generate } as Parameters<
-      typeof getTokenizedDataset
-    >[0],
-    stageName,
-    tokenizer,
-    template,
-    { log },
-  );
-  const trainSet: readonly unknown[] = dataset.train_dataset ?? [];
-  const evalSet: readonly unknown[] = dataset.eval_dataset ?? [];
-  if (trainSet.length === 0)
-    throw new TrainError(
-      'the training set is empty after preprocessing (check dataset, cutoff_len and the dropped-example warnings)',
-    );
   if (fa.stage === 'ppo') {
-    if (evalSet.length > 0)
-      throw new TrainError('stage ppo does not evaluate (as in LLaMA-Factory): remove eval_dataset and val_size');
     try {
       return await trainPpo({
         args,
@@ -204,10 +210,29 @@ export async function train(
   // Optimizer (weight decay off for biases and norms, as HF groups them) and schedule.
   const optimizer = createOptimizer(trainable, ta);
   const scheduler = createScheduler(maxSteps, ta);
-  const rng = new Generator(ta.seed);
-  model.module.model.rng = rng;
-  const parts = { model, optimizer, scheduler, rng, tokenizer, extra: stage };
+  // The model's own dropout stream (its LoRA layers hold it): seeding a new one would leave the checkpoint
+  // recording a stream no layer reads, and a resumed run would replay dropout masks from the start.
+  const rng = model.rng.manualSeed(ta.seed);
+  // The run's totals so far (from the checkpoint resumed) plus this part's, as each checkpoint records them.
+  const before: RunTotals = prior ?? { loss_sum: 0, steps: 0, runtime: 0 };
+  let lossTotal = 0;
+  let started = performance.now();
+  const totals = (): RunTotals => ({
+    loss_sum: before.loss_sum + lossTotal,
+    steps: before.steps + (state.global_step - startStep),
+    runtime: before.runtime + (performance.now() - started) / 1000,
+  });
+  const parts = {
+    model,
+    optimizer,
+    scheduler,
+    rng,
+    tokenizer,
+    extra: stage,
+    run: () => ({ fingerprint, totals: totals() }),
+  };
 
+  let startStep = 0;
   let state = TrainerState.begin({
     maxSteps,
     numTrainEpochs: numEpochs,
@@ -225,6 +250,7 @@ export async function train(
       save_steps: state.save_steps,
     });
     state = restored;
+    startStep = state.global_step;
     if (state.global_step >= maxSteps && existsSync(join(outputDir, 'train_results.json'))) {
       // Re-running a finished command: its results are already in output_dir; rewriting them from zero steps
       // would replace the run's loss with NaN and its runtime with the time to load the model.
@@ -245,7 +271,9 @@ export async function train(
     }
   }
   const logWriter = new TrainerLogWriter(outputDir, { overwrite: ta.overwrite_output_dir && !resumeFrom });
-  logWriter.reset(maxSteps);
+  // Lines logged after the checkpoint by the interrupted part are logged again by this one: drop the old copies.
+  if (resumeFrom) logWriter.dropAfter(state.global_step);
+  logWriter.reset(maxSteps, before.runtime);
   writeTrainingArgsYaml(join(outputDir, 'training_args.yaml'), args);
   log(
     `***** Running training ***** examples ${trainSet.length}, epochs ${numEpochs}, batch ${ta.per_device_train_batch_size} x accumulation ${ta.gradient_accumulation_steps}, optimization steps ${maxSteps}`,
@@ -289,12 +317,10 @@ export async function train(
     return dir;
   };
 
-  const started = performance.now();
-  const startStep = state.global_step;
+  started = performance.now();
   let lossSinceLog = 0;
   let stepsSinceLog = 0;
   let metricsSinceLog: Metrics[] = [];
-  let lossTotal = 0;
   let interrupted = false;
   let lastSaved = resumeFrom ? state.global_step : -1;
   let lastEvalLoss: number | undefined;
@@ -390,9 +416,13 @@ export async function train(
     optimizer.dispose();
   }
 
-  const runtime = (performance.now() - started) / 1000;
-  const stepsRun = state.global_step - startStep;
-  const trainLoss = stepsRun > 0 ? lossTotal / stepsRun : Number.NaN;
+  // The whole run's figures, every resumed part included (HF reports only the last part's loss sum over all steps).
+  const run = totals();
+  if (resumeFrom && !prior)
+    log(
+      `note: ${resumeFrom} has no ${RUN_RECORD_NAME} (an older lmforge wrote it): train_loss and train_runtime cover only the steps since the resume`,
+    );
+  const trainLoss = run.steps > 0 ? run.loss_sum / run.steps : Number.NaN;
   if (!interrupted) {
     // The results at the top of output_dir: weights, tokenizer (with its chat template), state, metrics, plots.
     if (model.adapterConfig) model.saveAdapter(outputDir);
@@ -407,7 +437,11 @@ export async function train(
     saveMetrics(outputDir, 'train', {
       epoch: state.epoch ?? 0,
       train_loss: trainLoss,
-      ...speedMetrics('train', runtime, { samples, steps: stepsRun }),
+      // Without a record the runtime covers only this part: count only its samples.
+      ...speedMetrics('train', run.runtime, {
+        samples: prior || !resumeFrom ? samples : (samples * run.steps) / maxSteps,
+        steps: run.steps,
+      }),
       ...(state.num_input_tokens_seen ? { num_input_tokens_seen: state.num_input_tokens_seen } : {}),
     });
     if (hasEval) {
