@@ -58,6 +58,8 @@ function hashes(dir: string): Record<string, string> {
 const quickstart = yaml('examples/quickstart.yaml');
 const cases: [string, Record<string, unknown>][] = [
   ['quickstart', { ...quickstart, max_steps: 3 }],
+  // LoRA dropout draws from the model's generator, which the trainer seeds and checkpoints.
+  ['sft_dropout', { ...quickstart, lora_dropout: 0.1, max_steps: 3 }],
   ['sft_full', { ...quickstart, finetuning_type: 'full', max_steps: 2, per_device_train_batch_size: 4 }],
   [
     'sft_freeze',
