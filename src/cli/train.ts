@@ -22,9 +22,15 @@ export async function trainCommand(args: string[]): Promise<number> {
   try {
     const result = await train(args, { signal: controller.signal });
     if (result.interrupted) return 130;
-    console.error(
-      `[lmforge] done: ${result.globalStep} steps${Number.isFinite(result.trainLoss) ? `, train loss ${result.trainLoss.toFixed(4)} (the mean over this run's steps; trainer_log.jsonl has the last)` : ''}; results in ${result.outputDir}`,
-    );
+    const loss = Number.isFinite(result.trainLoss)
+      ? `, train loss ${result.trainLoss.toFixed(4)} (the mean over the run's steps; the last logged loss is in trainer_log.jsonl)`
+      : '';
+    const what = result.trained
+      ? `${result.globalStep} steps${loss}`
+      : result.predictMetrics
+        ? 'predictions written (no training: do_train is false)'
+        : `nothing trained (already at step ${result.globalStep}/${result.maxSteps})`;
+    console.error(`[lmforge] done: ${what}; results in ${result.outputDir}`);
     return 0;
   } finally {
     process.off('SIGINT', onSigint);

@@ -28,7 +28,7 @@ import {
   withBco,
 } from './preference-loss.js';
 import { countNonZero } from './sft.js';
-import { backwardMeanShare, type Metrics, type Stage } from './stage.js';
+import { backwardMeanShare, type Metrics, type Objective } from './stage.js';
 
 /** Where reference log-probs come from: a frozen model, or the policy with its LoRA adapter disabled. */
 export type Reference = { kind: 'model'; model: CausalLM } | { kind: 'adapter-disabled' } | { kind: 'none' };
@@ -130,7 +130,7 @@ function halfLogitMeans(logitSums: Float32Array, vocabSize: number): [number, nu
   return [first / half, second / half];
 }
 
-export interface DpoStageOptions {
+export interface DpoObjectiveOptions {
   collateOptions: CollatorOptions;
   loss: PreferenceLossConfig;
   /** pref_ftx: weight of the SFT loss (mean chosen log-prob per token, negated) added to each pair's loss. */
@@ -145,7 +145,7 @@ export interface DpoStageOptions {
 /** The BCO baseline's file in checkpoints (and beside the trained model). */
 export const BCO_STATE_FILE = 'bco_running_mean.json';
 
-export function dpoStage(model: CausalLM, o: DpoStageOptions): Stage<PairwiseRecord, CollatedBatch> {
+export function dpoObjective(model: CausalLM, o: DpoObjectiveOptions): Objective<PairwiseRecord, CollatedBatch> {
   const { loss: cfg } = o;
   const average = averagesLogProbs(cfg.type);
   if (usesReferenceModel(cfg.type) && o.reference.kind === 'none')

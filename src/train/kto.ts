@@ -13,9 +13,9 @@ import type { CausalLM } from '../models/causal-lm.js';
 import { type Reference, referenceLogProbs, sequenceLogProbs, type TokenRows } from './dpo.js';
 import { type KtoLossConfig, ktoKl, ktoLoss } from './preference-loss.js';
 import { countNonZero } from './sft.js';
-import { backwardMeanShare, type Metrics, type Stage } from './stage.js';
+import { backwardMeanShare, type Metrics, type Objective } from './stage.js';
 
-export interface KtoStageOptions {
+export interface KtoObjectiveOptions {
   collateOptions: CollatorOptions;
   loss: KtoLossConfig;
   /** pref_ftx: weight of the SFT loss on desirable rows. */
@@ -43,7 +43,7 @@ export function summarizeKto(entries: readonly Metrics[]): Metrics {
   return out;
 }
 
-export function ktoStage(model: CausalLM, o: KtoStageOptions): Stage<FeedbackRecord, FeedbackBatch> {
+export function ktoObjective(model: CausalLM, o: KtoObjectiveOptions): Objective<FeedbackRecord, FeedbackBatch> {
   if (o.reference.kind === 'none') throw new Error('KTO needs a reference model');
   const { beta } = o.loss;
 

@@ -44,7 +44,8 @@ export function predict(o: PredictOptions): PredictResult {
   const started = performance.now();
   const predictions: number[][] = [];
   const steps = Math.ceil(records.length / o.batchSize);
-  const progress = o.progress === false ? null : new Progress({ stream: o.progress ?? process.stderr });
+  const progress =
+    o.progress === false ? null : new Progress({ stream: o.progress ?? process.stderr, label: 'predict' });
   progress?.start(0, steps);
   try {
     for (let step = 0; step < steps; step++) {

@@ -14,6 +14,8 @@ export interface ProgressInfo {
   step: number;
   total: number;
   loss?: number;
+  /** PPO's mean reward of the step (the number a PPO run is watched for). */
+  reward?: number;
   lr?: number;
   epoch?: number;
 }
@@ -54,6 +56,7 @@ function formatLr(lr: number): string {
 function metricsText(info: ProgressInfo, sep: string, eq: string): string[] {
   const parts: string[] = [];
   if (info.loss !== undefined) parts.push(`loss${eq}${info.loss.toFixed(4)}`);
+  if (info.reward !== undefined) parts.push(`reward${eq}${info.reward.toFixed(4)}`);
   if (info.lr !== undefined) parts.push(`lr${eq}${formatLr(info.lr)}`);
   if (info.epoch !== undefined) parts.push(`epoch${eq}${info.epoch.toFixed(2)}`);
   return parts.length ? [parts.join(sep)] : [];

@@ -30,7 +30,7 @@ import {
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { countNonZero } from './sft.js';
-import { backwardMeanShare, type Stage } from './stage.js';
+import { backwardMeanShare, type Objective } from './stage.js';
 
 export const VALUE_HEAD_FILE = 'value_head.safetensors';
 export const VALUE_HEAD_WEIGHT = 'v_head.summary.weight';
@@ -148,13 +148,16 @@ export function sequenceScores(model: CausalLM, head: ValueHead, batch: Collated
   return takeRows(values, lastTokenRows(batch.attentionMask)).reshape([rows]);
 }
 
-export interface RewardModelStageOptions {
+export interface RewardModelObjectiveOptions {
   collateOptions: CollatorOptions;
   head: ValueHead;
 }
 
 /** The pairwise ranking loss and accuracy; batches hold B chosen rows, then their B rejected rows. */
-export function rewardModelStage(model: CausalLM, o: RewardModelStageOptions): Stage<PairwiseRecord, CollatedBatch> {
+export function rewardModelObjective(
+  model: CausalLM,
+  o: RewardModelObjectiveOptions,
+): Objective<PairwiseRecord, CollatedBatch> {
   const { head } = o;
   const pairScores = (batch: CollatedBatch, generator?: Generator) => {
     const scores = sequenceScores(model, head, batch, generator);

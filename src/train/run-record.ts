@@ -257,3 +257,30 @@ export function checkResumable(
       `output_dir to keep them. To continue that checkpoint with the new arguments, name it in resume_from_checkpoint.`,
   );
 }
+
+/** The run's totals so far: those the resumed checkpoint recorded plus this part's steps, loss and training time. */
+export class RunTotalsCounter {
+  private lossSum = 0;
+  private steps = 0;
+  private started = performance.now();
+
+  constructor(private readonly before: RunTotals) {}
+
+  /** Starts this part's clock (after loading and preprocessing, which train_runtime leaves out). */
+  start(): void {
+    this.started = performance.now();
+  }
+
+  addStep(loss: number): void {
+    this.lossSum += loss;
+    this.steps++;
+  }
+
+  totals(): RunTotals {
+    return {
+      loss_sum: this.before.loss_sum + this.lossSum,
+      steps: this.before.steps + this.steps,
+      runtime: this.before.runtime + (performance.now() - this.started) / 1000,
+    };
+  }
+}

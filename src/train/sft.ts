@@ -8,7 +8,7 @@ import { type CollatedBatch, type CollatorOptions, collate } from '../data/colla
 import type { SupervisedRecord } from '../data/processors/types.js';
 import { noGrad, scale, scope } from '../engine/index.js';
 import type { CausalLM, ForwardInput } from '../models/causal-lm.js';
-import type { Stage } from './stage.js';
+import type { Objective } from './stage.js';
 
 /** Labels the loss counts: labels[:, t + 1] != -100 (the shift HF applies). */
 export function countedTokens(labels: { data: Int32Array; shape: readonly [number, number] }): number {
@@ -59,8 +59,8 @@ export function countNonZero(mask: Int32Array): number {
   return n;
 }
 
-/** The pt and sft stages: the causal-LM loss, token-weighted over the accumulated batch. */
-export function sftStage(model: CausalLM, options: CollatorOptions): Stage<SupervisedRecord, CollatedBatch> {
+/** The objective of the pt and sft stages: the causal-LM loss, token-weighted over the accumulated batch. */
+export function sftObjective(model: CausalLM, options: CollatorOptions): Objective<SupervisedRecord, CollatedBatch> {
   return {
     collate: (records) => collate(records, options),
     inputTokens: (b) => countNonZero(b.attentionMask.data),

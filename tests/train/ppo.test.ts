@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseTrainArgs } from '../../src/hparams/index.js';
-import { trimResponse } from '../../src/train/ppo.js';
+import { trimResponse } from '../../src/train/ppo-rollout.js';
 import { train } from '../../src/train/trainer.js';
 import { tempDir } from '../util/tokenizers.js';
 
@@ -83,6 +83,25 @@ const config = () => ({
   overwrite_output_dir: true,
   seed: 9,
   report_to: 'none',
+});
+
+test('under warmup the PPO log keeps the rate each step used (TRL), the bar shows reward and the next rate', async () => {
+  const progress: string[] = [];
+  const result = await train(
+    {
+      ...config(),
+      max_steps: 2,
+      lr_scheduler_type: 'linear',
+      warmup_steps: 1,
+      save_steps: 1000,
+      plot_loss: false,
+      output_dir: join(root, 'warmup'),
+    },
+    { progress: { write: (s: string) => progress.push(s), isTTY: false }, log: () => {} },
+  );
+  assert.equal(result.logHistory[0]?.learning_rate, 0);
+  const first = progress.find((l) => l.includes('step 1/2')) ?? '';
+  assert.match(first, /\| loss -?\d+\.\d{4} \| reward -?\d+\.\d{4} \| lr 1\.00e-03 \|/, first);
 });
 
 test('PPO on a toy reward (frequent verse characters) raises the mean reward', async () => {

@@ -53,13 +53,26 @@ function readRows(dir: string): { prompt: string; predict: string; label: string
 
 test('predict without training: files, keys, greedy predictions and their metrics', async () => {
   const out = join(root, 'only');
-  const result = await train({ ...common, output_dir: out }, quiet);
+  // The progress lines say what runs (predicting, not training), and the result says nothing was trained.
+  const lines: string[] = [];
+  const result = await train(
+    { ...common, output_dir: out },
+    { log: () => {}, progress: { write: (s: string) => lines.push(s), isTTY: false } },
+  );
   assert.equal(result.globalStep, 0);
+  assert.equal(result.trained, false);
+  assert.equal(result.interrupted, false);
+  assert.ok(
+    lines.some((l) => l.startsWith('[predict] step')),
+    lines.join(''),
+  );
+  assert.ok(!lines.some((l) => l.includes('[train]')), lines.join(''));
   const rows = readRows(out);
   assert.equal(rows.length, 5);
   for (const r of rows) assert.deepEqual(Object.keys(r), ['prompt', 'predict', 'label']);
   const metrics = JSON.parse(readFileSync(join(out, 'predict_results.json'), 'utf8'));
   assert.deepEqual(Object.keys(metrics).sort(), METRIC_KEYS);
+  assert.deepEqual(result.predictMetrics, metrics);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8')), metrics);
 
   // The same predictions from the model directly, one prompt at a time (batching with left padding changes nothing).

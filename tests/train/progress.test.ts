@@ -84,3 +84,10 @@ test('elsewhere it prints plain lines every lineInterval, counting only this run
   );
   assert.ok(chunks.every((c) => !c.includes('\r')));
 });
+
+test('a PPO step shows its reward beside the loss', () => {
+  const t = { elapsed: 1, rate: 1, remaining: 1 };
+  const info = { step: 1, total: 2, loss: 0.5, reward: -0.25, lr: 1e-5, epoch: 0.5 };
+  assert.match(formatBar(info, t), /loss=0\.5000, reward=-0\.2500, lr=1\.00e-05/);
+  assert.match(formatLogLine(info, t), /loss 0\.5000 \| reward -0\.2500 \| lr 1\.00e-05/);
+});

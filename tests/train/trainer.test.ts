@@ -153,7 +153,7 @@ test('bad configurations stop with a clear message', async () => {
 
 test('default_system "" removes the template default system prompt (null keeps it), as LLaMA-Factory', async () => {
   const { parseTrainArgs } = await import('../../src/hparams/index.js');
-  const { templateFor } = await import('../../src/train/trainer.js');
+  const { templateFor } = await import('../../src/train/template-setup.js');
   const { Tokenizer } = await import('../../src/tokenizer/tokenizer.js');
   const tokenizer = Tokenizer.fromDir('examples/tiny/base');
   const args = (system: string | null) =>

@@ -1,0 +1,102 @@
+/**
+ * do_predict (LLaMA-Factory's run_sft with predict_with_generate): after training, or on its own with the model and
+ * its adapters frozen, generate for the eval set and write generated_predictions.jsonl and predict_results.json.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { getTokenizedDataset } from '../data/preprocess.js';
+import type { SupervisedRecord } from '../data/processors/types.js';
+import type { Template } from '../data/template/index.js';
+import type { TrainArgs } from '../hparams/index.js';
+import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { predict } from './predict.js';
+import type { Metrics } from './results.js';
+import { TrainError } from './run-setup.js';
+import { templateFor } from './template-setup.js';
+import type { TrainOptions, TrainResult } from './train-options.js';
+
+/** do_predict after training, or on its own: generate for the eval set and write the prediction files. */
+export function runPredict(
+  model: CausalLM,
+  tokenizer: Tokenizer,
+  template: Template,
+  evalSet: readonly SupervisedRecord[],
+  args: TrainArgs,
+  options: TrainOptions,
+  log: (m: string) => void,
+): Metrics | null {
+  const ta = args.training;
+  if (evalSet.length === 0)
+    throw new TrainError('do_predict needs examples to predict: set eval_dataset (or val_size) and check cutoff_len');
+  log(`***** Running prediction ***** examples ${evalSet.length}, batch ${ta.per_device_eval_batch_size}`);
+  const { metrics, complete } = predict({
+    model,
+    tokenizer,
+    template,
+    records: evalSet,
+    generating: args.generating,
+    batchSize: ta.per_device_eval_batch_size,
+    outputDir: ta.output_dir,
+    seed: ta.seed,
+    ...(options.progress === undefined ? {} : { progress: options.progress }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (!complete) {
+    log('prediction interrupted: no prediction files written');
+    return null;
+  }
+  for (const [k, v] of Object.entries(metrics)) log(`  ${k} = ${v}`);
+  log(`wrote generated_predictions.jsonl and predict_results.json in ${ta.output_dir}`);
+  return metrics;
+}
+
+/** do_predict without do_train (LLaMA-Factory's run_sft): the model with its adapters, frozen, on the eval set. */
+export async function predictOnly(
+  args: TrainArgs,
+  options: TrainOptions,
+  log: (m: string) => void,
+): Promise<TrainResult> {
+  const { model: ma, data: da, finetuning: fa, training: ta } = args;
+  const modelDir = ma.model_name_or_path as string;
+  if (!existsSync(join(modelDir, 'config.json')))
+    throw new TrainError(`model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json)`);
+  const tokenizer = Tokenizer.fromDir(modelDir);
+  const template = templateFor(tokenizer, args, log);
+  const adapters = ma.adapter_name_or_path ?? [];
+  if (adapters.length > 0 && fa.finetuning_type !== 'lora')
+    throw new TrainError('adapter_name_or_path needs finetuning_type: lora');
+  const model = await loadModel(modelDir, adapters.length > 0 ? { adapter: adapters } : {});
+  let metrics: Metrics | null;
+  try {
+    model.freezeAll();
+    const dataset = await getTokenizedDataset(
+      { ...da, seed: ta.seed, predict_with_generate: true } as Parameters<typeof getTokenizedDataset>[0],
+      fa.stage as 'sft', // checked by train(): predict_with_generate is sft-only
+      tokenizer,
+      template,
+      { log },
+    );
+    metrics = runPredict(
+      model,
+      tokenizer,
+      template,
+      (dataset.eval_dataset ?? []) as SupervisedRecord[],
+      args,
+      options,
+      log,
+    );
+  } finally {
+    model.dispose();
+  }
+  return {
+    outputDir: ta.output_dir,
+    globalStep: 0,
+    maxSteps: 0,
+    trainLoss: Number.NaN,
+    trained: false,
+    interrupted: metrics === null,
+    logHistory: [],
+    ...(metrics ? { predictMetrics: metrics } : {}),
+  };
+}

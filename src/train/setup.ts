@@ -1,0 +1,156 @@
+/**
+ * Everything a training run needs before its first step, in the order that reports a mistake soonest: where it
+ * starts (resume.ts), tokenizer + template, the tokenized data (before the model: a data mistake or another run's
+ * checkpoint is reported without waiting for the load), the model in its training mode, the stage (stages.ts), the
+ * optimizer over the model's and the stage's trainable weights, the LR schedule and the dropout generator.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { getTokenizedDataset } from '../data/preprocess.js';
+import type { Template } from '../data/template/index.js';
+import type { Generator, Tensor } from '../engine/index.js';
+import type { TrainArgs } from '../hparams/index.js';
+import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { AdamW, SGD } from './optimizers.js';
+import { resolveResume } from './resume.js';
+import { checkResumable, type RunFingerprint, type RunTotals, runFingerprint } from './run-record.js';
+import { createOptimizer, createScheduler, TrainError } from './run-setup.js';
+import type { LrScheduler } from './schedulers.js';
+import type { Stage } from './stage.js';
+import { createStage } from './stages.js';
+import { templateFor } from './template-setup.js';
+import { setupTraining } from './training-mode.js';
+
+export interface PreparedRun {
+  outputDir: string;
+  /** The checkpoint this run continues, or null. */
+  resumeFrom: string | null;
+  /** The totals the resumed checkpoint recorded (null: a fresh run, or a checkpoint without a record). */
+  prior: RunTotals | null;
+  fingerprint: RunFingerprint;
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  template: Template;
+  trainSet: readonly unknown[];
+  evalSet: readonly unknown[];
+  stage: Stage;
+  /** Every trainable weight: the model's, then the stage's (a value head). */
+  trainable: [string, Tensor][];
+  optimizer: AdamW | SGD;
+  scheduler: LrScheduler;
+  rng: Generator;
+  dispose(): void;
+}
+
+export async function prepareRun(
+  args: TrainArgs,
+  log: (message: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<PreparedRun> {
+  const { model: ma, data: da, finetuning: fa, training: ta } = args;
+  // stage orpo (LLaMA-Factory 0.6's name) is the dpo stage with pref_loss orpo, on the same pairwise data
+  const dataStage = fa.stage === 'orpo' ? 'dpo' : fa.stage;
+  const resumeFrom = resolveResume(args, log);
+
+  // Tokenizer and template (get_template_and_fix_tokenizer).
+  const modelDir = ma.model_name_or_path as string;
+  if (!existsSync(join(modelDir, 'config.json')))
+    throw new TrainError(`model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json)`);
+  const tokenizer = Tokenizer.fromDir(modelDir);
+  const template = templateFor(tokenizer, args, log);
+
+  const dataset = await getTokenizedDataset(
+    { ...da, seed: ta.seed, predict_with_generate: ta.predict_with_generate } as Parameters<
+      typeof getTokenizedDataset
+    >[0],
+    dataStage,
+    tokenizer,
+    template,
+    { log },
+  );
+  const trainSet: readonly unknown[] = dataset.train_dataset ?? [];
+  const evalSet: readonly unknown[] = dataset.eval_dataset ?? [];
+  if (trainSet.length === 0)
+    throw new TrainError(
+      'the training set is empty after preprocessing (check dataset, cutoff_len and the dropped-example warnings)',
+    );
+  if (fa.stage === 'ppo' && evalSet.length > 0)
+    throw new TrainError('stage ppo does not evaluate (as in LLaMA-Factory): remove eval_dataset and val_size');
+
+  // Only this run's checkpoints are resumed: what determines the trajectory must match the checkpoint's record.
+  const fingerprint = runFingerprint(args, modelDir, trainSet);
+  const prior = resumeFrom ? checkResumable(resumeFrom, fingerprint, Boolean(ta.resume_from_checkpoint), log) : null;
+
+  // Model and training mode. Frozen weights are stored in the compute dtype (bf16/f16 halve their memory).
+  const storage = ma.compute_dtype === 'bf16' ? 'bf16' : ma.compute_dtype === 'f16' ? 'f16' : 'f32';
+  const model = await loadModel(modelDir);
+  let stage: Stage | undefined;
+  try {
+    if (tokenizer.size > model.config.vocabSize)
+      throw new TrainError(
+        `the tokenizer has ${tokenizer.size} tokens but the model's vocabulary is ${model.config.vocabSize} (the template added special tokens); use a template that needs no new tokens`,
+      );
+    setupTraining(model, args, log);
+    if (storage !== 'f32') model.castFrozen(storage);
+    model.gradientCheckpointing = !ma.disable_gradient_checkpointing;
+    model.train();
+    const modelTrainable = model.trainableParameters();
+    const trainableCount = modelTrainable.reduce((a, [, t]) => a + t.numel, 0);
+    const totalCount = model.namedParameters().reduce((a, [, t]) => a + t.numel, 0);
+    log(
+      `trainable params: ${trainableCount.toLocaleString('en-US')} || all params: ${totalCount.toLocaleString('en-US')} || trainable%: ${((100 * trainableCount) / totalCount).toFixed(4)}`,
+    );
+
+    const collateOptions = {
+      padTokenId: tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0,
+      padToMultipleOf: 8,
+      neatPacking: da.neat_packing,
+      languageModeling: fa.stage === 'pt',
+    };
+    stage = await createStage(args, {
+      model,
+      tokenizer,
+      template,
+      trainSet,
+      evalSet,
+      collateOptions,
+      storage,
+      log,
+      ...(signal ? { signal } : {}),
+    });
+    // Optimizer (weight decay off for biases and norms, as HF groups them) and schedule.
+    const trainable = [...modelTrainable, ...(stage.extraParameters?.() ?? [])];
+    const optimizer = createOptimizer(trainable, ta);
+    const scheduler = createScheduler(stage.plan.scheduleSteps, ta);
+    // The model's own dropout stream (its LoRA layers hold it): seeding a new one would leave the checkpoint
+    // recording a stream no layer reads, and a resumed run would replay dropout masks from the start.
+    const rng = model.rng.manualSeed(ta.seed);
+    const owned = stage;
+    return {
+      outputDir: ta.output_dir,
+      resumeFrom,
+      prior,
+      fingerprint,
+      model,
+      tokenizer,
+      template,
+      trainSet,
+      evalSet,
+      stage,
+      trainable,
+      optimizer,
+      scheduler,
+      rng,
+      dispose() {
+        optimizer.dispose();
+        owned.dispose?.();
+        model.dispose();
+      },
+    };
+  } catch (e) {
+    stage?.dispose?.();
+    model.dispose();
+    throw e;
+  }
+}

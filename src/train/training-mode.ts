@@ -1,0 +1,50 @@
+/**
+ * The training mode of the model being tuned (LLaMA-Factory's _setup_full/_setup_freeze/_setup_lora_tuning): full,
+ * freeze (the last layers' chosen modules), or LoRA (a new or resumed adapter, earlier adapters merged first).
+ */
+import type { TrainArgs } from '../hparams/index.js';
+import type { CausalLM } from '../models/causal-lm.js';
+
+/** LoRA (new or resumed adapter, earlier adapters merged), freeze, or full fine-tuning (_setup_*_tuning). */
+export function setupTraining(model: CausalLM, args: TrainArgs, log: (m: string) => void): void {
+  const { model: ma, finetuning: fa, training: ta } = args;
+  if (fa.finetuning_type === 'full') {
+    model.setFullTraining();
+    log('Fine-tuning method: Full');
+    return;
+  }
+  if (fa.finetuning_type === 'freeze') {
+    const patterns = model.setFreezeTraining({
+      trainableLayers: fa.freeze_trainable_layers,
+      trainableModules: fa.freeze_trainable_modules,
+      extraModules: fa.freeze_extra_modules ?? [],
+    });
+    log(`Fine-tuning method: Freeze; trainable layers: ${patterns.join(',')}`);
+    return;
+  }
+  const adapters = ma.adapter_name_or_path ?? [];
+  const resume = adapters.length > 0 && !fa.create_new_adapter ? adapters.at(-1) : undefined;
+  for (const a of adapters.slice(0, resume ? -1 : undefined)) {
+    model.loadAdapter(a);
+    model.mergeAdapter();
+    log(`merged adapter ${a}`);
+  }
+  if (resume) {
+    model.loadAdapter(resume, { trainable: true });
+    log(`resumed LoRA training of ${resume}`);
+  } else {
+    const targets = fa.lora_target.length === 1 && fa.lora_target[0] === 'all' ? 'all' : fa.lora_target;
+    model.addLora({
+      r: fa.lora_rank,
+      alpha: fa.lora_alpha ?? fa.lora_rank * 2,
+      dropout: fa.lora_dropout,
+      targetModules: targets,
+      ...(fa.additional_target ? { modulesToSave: fa.additional_target } : {}),
+      useRslora: fa.use_rslora,
+      seed: ta.seed,
+    });
+    log(
+      `Fine-tuning method: LoRA (rank ${fa.lora_rank}, alpha ${fa.lora_alpha}, targets ${Array.isArray(targets) ? targets.join(',') : targets})`,
+    );
+  }
+}
