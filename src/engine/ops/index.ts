@@ -12,6 +12,7 @@ export * from './matmul.js';
 export * from './norm.js';
 export * from './optimizer.js';
 export * from './pointwise.js';
+export * from './quantized-linear.js';
 export * from './random.js';
 export * from './reduce.js';
 export * from './rope.js';

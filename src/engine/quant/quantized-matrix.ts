@@ -1,0 +1,188 @@
+/**
+ * A frozen weight matrix W [rows = out, cols = in] stored as bitsandbytes stores it (native/src/kernels/quant.cc has
+ * the layouts): NF4 / FP4 with one absmax per 64-value block (double quantization stores those as 8-bit codes with one
+ * f32 scale per 256 blocks, offset by their mean), or LLM.int8()'s int8 rows with a per-row absmax (SCB).
+ * Quantizing reads W once (f32, bf16 or f16) and keeps only the quantized bytes; products read them directly.
+ */
+import { DTYPE_CODE } from '../dtype.js';
+import { native } from '../native.js';
+import { Storage } from '../storage.js';
+import { Tensor } from '../tensor.js';
+import { dynamicMap, FP4_CODE, NF4_CODE } from './codebooks.js';
+
+export type QuantType = 'nf4' | 'fp4' | 'int8';
+
+export interface QuantizeOptions {
+  type: QuantType;
+  /** Values per absmax block (4-bit types); bitsandbytes' default 64. */
+  blocksize?: number;
+  /** Store the 4-bit block scales as 8-bit codes too (bnb_4bit_use_double_quant); default true. */
+  doubleQuant?: boolean;
+}
+
+const TYPE_CODE: Record<QuantType, number> = { nf4: 0, fp4: 1, int8: 2 };
+/** Blocks of absmax values per nested scale in double quantization (bitsandbytes: 256). */
+const NESTED_BLOCKSIZE = 256;
+
+/** An f32 storage holding `values`. */
+function f32Storage(values: ArrayLike<number>): Storage {
+  const s = new Storage(values.length * 4, false);
+  s.retain();
+  native.write(s.handle, 0, Float32Array.from(values));
+  return s;
+}
+
+function emptyStorage(bytes: number): Storage {
+  const s = new Storage(Math.max(bytes, 1), false);
+  s.retain();
+  return s;
+}
+
+function readF32(s: Storage, n: number): Float32Array {
+  const out = new Float32Array(n);
+  native.read(s.handle, 0, out);
+  return out;
+}
+
+export class QuantizedMatrix {
+  /** Offset added to the dequantized block scales (double quantization: their mean). */
+  private offset = 0;
+  private readonly buffers = new Map<string, Storage>();
+  private freed = false;
+
+  private constructor(
+    readonly type: QuantType,
+    readonly rows: number,
+    readonly cols: number,
+    readonly blocksize: number,
+  ) {}
+
+  /** Quantizes w [rows, cols] (f32, bf16 or f16) as bitsandbytes' quantize_4bit / Int8Params do. */
+  static quantize(w: Tensor, options: QuantizeOptions): QuantizedMatrix {
+    if (w.ndim !== 2) throw new Error(`quantize: a weight matrix [out, in] is expected, got [${w.shape.join(', ')}]`);
+    if (w.dtype === 'i32') throw new Error('quantize: the weight must be f32, bf16 or f16, not i32');
+    const [rows, cols] = w.shape as [number, number];
+    const { type, blocksize = 64, doubleQuant = true } = options;
+    const q = new QuantizedMatrix(type, rows, cols, type === 'int8' ? cols : blocksize);
+    if (type === 'int8') {
+      const data = q.own('data', emptyStorage(rows * cols));
+      const scb = q.own('scb', emptyStorage(rows * 4));
+      native.quantizeInt8Rows(w.handle, DTYPE_CODE[w.dtype], rows, cols, data.handle, scb.handle);
+      return q;
+    }
+    if (!(Number.isInteger(blocksize) && blocksize >= 2 && blocksize % 2 === 0))
+      throw new Error(`quantize: the block size must be an even integer >= 2, got ${blocksize}`);
+    const n = rows * cols;
+    const blocks = Math.ceil(n / blocksize);
+    const code = q.own('code', f32Storage(type === 'nf4' ? NF4_CODE : FP4_CODE));
+    const data = q.own('data', emptyStorage(Math.ceil(n / 2)));
+    const absmax = emptyStorage(blocks * 4);
+    native.quantize4bit(
+      w.handle,
+      DTYPE_CODE[w.dtype],
+      n,
+      TYPE_CODE[type],
+      blocksize,
+      code.handle,
+      data.handle,
+      absmax.handle,
+    );
+    if (!doubleQuant) {
+      q.own('absmax', absmax);
+      return q;
+    }
+    // bitsandbytes: offset = absmax.mean(); quantize_blockwise(absmax - offset, blocksize=256) with the dynamic map.
+    const scales = readF32(absmax, blocks);
+    absmax.release();
+    let sum = 0;
+    for (const s of scales) sum += s;
+    q.offset = Math.fround(sum / blocks);
+    const centred = f32Storage(scales.map((s) => s - q.offset));
+    const nestedCode = q.own('nestedCode', f32Storage(dynamicMap()));
+    const qabsmax = q.own('qabsmax', emptyStorage(blocks));
+    const nested = q.own('nestedAbsmax', emptyStorage(Math.ceil(blocks / NESTED_BLOCKSIZE) * 4));
+    native.quantizeBlockwise8(
+      centred.handle,
+      blocks,
+      nestedCode.handle,
+      NESTED_BLOCKSIZE,
+      qabsmax.handle,
+      nested.handle,
+    );
+    centred.release();
+    return q;
+  }
+
+  private own(name: string, s: Storage): Storage {
+    this.buffers.set(name, s);
+    return s;
+  }
+
+  get doubleQuantized(): boolean {
+    return this.buffers.has('qabsmax');
+  }
+
+  /** Bytes the quantized form holds (data, scales and code books). */
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.buffers.values()) n += s.bytes;
+    return n;
+  }
+
+  /** The layout the native kernels read (storage handles by name). */
+  descriptor(): Record<string, unknown> {
+    if (this.freed) throw new Error('use of a disposed quantized matrix');
+    const d: Record<string, unknown> = {
+      type: TYPE_CODE[this.type],
+      rows: this.rows,
+      cols: this.cols,
+      blocksize: this.blocksize,
+      offset: this.offset,
+      nestedBlocksize: NESTED_BLOCKSIZE,
+    };
+    for (const [name, s] of this.buffers) d[name] = s.handle;
+    return d;
+  }
+
+  /** W as f32 [rows, cols]. */
+  dequantize(): Tensor {
+    const out = Tensor.empty([this.rows, this.cols]);
+    native.quantDequantize(this.descriptor(), out.handle);
+    return out;
+  }
+
+  /** The stored bytes: packed 4-bit indices (first value in the high nibble) or int8 values. */
+  data(): Uint8Array {
+    const s = this.buffers.get('data') as Storage;
+    const out = new Uint8Array(this.type === 'int8' ? this.rows * this.cols : Math.ceil((this.rows * this.cols) / 2));
+    native.read(s.handle, 0, out);
+    return out;
+  }
+
+  /** The block scales (4-bit types; reconstructed from their 8-bit codes under double quantization) or SCB (int8). */
+  scales(): Float32Array {
+    if (this.type === 'int8') return readF32(this.buffers.get('scb') as Storage, this.rows);
+    const blocks = Math.ceil((this.rows * this.cols) / this.blocksize);
+    const plain = this.buffers.get('absmax');
+    if (plain) return readF32(plain, blocks);
+    const q = new Uint8Array(blocks);
+    native.read((this.buffers.get('qabsmax') as Storage).handle, 0, q);
+    const code = readF32(this.buffers.get('nestedCode') as Storage, 256);
+    const nested = readF32(this.buffers.get('nestedAbsmax') as Storage, Math.ceil(blocks / NESTED_BLOCKSIZE));
+    const f = Math.fround;
+    return Float32Array.from(q, (c, b) =>
+      f(f((code[c] as number) * (nested[Math.floor(b / NESTED_BLOCKSIZE)] as number)) + this.offset),
+    );
+  }
+
+  get disposed(): boolean {
+    return this.freed;
+  }
+
+  dispose(): void {
+    if (this.freed) return;
+    this.freed = true;
+    for (const s of this.buffers.values()) s.release();
+    this.buffers.clear();
+  }
+}
