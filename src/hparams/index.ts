@@ -6,7 +6,7 @@ export { EVALUATION_ARGS, type EvaluationArgs } from './evaluation-args.js';
 export { FINETUNING_ARGS, type FinetuningArgs } from './finetuning-args.js';
 export { GENERATING_ARGS, type GeneratingArgs, samplingOptions } from './generating-args.js';
 export { formatDefault, formatHelp } from './help.js';
-export { type ComputeDtype, MODEL_ARGS, type ModelArgs } from './model-args.js';
+export { type ComputeDtype, MODEL_ARGS, type ModelArgs, quantizationOf } from './model-args.js';
 export {
   EVAL_GROUPS,
   type GroupSet,

@@ -121,9 +121,7 @@ export const MODEL_ARGS = {
     'bnb',
     'Quantization method to use for on-the-fly quantization.',
   ),
-  quantization_bit: optInt('The number of bits to quantize the model using on-the-fly quantization.', {
-    note: 'on-the-fly quantization is not implemented yet; the base model stays in its stored dtype',
-  }),
+  quantization_bit: optInt('The number of bits to quantize the model using on-the-fly quantization.'),
   quantization_type: choice(
     ['fp4', 'nf4'] as const,
     'nf4',
@@ -168,3 +166,20 @@ export const MODEL_ARGS = {
 /** Derived by the parser from fp16/bf16/pure_bf16 (LLaMA-Factory's `compute_dtype`); never given by the user. */
 export type ComputeDtype = 'f32' | 'f16' | 'bf16';
 export type ModelArgs = ArgValues<typeof MODEL_ARGS> & { compute_dtype: ComputeDtype; model_max_length: number };
+
+/**
+ * The on-the-fly quantization the arguments ask for (bitsandbytes' 4-bit NF4/FP4 or 8-bit LLM.int8()), or undefined.
+ * Throws a message naming the argument when it asks for something else.
+ */
+export function quantizationOf(
+  ma: Pick<ModelArgs, 'quantization_bit' | 'quantization_method' | 'quantization_type' | 'double_quantization'>,
+): { bits: 4 | 8; type: 'nf4' | 'fp4'; doubleQuant: boolean } | undefined {
+  if (ma.quantization_bit === null || ma.quantization_bit === undefined) return undefined;
+  if (ma.quantization_method !== 'bnb')
+    throw new Error(
+      `quantization_method ${ma.quantization_method} is not available: lmforge quantizes as bitsandbytes does (quantization_method: bnb)`,
+    );
+  if (ma.quantization_bit !== 4 && ma.quantization_bit !== 8)
+    throw new Error(`quantization_bit must be 4 or 8 for bitsandbytes, got ${ma.quantization_bit}`);
+  return { bits: ma.quantization_bit, type: ma.quantization_type, doubleQuant: ma.double_quantization };
+}

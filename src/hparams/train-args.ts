@@ -120,7 +120,11 @@ export function checkTrainArgs(args: TrainArgs): string[] {
   }
   if (model.quantization_bit !== null) {
     if (!isLora) p.push('Quantization is only compatible with the LoRA method: set finetuning_type=lora.');
-    if (model.quantization_method === 'bnb' && ![4, 8].includes(model.quantization_bit)) {
+    if (model.quantization_method !== 'bnb') {
+      p.push(
+        `quantization_method ${model.quantization_method} is not available: lmforge quantizes on the fly as bitsandbytes does (quantization_method: bnb).`,
+      );
+    } else if (![4, 8].includes(model.quantization_bit)) {
       p.push(`quantization_bit must be 4 or 8 for bitsandbytes, got ${model.quantization_bit}.`);
     }
     if (ft.pissa_init) p.push('Please use scripts/pissa_init.py to initialize PiSSA for a quantized model.');

@@ -5,7 +5,7 @@
  */
 
 import type { GeneratingArgs } from '../hparams/generating-args.js';
-import { HparamsError, INFER_GROUPS, readArgs, typeArgs } from '../hparams/index.js';
+import { HparamsError, INFER_GROUPS, type ModelArgs, quantizationOf, readArgs, typeArgs } from '../hparams/index.js';
 import type { ChatModelArgs } from './chat-runner.js';
 
 export interface InferArgs {
@@ -33,9 +33,16 @@ export function parseInferArgs(argv: readonly string[]): InferArgs {
     throw new HparamsError(['model_name_or_path is required: --model_name_or_path <model folder> (or in the YAML)']);
   if (finetuning.finetuning_type !== 'lora' && model.adapter_name_or_path)
     throw new HparamsError(['adapter_name_or_path needs finetuning_type: lora (only LoRA adapters can be loaded)']);
+  let quantization: ChatModelArgs['quantization'];
+  try {
+    quantization = quantizationOf(model as unknown as ModelArgs);
+  } catch (e) {
+    throw new HparamsError([(e as Error).message]);
+  }
   return {
     model: {
       model_name_or_path: model.model_name_or_path as string,
+      ...(quantization ? { quantization } : {}),
       adapter_name_or_path: (model.adapter_name_or_path as string[] | null) ?? null,
       template: (data.template as string | null) ?? null,
       default_system: (data.default_system as string | null) ?? null,

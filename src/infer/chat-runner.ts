@@ -13,7 +13,7 @@ import type { Template } from '../data/template/template.js';
 import { noGrad, scope, Tensor } from '../engine/index.js';
 import type { GeneratingArgs } from '../hparams/generating-args.js';
 import { pythonJsonText } from '../io/python-json.js';
-import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import { type CausalLM, loadModel, type QuantizationOptions } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
 import {
@@ -44,6 +44,8 @@ export interface ChatModelArgs {
   generating?: Partial<GeneratingArgs>;
   /** Native thread-pool size (default: physical cores). */
   threads?: number;
+  /** On-the-fly quantization of the base (quantization_bit 4/8, as bitsandbytes; see LoadModelOptions). */
+  quantization?: QuantizationOptions;
 }
 
 export class ChatModelError extends Error {
@@ -98,6 +100,7 @@ export class ChatRunner {
       dtype,
       ...(args.adapter_name_or_path?.length ? { adapter: args.adapter_name_or_path } : {}),
       ...(args.threads ? { threads: args.threads } : {}),
+      ...(args.quantization ? { quantization: args.quantization } : {}),
     });
     if (tokenizer.size > model.config.vocabSize) {
       model.dispose();

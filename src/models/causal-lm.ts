@@ -21,6 +21,8 @@ import {
   native,
   noGrad,
   normal_,
+  QuantizedMatrix,
+  type QuantizeOptions,
   scale,
   scope,
   setThreads,
@@ -61,6 +63,27 @@ export interface LoadModelOptions {
   adapter?: string | readonly string[];
   /** Native thread-pool size (default: physical cores). */
   threads?: number;
+  /**
+   * Quantize the decoder layers' projections while loading, as bitsandbytes does with LLaMA-Factory's
+   * quantization_bit: 4 (NF4/FP4, 64-value blocks, double quantization by default) or 8 (LLM.int8() rows). Norms,
+   * embeddings and the LM head keep their dtype. A quantized base trains only through LoRA.
+   */
+  quantization?: QuantizationOptions;
+}
+
+/** LLaMA-Factory's quantization_bit / quantization_type / double_quantization. */
+export interface QuantizationOptions {
+  bits: 4 | 8;
+  /** 4-bit code book (default nf4). */
+  type?: 'nf4' | 'fp4';
+  /** Double quantization of the 4-bit block scales (default true). */
+  doubleQuant?: boolean;
+}
+
+/** The matrix format of a quantization setting. */
+export function quantizeOptionsOf(q: QuantizationOptions): QuantizeOptions {
+  if (q.bits !== 4 && q.bits !== 8) throw new Error(`quantization bits must be 4 or 8, got ${q.bits}`);
+  return q.bits === 8 ? { type: 'int8' } : { type: q.type ?? 'nf4', blocksize: 64, doubleQuant: q.doubleQuant ?? true };
 }
 
 /** LoRA settings in LLaMA-Factory's terms (lora_rank, lora_alpha, lora_dropout, lora_target, additional_target). */
@@ -161,6 +184,43 @@ export class CausalLM {
 
   // ---- parameters ------------------------------------------------------------------------------------------------
 
+  /** [path, matrix] of every quantized projection (LoRA-wrapped ones included). */
+  quantizedWeights(): [string, QuantizedMatrix][] {
+    const out: [string, QuantizedMatrix][] = [];
+    for (const [path, m] of this.module.namedModules()) {
+      const base = m instanceof LoraLinear ? m.base : m instanceof Linear ? m : null;
+      if (base?.quantized) out.push([`${path}.weight`, base.quantized]);
+    }
+    return out;
+  }
+
+  /** The quantization of the base ('nf4', 'fp4', 'int8'), or null for a full-precision model. */
+  get quantization(): QuantizedMatrix['type'] | null {
+    return this.quantizedWeights()[0]?.[1].type ?? null;
+  }
+
+  /** One line on the quantized base: format, layers, bytes and bytes per quantized value. */
+  quantizationSummary(): string {
+    const weights = this.quantizedWeights();
+    if (weights.length === 0) return 'the base is not quantized';
+    const [, first] = weights[0] as [string, QuantizedMatrix];
+    const values = weights.reduce((a, [, q]) => a + q.rows * q.cols, 0);
+    const bytes = weights.reduce((a, [, q]) => a + q.bytes, 0);
+    const format =
+      first.type === 'int8'
+        ? 'int8 (LLM.int8() rows)'
+        : `${first.type}${first.doubleQuantized ? ' + double quantization' : ''}`;
+    return `quantized base: ${format}, ${weights.length} projections, ${(bytes / 2 ** 20).toFixed(1)} MiB (${(bytes / values).toFixed(3)} bytes per weight); norms, embeddings and the LM head keep their dtype`;
+  }
+
+  /** Values of every weight, quantized ones included (the "all params" count). */
+  parameterCount(): number {
+    let n = 0;
+    for (const [, t] of this.namedParameters()) n += t.numel;
+    for (const [, q] of this.quantizedWeights()) n += q.rows * q.cols;
+    return n;
+  }
+
   /** [name, tensor]: HF names for model weights, PEFT's saved keys (base_model.model.…lora_A.weight) for LoRA. */
   namedParameters(): [string, Tensor][] {
     return [...this.module.namedParameters()].map(([name, t]) => [
@@ -175,6 +235,7 @@ export class CausalLM {
 
   /** Trains every weight (full fine-tuning). Trainable weights must be f32. */
   setFullTraining(): void {
+    this.refuseQuantized('full fine-tuning');
     for (const [name, t] of this.namedParameters()) {
       if (t.dtype !== 'f32')
         throw new Error(`${name} is stored as ${t.dtype}; full fine-tuning needs f32 weights (load with dtype 'f32')`);
@@ -189,6 +250,7 @@ export class CausalLM {
 
   /** LLaMA-Factory's freeze tuning. Returns the trainable name patterns. */
   setFreezeTraining(o: FreezeOptions): string[] {
+    this.refuseQuantized('freeze tuning');
     const n = this.config.numHiddenLayers;
     const k = o.trainableLayers;
     const ids = k > 0 ? range(Math.max(0, n - k), n) : range(0, Math.min(-k, n));
@@ -223,7 +285,7 @@ export class CausalLM {
    */
   castFrozen(dtype: 'bf16' | 'f16' | 'f32'): void {
     for (const [path, m] of this.module.namedModules()) {
-      if (!(m instanceof Linear) || m.weight.requiresGrad || m.weight.dtype === dtype) continue;
+      if (!(m instanceof Linear) || m.quantized || m.weight.requiresGrad || m.weight.dtype === dtype) continue;
       // A tied head shares the embedding matrix: the embedding converts it (below).
       if (path === 'lm_head' && this.config.tieWordEmbeddings) continue;
       const converted = keep(m.weight.to(dtype));
@@ -627,6 +689,10 @@ export class CausalLM {
 
   /** Saves an HF checkpoint folder (config.json + safetensors, sharded by maxShardSize). */
   save(dir: string, options: { dtype?: DType; maxShardSize?: number | string } = {}): void {
+    if (this.quantization)
+      throw new Error(
+        `the model's base is quantized (${this.quantization}); a full model cannot be saved from it: save the adapter (saveAdapter), or load the base unquantized to merge and save`,
+      );
     if (this.lora)
       throw new Error(
         'the model has an unmerged LoRA adapter: mergeAdapter() first, or saveAdapter() to save the adapter alone',
@@ -665,6 +731,12 @@ export class CausalLM {
   }
 
   // ---- internals -------------------------------------------------------------------------------------------------
+
+  /** A quantized base trains only through LoRA (LLaMA-Factory's rule; its weights cannot take gradients). */
+  private refuseQuantized(what: string): void {
+    if (this.quantization)
+      throw new Error(`${what} cannot train a quantized (${this.quantization}) base: use LoRA (finetuning_type: lora)`);
+  }
 
   private moduleAt(path: string): Module {
     if (path === '') return this.module;
@@ -767,6 +839,21 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
         throw new Error(`${dir}: ${name} is [${t.shape}], expected [${shape}]`);
       return t;
     };
+    if (options.quantization) {
+      const format = quantizeOptionsOf(options.quantization);
+      // Each projection is read in its stored dtype and quantized before the next is read: loading never holds
+      // the full-precision model.
+      weights.projection = (name, shape) => {
+        const t = reader.load(name);
+        try {
+          if (t.shape[0] !== shape[0] || t.shape[1] !== shape[1])
+            throw new Error(`${dir}: ${name} is [${t.shape}], expected [${shape}]`);
+          return QuantizedMatrix.quantize(t, format);
+        } finally {
+          t.dispose();
+        }
+      };
+    }
     const module = new LlamaForCausalLM(config, weights);
     const genPath = join(dir, 'generation_config.json');
     const generationConfig = existsSync(genPath)

@@ -12,6 +12,7 @@ import {
   checkpoint,
   type Generator,
   isGradEnabled,
+  type QuantizedMatrix,
   type RopeFrequencies,
   rope,
   ropeInvFreq,
@@ -31,8 +32,20 @@ interface Projection {
   forward(x: Tensor): Tensor;
 }
 
-/** Creates (or loads) the tensor for an HF parameter path of the given shape. */
-export type WeightSource = (name: string, shape: readonly number[]) => Tensor;
+/**
+ * Creates (or loads) the tensor for an HF parameter path of the given shape. `projection`, when present, gives the
+ * weight of a decoder layer's projection instead: a tensor, or a quantized matrix (loading quantizes as it reads).
+ */
+export type WeightSource = ((name: string, shape: readonly number[]) => Tensor) & {
+  projection?: (name: string, shape: readonly [number, number]) => Tensor | QuantizedMatrix;
+};
+
+/** A decoder layer's projection `${prefix}.${name}`: weight [out, in], optional bias [out]. */
+function projectionLayer(w: WeightSource, prefix: string, name: string, out: number, inp: number, bias: boolean) {
+  const path = `${prefix}.${name}`;
+  const weight = w.projection ? w.projection(`${path}.weight`, [out, inp]) : w(`${path}.weight`, [out, inp]);
+  return new Linear(inp, out, weight, bias ? w(`${path}.bias`, [out]) : null);
+}
 
 /** What every layer of one forward pass shares. */
 export interface ForwardContext {
@@ -76,7 +89,7 @@ class Attention extends Module {
     this.slidingWindow = sw && layerIndex >= sw.fromLayer ? sw.size : undefined;
     const { hiddenSize: c, numAttentionHeads: h, numKeyValueHeads: kvh, headDim: d, qkvBias, oBias } = cfg;
     const lin = (name: string, out: number, inp: number, bias: boolean) =>
-      new Linear(inp, out, w(`${prefix}.${name}.weight`, [out, inp]), bias ? w(`${prefix}.${name}.bias`, [out]) : null);
+      projectionLayer(w, prefix, name, out, inp, bias);
     this.registerModule('q_proj', lin('q_proj', h * d, c, qkvBias));
     this.registerModule('k_proj', lin('k_proj', kvh * d, c, qkvBias));
     this.registerModule('v_proj', lin('v_proj', kvh * d, c, qkvBias));
@@ -129,13 +142,7 @@ class Mlp extends Module {
   constructor(cfg: ModelConfig, w: WeightSource, prefix: string) {
     super();
     const { hiddenSize: c, intermediateSize: f, mlpBias } = cfg;
-    const lin = (name: string, out: number, inp: number) =>
-      new Linear(
-        inp,
-        out,
-        w(`${prefix}.${name}.weight`, [out, inp]),
-        mlpBias ? w(`${prefix}.${name}.bias`, [out]) : null,
-      );
+    const lin = (name: string, out: number, inp: number) => projectionLayer(w, prefix, name, out, inp, mlpBias);
     this.registerModule('gate_proj', lin('gate_proj', f, c));
     this.registerModule('up_proj', lin('up_proj', f, c));
     this.registerModule('down_proj', lin('down_proj', c, f));

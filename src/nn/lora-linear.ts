@@ -4,7 +4,7 @@
  * Children are named `lora_A` / `lora_B` so parameter paths match PEFT's saved keys
  * (`...q_proj.lora_A.weight`).
  */
-import { add, dropout, keep, loraLinear, matmul, noGrad, scale, type Tensor } from '../engine/index.js';
+import { add, dropout, keep, linear, loraLinear, matmul, noGrad, scale, type Tensor } from '../engine/index.js';
 import type { Generator as RandomGenerator } from '../engine/random.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
@@ -44,8 +44,9 @@ export class LoraLinear extends Module {
       throw new Error(`lora_A must be [${rank}, ${base.inFeatures}], got [${loraA.shape.join(', ')}]`);
     if (loraB.shape[0] !== base.outFeatures || loraB.shape[1] !== rank)
       throw new Error(`lora_B must be [${base.outFeatures}, ${rank}], got [${loraB.shape.join(', ')}]`);
-    // Parameter paths: the base keeps `weight`/`bias` at this module's path, as in an unwrapped model.
-    this.registerParameter('weight', base.weight);
+    // Parameter paths: the base keeps `weight`/`bias` at this module's path, as in an unwrapped model (a quantized
+    // weight is no parameter).
+    if (!base.quantized) this.registerParameter('weight', base.weight);
     if (base.bias) this.registerParameter('bias', base.bias);
     this.registerModule('lora_A', new Linear(base.inFeatures, rank, loraA));
     this.registerModule('lora_B', new Linear(rank, base.outFeatures, loraB));
@@ -81,16 +82,27 @@ export class LoraLinear extends Module {
     if (this.activeAdapter !== 'default') {
       const f = this.named.get(this.activeAdapter);
       if (!f) return this.base.forward(x);
-      return loraLinear(x, this.base.weight, this.base.bias, f.a, f.b, f.scaling);
+      return this.adapted(x, f.a, f.b, f.scaling);
     }
     const p = this.training ? this.settings.dropout : 0;
     const dropped = p > 0 ? dropout(x, p, { generator: this.rng, training: true }) : undefined;
-    return loraLinear(x, this.base.weight, this.base.bias, this.loraA, this.loraB, this.scaling, dropped);
+    return this.adapted(x, this.loraA, this.loraB, this.scaling, dropped);
+  }
+
+  /** base(x) + s * B (A xd): one fused op over a tensor weight; over a quantized one (QLoRA) the quantized product
+   * plus the low-rank path, each recorded on the tape. */
+  private adapted(x: Tensor, a: Tensor, b: Tensor, s: number, dropped?: Tensor): Tensor {
+    if (!this.base.quantized) return loraLinear(x, this.base.weight, this.base.bias, a, b, s, dropped);
+    return add(this.base.forward(x), scale(linear(linear(dropped ?? x, a), b), s));
   }
 
   /** Names of the frozen adapters this layer holds. */
   namedAdapters(): string[] {
     return [...this.named.keys()];
+  }
+
+  protected override releaseBuffers(): void {
+    this.base.dispose();
   }
 
   /** Frees the frozen named adapters (the model's dispose calls it: they are not parameters). */
@@ -104,6 +116,10 @@ export class LoraLinear extends Module {
 
   /** W += scaling * B @ A, in the base weight's dtype; returns the plain Linear to put back in the tree. */
   merge(): Linear {
+    if (this.base.quantized)
+      throw new Error(
+        `cannot merge a LoRA adapter into a quantized (${this.base.quantized.type}) base: load the base unquantized to merge (lmforge export merges into a full-precision copy)`,
+      );
     if (this.named.size > 0)
       throw new Error(
         `merging would leave the named adapters (${[...this.named.keys()].join(', ')}) on a changed base`,

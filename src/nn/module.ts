@@ -88,11 +88,15 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Frees every parameter's native memory (and gradients). */
+  /** Frees every parameter's native memory (and gradients), and what modules hold beside parameters. */
   dispose(): void {
     for (const [, t] of this.namedParameters()) {
       t.grad?.dispose();
       t.dispose();
     }
+    for (const [, m] of this.namedModules()) m.releaseBuffers();
   }
+
+  /** Frees native memory this module holds that is not a parameter (a quantized weight); dispose() calls it. */
+  protected releaseBuffers(): void {}
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { SupervisedRecord } from '../data/processors/types.js';
 import type { Template } from '../data/template/index.js';
-import type { TrainArgs } from '../hparams/index.js';
+import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { predict } from './predict.js';
@@ -66,7 +66,11 @@ export async function predictOnly(
   const adapters = ma.adapter_name_or_path ?? [];
   if (adapters.length > 0 && fa.finetuning_type !== 'lora')
     throw new TrainError('adapter_name_or_path needs finetuning_type: lora');
-  const model = await loadModel(modelDir, adapters.length > 0 ? { adapter: adapters } : {});
+  const quantization = quantizationOf(ma);
+  const model = await loadModel(modelDir, {
+    ...(adapters.length > 0 ? { adapter: adapters } : {}),
+    ...(quantization ? { quantization } : {}),
+  });
   let metrics: Metrics | null;
   try {
     model.freezeAll();

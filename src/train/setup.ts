@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { Template } from '../data/template/index.js';
 import type { Generator, Tensor } from '../engine/index.js';
-import type { TrainArgs } from '../hparams/index.js';
+import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { AdamW, SGD } from './optimizers.js';
@@ -84,7 +84,8 @@ export async function prepareRun(
 
   // Model and training mode. Frozen weights are stored in the compute dtype (bf16/f16 halve their memory).
   const storage = ma.compute_dtype === 'bf16' ? 'bf16' : ma.compute_dtype === 'f16' ? 'f16' : 'f32';
-  const model = await loadModel(modelDir);
+  const quantization = quantizationOf(ma);
+  const model = await loadModel(modelDir, quantization ? { quantization } : {});
   let stage: Stage | undefined;
   try {
     if (tokenizer.size > model.config.vocabSize)
@@ -97,7 +98,8 @@ export async function prepareRun(
     model.train();
     const modelTrainable = model.trainableParameters();
     const trainableCount = modelTrainable.reduce((a, [, t]) => a + t.numel, 0);
-    const totalCount = model.namedParameters().reduce((a, [, t]) => a + t.numel, 0);
+    const totalCount = model.parameterCount();
+    if (quantization) log(model.quantizationSummary());
     log(
       `trainable params: ${trainableCount.toLocaleString('en-US')} || all params: ${totalCount.toLocaleString('en-US')} || trainable%: ${((100 * trainableCount) / totalCount).toFixed(4)}`,
     );

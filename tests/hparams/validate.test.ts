@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HparamsError, parseTrainArgs } from '../../src/hparams/index.js';
+import { HparamsError, parseTrainArgs, quantizationOf } from '../../src/hparams/index.js';
 
 const base = { model_name_or_path: 'm', dataset: 'd', do_train: true };
 
@@ -30,6 +30,7 @@ test('LLaMA-Factory cross-argument rules reject what it rejects', () => {
   rejects({ finetuning_type: 'full', adapter_name_or_path: 'a' }, /Adapter is only valid for the LoRA method/);
   rejects({ finetuning_type: 'freeze', quantization_bit: 4 }, /Quantization is only compatible with the LoRA/);
   rejects({ quantization_bit: 3 }, /must be 4 or 8 for bitsandbytes/);
+  rejects({ quantization_bit: 4, quantization_method: 'hqq' }, /quantization_method hqq is not available/);
   rejects({ quantization_bit: 4, adapter_name_or_path: 'a,b' }, /single adapter/);
   rejects({ val_size: 0.1, eval_dataset: 'e' }, /Cannot specify `val_size` if `eval_dataset` is not None/);
   rejects({ streaming: true, val_size: 0.1, max_steps: 10 }, /Streaming mode should have an integer val size/);
@@ -86,7 +87,8 @@ test('valid combinations pass and derived values follow HF', () => {
   assert.equal(a.training.greater_is_better, false);
   assert.ok(a.notes.some((n) => n.startsWith('optim: adamw_8bit runs as f32 AdamW')));
   const q = parseTrainArgs({ ...base, quantization_bit: 4, template: 'qwen' });
-  assert.ok(q.notes.some((n) => n.startsWith('quantization_bit:')));
+  assert.ok(!q.notes.some((n) => n.startsWith('quantization_bit:')), 'quantization is implemented: no note');
+  assert.deepEqual(quantizationOf(q.model), { bits: 4, type: 'nf4', doubleQuant: true });
   const acc = parseTrainArgs({ ...base, metric_for_best_model: 'accuracy', template: 't' });
   assert.equal(acc.training.greater_is_better, true);
 });

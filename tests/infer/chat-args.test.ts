@@ -49,3 +49,21 @@ test('a training YAML works: its training keys are ignored, unknown flags are st
   assert.throws(() => parseInferArgs([file, '--temprature', '0.3']), /did you mean 'temperature'/);
   assert.throws(() => parseInferArgs(['--template', 'llama3']), HparamsError);
 });
+
+test('quantization_bit loads the base quantized, as LLaMA-Factory chat does; other methods are refused', () => {
+  const { model } = parseInferArgs([
+    '--model_name_or_path',
+    'm',
+    '--quantization_bit',
+    '4',
+    '--quantization_type',
+    'fp4',
+  ]);
+  assert.deepEqual(model.quantization, { bits: 4, type: 'fp4', doubleQuant: true });
+  assert.equal(parseInferArgs(['--model_name_or_path', 'm']).model.quantization, undefined);
+  assert.throws(
+    () => parseInferArgs(['--model_name_or_path', 'm', '--quantization_bit', '4', '--quantization_method', 'gptq']),
+    (e: unknown) => e instanceof HparamsError && /quantization_method gptq is not available/.test(e.message),
+  );
+  assert.throws(() => parseInferArgs(['--model_name_or_path', 'm', '--quantization_bit', '3']), /must be 4 or 8/);
+});
