@@ -24,27 +24,11 @@ import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { RMSNorm } from '../nn/rms-norm.js';
-import type { KVCache } from './kv-cache.js';
+import type { CausalLMModule, DecoderStack, ForwardContext, ModelFamily, WeightSource } from './family.js';
 
 /** Anything with forward(x): a Linear, or a LoraLinear wrapped around one. */
 interface Projection {
   forward(x: Tensor): Tensor;
-}
-
-/** Creates (or loads) the tensor for an HF parameter path of the given shape. */
-export type WeightSource = (name: string, shape: readonly number[]) => Tensor;
-
-/** What every layer of one forward pass shares. */
-export interface ForwardContext {
-  /** i32 [B, T] absolute positions (RoPE). */
-  positionIds: Tensor;
-  /** i32 [B, S] 1 = real key, 0 = padding. */
-  keyMask?: Tensor;
-  /** i32 [B, T] packed-sequence ids: attention stays within a sequence. */
-  segmentIds?: Tensor;
-  cache?: KVCache;
-  /** RoPE inverse frequencies for this pass (computed once per forward, shared by every layer). */
-  rope: RopeFrequencies;
 }
 
 /**
@@ -181,7 +165,7 @@ export class DecoderLayer extends Module {
 }
 
 /** `model`: embeddings, decoder layers, final norm. */
-export class LlamaModel extends Module {
+export class LlamaModel extends Module implements DecoderStack {
   readonly layers: DecoderLayer[] = [];
   /** Recompute each layer's activations in the backward instead of keeping them. */
   gradientCheckpointing = false;
@@ -242,7 +226,7 @@ export class ModuleList extends Module {
 }
 
 /** The causal LM: `model` + `lm_head` (shares the embedding matrix when tie_word_embeddings). */
-export class LlamaForCausalLM extends Module {
+export class LlamaForCausalLM extends Module implements CausalLMModule {
   constructor(
     readonly cfg: ModelConfig,
     w: WeightSource,
@@ -273,3 +257,10 @@ export class LlamaForCausalLM extends Module {
     return this.lmHead.forward(hidden);
   }
 }
+
+/** Llama 2/3, Mistral, Qwen2, Qwen3 (SmolLM, TinyLlama, Yi are Llama): one decoder, switched by ModelConfig flags. */
+export const llamaFamily: ModelFamily = {
+  name: 'llama',
+  architectures: ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'],
+  build: (config, weights) => new LlamaForCausalLM(config, weights),
+};
