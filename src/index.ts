@@ -17,3 +17,4 @@ export * from './server/index.js';
 export * from './tokenizer/index.js';
 export * from './train/index.js';
 export * from './train/optimizers.js';
+export { type PyJson, pyFloat, pythonFloatRepr, pythonJsonDumps } from './util/python-json.js';

@@ -11,7 +11,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { pythonJsonText } from '../io/python-json.js';
+import { pythonJsonText } from '../util/python-json.js';
 import type { DatasetAttr, DatasetTags } from './dataset-info.js';
 import { typeName } from './dataset-info.js';
 import type { DataRow } from './loaders.js';

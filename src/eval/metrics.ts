@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Jieba } from '@node-rs/jieba';
 import { dict } from '@node-rs/jieba/dict.js';
-import { pyFloat, pythonJsonDumps, pythonJsonText } from '../io/python-json.js';
+import { pyFloat, pythonJsonDumps, pythonJsonText } from '../util/python-json.js';
 import { sentenceBleu } from './bleu.js';
 import { numpyMean, pythonRound } from './python-math.js';
 import { pythonSplit, rougeScores } from './rouge.js';

@@ -12,10 +12,10 @@ import { getTemplate } from '../data/template/index.js';
 import type { Template } from '../data/template/template.js';
 import { noGrad, scope, Tensor } from '../engine/index.js';
 import type { GeneratingArgs } from '../hparams/generating-args.js';
-import { pythonJsonText } from '../io/python-json.js';
 import { type CausalLM, loadModel, type QuantizationOptions } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
+import { pythonJsonText } from '../util/python-json.js';
 import {
   abortError,
   type EmbeddingResult,

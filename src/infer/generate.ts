@@ -4,8 +4,8 @@
  * position's hidden state goes through the LM head. Cache memory is released when generation ends, however it ends.
  */
 import { native, noGrad, scope, Tensor } from '../engine/index.js';
+import type { CausalLMModule } from '../models/family.js';
 import { KVCache } from '../models/kv-cache.js';
-import type { LlamaForCausalLM } from '../models/llama.js';
 import { maxOf } from '../util/arrays.js';
 import { type SamplingOptions, selectNextTokens, validateSampling } from './sampling.js';
 
@@ -49,7 +49,7 @@ class DrawSource {
 }
 
 export function generate(
-  model: LlamaForCausalLM,
+  model: CausalLMModule,
   prompts: readonly (readonly number[])[],
   options: GenerateOptions = {},
 ): GenerateResult {

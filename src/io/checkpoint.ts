@@ -20,10 +20,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { dirname, join, resolve } from 'node:path';
 import type { DType } from '../engine/dtype.js';
 import type { Tensor } from '../engine/tensor.js';
+import { type PyJson, pythonJsonDumps } from '../util/python-json.js';
 import { syncFolder, tempPathFor, writeFileAtomic } from './atomic.js';
 import { FormatError } from './errors.js';
 import { type ModelConfig, toHfConfigJson } from './model-config.js';
-import { type PyJson, pythonJsonDumps } from './python-json.js';
 import {
   type LoadOptions,
   type NamedTensors,

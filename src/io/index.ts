@@ -47,7 +47,6 @@ export {
   saveLoraAdapter,
   toAdapterConfigJson,
 } from './peft.js';
-export { type PyJson, pyFloat, pythonFloatRepr, pythonJsonDumps } from './python-json.js';
 export {
   type LoadOptions,
   type NamedTensors,

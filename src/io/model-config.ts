@@ -18,8 +18,8 @@
 import { readFileSync } from 'node:fs';
 import type { DType } from '../engine/dtype.js';
 import type { RopeConfig, RopeScaling } from '../engine/ops/rope-config.js';
+import { type PyJson, pyFloat, pythonJsonDumps } from '../util/python-json.js';
 import { FormatError } from './errors.js';
-import { type PyJson, pyFloat, pythonJsonDumps } from './python-json.js';
 
 export const SUPPORTED_ARCHITECTURES = [
   'LlamaForCausalLM',

@@ -19,9 +19,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { dirname, join, resolve } from 'node:path';
 import type { DType } from '../engine/dtype.js';
 import type { Tensor } from '../engine/tensor.js';
+import { type PyJson, pyFloat, pythonJsonDumps } from '../util/python-json.js';
 import { syncFolder, tempPathFor, writeFileAtomic } from './atomic.js';
 import { FormatError } from './errors.js';
-import { type PyJson, pyFloat, pythonJsonDumps } from './python-json.js';
 import {
   type LoadOptions,
   type NamedTensors,

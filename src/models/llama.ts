@@ -12,7 +12,6 @@ import {
   checkpoint,
   type Generator,
   isGradEnabled,
-  type QuantizedMatrix,
   type RopeFrequencies,
   rope,
   ropeInvFreq,
@@ -25,39 +24,18 @@ import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { RMSNorm } from '../nn/rms-norm.js';
-import type { KVCache } from './kv-cache.js';
+import {
+  type CausalLMModule,
+  type DecoderStack,
+  type ForwardContext,
+  type ModelFamily,
+  projectionLayer,
+  type WeightSource,
+} from './family.js';
 
 /** Anything with forward(x): a Linear, or a LoraLinear wrapped around one. */
 interface Projection {
   forward(x: Tensor): Tensor;
-}
-
-/**
- * Creates (or loads) the tensor for an HF parameter path of the given shape. `projection`, when present, gives the
- * weight of a decoder layer's projection instead: a tensor, or a quantized matrix (loading quantizes as it reads).
- */
-export type WeightSource = ((name: string, shape: readonly number[]) => Tensor) & {
-  projection?: (name: string, shape: readonly [number, number]) => Tensor | QuantizedMatrix;
-};
-
-/** A decoder layer's projection `${prefix}.${name}`: weight [out, in], optional bias [out]. */
-function projectionLayer(w: WeightSource, prefix: string, name: string, out: number, inp: number, bias: boolean) {
-  const path = `${prefix}.${name}`;
-  const weight = w.projection ? w.projection(`${path}.weight`, [out, inp]) : w(`${path}.weight`, [out, inp]);
-  return new Linear(inp, out, weight, bias ? w(`${path}.bias`, [out]) : null);
-}
-
-/** What every layer of one forward pass shares. */
-export interface ForwardContext {
-  /** i32 [B, T] absolute positions (RoPE). */
-  positionIds: Tensor;
-  /** i32 [B, S] 1 = real key, 0 = padding. */
-  keyMask?: Tensor;
-  /** i32 [B, T] packed-sequence ids: attention stays within a sequence. */
-  segmentIds?: Tensor;
-  cache?: KVCache;
-  /** RoPE inverse frequencies for this pass (computed once per forward, shared by every layer). */
-  rope: RopeFrequencies;
 }
 
 /**
@@ -188,7 +166,7 @@ export class DecoderLayer extends Module {
 }
 
 /** `model`: embeddings, decoder layers, final norm. */
-export class LlamaModel extends Module {
+export class LlamaModel extends Module implements DecoderStack {
   readonly layers: DecoderLayer[] = [];
   /** Recompute each layer's activations in the backward instead of keeping them. */
   gradientCheckpointing = false;
@@ -249,7 +227,7 @@ export class ModuleList extends Module {
 }
 
 /** The causal LM: `model` + `lm_head` (shares the embedding matrix when tie_word_embeddings). */
-export class LlamaForCausalLM extends Module {
+export class LlamaForCausalLM extends Module implements CausalLMModule {
   constructor(
     readonly cfg: ModelConfig,
     w: WeightSource,
@@ -280,3 +258,10 @@ export class LlamaForCausalLM extends Module {
     return this.lmHead.forward(hidden);
   }
 }
+
+/** Llama 2/3, Mistral, Qwen2, Qwen3 (SmolLM, TinyLlama, Yi are Llama): one decoder, switched by ModelConfig flags. */
+export const llamaFamily: ModelFamily = {
+  name: 'llama',
+  architectures: ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'],
+  build: (config, weights) => new LlamaForCausalLM(config, weights),
+};

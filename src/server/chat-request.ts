@@ -6,7 +6,7 @@
  */
 
 import type { GenerationOptions, Message, ToolDefinition } from '../infer/chat-engine.js';
-import { pythonJsonText } from '../io/python-json.js';
+import { pythonJsonText } from '../util/python-json.js';
 import { invalidRequest } from './errors.js';
 import {
   describe,

@@ -92,7 +92,8 @@ function killForFaultTest(): void {
 
 function saveWeights(model: CausalLM, dir: string): void {
   if (model.adapterConfig) model.saveAdapter(dir);
-  else model.save(dir);
+  // The run's tokenizer is saved beside the weights (saveTrainingCheckpoint), not the base folder's files.
+  else model.save(dir, { tokenizer: false });
 }
 
 /** Restores weights, optimizer, scheduler and generator from a checkpoint; returns its trainer state. */

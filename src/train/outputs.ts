@@ -31,7 +31,8 @@ export function writeOutputs(
   const { model, stage, outputDir } = run;
   const { finetuning: fa, training: ta } = args;
   if (model.adapterConfig) model.saveAdapter(outputDir);
-  else model.save(outputDir);
+  // The run's tokenizer (its template's chat template included) is written below, not the base folder's files.
+  else model.save(outputDir, { tokenizer: false });
   stage.saveExtra?.(outputDir);
   run.tokenizer.save(outputDir);
   state.save(outputDir);

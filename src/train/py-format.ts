@@ -1,4 +1,4 @@
-import { type PyJson, pyFloat, pythonJsonDumps } from '../io/python-json.js';
+import { type PyJson, pyFloat, pythonJsonDumps } from '../util/python-json.js';
 
 /**
  * Python's number and JSON formatting, so the files we write read exactly like the ones LLaMA-Factory and HF write

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { AlignedExample, ConvertResult, DataRow } from '../../src/data/index.js';
 import { convertRecord, parseDatasetEntry } from '../../src/data/index.js';
-import { pythonJsonText } from '../../src/io/python-json.js';
+import { pythonJsonText } from '../../src/util/python-json.js';
 import { tempDataDir } from './temp-data.js';
 
 const ctx = { mediaDir: '/nonexistent' };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { getTemplate, type Message } from '../../src/data/template/index.js';
 import { getToolUtils, TOOL_FORMAT_NAMES } from '../../src/data/template/tool-utils.js';
-import { pythonJsonText } from '../../src/io/python-json.js';
+import { pythonJsonText } from '../../src/util/python-json.js';
 import { load } from '../util/tokenizers.js';
 
 const quiet = () => {};

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pythonFloatRepr as pyFloatRepr } from '../../src/io/python-json.js';
 import { formatTimedelta, pyJsonDumps, pyRound } from '../../src/train/index.js';
+import { pythonFloatRepr as pyFloatRepr } from '../../src/util/python-json.js';
 
 // Expected strings are what CPython 3 prints for the same values.
 test('floats print like Python repr', () => {

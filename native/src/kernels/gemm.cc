@@ -15,7 +15,8 @@
 // order for any thread count.
 // On the AVX-512/AVX2 paths, products with a side of at most 16 skip packing (gemm/avx512.h): "skinny" ones (M <= 16:
 // decoding, the [r, in] gradient of a LoRA factor) read B in place, "narrow" ones (N <= 16: x @ A^T into a LoRA rank,
-// its backward) read A in place; the tiny operand is copied to f32 first. Threads split the long side.
+// its backward) read A in place; the tiny operand is copied to f32 first. Threads split the long side. One driver
+// (gemm/unpacked.h) splits both paths' products into groups for their kernels.
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include "kernels/gemm/avx2.h"
 #include "kernels/gemm/avx512.h"
 #include "kernels/gemm/portable.h"
+#include "kernels/gemm/unpacked.h"
 
 namespace lmf {
 
@@ -87,10 +89,12 @@ const Path kAvx512 = {
     tile_avx512,
     gemm_avx512::kSkinnyRows,
     gemm_avx512::kSkinnyDotRows,
-    {gemm_avx512::skinny<DType::f32>, gemm_avx512::skinny<DType::bf16>, gemm_avx512::skinny<DType::f16>},
+    {gemm_unpacked::skinny<gemm_avx512::Unpacked, DType::f32>, gemm_unpacked::skinny<gemm_avx512::Unpacked, DType::bf16>,
+     gemm_unpacked::skinny<gemm_avx512::Unpacked, DType::f16>},
     gemm_avx512::kNarrowMaxN,
     48,
-    {gemm_avx512::narrow<DType::f32>, gemm_avx512::narrow<DType::bf16>, gemm_avx512::narrow<DType::f16>},
+    {gemm_unpacked::narrow<gemm_avx512::Unpacked, DType::f32>, gemm_unpacked::narrow<gemm_avx512::Unpacked, DType::bf16>,
+     gemm_unpacked::narrow<gemm_avx512::Unpacked, DType::f16>},
 };
 // 6 x 256 A micro-panel (6 KB) for L1; a 256 x 512 B block (512 KB) for a 512 KB+ L2.
 const Path kAvx2 = {
@@ -104,10 +108,12 @@ const Path kAvx2 = {
     tile_avx2,
     gemm_avx2::kSkinnyRows,
     gemm_avx2::kSkinnyDotRows,
-    {gemm_avx2::skinny<DType::f32>, gemm_avx2::skinny<DType::bf16>, gemm_avx2::skinny<DType::f16>},
+    {gemm_unpacked::skinny<gemm_avx2::Unpacked, DType::f32>, gemm_unpacked::skinny<gemm_avx2::Unpacked, DType::bf16>,
+     gemm_unpacked::skinny<gemm_avx2::Unpacked, DType::f16>},
     gemm_avx2::kNarrowMaxN,
     64,
-    {gemm_avx2::narrow<DType::f32>, gemm_avx2::narrow<DType::bf16>, gemm_avx2::narrow<DType::f16>},
+    {gemm_unpacked::narrow<gemm_avx2::Unpacked, DType::f32>, gemm_unpacked::narrow<gemm_avx2::Unpacked, DType::bf16>,
+     gemm_unpacked::narrow<gemm_avx2::Unpacked, DType::f16>},
 };
 #endif
 

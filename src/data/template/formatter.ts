@@ -111,4 +111,4 @@ export class ToolFormatter {
   }
 }
 
-import { pythonJsonText } from '../../io/python-json.js';
+import { pythonJsonText } from '../../util/python-json.js';

@@ -1,5 +1,5 @@
-import { pythonJsonText } from '../../io/python-json.js';
 import { strftime } from '../../tokenizer/chat-template.js';
+import { pythonJsonText } from '../../util/python-json.js';
 
 /** One tool call: the function name and its arguments as a JSON string (Python's json.dumps spacing). */
 export interface FunctionCall {

@@ -158,10 +158,61 @@ inline KernelFn kernel_for_rows(int rows) {
   return table[rows];
 }
 
-// ---- Skinny products (M <= 16: decoding, a LoRA rank), without packing: see avx512.h ---------------------------
-// Groups of 4 rows: 16 accumulators are all the registers AVX2 has, so B is read once per 4 rows; from 9 rows on
-// packing measured as fast (16 x 576 x 576: 11% faster). Up to 4 rows when B is stored [N, K].
-constexpr int kSkinnyRows = 8, kSkinnyGroup = 4, kSkinnyDotRows = 4;
+// ---- Unpacked products (a side of at most 16): the loops of avx512.h's skinny and narrow forms ----------------
+// As there, axpy_product (vectors along the long side) and dot_product (along K) are each one loop that the skinny
+// and narrow forms share; each form adds its own epilogue.
+
+#define LMF_AVX2_INLINE LMF_AVX2 __attribute__((always_inline)) inline
+
+// acc[q][v] = sum over k, in k order, of y[q * y_q + k * y_k] * X[k][x0 + 8 v + lane] for Q values of the small f32
+// operand and V vectors of the large one X (dtype D, row stride ldx, lanes[v] valid lanes), whose strided walk down
+// K is prefetched (every other vector: one 64-byte line per 16 floats). Skinny: X = B, y = op(A)'s rows; narrow:
+// X = A, y = op(B).
+template <int Q, int V, DType D>
+LMF_AVX2_INLINE void axpy_product(const void* x, int64_t ldx, int64_t x0, const int (&lanes)[V], const float* y,
+                                  int64_t y_q, int64_t y_k, int64_t k, __m256 (&acc)[Q][V]) {
+#pragma GCC unroll 8
+  for (int q = 0; q < Q; ++q)
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[q][v] = _mm256_setzero_ps();
+  for (int64_t kk = 0; kk < k; ++kk) {
+    if (kk + kStridePrefetch < k)  // a strided walk down a column strip
+      for (int v = 0; v < V; v += 2) prefetch<D>(x, (kk + kStridePrefetch) * ldx + x0 + 8 * v);
+    __m256 xv[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) xv[v] = load8<D>(x, kk * ldx + x0 + 8 * v, lanes[v]);
+#pragma GCC unroll 8
+    for (int q = 0; q < Q; ++q) {
+      __m256 yv = _mm256_set1_ps(y[q * y_q + kk * y_k]);
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) acc[q][v] = _mm256_fmadd_ps(yv, xv[v], acc[q][v]);
+    }
+  }
+}
+
+// acc[p][q] = lane-wise partial sums over K (8 values per step) of X's row x0 + p (dtype D, row stride ldx; rows
+// p >= px read as zero) times y's row q (f32, row stride ldy). Skinny: X = B stored [N, K], y = op(A); narrow:
+// X = A stored [M, K], y = op(B)^T.
+template <int P, int Q, DType D>
+LMF_AVX2_INLINE void dot_product(const void* x, int64_t ldx, int64_t x0, int px, const float* y, int64_t ldy,
+                                 int64_t k, __m256 (&acc)[P][Q]) {
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+    for (int q = 0; q < Q; ++q) acc[p][q] = _mm256_setzero_ps();
+  for (int64_t kk = 0; kk < k; kk += 8) {
+    int kn = static_cast<int>(std::min<int64_t>(8, k - kk));
+    __m256 xv[P];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) xv[p] = p < px ? load8<D>(x, (x0 + p) * ldx + kk, kn) : _mm256_setzero_ps();
+#pragma GCC unroll 8
+    for (int q = 0; q < Q; ++q) {
+      __m256 yv = load8<DType::f32>(y, q * ldy + kk, kn);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) acc[p][q] = _mm256_fmadd_ps(xv[p], yv, acc[p][q]);
+    }
+  }
+}
 
 LMF_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -170,29 +221,20 @@ LMF_AVX2 inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// ---- Skinny products (M <= 16) ----------------------------------------------------------------------------------
+// Groups of 4 rows: 16 accumulators are all the registers AVX2 has, so B is read once per 4 rows; from 9 rows on
+// packing measured as fast (16 x 576 x 576: 11% faster). Up to 4 rows when B is stored [N, K].
+constexpr int kSkinnyRows = 8, kSkinnyGroup = 4, kSkinnyDotRows = 4;
+
 // C[R, n0:n1] for B stored [N, K] (transB): dot products along K, four columns at a time; A is f32 [R, K].
+// Epilogue: each output's lanes summed alone.
 template <int R, DType D>
 LMF_AVX2 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
                               int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
   for (int64_t n = n0; n < n1; n += 4) {
     int cols = static_cast<int>(std::min<int64_t>(4, n1 - n));
-    __m256 acc[R][4];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
-    for (int64_t kk = 0; kk < k; kk += 8) {
-      int kn = static_cast<int>(std::min<int64_t>(8, k - kk));
-      __m256 bv[4];
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) bv[j] = j < cols ? load8<D>(b, (n + j) * ldb + kk, kn) : _mm256_setzero_ps();
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        __m256 av = load8<DType::f32>(a, r * lda + kk, kn);
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
-      }
-    }
+    __m256 acc[4][R];  // [column][row]
+    dot_product<4, R, D>(b, ldb, n, cols, a, lda, k, acc);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
@@ -201,39 +243,23 @@ LMF_AVX2 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_
         float* out = c + r * ldc + n + j;
         float base = bias ? bias[n + j] : 0.f;
         if (beta != 0.f) base += beta * *out;
-        *out = alpha * hsum(acc[r][j]) + base;
+        *out = alpha * hsum(acc[j][r]) + base;
       }
   }
 }
 
 // C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] (= a[r * lda + k]) and summed in k order,
-// 32 columns at a time; a partial last group goes through the stack.
+// 32 columns at a time. Epilogue: the accumulators are rows of C, stored through a stack tile.
 template <int R, DType D>
 LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
                                int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
   for (int64_t n = n0; n < n1; n += 32) {
     int width = static_cast<int>(std::min<int64_t>(32, n1 - n));
+    int lanes[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) lanes[j] = std::clamp(width - 8 * j, 0, 8);
     __m256 acc[R][4];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_setzero_ps();
-    for (int64_t kk = 0; kk < k; ++kk) {
-      if (kk + kStridePrefetch < k) {  // a strided walk down a column strip
-        prefetch<D>(b, (kk + kStridePrefetch) * ldb + n);
-        prefetch<D>(b, (kk + kStridePrefetch) * ldb + n + 16);
-      }
-      __m256 bv[4];
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j)
-        bv[j] = load8<D>(b, kk * ldb + n + 8 * j, static_cast<int>(std::clamp(width - 8 * j, 0, 8)));
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        __m256 av = _mm256_set1_ps(a[r * lda + kk]);
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
-      }
-    }
+    axpy_product<R, 4, D>(b, ldb, n, lanes, a, lda, 1, k, acc);
     alignas(32) float tile[R * 32];
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
@@ -243,34 +269,7 @@ LMF_AVX2 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int64
   }
 }
 
-// Columns [n0, n1) of a skinny product C[M <= 8 (4 when trans_b), N] = alpha * op(A) @ op(B) + beta * C (+ bias);
-// op(A) is f32 with rows along K contiguous (a[r * lda + k]).
-template <DType D>
-LMF_AVX2 void skinny(int64_t m, int64_t k, const float* a, int64_t lda, const void* b, bool trans_b, int64_t ldb,
-                     float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
-  for (int64_t r0 = 0; r0 < m; r0 += kSkinnyGroup) {
-    int rows = static_cast<int>(std::min<int64_t>(kSkinnyGroup, m - r0));
-    const float* ar = a + r0 * lda;
-    float* cr = c + r0 * ldc;
-    if (trans_b) {
-      switch (rows) {
-        case 1: skinny_rows_dot<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 2: skinny_rows_dot<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 3: skinny_rows_dot<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        default: skinny_rows_dot<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      }
-    } else {
-      switch (rows) {
-        case 1: skinny_rows_axpy<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 2: skinny_rows_axpy<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 3: skinny_rows_axpy<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        default: skinny_rows_axpy<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      }
-    }
-  }
-}
-
-// ---- Narrow products (N <= 16: a LoRA rank), without packing the long operand: see avx512.h -------------------
+// ---- Narrow products (N <= 16) --------------------------------------------------------------------------------
 // Column groups of 4, 2 or 1 (16 registers), op(B) copied to f32 and zero-padded to whole groups by the caller.
 constexpr int kNarrowMaxN = 16;
 constexpr int64_t kNarrowRowBlock = 64;
@@ -286,27 +285,12 @@ inline void narrow_store(const float* sums, float* out, int cols, float alpha, f
 }
 
 // A stored [M, K] (row stride lda, dtype D): R rows x NJ columns by dot products along K with bt, the f32 copy of
-// op(B)^T ([N_pad, K], row stride ldt); lane-wise partial sums, then a horizontal-add tree.
+// op(B)^T ([N_pad, K], row stride ldt). Epilogue: each row's outputs reduced together by a horizontal-add tree.
 template <int R, int NJ, DType D>
 LMF_AVX2 void narrow_dot_block(const void* a, int64_t lda, int64_t i0, const float* bt, int64_t ldt, int64_t k,
                                float* c, int64_t ldc, int cols, float alpha, float beta, const float* bias) {
   __m256 acc[R][NJ];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NJ; ++j) acc[r][j] = _mm256_setzero_ps();
-  for (int64_t kk = 0; kk < k; kk += 8) {
-    int kn = static_cast<int>(std::min<int64_t>(8, k - kk));
-    __m256 av[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) av[r] = load8<D>(a, (i0 + r) * lda + kk, kn);
-#pragma GCC unroll 4
-    for (int j = 0; j < NJ; ++j) {
-      __m256 bv = load8<DType::f32>(bt, j * ldt + kk, kn);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[r][j] = _mm256_fmadd_ps(av[r], bv, acc[r][j]);
-    }
-  }
+  dot_product<R, NJ, D>(a, lda, i0, R, bt, ldt, k, acc);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     alignas(16) float sums[4] = {};
@@ -332,7 +316,8 @@ LMF_AVX2 void narrow_dot_rows(const void* a, int64_t lda, int64_t i0, int64_t i1
 }
 
 // A stored [K, M] (trans_a): 8 * S rows of C at a time, vectors along M, k-ordered sums of A's row segment times
-// op(B)[k][j] (bs: f32 [K, N_pad], row stride ldp); the C^T block goes through the stack for the epilogue.
+// op(B)[k][j] (bs: f32 [K, N_pad], row stride ldp). Epilogue: the accumulators are columns of C, stored through a
+// stack tile.
 template <int NJ, DType D>
 LMF_AVX2 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t i1, const float* bs, int64_t ldp,
                                int64_t k, float* c, int64_t ldc, int cols, float alpha, float beta,
@@ -343,23 +328,7 @@ LMF_AVX2 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t i
 #pragma GCC unroll 8
     for (int s = 0; s < S; ++s) lanes[s] = static_cast<int>(std::clamp<int64_t>(i1 - i - 8 * s, 0, 8));
     __m256 acc[NJ][S];
-#pragma GCC unroll 4
-    for (int j = 0; j < NJ; ++j)
-#pragma GCC unroll 8
-      for (int s = 0; s < S; ++s) acc[j][s] = _mm256_setzero_ps();
-    for (int64_t kk = 0; kk < k; ++kk) {
-      if (kk + kStridePrefetch < k)  // a strided walk down A's columns
-        for (int s = 0; s < S; s += 2) prefetch<D>(a, (kk + kStridePrefetch) * lda + i + 8 * s);
-      __m256 av[S];
-#pragma GCC unroll 8
-      for (int s = 0; s < S; ++s) av[s] = load8<D>(a, kk * lda + i + 8 * s, lanes[s]);
-#pragma GCC unroll 4
-      for (int j = 0; j < NJ; ++j) {
-        __m256 bv = _mm256_broadcast_ss(bs + kk * ldp + j);
-#pragma GCC unroll 8
-        for (int s = 0; s < S; ++s) acc[j][s] = _mm256_fmadd_ps(av[s], bv, acc[j][s]);
-      }
-    }
+    axpy_product<NJ, S, D>(a, lda, i, lanes, bs, 1, ldp, k, acc);
     alignas(32) float tile[NJ][8 * S];
 #pragma GCC unroll 4
     for (int j = 0; j < NJ; ++j)
@@ -374,36 +343,21 @@ LMF_AVX2 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t i
   }
 }
 
-// Rows [i0, i1) of a narrow product C[M, N <= 16] (see avx512.h for the operand layouts).
-template <DType D>
-LMF_AVX2 void narrow(int64_t n, int64_t k, const void* a, bool trans_a, int64_t lda, const float* bp, int64_t ldp,
-                     float* c, int64_t ldc, int64_t i0, int64_t i1, float alpha, float beta, const float* bias) {
-  // Row blocks of kNarrowRowBlock (a multiple of every kernel's row step), every column group inside one: the
-  // block of A (at most 64 rows x K) is read from memory once and from L2 for the further groups.
-  for (int64_t r0 = i0; r0 < i1; r0 += kNarrowRowBlock) {
-    const int64_t r1 = std::min(i1, r0 + kNarrowRowBlock);
-    for (int64_t j0 = 0; j0 < n; j0 += narrow_group(n - j0)) {
-      int nj = narrow_group(n - j0), cols = static_cast<int>(std::min<int64_t>(nj, n - j0));
-      const float* bias_j = bias ? bias + j0 : nullptr;
-      float* cj = c + j0;
-      if (trans_a) {
-        const float* bs = bp + j0;
-        switch (nj) {
-          case 1: narrow_axpy_rows<1, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          case 2: narrow_axpy_rows<2, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          default: narrow_axpy_rows<4, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        }
-      } else {
-        const float* bt = bp + j0 * ldp;
-        switch (nj) {
-          case 1: narrow_dot_rows<1, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          case 2: narrow_dot_rows<2, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          default: narrow_dot_rows<4, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        }
-      }
-    }
-  }
-}
+// What the shared drivers (gemm/unpacked.h) run on this path.
+struct Unpacked {
+  static constexpr int kSkinnyGroup = gemm_avx2::kSkinnyGroup, kSkinnyDotRows = gemm_avx2::kSkinnyDotRows;
+  static constexpr int64_t kNarrowRowBlock = gemm_avx2::kNarrowRowBlock;
+  static constexpr int kNarrowGroupMax = 4;
+  static int narrow_group(int64_t remaining) { return gemm_avx2::narrow_group(remaining); }
+  template <int R, DType D>
+  static constexpr auto skinny_dot = skinny_rows_dot<R, D>;
+  template <int R, DType D>
+  static constexpr auto skinny_axpy = skinny_rows_axpy<R, D>;
+  template <int NJ, DType D>
+  static constexpr auto narrow_dot = narrow_dot_rows<NJ, D>;
+  template <int NJ, DType D>
+  static constexpr auto narrow_axpy = narrow_axpy_rows<NJ, D>;
+};
 
 }  // namespace lmf::gemm_avx2
 #endif

@@ -41,14 +41,6 @@ template <DType D>
 constexpr int64_t dtype_bytes() {
   return D == DType::f32 ? 4 : 2;
 }
-// Rows ahead that the strided (column-strip) walks of the skinny and narrow kernels prefetch, into L2: operands of
-// LoRA's products are often cold (activations saved in the forward). In a LoRA step 32 rows into L2 measured best
-// (vs 8, 64, 128 rows; into L1 the tA products ran 1.5x slower, 8x576x512 tA slower than packing).
-constexpr int64_t kStridePrefetch = 32;
-// Bytes ahead that the narrow dot products prefetch along A's rows (sequential, but a cold A came 1.2-1.3x faster
-// with 1 KB; 2 and 4 KB, or into L2 instead of L1, measured the same within noise).
-constexpr int64_t kRowPrefetchBytes = 1024;
-
 inline __mmask16 mask_first(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
 
 // In-register transpose: r[i][j] -> r[j][i] for a 16x16 f32 tile.
@@ -187,136 +179,91 @@ inline KernelFn kernel_for_rows(int rows) {
   return table[rows];
 }
 
-// ---- Skinny products (M <= 16: decoding, a LoRA rank), without packing ------------------------------------------
-// Packing B costs about as much as multiplying it by a few rows, so few rows read B where it lies instead: up to 16
-// rows in groups of 8 when B is stored [K, N] (B read once per group), up to 4 when B is stored [N, K] (each dot
-// product ends in a horizontal sum, which costs more than packing from 5 rows on).
-constexpr int kSkinnyRows = 16, kSkinnyGroup = 8, kSkinnyDotRows = 4;
-// Column vectors per step of the [K, N] form: 4 for up to 4 rows, 3 for 5-8 rows, so R x 3 accumulators fit.
-constexpr int skinny_width(int rows) { return rows <= 4 ? 4 : 3; }
+// ---- Unpacked products (a side of at most 16: decoding, a LoRA rank) ------------------------------------------
+// Packing costs about as much as multiplying a large operand by a sliver, so these read the large operand where it
+// lies and the caller copies the small one to f32. "Skinny" products have few rows (M <= 16, B read in place),
+// "narrow" ones few columns (N <= 16, A read in place). Both come down to the same two loops over K, written once
+// below; what differs is the epilogue that turns the accumulators into C:
+//   axpy_product: vectors along the long side, one small-operand value broadcast per k. Skinny (B stored [K, N]):
+//     the accumulators are rows of C. Narrow (A stored [K, M]): they are columns of C, transposed in registers.
+//   dot_product: dot products along K, 16 lanes at a time. Skinny (B stored [N, K]): each output reduced alone.
+//     Narrow (A stored [M, K]): 8 outputs reduced together by a shuffle tree (lane_sums8).
+// Every sum runs over K in an order fixed by the shape alone, never by the thread split.
 
-// C[R <= 4, n0:n1] for B stored [N, K] (transB, an nn.Linear weight): dot products along K, 4 columns at a time.
-// A is f32 [R, K] with row stride lda. Each sum is lane-wise over K, then reduced: independent of the thread split.
-template <int R, DType D>
-LMF_AVX512 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
-                                int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
-  constexpr int W = 4;
-  for (int64_t n = n0; n < n1; n += W) {
-    int cols = static_cast<int>(std::min<int64_t>(W, n1 - n));
-    __m512 acc[R][W];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-      for (int j = 0; j < W; ++j) acc[r][j] = _mm512_setzero_ps();
-    for (int64_t kk = 0; kk < k; kk += 16) {
-      __mmask16 m = mask_first(k - kk);
-      __m512 bv[W];
-#pragma GCC unroll 4
-      for (int j = 0; j < W; ++j) bv[j] = j < cols ? load16<D>(b, (n + j) * ldb + kk, m) : _mm512_setzero_ps();
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        __m512 av = _mm512_maskz_loadu_ps(m, a + r * lda + kk);
-#pragma GCC unroll 4
-        for (int j = 0; j < W; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
-      }
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r)
-      for (int j = 0; j < cols; ++j) {
-        float* out = c + r * ldc + n + j;
-        float base = bias ? bias[n + j] : 0.f;
-        if (beta != 0.f) base += beta * *out;
-        *out = alpha * _mm512_reduce_add_ps(acc[r][j]) + base;
-      }
-  }
-}
+// Rows ahead that the strided (column-strip) walks of axpy_product prefetch, into L2: operands of LoRA's products
+// are often cold (activations saved in the forward). In a LoRA step 32 rows into L2 measured best (vs 8, 64, 128
+// rows; into L1 the tA products ran 1.5x slower, 8x576x512 tA slower than packing).
+constexpr int64_t kStridePrefetch = 32;
+// Bytes ahead that the narrow dot products prefetch along A's rows (sequential, but a cold A came 1.2-1.3x faster
+// with 1 KB; 2 and 4 KB, or into L2 instead of L1, measured the same within noise).
+constexpr int64_t kRowPrefetchBytes = 1024;
 
-// C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] and summed in k order, 16 * W columns at a time.
-// op(A)[r][k] is a[r * lda + k] (f32).
-template <int R, DType D>
-LMF_AVX512 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
-                                 int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
-  constexpr int W = skinny_width(R);
-  for (int64_t n = n0; n < n1; n += 16 * W) {
-    __mmask16 m[W];
-#pragma GCC unroll 4
-    for (int j = 0; j < W; ++j) m[j] = mask_first(std::max<int64_t>(0, n1 - n - 16 * j));
-    __m512 acc[R][W];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-      for (int j = 0; j < W; ++j) acc[r][j] = _mm512_setzero_ps();
-    for (int64_t kk = 0; kk < k; ++kk) {
-      // The walk down a column strip is strided; a cold B would arrive at the hardware prefetcher's slow pace.
-      if (kk + kStridePrefetch < k)
-#pragma GCC unroll 4
-        for (int j = 0; j < W; ++j)
-          _mm_prefetch(static_cast<const char*>(b) + ((kk + kStridePrefetch) * ldb + n + 16 * j) * dtype_bytes<D>(),
-                       _MM_HINT_T1);
-      __m512 bv[W];
-#pragma GCC unroll 4
-      for (int j = 0; j < W; ++j) bv[j] = load16<D>(b, kk * ldb + n + 16 * j, m[j]);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        __m512 av = _mm512_set1_ps(a[r * lda + kk]);
-#pragma GCC unroll 4
-        for (int j = 0; j < W; ++j) acc[r][j] = _mm512_fmadd_ps(av, bv[j], acc[r][j]);
-      }
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-      for (int j = 0; j < W; ++j) {
-        float* out = c + r * ldc + n + 16 * j;
-        __m512 base = bias ? _mm512_maskz_loadu_ps(m[j], bias + n + 16 * j) : _mm512_setzero_ps();
-        if (beta != 0.f) base = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[j], out), base);
-        _mm512_mask_storeu_ps(out, m[j], _mm512_fmadd_ps(va, acc[r][j], base));
-      }
-  }
-}
+#define LMF_AVX512_INLINE LMF_AVX512 __attribute__((always_inline)) inline
 
-// Columns [n0, n1) of a skinny product C[M, N] = alpha * op(A) @ op(B) + beta * C (+ bias), M <= kSkinnyRows
-// (kSkinnyDotRows when trans_b). op(A) is f32 with rows along K contiguous (a[r * lda + k]; the caller copies it
-// there when it is stored otherwise).
-template <DType D>
-LMF_AVX512 void skinny(int64_t m, int64_t k, const float* a, int64_t lda, const void* b, bool trans_b, int64_t ldb,
-                       float* c, int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
-  const int group = trans_b ? kSkinnyDotRows : kSkinnyGroup;
-  for (int64_t r0 = 0; r0 < m; r0 += group) {
-    int rows = static_cast<int>(std::min<int64_t>(group, m - r0));
-    const float* ar = a + r0 * lda;
-    float* cr = c + r0 * ldc;
-    if (trans_b) {
-      switch (rows) {
-        case 1: skinny_rows_dot<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 2: skinny_rows_dot<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        case 3: skinny_rows_dot<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-        default: skinny_rows_dot<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      }
-      continue;
-    }
-    switch (rows) {
-      case 1: skinny_rows_axpy<1, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      case 2: skinny_rows_axpy<2, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      case 3: skinny_rows_axpy<3, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      case 4: skinny_rows_axpy<4, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      case 5: skinny_rows_axpy<5, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      case 6: skinny_rows_axpy<6, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      case 7: skinny_rows_axpy<7, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
-      default: skinny_rows_axpy<8, D>(ar, lda, b, ldb, k, cr, ldc, n0, n1, alpha, beta, bias); break;
+// acc[q][v] = sum over k, in k order, of y[q * y_q + k * y_k] * X[k][x0 + 16 v + lane] for Q values of the small
+// f32 operand and V vectors of the large one X (dtype D, row stride ldx, lanes per mask m[v]), whose strided walk
+// down K is prefetched. Skinny: X = B, y = op(A)'s rows (y_q = lda, y_k = 1); narrow: X = A, y = op(B) (1, ldp).
+template <int Q, int V, DType D>
+LMF_AVX512_INLINE void axpy_product(const void* x, int64_t ldx, int64_t x0, const __mmask16 (&m)[V], const float* y,
+                                    int64_t y_q, int64_t y_k, int64_t k, __m512 (&acc)[Q][V]) {
+#pragma GCC unroll 8
+  for (int q = 0; q < Q; ++q)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[q][v] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < k; ++kk) {
+    // The walk down a column strip is strided; a cold operand would arrive at the hardware prefetcher's slow pace.
+    if (kk + kStridePrefetch < k)
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v)
+        _mm_prefetch(static_cast<const char*>(x) + ((kk + kStridePrefetch) * ldx + x0 + 16 * v) * dtype_bytes<D>(),
+                     _MM_HINT_T1);
+    __m512 xv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) xv[v] = load16<D>(x, kk * ldx + x0 + 16 * v, m[v]);
+#pragma GCC unroll 8
+    for (int q = 0; q < Q; ++q) {
+      __m512 yv = _mm512_set1_ps(y[q * y_q + kk * y_k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[q][v] = _mm512_fmadd_ps(yv, xv[v], acc[q][v]);
     }
   }
 }
 
-// ---- Narrow products (N <= 16: a LoRA rank), without packing the long operand ----------------------------------
-// The packed path would fill a 32-column tile with N <= 16 useful columns and pack all of the large op(A) to
-// multiply it by a [K, N] sliver. Here the caller copies op(B) (at most 16 x K) to f32 and op(A) is read where it
-// lies, once per group of up to 8 columns of C (from L1 for A stored [M, K]). Columns go in groups of 8, 4, 2 or
-// 1 (the copy of op(B) is zero-padded to whole groups); every sum runs over K in an order fixed by K and N alone.
-constexpr int kNarrowMaxN = 16;
-constexpr int64_t kNarrowRowBlock = 48;
-inline int narrow_group(int64_t remaining) { return remaining >= 8 ? 8 : remaining > 2 ? 4 : int(remaining); }
+// acc[p][q] = lane-wise partial sums over K (16 values per step) of X's row x0 + p (dtype D, row stride ldx; rows
+// p >= px read as zero) times y's row q (f32, row stride ldy). Skinny: X = B stored [N, K], y = op(A); narrow:
+// X = A stored [M, K] (PrefetchRows: 1 KB ahead along its rows), y = op(B)^T.
+template <int P, int Q, DType D, bool PrefetchRows>
+LMF_AVX512_INLINE void dot_product(const void* x, int64_t ldx, int64_t x0, int px, const float* y, int64_t ldy,
+                                   int64_t k, __m512 (&acc)[P][Q]) {
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+    for (int q = 0; q < Q; ++q) acc[p][q] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < k; kk += 16) {
+    __mmask16 m = mask_first(k - kk);
+    __m512 xv[P];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) {
+      if constexpr (PrefetchRows)
+        _mm_prefetch(static_cast<const char*>(x) + ((x0 + p) * ldx + kk) * dtype_bytes<D>() + kRowPrefetchBytes,
+                     _MM_HINT_T0);
+      xv[p] = p < px ? load16<D>(x, (x0 + p) * ldx + kk, m) : _mm512_setzero_ps();
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < Q; ++q) {
+      __m512 yv = _mm512_maskz_loadu_ps(m, y + q * ldy + kk);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) acc[p][q] = _mm512_fmadd_ps(xv[p], yv, acc[p][q]);
+    }
+  }
+}
+
+// out[lanes of m] = alpha * v + beta * out (+ bias): C's update in every vector epilogue (beta = 0 never reads out).
+LMF_AVX512_INLINE void store_row(__m512 v, float* out, __mmask16 m, float alpha, float beta, const float* bias) {
+  __m512 base = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+  if (beta != 0.f) base = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, out), base);
+  _mm512_mask_storeu_ps(out, m, _mm512_fmadd_ps(_mm512_set1_ps(alpha), v, base));
+}
 
 // Lane j (< 8) of the result = the sum of the 16 lanes of v[j]: a shuffle tree (unpack, shuffle_ps, two 128-bit
 // block shuffles) instead of eight separate horizontal reductions.
@@ -332,40 +279,71 @@ LMF_AVX512 inline __m512 lane_sums8(const __m512 v[8]) {
   return _mm512_shuffle_f32x4(z, z, 0x08);
 }
 
-// C[i, j0 : j0+NJ] = alpha * sum over lanes of the 16-wide partial dot products + beta * C (+ bias), masked to cols.
-LMF_AVX512 inline void narrow_store(__m512 sums, float* out, int cols, float alpha, float beta, const float* bias) {
-  __mmask16 m = mask_first(cols);
-  __m512 base = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
-  if (beta != 0.f) base = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, out), base);
-  _mm512_mask_storeu_ps(out, m, _mm512_fmadd_ps(_mm512_set1_ps(alpha), sums, base));
+// ---- Skinny products (M <= 16) ----------------------------------------------------------------------------------
+// Up to 16 rows in groups of 8 when B is stored [K, N] (B read once per group), up to 4 when B is stored [N, K]
+// (each dot product ends in a horizontal sum, which costs more than packing from 5 rows on).
+constexpr int kSkinnyRows = 16, kSkinnyGroup = 8, kSkinnyDotRows = 4;
+// Column vectors per step of the [K, N] form: 4 for up to 4 rows, 3 for 5-8 rows, so R x 3 accumulators fit.
+constexpr int skinny_width(int rows) { return rows <= 4 ? 4 : 3; }
+
+// C[R <= 4, n0:n1] for B stored [N, K] (transB, an nn.Linear weight): dot products along K, 4 columns at a time.
+// A is f32 [R, K] with row stride lda. Epilogue: each output's lanes summed alone.
+template <int R, DType D>
+LMF_AVX512 void skinny_rows_dot(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
+                                int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
+  constexpr int W = 4;
+  for (int64_t n = n0; n < n1; n += W) {
+    int cols = static_cast<int>(std::min<int64_t>(W, n1 - n));
+    __m512 acc[W][R];  // [column][row]
+    dot_product<W, R, D, false>(b, ldb, n, cols, a, lda, k, acc);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < cols; ++j) {
+        float* out = c + r * ldc + n + j;
+        float base = bias ? bias[n + j] : 0.f;
+        if (beta != 0.f) base += beta * *out;
+        *out = alpha * _mm512_reduce_add_ps(acc[j][r]) + base;
+      }
+  }
 }
 
+// C[R, n0:n1] for B stored [K, N]: rows of B scaled by op(A)[r][k] (a[r * lda + k], f32) and summed in k order,
+// 16 * W columns at a time. Epilogue: the accumulators are rows of C.
+template <int R, DType D>
+LMF_AVX512 void skinny_rows_axpy(const float* a, int64_t lda, const void* b, int64_t ldb, int64_t k, float* c,
+                                 int64_t ldc, int64_t n0, int64_t n1, float alpha, float beta, const float* bias) {
+  constexpr int W = skinny_width(R);
+  for (int64_t n = n0; n < n1; n += 16 * W) {
+    __mmask16 m[W];
+#pragma GCC unroll 4
+    for (int j = 0; j < W; ++j) m[j] = mask_first(std::max<int64_t>(0, n1 - n - 16 * j));
+    __m512 acc[R][W];
+    axpy_product<R, W, D>(b, ldb, n, m, a, lda, 1, k, acc);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < W; ++j)
+        store_row(acc[r][j], c + r * ldc + n + 16 * j, m[j], alpha, beta, bias ? bias + n + 16 * j : nullptr);
+  }
+}
+
+// ---- Narrow products (N <= 16) --------------------------------------------------------------------------------
+// The packed path would fill a 32-column tile with N <= 16 useful columns and pack all of the large op(A) to
+// multiply it by a [K, N] sliver. Here op(B) (at most 16 x K, copied to f32 by the caller) is read once per group of
+// up to 8 columns of C and op(A) where it lies (from L1 for A stored [M, K]). Columns go in groups of 8, 4, 2 or 1
+// (the copy of op(B) is zero-padded to whole groups).
+constexpr int kNarrowMaxN = 16;
+constexpr int64_t kNarrowRowBlock = 48;
+inline int narrow_group(int64_t remaining) { return remaining >= 8 ? 8 : remaining > 2 ? 4 : int(remaining); }
+
 // A stored [M, K] (row stride lda, dtype D): R rows x NJ columns of C by dot products along K with bt, the f32
-// copy of op(B)^T ([N_pad, K], row stride ldt). Lane-wise partial sums over K, then lane_sums8.
+// copy of op(B)^T ([N_pad, K], row stride ldt). Epilogue: each row's NJ outputs reduced together by lane_sums8.
 template <int R, int NJ, DType D>
 LMF_AVX512 void narrow_dot_block(const void* a, int64_t lda, int64_t i0, const float* bt, int64_t ldt, int64_t k,
                                  float* c, int64_t ldc, int cols, float alpha, float beta, const float* bias) {
   __m512 acc[R][NJ];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int j = 0; j < NJ; ++j) acc[r][j] = _mm512_setzero_ps();
-  for (int64_t kk = 0; kk < k; kk += 16) {
-    __mmask16 m = mask_first(k - kk);
-    __m512 av[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const char* ahead = static_cast<const char*>(a) + ((i0 + r) * lda + kk) * dtype_bytes<D>() + kRowPrefetchBytes;
-      _mm_prefetch(ahead, _MM_HINT_T0);
-      av[r] = load16<D>(a, (i0 + r) * lda + kk, m);
-    }
-#pragma GCC unroll 8
-    for (int j = 0; j < NJ; ++j) {
-      __m512 bv = _mm512_maskz_loadu_ps(m, bt + j * ldt + kk);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(av[r], bv, acc[r][j]);
-    }
-  }
+  dot_product<R, NJ, D, true>(a, lda, i0, R, bt, ldt, k, acc);
+  const __mmask16 m = mask_first(cols);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     __m512 v[8];
@@ -376,7 +354,7 @@ LMF_AVX512 void narrow_dot_block(const void* a, int64_t lda, int64_t i0, const f
       sums = _mm512_set1_ps(_mm512_reduce_add_ps(acc[r][0]));
     else
       sums = lane_sums8(v);
-    narrow_store(sums, c + (i0 + r) * ldc, cols, alpha, beta, bias);
+    store_row(sums, c + (i0 + r) * ldc, m, alpha, beta, bias);
   }
 }
 
@@ -393,38 +371,20 @@ LMF_AVX512 void narrow_dot_rows(const void* a, int64_t lda, int64_t i0, int64_t 
 }
 
 // A stored [K, M] (trans_a: op(A)[i][k] = a[k * lda + i]): 16 * S rows of C at a time, vectors along M, each k
-// adding A's row segment times op(B)[k][j] (bs: f32 [K, N_pad], row stride ldp) in k order; the [NJ, 16] blocks of
-// C^T are transposed in registers for the epilogue.
+// adding A's row segment times op(B)[k][j] (bs: f32 [K, N_pad], row stride ldp) in k order. Epilogue: the
+// accumulators are [NJ, 16] blocks of C^T, transposed in registers.
 template <int NJ, DType D>
 LMF_AVX512 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t i1, const float* bs, int64_t ldp,
                                  int64_t k, float* c, int64_t ldc, int cols, float alpha, float beta,
                                  const float* bias) {
   constexpr int S = 3;  // 48 rows: the parallel unit (gemm.cc)
+  const __mmask16 out_mask = mask_first(cols);
   for (int64_t i = i0; i < i1; i += 16 * S) {
     __mmask16 m[S];
 #pragma GCC unroll 4
     for (int s = 0; s < S; ++s) m[s] = mask_first(std::max<int64_t>(0, i1 - i - 16 * s));
     __m512 acc[NJ][S];
-#pragma GCC unroll 8
-    for (int j = 0; j < NJ; ++j)
-#pragma GCC unroll 4
-      for (int s = 0; s < S; ++s) acc[j][s] = _mm512_setzero_ps();
-    for (int64_t kk = 0; kk < k; ++kk) {
-      if (kk + kStridePrefetch < k)  // strided walk down A's columns: see skinny_rows_axpy
-#pragma GCC unroll 4
-        for (int s = 0; s < S; ++s)
-          _mm_prefetch(static_cast<const char*>(a) + ((kk + kStridePrefetch) * lda + i + 16 * s) * dtype_bytes<D>(),
-                       _MM_HINT_T1);
-      __m512 av[S];
-#pragma GCC unroll 4
-      for (int s = 0; s < S; ++s) av[s] = load16<D>(a, kk * lda + i + 16 * s, m[s]);
-#pragma GCC unroll 8
-      for (int j = 0; j < NJ; ++j) {
-        __m512 bv = _mm512_set1_ps(bs[kk * ldp + j]);
-#pragma GCC unroll 4
-        for (int s = 0; s < S; ++s) acc[j][s] = _mm512_fmadd_ps(av[s], bv, acc[j][s]);
-      }
-    }
+    axpy_product<NJ, S, D>(a, lda, i, m, bs, 1, ldp, k, acc);
 #pragma GCC unroll 4
     for (int s = 0; s < S; ++s) {
       int64_t rows = std::min<int64_t>(16, i1 - i - 16 * s);
@@ -433,44 +393,26 @@ LMF_AVX512 void narrow_axpy_rows(const void* a, int64_t lda, int64_t i0, int64_t
 #pragma GCC unroll 16
       for (int j = 0; j < 16; ++j) r[j] = j < NJ ? acc[j][s] : _mm512_setzero_ps();
       transpose16(r);  // r[l] = C[i + 16s + l, j0 : j0 + NJ]
-      for (int64_t l = 0; l < rows; ++l) narrow_store(r[l], c + (i + 16 * s + l) * ldc, cols, alpha, beta, bias);
+      for (int64_t l = 0; l < rows; ++l) store_row(r[l], c + (i + 16 * s + l) * ldc, out_mask, alpha, beta, bias);
     }
   }
 }
 
-// Rows [i0, i1) of a narrow product C[M, N <= 16] = alpha * op(A) @ op(B) + beta * C (+ bias), A of dtype D.
-// bp holds op(B) as f32: op(B)^T [N_pad, K] (row stride ldp) when !trans_a, op(B) [K, N_pad] when trans_a.
-template <DType D>
-LMF_AVX512 void narrow(int64_t n, int64_t k, const void* a, bool trans_a, int64_t lda, const float* bp, int64_t ldp,
-                       float* c, int64_t ldc, int64_t i0, int64_t i1, float alpha, float beta, const float* bias) {
-  // Row blocks of kNarrowRowBlock (a multiple of every kernel's row step), every column group inside one: the
-  // block of A (at most 48 rows x K) is read from memory once and from L2 for the further groups.
-  for (int64_t r0 = i0; r0 < i1; r0 += kNarrowRowBlock) {
-    const int64_t r1 = std::min(i1, r0 + kNarrowRowBlock);
-    for (int64_t j0 = 0; j0 < n; j0 += narrow_group(n - j0)) {
-      int nj = narrow_group(n - j0), cols = static_cast<int>(std::min<int64_t>(nj, n - j0));
-      const float* bias_j = bias ? bias + j0 : nullptr;
-      float* cj = c + j0;
-      if (trans_a) {
-        const float* bs = bp + j0;
-        switch (nj) {
-          case 1: narrow_axpy_rows<1, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          case 2: narrow_axpy_rows<2, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          case 4: narrow_axpy_rows<4, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          default: narrow_axpy_rows<8, D>(a, lda, r0, r1, bs, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        }
-      } else {
-        const float* bt = bp + j0 * ldp;
-        switch (nj) {
-          case 1: narrow_dot_rows<1, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          case 2: narrow_dot_rows<2, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          case 4: narrow_dot_rows<4, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-          default: narrow_dot_rows<8, D>(a, lda, r0, r1, bt, ldp, k, cj, ldc, cols, alpha, beta, bias_j); break;
-        }
-      }
-    }
-  }
-}
+// What the shared drivers (gemm/unpacked.h) run on this path.
+struct Unpacked {
+  static constexpr int kSkinnyGroup = gemm_avx512::kSkinnyGroup, kSkinnyDotRows = gemm_avx512::kSkinnyDotRows;
+  static constexpr int64_t kNarrowRowBlock = gemm_avx512::kNarrowRowBlock;
+  static constexpr int kNarrowGroupMax = 8;
+  static int narrow_group(int64_t remaining) { return gemm_avx512::narrow_group(remaining); }
+  template <int R, DType D>
+  static constexpr auto skinny_dot = skinny_rows_dot<R, D>;
+  template <int R, DType D>
+  static constexpr auto skinny_axpy = skinny_rows_axpy<R, D>;
+  template <int NJ, DType D>
+  static constexpr auto narrow_dot = narrow_dot_rows<NJ, D>;
+  template <int NJ, DType D>
+  static constexpr auto narrow_axpy = narrow_axpy_rows<NJ, D>;
+};
 
 }  // namespace lmf::gemm_avx512
 

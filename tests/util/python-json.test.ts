@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pyFloat, pythonFloatRepr, pythonJsonDumps } from '../../src/io/index.js';
+import { pyFloat, pythonFloatRepr, pythonJsonDumps } from '../../src/util/python-json.js';
 
 test('float repr matches Python repr()', () => {
   // Values and the text CPython 3 prints for repr(float(x)).

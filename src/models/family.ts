@@ -1,0 +1,80 @@
+/**
+ * What a model family provides: the module tree of a causal LM for one config, with HF's module and parameter paths
+ * (`model.embed_tokens`, `model.layers.{i}…`, `model.norm`, `lm_head`). Everything above a family (parameters,
+ * training modes, adapters, the forward and loss paths, saving) works on this shape alone, so a new family is one
+ * file that implements it plus one line in `registry.ts`.
+ */
+import type { Generator, QuantizedMatrix, RopeFrequencies, Tensor } from '../engine/index.js';
+import type { ModelConfig } from '../io/model-config.js';
+import type { Embedding } from '../nn/embedding.js';
+import { Linear } from '../nn/linear.js';
+import type { Module } from '../nn/module.js';
+import type { KVCache } from './kv-cache.js';
+
+/**
+ * Creates (or loads) the tensor for an HF parameter path of the given shape. `projection`, when present, gives the
+ * weight of a decoder layer's projection instead: a tensor, or a quantized matrix (loading quantizes as it reads).
+ */
+export type WeightSource = ((name: string, shape: readonly number[]) => Tensor) & {
+  projection?: (name: string, shape: readonly [number, number]) => Tensor | QuantizedMatrix;
+};
+
+/** A decoder layer's projection `${prefix}.${name}` (weight [out, in], optional bias [out]), quantized when the
+ * source quantizes: every family builds its attention and MLP projections with it. */
+export function projectionLayer(
+  w: WeightSource,
+  prefix: string,
+  name: string,
+  out: number,
+  inp: number,
+  bias: boolean,
+): Linear {
+  const path = `${prefix}.${name}`;
+  const weight = w.projection ? w.projection(`${path}.weight`, [out, inp]) : w(`${path}.weight`, [out, inp]);
+  return new Linear(inp, out, weight, bias ? w(`${path}.bias`, [out]) : null);
+}
+
+/** What every layer of one forward pass shares. */
+export interface ForwardContext {
+  /** i32 [B, T] absolute positions (RoPE). */
+  positionIds: Tensor;
+  /** i32 [B, S] 1 = real key, 0 = padding. */
+  keyMask?: Tensor;
+  /** i32 [B, T] packed-sequence ids: attention stays within a sequence. */
+  segmentIds?: Tensor;
+  cache?: KVCache;
+  /** RoPE inverse frequencies for this pass (computed once per forward, shared by every layer). */
+  rope: RopeFrequencies;
+}
+
+/** `model`: embeddings, decoder layers, final norm. */
+export interface DecoderStack extends Module {
+  readonly embedTokens: Embedding;
+  /** Recompute each layer's activations in the backward instead of keeping them. */
+  gradientCheckpointing: boolean;
+  /** The dropout stream, rewound by checkpointed layers that draw random numbers (LoRA dropout). */
+  rng?: Generator;
+  /** RoPE frequencies for positions up to maxPosition. */
+  ropeFrequencies(maxPosition: number): RopeFrequencies;
+  /** inputIds i32 [B, T] -> final hidden states [B, T, C] */
+  forward(inputIds: Tensor, ctx: ForwardContext): Tensor;
+}
+
+/** The causal LM: `model` + `lm_head` (a child Linear, which LoRA may wrap). */
+export interface CausalLMModule extends Module {
+  readonly cfg: ModelConfig;
+  readonly model: DecoderStack;
+  /** inputIds [B, T] -> logits [B, T, V] */
+  forward(inputIds: Tensor, ctx: ForwardContext): Tensor;
+  /** hidden [..., C] -> logits [..., V] (generation computes the head for the last position only). */
+  head(hidden: Tensor): Tensor;
+}
+
+export interface ModelFamily {
+  /** For messages: 'llama'. */
+  readonly name: string;
+  /** config.json `architectures` entries this family builds. */
+  readonly architectures: readonly string[];
+  /** The module tree for `config`, every parameter taken from `weights` by its HF path. */
+  build(config: ModelConfig, weights: WeightSource): CausalLMModule;
+}

@@ -1,0 +1,85 @@
+/** Building a CausalLM: from an HF checkpoint folder (with PEFT adapters), or with random weights. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fill_, Generator, keep, normal_, setThreads, Tensor } from '../engine/index.js';
+import { CheckpointReader } from '../io/checkpoint.js';
+import {
+  expectedParameters,
+  isIgnorableCheckpointTensor,
+  type ModelConfig,
+  readModelConfig,
+} from '../io/model-config.js';
+import { checkParameters, formatParameterReport } from '../io/param-check.js';
+import type { WeightSource } from './family.js';
+import { CausalLM } from './model.js';
+import { type QuantizationOptions, quantizeProjections } from './quantization.js';
+import { buildModule } from './registry.js';
+
+export interface LoadModelOptions {
+  /** Storage dtype of the (frozen) weight matrices: f32 (default), bf16 or f16. Norms stay f32. */
+  dtype?: 'f32' | 'bf16' | 'f16';
+  /** PEFT adapter folder(s): all but the last are merged into the weights, the last stays a live adapter. */
+  adapter?: string | readonly string[];
+  /** Native thread-pool size (default: physical cores). */
+  threads?: number;
+  /**
+   * Quantize the decoder layers' projections while loading, as bitsandbytes does with LLaMA-Factory's
+   * quantization_bit: 4 (NF4/FP4, 64-value blocks, double quantization by default) or 8 (LLM.int8() rows). Norms,
+   * embeddings and the LM head keep their dtype. A quantized base trains only through LoRA.
+   */
+  quantization?: QuantizationOptions;
+}
+
+/** Loads a HF checkpoint folder (config.json + safetensors), optionally with PEFT adapters. */
+export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<CausalLM> {
+  if (options.threads !== undefined) setThreads(options.threads);
+  const config = readModelConfig(dir);
+  const reader = CheckpointReader.open(dir);
+  try {
+    const expected = expectedParameters(config);
+    const report = checkParameters(expected, reader.shapes(), (n) => isIgnorableCheckpointTensor(n, config));
+    if (!report.ok) throw new Error(formatParameterReport(report, dir));
+    const storage = options.dtype ?? 'f32';
+    const weights: WeightSource = (name, shape) => {
+      const isMatrix = shape.length === 2;
+      const t = keep(reader.load(name, { dtype: isMatrix ? storage : 'f32' }));
+      t.name = name;
+      if (t.shape.some((d, i) => d !== shape[i]))
+        throw new Error(`${dir}: ${name} is [${t.shape}], expected [${shape}]`);
+      return t;
+    };
+    if (options.quantization) quantizeProjections(weights, (name) => reader.load(name), options.quantization, dir);
+    const module = buildModule(config, weights);
+    const genPath = join(dir, 'generation_config.json');
+    const generationConfig = existsSync(genPath)
+      ? (JSON.parse(readFileSync(genPath, 'utf8')) as Record<string, unknown>)
+      : {};
+    // PEFT's base_model_name_or_path is the name the base was loaded by (transformers' name_or_path).
+    const model = new CausalLM(config, module, generationConfig, { dir, nameOrPath: dir });
+    const adapters =
+      options.adapter === undefined ? [] : typeof options.adapter === 'string' ? [options.adapter] : options.adapter;
+    for (const a of adapters) model.loadAdapter(a);
+    return model;
+  } finally {
+    reader.close();
+  }
+}
+
+/** A model with random weights (HF's init: matrices ~ N(0, initializer_range), norms 1), for tests and benchmarks. */
+export function createModel(
+  config: ModelConfig,
+  { seed = 0, std, dtype = 'f32' }: { seed?: number; std?: number; dtype?: 'f32' | 'bf16' | 'f16' } = {},
+): CausalLM {
+  const gen = new Generator(seed);
+  const sigma = std ?? (config.raw.initializer_range as number | undefined) ?? 0.02;
+  const weights: WeightSource = (name, shape) => {
+    const t = Tensor.empty(shape);
+    if (shape.length === 1) fill_(t, name.endsWith('.bias') ? 0 : 1);
+    else normal_(t, gen, 0, sigma);
+    const stored = dtype !== 'f32' && shape.length === 2 ? t.to(dtype) : t;
+    if (stored !== t) t.dispose();
+    stored.name = name;
+    return keep(stored);
+  };
+  return new CausalLM(config, buildModule(config, weights));
+}
