@@ -137,11 +137,12 @@ export const MODEL_ARGS = {
   ),
   // ExportArguments
   export_dir: optStr('Path to the directory to save the exported model.'),
-  export_size: int(5, 'The file shard size (in GB) of the exported model.'),
+  export_size: float(5, 'The file shard size (in GB) of the exported model.'),
   export_device: choice(
     ['cpu', 'auto'] as const,
     'cpu',
     'The device used in model export, use `auto` to accelerate exporting.',
+    { note: 'there is one device (the CPU); the export runs there' },
   ),
   export_quantization_bit: optInt('The number of bits to quantize the exported model.'),
   export_quantization_dataset: optStr('Path to the dataset or dataset name to use in quantizing the exported model.'),
