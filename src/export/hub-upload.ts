@@ -34,6 +34,11 @@ export function hubTarget(repoId: string, hfHubToken: string | null): HubTarget 
       `export_hub_model_id ${repoId} needs a Hugging Face token with write access: set HF_TOKEN (or hf_hub_token), ` +
         'or remove export_hub_model_id to export locally only',
     );
+  if (!token.startsWith('hf_'))
+    throw new HubUploadError(
+      `${hfHubToken ? 'hf_hub_token' : 'HF_TOKEN'} is not a Hugging Face access token (they start with hf_): ` +
+        'create one with write access at https://huggingface.co/settings/tokens',
+    );
   if (offline())
     throw new HubUploadError(
       `export_hub_model_id ${repoId}: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it, or remove ` +

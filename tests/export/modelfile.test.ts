@@ -59,7 +59,10 @@ test("export with template llama3 writes LLaMA-Factory's golden Modelfile", asyn
   assert.equal(readFileSync(join(out, MODELFILE), 'utf8'), LLAMA3_GOLDEN);
   // LLaMA-Factory's test_get_stop_token_ids: {128008, 128009}; they are generation_config's eos too
   assert.deepEqual(result.stopIds, [128008, 128009]);
-  assert.deepEqual(JSON.parse(readFileSync(join(out, 'generation_config.json'), 'utf8')).eos_token_id, [128008, 128009]);
+  assert.deepEqual(
+    JSON.parse(readFileSync(join(out, 'generation_config.json'), 'utf8')).eos_token_id,
+    [128008, 128009],
+  );
   // auto on a float32 base writes bfloat16, as LLaMA-Factory's infer_optim_dtype(bfloat16) does
   assert.equal(result.dtype, 'bf16');
   assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype, 'bfloat16');
