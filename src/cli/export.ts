@@ -26,6 +26,8 @@ export async function exportCommand(argv: string[]): Promise<number> {
             'export_legacy_format',
             'export_hub_model_id',
             'hf_hub_token',
+            'export_format',
+            'gguf_type',
           ],
           data: ['template', 'default_system', 'enable_thinking', 'tool_format'],
           finetuning: ['stage', 'finetuning_type'],
@@ -50,7 +52,9 @@ export async function exportCommand(argv: string[]): Promise<number> {
     progress.done();
     const gb = (result.totalSize / 1e9).toFixed(3);
     console.error(
-      `[lmforge] done: ${result.weightFiles.length} weight file(s), ${gb} GB of ${result.dtype} tensors, in ${result.exportDir}`,
+      args.export_format === 'gguf'
+        ? `[lmforge] done: ${result.weightFiles[0]}, ${gb} GB (${args.gguf_type}), in ${result.exportDir}`
+        : `[lmforge] done: ${result.weightFiles.length} weight file(s), ${gb} GB of ${result.dtype} tensors, in ${result.exportDir}`,
     );
     return 0;
   } catch (e) {

@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { HparamsError, INFER_GROUPS, readArgs, typeArgs } from '../hparams/index.js';
+import { GGUF_TYPES, type GgufType } from './gguf/write-gguf.js';
 
 export type InferDtype = 'auto' | 'float16' | 'bfloat16' | 'float32';
 
@@ -24,6 +25,8 @@ export interface ExportArgs {
   infer_dtype: InferDtype;
   export_hub_model_id: string | null;
   hf_hub_token: string | null;
+  export_format: 'hf' | 'gguf';
+  gguf_type: GgufType;
   /** On-the-fly quantization of the base (LLaMA-Factory's quantization_bit): a merge into it is refused. */
   quantization_bit: number | null;
 }
@@ -71,6 +74,12 @@ export function parseExportArgs(argv: readonly string[]): ParsedExportArgs {
     samePath(model.export_dir as string, model.model_name_or_path as string)
   )
     problems.push('export_dir must differ from model_name_or_path: the export would overwrite the model it reads');
+  const ggufType = model.gguf_type as string;
+  if (model.export_format === 'gguf' && !(GGUF_TYPES as readonly string[]).includes(ggufType))
+    problems.push(
+      `gguf_type ${ggufType} is not written yet (so far: ${GGUF_TYPES.join(', ')}); choose one of those, or ` +
+        'export_format: hf and quantize with llama.cpp',
+    );
   for (const a of adapters ?? [])
     if (model.export_dir && samePath(model.export_dir as string, a))
       problems.push(`export_dir must differ from the adapter folder ${a}: the export would overwrite it`);
@@ -90,6 +99,8 @@ export function parseExportArgs(argv: readonly string[]): ParsedExportArgs {
       export_hub_model_id: (model.export_hub_model_id as string | null) ?? null,
       hf_hub_token: (model.hf_hub_token as string | null) ?? null,
       quantization_bit: (model.quantization_bit as number | null) ?? null,
+      export_format: model.export_format as 'hf' | 'gguf',
+      gguf_type: ggufType as GgufType,
     },
     notes: typed.notes,
   };

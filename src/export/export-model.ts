@@ -12,17 +12,22 @@
  * Everything is written into `<export_dir>.tmp-<pid>` and published with renames (publish.ts); then, with
  * `export_hub_model_id`, uploaded (hub-upload.ts).
  */
-import { copyFileSync, existsSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { Template } from '../data/template/template.js';
 import { loadTokenizerAndTemplate } from '../infer/chat-runner.js';
 import { tempPathFor, writeFileAtomic } from '../io/atomic.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
 import { readModelConfig } from '../io/model-config.js';
 import type { PyJson } from '../io/python-json.js';
-import { loadModel } from '../models/causal-lm.js';
+import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { VALUE_HEAD_FILE } from '../train/rm.js';
 import type { ExportArgs } from './export-args.js';
 import { exportDtype, type FloatDType, TORCH_NAME } from './export-dtype.js';
+import { ggufArch } from './gguf/gguf-arch.js';
+import { checkGgufTokenizer } from './gguf/gguf-tokenizer.js';
+import { ggufFileName, writeGguf } from './gguf/write-gguf.js';
 import { type HubTarget, hubTarget, uploadExport } from './hub-upload.js';
 import { checkExportTarget, publishExport } from './publish.js';
 import { refuseQuantizedMerge } from './quantized-base.js';
@@ -70,6 +75,12 @@ export async function exportModel(args: ExportArgs, hooks: ExportHooks = {}): Pr
   const { tokenizer, template } = loadTokenizerAndTemplate(args);
   const config = readModelConfig(args.model_name_or_path);
   refuseQuantizedMerge(config, args.model_name_or_path, args.quantization_bit, args.adapter_name_or_path);
+  if (args.export_format === 'gguf') {
+    if (args.stage === 'rm')
+      throw new ExportError('stage: rm with export_format: gguf: GGUF has no place for the value head; export as hf');
+    ggufArch(config);
+    checkGgufTokenizer(args.model_name_or_path);
+  }
   const valueHeadFrom = args.stage === 'rm' ? valueHeadSource(args) : null;
   if (tokenizer.size > config.vocabSize)
     throw new ExportError(
@@ -91,36 +102,46 @@ export async function exportModel(args: ExportArgs, hooks: ExportHooks = {}): Pr
       model.mergeAdapter();
       log(`Merged ${adapters.length} adapter(s): ${adapters.join(', ')}.`);
     }
-    log(`Convert model dtype to: torch.${TORCH_NAME[dtype]}.`);
     const stopIds = template.stopIds(tokenizer);
-    const tensors = model.namedParameters();
-    const totalBytes = tensors.reduce((s, [, t]) => s + t.numel * (dtype === 'f32' ? 4 : 2), 0);
-    let written = 0;
-    let bytes = 0;
-    const generationConfig: Record<string, PyJson> = {
-      ...(model.generationConfig as Record<string, PyJson>),
-      eos_token_id: stopIds.length === 1 ? (stopIds[0] as number) : [...stopIds],
-    };
-    const saved = saveCheckpoint(staging, tensors, {
-      dtype,
-      maxShardSize: Math.floor(args.export_size * 1e9),
-      config: model.config,
-      generationConfig,
-      onTensor: (file, _name, n) => {
-        written++;
-        bytes += n;
-        hooks.onProgress?.({ tensors: written, totalTensors: tensors.length, bytes, totalBytes, file });
-      },
-    });
-    if (valueHeadFrom) {
-      copyFileSync(join(valueHeadFrom, VALUE_HEAD_FILE), join(staging, VALUE_HEAD_FILE));
-      log(`Copied valuehead to ${args.export_dir}.`);
+    let weightFiles: readonly string[];
+    let totalSize: number;
+    if (args.export_format === 'gguf') {
+      ({ weightFiles, totalSize } = writeGgufExport(args, model, tokenizer, template, staging, hooks));
+      publishExport(staging, args.export_dir, { replacesWeights: false });
+      log(`GGUF (${args.gguf_type}) and its Ollama modelfile saved in ${args.export_dir}`);
+    } else {
+      log(`Convert model dtype to: torch.${TORCH_NAME[dtype]}.`);
+      const tensors = model.namedParameters();
+      const totalBytes = tensors.reduce((s, [, t]) => s + t.numel * (dtype === 'f32' ? 4 : 2), 0);
+      let written = 0;
+      let bytes = 0;
+      const generationConfig: Record<string, PyJson> = {
+        ...(model.generationConfig as Record<string, PyJson>),
+        eos_token_id: stopIds.length === 1 ? (stopIds[0] as number) : [...stopIds],
+      };
+      const saved = saveCheckpoint(staging, tensors, {
+        dtype,
+        maxShardSize: Math.floor(args.export_size * 1e9),
+        config: model.config,
+        generationConfig,
+        onTensor: (file, _name, n) => {
+          written++;
+          bytes += n;
+          hooks.onProgress?.({ tensors: written, totalTensors: tensors.length, bytes, totalBytes, file });
+        },
+      });
+      if (valueHeadFrom) {
+        copyFileSync(join(valueHeadFrom, VALUE_HEAD_FILE), join(staging, VALUE_HEAD_FILE));
+        log(`Copied valuehead to ${args.export_dir}.`);
+      }
+      tokenizer.paddingSide = 'left';
+      tokenizer.save(staging);
+      writeFileAtomic(join(staging, MODELFILE), template.ollamaModelfile(tokenizer));
+      publishExport(staging, args.export_dir);
+      log(`Ollama modelfile saved in ${join(args.export_dir, MODELFILE)}`);
+      weightFiles = saved.files;
+      totalSize = saved.totalSize;
     }
-    tokenizer.paddingSide = 'left';
-    tokenizer.save(staging);
-    writeFileAtomic(join(staging, MODELFILE), template.ollamaModelfile(tokenizer));
-    publishExport(staging, args.export_dir);
-    log(`Ollama modelfile saved in ${join(args.export_dir, MODELFILE)}`);
     let hubRepo: string | null = null;
     if (hub) {
       log(`Uploading ${args.export_dir} to ${hub.repoId} on ${hub.hubUrl}...`);
@@ -130,8 +151,8 @@ export async function exportModel(args: ExportArgs, hooks: ExportHooks = {}): Pr
     return {
       exportDir: args.export_dir,
       dtype,
-      weightFiles: saved.files,
-      totalSize: saved.totalSize,
+      weightFiles,
+      totalSize,
       stopIds,
       valueHead: valueHeadFrom !== null,
       hubRepo,
@@ -152,4 +173,39 @@ function valueHeadSource(args: ExportArgs): string {
         'by an rm training run); point adapter_name_or_path at that run, or drop stage: rm to export the LM alone',
     );
   return dir;
+}
+
+/** export_format: gguf: one model-<gguf_type>.gguf and a Modelfile whose FROM names it, in the staging folder. */
+function writeGgufExport(
+  args: ExportArgs,
+  model: CausalLM,
+  tokenizer: Tokenizer,
+  template: Template,
+  staging: string,
+  hooks: ExportHooks,
+): { weightFiles: string[]; totalSize: number } {
+  mkdirSync(staging, { recursive: true });
+  // the tokenizer as the template fixed it, saved once to read its vocabulary and merges back
+  const tokenizerDir = join(staging, '.tokenizer');
+  tokenizer.paddingSide = 'left';
+  tokenizer.save(tokenizerDir);
+  const file = ggufFileName(args.gguf_type);
+  const totalTensors = model.namedParameters().length;
+  let tensors = 0;
+  let bytes = 0;
+  const written = writeGguf(join(staging, file), model, tokenizer, args.gguf_type, {
+    name: basename(resolve(args.export_dir)),
+    tokenizerDir,
+    onTensor: (_name, n, totalBytes) => {
+      tensors++;
+      bytes += n;
+      hooks.onProgress?.({ tensors, totalTensors, bytes, totalBytes, file });
+    },
+  });
+  rmSync(tokenizerDir, { recursive: true, force: true });
+  writeFileAtomic(
+    join(staging, MODELFILE),
+    template.ollamaModelfile(tokenizer).replace('\nFROM .\n', `\nFROM ./${file}\n`),
+  );
+  return { weightFiles: [file], totalSize: written.bytes };
 }

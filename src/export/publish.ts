@@ -26,7 +26,11 @@ export function checkExportTarget(exportDir: string): void {
     throw new ExportTargetError(`export_dir ${exportDir} exists and is not a folder: choose another export_dir`);
 }
 
-export function publishExport(staging: string, exportDir: string): void {
+/**
+ * `replacesWeights: false` (a GGUF export) only renames its files in: the safetensors of an earlier export into the
+ * same folder stay, index included.
+ */
+export function publishExport(staging: string, exportDir: string, { replacesWeights = true } = {}): void {
   const dir = resolve(exportDir);
   checkExportTarget(dir);
   if (!existsSync(dir)) {
@@ -35,6 +39,12 @@ export function publishExport(staging: string, exportDir: string): void {
     return;
   }
   const files = readdirSync(staging);
+  if (!replacesWeights) {
+    for (const f of files) renameSync(join(staging, f), join(dir, f));
+    syncFolder(dir);
+    rmSync(staging, { recursive: true, force: true });
+    return;
+  }
   rmSync(join(dir, INDEX_FILE), { force: true });
   for (const f of files) if (f !== INDEX_FILE) renameSync(join(staging, f), join(dir, f));
   if (files.includes(INDEX_FILE)) renameSync(join(staging, INDEX_FILE), join(dir, INDEX_FILE));

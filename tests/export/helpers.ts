@@ -62,6 +62,8 @@ export function exportArgs(over: Partial<ExportArgs> & Pick<ExportArgs, 'export_
     export_hub_model_id: null,
     hf_hub_token: null,
     quantization_bit: null,
+    export_format: 'hf',
+    gguf_type: 'f16',
     ...over,
   };
 }
