@@ -90,9 +90,12 @@ export async function exportModel(args: ExportArgs, hooks: ExportHooks = {}): Pr
   const dtype = exportDtype(args.infer_dtype, config.torchDtype);
 
   const adapters = args.adapter_name_or_path ?? [];
-  // f32 weights: every merge W + s·B·A is rounded once, when the export is written in its dtype.
+  // Every merged weight is rounded once: LoraLinear.merge sums W + s·B·A in f32 and stores it in the weight's
+  // dtype. A base already stored in the export dtype loads in it (exact, half the memory of f32); any other base
+  // loads as f32 and is converted when written. GGUF reads f32 values.
+  const loadDtype = args.export_format === 'hf' && config.torchDtype === dtype ? dtype : 'f32';
   const model = await loadModel(args.model_name_or_path, {
-    dtype: 'f32',
+    dtype: loadDtype,
     ...(adapters.length ? { adapter: adapters } : {}),
   });
   const staging = tempPathFor(resolve(args.export_dir));
