@@ -184,6 +184,9 @@ test('CLI: the example YAML exports with progress lines; refusals exit 1 with on
   assert.match(ok.err, /done: \d+ weight file\(s\), 0\.010 GB of bf16 tensors/);
   assert.ok(readdirSync(out).includes('model.safetensors.index.json'));
 
+  const bare = await lmforge('export');
+  assert.equal(bare.code, 2);
+  assert.match(bare.err, /^Usage: lmforge export <config\.yaml> \[key=value \.\.\.\]/);
   const bad = await lmforge('export', '--model_name_or_path', TINY, '--export_legacy_format');
   assert.equal(bad.code, 1);
   assert.match(bad.err, /^lmforge export: 2 problems with the arguments:\n/);
