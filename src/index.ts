@@ -3,6 +3,7 @@ export * from './data/index.js';
 export * from './data/template/index.js';
 export * from './engine/index.js';
 export * from './eval/index.js';
+export * from './export/index.js';
 export * from './hparams/index.js';
 export * from './infer/chat-args.js';
 export * from './infer/chat-engine.js';

@@ -28,6 +28,10 @@ const COMMANDS: Record<string, Command> = {
     describe: 'multiple-choice benchmarks (MMLU, C-Eval, CMMLU) with a model',
     run: async (args) => (await import('./eval.js')).evalCommand(args),
   },
+  export: {
+    describe: 'merge LoRA adapters into the model and write a Hugging Face checkpoint (+ tokenizer, Modelfile)',
+    run: async (args) => (await import('./export.js')).exportCommand(args),
+  },
   train: {
     describe:
       'fine-tune or pre-train a model from a LLaMA-Factory-style YAML (stages pt, sft, rm, dpo/orpo/simpo, kto, ppo)',
@@ -37,7 +41,6 @@ const COMMANDS: Record<string, Command> = {
 
 /** LLaMA-Factory commands lmforge does not have yet: named plainly rather than answered "unknown command". */
 const NOT_YET: Record<string, string> = {
-  export: 'to merge a LoRA adapter into its model, load both with lmforge chat or lmforge api',
   webui: 'lmforge chat (terminal) and lmforge api (OpenAI-compatible server) cover inference',
   webchat: 'use lmforge chat in the terminal, or lmforge api with any OpenAI-compatible chat client',
 };

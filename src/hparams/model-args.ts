@@ -135,11 +135,12 @@ export const MODEL_ARGS = {
   ),
   // ExportArguments
   export_dir: optStr('Path to the directory to save the exported model.'),
-  export_size: int(5, 'The file shard size (in GB) of the exported model.'),
+  export_size: float(5, 'The file shard size (in GB) of the exported model.'),
   export_device: choice(
     ['cpu', 'auto'] as const,
     'cpu',
     'The device used in model export, use `auto` to accelerate exporting.',
+    { note: 'there is one device (the CPU); the export runs there' },
   ),
   export_quantization_bit: optInt('The number of bits to quantize the exported model.'),
   export_quantization_dataset: optStr('Path to the dataset or dataset name to use in quantizing the exported model.'),
@@ -147,6 +148,18 @@ export const MODEL_ARGS = {
   export_quantization_maxlen: int(1024, 'The maximum length of the model inputs used for quantization.'),
   export_legacy_format: bool(false, 'Whether or not to save the `.bin` files instead of `.safetensors`.'),
   export_hub_model_id: optStr('The name of the repository if push the model to the Hugging Face hub.'),
+  // lmforge's own: LLaMA-Factory sends GGUF users to llama.cpp's converter.
+  export_format: choice(
+    ['hf', 'gguf'] as const,
+    'hf',
+    'hf: a Hugging Face folder (safetensors, config, tokenizer, Modelfile); gguf: one GGUF file for llama.cpp, ' +
+      'Ollama and LM Studio (model-<gguf_type>.gguf) and a Modelfile pointing at it (lmforge only).',
+  ),
+  gguf_type: choice(
+    ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k_m', 'q5_k_m', 'q6_k'] as const,
+    'f16',
+    'Tensor type of the GGUF export; norms and biases stay f32 (lmforge only).',
+  ),
   // VllmArguments: accepted so LLaMA-Factory configs load; vLLM is a CUDA server.
   vllm_maxlen: int(4096, 'Maximum sequence (prompt + response) length of the vLLM engine.', {
     note: 'vLLM is not used',

@@ -162,8 +162,11 @@ export interface TypedArgs {
   notes: string[];
 }
 
-/** Types raw values with the tables; every unknown name and ill-typed value is reported together. */
-export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_GROUPS): TypedArgs {
+/**
+ * Types raw values with the tables; every unknown name and ill-typed value is reported together. `command` is the
+ * lmforge command whose `-h` the unknown-argument message points to.
+ */
+export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_GROUPS, command = 'train'): TypedArgs {
   const owner = new Map<string, string>();
   for (const [gname, g] of Object.entries(groups)) for (const name of Object.keys(g)) owner.set(name, gname);
   const out: Record<string, Record<string, unknown>> = {};
@@ -181,7 +184,7 @@ export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_
     if (gname === undefined) {
       const guess = didYouMean(name, owner.keys());
       problems.push(
-        `unknown argument '${name}'${guess ? `; did you mean '${guess}'?` : ''} (lmforge train -h lists them all)`,
+        `unknown argument '${name}'${guess ? `; did you mean '${guess}'?` : ''} (lmforge ${command} -h lists them all)`,
       );
       continue;
     }

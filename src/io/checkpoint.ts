@@ -259,6 +259,8 @@ export interface SaveCheckpointOptions {
   config?: ModelConfig;
   /** Written as generation_config.json when given (keys as transformers names them). */
   generationConfig?: Record<string, PyJson>;
+  /** Called after each tensor is written, with its file and stored bytes (progress on long writes). */
+  onTensor?: (file: string, name: string, bytes: number) => void;
 }
 
 export interface SavedCheckpoint {
@@ -301,7 +303,10 @@ export function saveCheckpoint(
       writeSafetensors(
         join(target, file),
         names.map((n): [string, Tensor] => [n, byName.get(n) as Tensor]),
-        { dtype: floatDtype },
+        {
+          dtype: floatDtype,
+          ...(options.onTensor ? { onTensor: (name, bytes) => options.onTensor?.(file, name, bytes) } : {}),
+        },
       );
     if (options.config)
       writeFileAtomic(join(target, CONFIG_FILE), toHfConfigJson(options.config, { torchDtype: floatDtype }));

@@ -377,6 +377,8 @@ export interface WriteOptions {
   intAsI64?: boolean;
   /** `__metadata__`; default `{format: "pt"}` as transformers and PEFT write. `null` omits it. */
   metadata?: Record<string, string> | null;
+  /** Called after each tensor's bytes are written (progress on long writes). */
+  onTensor?: (name: string, bytes: number) => void;
 }
 
 interface PlannedTensor {
@@ -438,7 +440,10 @@ export function writeSafetensors(path: string, tensors: NamedTensors, options: W
     writeSync(fd, len, 0, 8, 0);
     let done = 0;
     while (done < header.length) done += writeSync(fd, header, done, header.length - done, 8 + done);
-    for (const p of planned) writeTensorData(fd, dataStart + p.begin, p);
+    for (const p of planned) {
+      writeTensorData(fd, dataStart + p.begin, p);
+      options.onTensor?.(p.name, p.end - p.begin);
+    }
   });
   return dataStart + dataBytes;
 }

@@ -19,7 +19,7 @@ async function lmforge(...args: string[]): Promise<{ out: string; err: string; c
 const usageLines = (text: string) => text.split('\n').filter((l) => l.startsWith('Usage:'));
 
 test('each command -h prints its own Usage line, once', async () => {
-  const commands = ['train', 'eval', 'chat', 'api', 'data'];
+  const commands = ['train', 'eval', 'chat', 'api', 'data', 'export'];
   const results = await Promise.all(commands.map((c) => lmforge(c, '-h')));
   commands.forEach((c, i) => {
     const { out, code } = results[i]!;
@@ -28,7 +28,10 @@ test('each command -h prints its own Usage line, once', async () => {
     assert.equal(usage.length, 1, `${c}: ${usage.join(' | ')}`);
     assert.ok(usage[0]!.startsWith(`Usage: lmforge ${c} `), `${c}: ${usage[0]}`);
   });
-  const [, evalHelp, , , dataHelp] = results.map((r) => r.out);
+  const [, evalHelp, , , dataHelp, exportHelp] = results.map((r) => r.out);
+  assert.match(exportHelp!, /--export_dir /);
+  assert.match(exportHelp!, /--adapter_name_or_path /);
+  assert.doesNotMatch(exportHelp!, /--lora_rank|--learning_rate/);
   assert.match(evalHelp!, /--task /);
   assert.match(evalHelp!, /--model_name_or_path /);
   assert.doesNotMatch(evalHelp!, /--rope_scaling|--lora_rank|--learning_rate/);
@@ -46,7 +49,7 @@ test('top-level help names every train stage', async () => {
 });
 
 test('LLaMA-Factory commands not here yet say so; unknown ones suggest the closest command', async () => {
-  for (const name of ['export', 'webui', 'webchat']) {
+  for (const name of ['webui', 'webchat']) {
     const { err, code } = await lmforge(name);
     assert.equal(code, 2);
     assert.match(err, new RegExp(`lmforge ${name} is not available yet in this version`));
