@@ -7,7 +7,12 @@ export { DTYPE_BYTES, DTYPES, type DType, isDType } from './dtype.js';
 export { native } from './native.js';
 export * from './ops/index.js';
 export { dynamicMap, FP4_CODE, NF4_CODE } from './quant/codebooks.js';
-export { QuantizedMatrix, type QuantizeOptions, type QuantType } from './quant/quantized-matrix.js';
+export {
+  QuantizedMatrix,
+  type QuantizedParts,
+  type QuantizeOptions,
+  type QuantType,
+} from './quant/quantized-matrix.js';
 export { Generator, type GeneratorState } from './random.js';
 export { keep, scope } from './scope.js';
 export { cachedBytes, emptyCache, liveBlocks, liveBytes } from './storage.js';

@@ -2,8 +2,8 @@
  * Merging a LoRA into a quantized base is refused, as LLaMA-Factory's export_model refuses it ("Cannot merge
  * adapters to a quantized model."): W + s·B·A rounded back to 4 or 8 bits loses most of what the adapter learnt.
  * A base is quantized when the run asks for on-the-fly quantization (`quantization_bit`) or when its config.json
- * carries a `quantization_config` (GPTQ, AWQ, bitsandbytes checkpoints). lmforge loads neither yet; this is the one
- * place the export asks, so quantized bases plug in here when they land.
+ * carries a `quantization_config` (GPTQ, AWQ, bitsandbytes checkpoints; lmforge trains on the last and on on-the-fly
+ * bases, and its adapters export from the float base they were quantized from). This is the one place the export asks.
  */
 import type { ModelConfig } from '../io/model-config.js';
 

@@ -227,6 +227,12 @@ export class CheckpointReader {
     return out;
   }
 
+  /** A tensor's stored bytes as they are (see SafetensorsFile.readBytes). */
+  readBytes(name: string): Uint8Array {
+    const { file } = this.info(name);
+    return (this.files.get(file) as SafetensorsFile).readBytes(name);
+  }
+
   load(name: string, options: LoadOptions = {}): Tensor {
     const { file } = this.info(name);
     return (this.files.get(file) as SafetensorsFile).load(name, options);

@@ -157,6 +157,16 @@ export class SafetensorsFile {
     return converted;
   }
 
+  /** The tensor's stored bytes as they are (any dtype: packed 4-bit weights, int8, quantization state). */
+  readBytes(name: string): Uint8Array {
+    const info = this.info(name);
+    const out = new Uint8Array(info.end - info.begin);
+    const got = readExactly(this.fd, out, this.dataStart + info.begin);
+    if (got !== out.length)
+      throw new FormatError(this.path, name, `the file ends after ${got} of this tensor's ${out.length} bytes`);
+    return out;
+  }
+
   close(): void {
     if (this.fdOrNull === null) return;
     closeSync(this.fdOrNull);

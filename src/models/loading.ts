@@ -1,7 +1,8 @@
 /** Building a CausalLM: from an HF checkpoint folder (with PEFT adapters), or with random weights. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fill_, Generator, keep, normal_, setThreads, Tensor } from '../engine/index.js';
+import { fill_, Generator, keep, normal_, QuantizedMatrix, setThreads, Tensor } from '../engine/index.js';
+import { bnbParameterShapes, bnbQuantizationOf, readBnbWeight } from '../io/bnb-checkpoint.js';
 import { CheckpointReader } from '../io/checkpoint.js';
 import {
   expectedParameters,
@@ -37,7 +38,11 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const reader = CheckpointReader.open(dir);
   try {
     const expected = expectedParameters(config);
-    const report = checkParameters(expected, reader.shapes(), (n) => isIgnorableCheckpointTensor(n, config));
+    // A bitsandbytes checkpoint keeps its projections quantized; quantization_bit does not apply to it (as in
+    // LLaMA-Factory, which ignores it for pre-quantized models).
+    const prequantized = bnbQuantizationOf(config, dir);
+    const shapes = prequantized ? bnbParameterShapes(reader) : reader.shapes();
+    const report = checkParameters(expected, shapes, (n) => isIgnorableCheckpointTensor(n, config));
     if (!report.ok) throw new Error(formatParameterReport(report, dir));
     const storage = options.dtype ?? 'f32';
     const weights: WeightSource = (name, shape) => {
@@ -48,7 +53,12 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
         throw new Error(`${dir}: ${name} is [${t.shape}], expected [${shape}]`);
       return t;
     };
-    if (options.quantization) quantizeProjections(weights, (name) => reader.load(name), options.quantization, dir);
+    if (prequantized)
+      weights.projection = (name, shape) => {
+        const parts = readBnbWeight(reader, name, shape);
+        return parts ? QuantizedMatrix.fromParts(parts) : weights(name, shape);
+      };
+    else if (options.quantization) quantizeProjections(weights, (name) => reader.load(name), options.quantization, dir);
     const module = buildModule(config, weights);
     const genPath = join(dir, 'generation_config.json');
     const generationConfig = existsSync(genPath)

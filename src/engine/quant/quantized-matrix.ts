@@ -44,9 +44,42 @@ function readF32(s: Storage, n: number): Float32Array {
   return out;
 }
 
+/**
+ * A quantized matrix's pieces as bitsandbytes serializes them (QuantState.as_dict; Int8Params' CB and SCB): the stored
+ * bytes, the code books and the scales. Lengths follow from rows, cols and the block sizes.
+ */
+export interface QuantizedParts {
+  type: QuantType;
+  rows: number;
+  cols: number;
+  /** Values per absmax block (4-bit types). */
+  blocksize?: number;
+  /** 4-bit: ceil(rows * cols / 2) bytes, the first value of a byte in its high nibble; int8: rows * cols values. */
+  data: Uint8Array;
+  /** 4-bit: the 16-value code (quant_map). */
+  code?: Float32Array;
+  /** 4-bit, plain: one f32 absmax per block. */
+  absmax?: Float32Array;
+  /** 4-bit, double-quantized: one 8-bit code per block, its 256-value map, one f32 per nested block, the offset. */
+  qabsmax?: Uint8Array;
+  nestedCode?: Float32Array;
+  nestedAbsmax?: Float32Array;
+  nestedBlocksize?: number;
+  offset?: number;
+  /** int8: the row absmax (SCB). */
+  scb?: Float32Array;
+}
+
+function bytesStorage(values: Uint8Array): Storage {
+  const s = emptyStorage(values.length);
+  native.write(s.handle, 0, values);
+  return s;
+}
+
 export class QuantizedMatrix {
   /** Offset added to the dequantized block scales (double quantization: their mean). */
   private offset = 0;
+  private nestedBlocksize = NESTED_BLOCKSIZE;
   private readonly buffers = new Map<string, Storage>();
   private freed = false;
 
@@ -113,6 +146,73 @@ export class QuantizedMatrix {
     return q;
   }
 
+  /** A matrix from serialized pieces (a pre-quantized checkpoint); every length is checked against the shape. */
+  static fromParts(p: QuantizedParts): QuantizedMatrix {
+    const { type, rows, cols } = p;
+    const n = rows * cols;
+    const blocksize = type === 'int8' ? cols : (p.blocksize ?? 64);
+    const expect = (what: string, got: number | undefined, want: number) => {
+      if (got !== want)
+        throw new Error(`quantized [${rows}, ${cols}] ${type}: ${what} has ${got ?? 'no'} values, expected ${want}`);
+    };
+    const q = new QuantizedMatrix(type, rows, cols, blocksize);
+    try {
+      if (type === 'int8') {
+        expect('the int8 weight', p.data.length, n);
+        expect('SCB', p.scb?.length, rows);
+        q.own('data', bytesStorage(p.data));
+        q.own('scb', f32Storage(p.scb as Float32Array));
+        return q;
+      }
+      if (!(Number.isInteger(blocksize) && blocksize >= 2 && blocksize % 2 === 0))
+        throw new Error(`quantized ${type}: the block size must be an even integer >= 2, got ${blocksize}`);
+      const blocks = Math.ceil(n / blocksize);
+      expect('the packed weight', p.data.length, Math.ceil(n / 2));
+      expect('quant_map', p.code?.length, 16);
+      q.own('code', f32Storage(p.code as Float32Array));
+      q.own('data', bytesStorage(p.data));
+      if (p.qabsmax) {
+        const nb = p.nestedBlocksize ?? NESTED_BLOCKSIZE;
+        expect('absmax (8-bit)', p.qabsmax.length, blocks);
+        expect('nested_quant_map', p.nestedCode?.length, 256);
+        expect('nested_absmax', p.nestedAbsmax?.length, Math.ceil(blocks / nb));
+        q.offset = Math.fround(p.offset ?? 0);
+        q.nestedBlocksize = nb;
+        q.own('qabsmax', bytesStorage(p.qabsmax));
+        q.own('nestedCode', f32Storage(p.nestedCode as Float32Array));
+        q.own('nestedAbsmax', f32Storage(p.nestedAbsmax as Float32Array));
+      } else {
+        expect('absmax', p.absmax?.length, blocks);
+        q.own('absmax', f32Storage(p.absmax as Float32Array));
+      }
+      return q;
+    } catch (e) {
+      q.dispose();
+      throw e;
+    }
+  }
+
+  /** The pieces, as fromParts takes them (saving in bitsandbytes' layout). */
+  parts(): QuantizedParts {
+    const read = (name: string, n: number) =>
+      this.buffers.has(name) ? readF32(this.buffers.get(name) as Storage, n) : undefined;
+    const base = { type: this.type, rows: this.rows, cols: this.cols, data: this.data() };
+    if (this.type === 'int8') return { ...base, scb: read('scb', this.rows) as Float32Array };
+    const blocks = Math.ceil((this.rows * this.cols) / this.blocksize);
+    const out: QuantizedParts = { ...base, blocksize: this.blocksize, code: read('code', 16) as Float32Array };
+    if (!this.doubleQuantized) return { ...out, absmax: read('absmax', blocks) as Float32Array };
+    const qabsmax = new Uint8Array(blocks);
+    native.read((this.buffers.get('qabsmax') as Storage).handle, 0, qabsmax);
+    return {
+      ...out,
+      qabsmax,
+      nestedCode: read('nestedCode', 256) as Float32Array,
+      nestedAbsmax: read('nestedAbsmax', Math.ceil(blocks / this.nestedBlocksize)) as Float32Array,
+      nestedBlocksize: this.nestedBlocksize,
+      offset: this.offset,
+    };
+  }
+
   private own(name: string, s: Storage): Storage {
     this.buffers.set(name, s);
     return s;
@@ -138,7 +238,7 @@ export class QuantizedMatrix {
       cols: this.cols,
       blocksize: this.blocksize,
       offset: this.offset,
-      nestedBlocksize: NESTED_BLOCKSIZE,
+      nestedBlocksize: this.nestedBlocksize,
     };
     for (const [name, s] of this.buffers) d[name] = s.handle;
     return d;
@@ -168,10 +268,10 @@ export class QuantizedMatrix {
     const q = new Uint8Array(blocks);
     native.read((this.buffers.get('qabsmax') as Storage).handle, 0, q);
     const code = readF32(this.buffers.get('nestedCode') as Storage, 256);
-    const nested = readF32(this.buffers.get('nestedAbsmax') as Storage, Math.ceil(blocks / NESTED_BLOCKSIZE));
+    const nested = readF32(this.buffers.get('nestedAbsmax') as Storage, Math.ceil(blocks / this.nestedBlocksize));
     const f = Math.fround;
     return Float32Array.from(q, (c, b) =>
-      f(f((code[c] as number) * (nested[Math.floor(b / NESTED_BLOCKSIZE)] as number)) + this.offset),
+      f(f((code[c] as number) * (nested[Math.floor(b / this.nestedBlocksize)] as number)) + this.offset),
     );
   }
 
