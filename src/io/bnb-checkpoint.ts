@@ -12,6 +12,7 @@
 import type { QuantizedParts } from '../engine/index.js';
 import type { CheckpointReader } from './checkpoint.js';
 import type { ModelConfig } from './model-config.js';
+import type { RawTensor } from './safetensors.js';
 
 export interface BnbQuantization {
   bits: 4 | 8;
@@ -126,4 +127,74 @@ export function readBnbWeight(
     return { type: 'int8', rows, cols, data: reader.readBytes(name), scb: f32(reader, scb) };
   }
   return null;
+}
+
+const f32Bytes = (a: Float32Array): Uint8Array =>
+  new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+
+/** A quantized weight `name` ([out, in]) as the tensors bitsandbytes saves for it (the layout readBnbWeight reads). */
+export function bnbWeightTensors(name: string, p: QuantizedParts): [string, RawTensor][] {
+  const raw = (dtype: RawTensor['dtype'], shape: number[], bytes: Uint8Array): RawTensor => ({
+    raw: true,
+    dtype,
+    shape,
+    bytes,
+  });
+  if (p.type === 'int8') {
+    const prefix = name.slice(0, -'.weight'.length);
+    return [
+      [name, raw('I8', [p.rows, p.cols], p.data)],
+      [`${prefix}.SCB`, raw('F32', [p.rows], f32Bytes(p.scb as Float32Array))],
+      // bitsandbytes' weight_format: 0 = row-major
+      [`${prefix}.weight_format`, raw('U8', [], new Uint8Array([0]))],
+    ];
+  }
+  const state: Record<string, unknown> = {
+    quant_type: p.type,
+    blocksize: p.blocksize ?? 64,
+    dtype: 'float32',
+    shape: [p.rows, p.cols],
+  };
+  const out: [string, RawTensor][] = [[name, raw('U8', [p.data.length, 1], p.data)]];
+  if (p.qabsmax) {
+    const nested = p.nestedAbsmax as Float32Array;
+    out.push(
+      [`${name}.absmax`, raw('U8', [p.qabsmax.length], p.qabsmax)],
+      [`${name}.nested_absmax`, raw('F32', [nested.length], f32Bytes(nested))],
+      [`${name}.nested_quant_map`, raw('F32', [256], f32Bytes(p.nestedCode as Float32Array))],
+    );
+    Object.assign(state, {
+      nested_blocksize: p.nestedBlocksize ?? 256,
+      nested_dtype: 'float32',
+      nested_offset: p.offset ?? 0,
+    });
+  } else {
+    const absmax = p.absmax as Float32Array;
+    out.push([`${name}.absmax`, raw('F32', [absmax.length], f32Bytes(absmax))]);
+  }
+  out.push([`${name}.quant_map`, raw('F32', [16], f32Bytes(p.code as Float32Array))]);
+  const json = new TextEncoder().encode(JSON.stringify(state));
+  out.push([`${name}.quant_state.bitsandbytes__${p.type}`, raw('U8', [json.length], json)]);
+  return out;
+}
+
+/** config.json's quantization_config for a model whose projections are stored as `p` (Transformers' keys). */
+export function bnbQuantizationConfig(p: Pick<QuantizedParts, 'type' | 'qabsmax'>): Record<string, unknown> {
+  if (p.type === 'int8')
+    return {
+      quant_method: 'bitsandbytes',
+      load_in_8bit: true,
+      load_in_4bit: false,
+      llm_int8_threshold: 6.0,
+      llm_int8_has_fp16_weight: false,
+    };
+  return {
+    quant_method: 'bitsandbytes',
+    load_in_4bit: true,
+    load_in_8bit: false,
+    bnb_4bit_quant_type: p.type,
+    bnb_4bit_use_double_quant: p.qabsmax !== undefined,
+    bnb_4bit_compute_dtype: 'float32',
+    bnb_4bit_quant_storage: 'uint8',
+  };
 }

@@ -25,6 +25,7 @@ import { syncFolder, tempPathFor, writeFileAtomic } from './atomic.js';
 import { FormatError } from './errors.js';
 import { type ModelConfig, toHfConfigJson } from './model-config.js';
 import {
+  isRawTensor,
   type LoadOptions,
   type NamedTensors,
   namedTensorEntries,
@@ -32,6 +33,7 @@ import {
   safetensorsDTypeOf,
   storedBytes,
   type TensorInfo,
+  type WritableTensor,
   writeSafetensors,
 } from './safetensors.js';
 
@@ -281,7 +283,7 @@ export interface SavedCheckpoint {
  */
 export function saveCheckpoint(
   folder: string,
-  tensors: NamedTensors,
+  tensors: NamedTensors<WritableTensor>,
   options: SaveCheckpointOptions = {},
 ): SavedCheckpoint {
   // Absolute, so a trailing slash cannot put the temporary folder inside the target.
@@ -291,7 +293,9 @@ export function saveCheckpoint(
   const floatDtype = options.dtype && options.dtype !== 'i32' ? options.dtype : undefined;
   const sizes = entries.map(([name, t]): [string, number] => [
     name,
-    storedBytes(t.shape, safetensorsDTypeOf(t.dtype === 'i32' || !floatDtype ? t.dtype : floatDtype)),
+    isRawTensor(t)
+      ? t.bytes.length
+      : storedBytes(t.shape, safetensorsDTypeOf(t.dtype === 'i32' || !floatDtype ? t.dtype : floatDtype)),
   ]);
   const plan = planShards(sizes, parseShardSize(options.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE));
   const fresh = !existsSync(dir);
@@ -308,7 +312,7 @@ export function saveCheckpoint(
     for (const [file, names] of plan.files)
       writeSafetensors(
         join(target, file),
-        names.map((n): [string, Tensor] => [n, byName.get(n) as Tensor]),
+        names.map((n): [string, WritableTensor] => [n, byName.get(n) as WritableTensor]),
         {
           dtype: floatDtype,
           ...(options.onTensor ? { onTensor: (name, bytes) => options.onTensor?.(file, name, bytes) } : {}),

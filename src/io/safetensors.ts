@@ -371,13 +371,34 @@ function parseEntry(path: string, name: string, value: unknown): TensorInfo {
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
 
-/** Tensors to write: a Map, a plain record, or [name, tensor] pairs. */
-export type NamedTensors = ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>> | Iterable<[string, Tensor]>;
+/**
+ * Bytes to write as they are, for tensors the engine has no dtype for (a quantized weight's packed uint8 and int8
+ * values, its quantization state).
+ */
+export interface RawTensor {
+  readonly raw: true;
+  readonly dtype: 'U8' | 'I8' | 'F32';
+  readonly shape: Shape;
+  readonly bytes: Uint8Array;
+}
 
-export function namedTensorEntries(tensors: NamedTensors): [string, Tensor][] {
+/** What the writer takes per name: a tensor, or raw bytes. */
+export type WritableTensor = Tensor | RawTensor;
+
+export function isRawTensor(t: WritableTensor): t is RawTensor {
+  return (t as RawTensor).raw === true;
+}
+
+/** Tensors to write: a Map, a plain record, or [name, tensor] pairs. */
+export type NamedTensors<T extends WritableTensor = Tensor> =
+  | ReadonlyMap<string, T>
+  | Readonly<Record<string, T>>
+  | Iterable<[string, T]>;
+
+export function namedTensorEntries<T extends WritableTensor>(tensors: NamedTensors<T>): [string, T][] {
   if (tensors instanceof Map) return [...tensors.entries()];
-  if (Symbol.iterator in (tensors as object)) return [...(tensors as Iterable<[string, Tensor]>)];
-  return Object.entries(tensors as Record<string, Tensor>);
+  if (Symbol.iterator in (tensors as object)) return [...(tensors as Iterable<[string, T]>)];
+  return Object.entries(tensors as Record<string, T>);
 }
 
 export interface WriteOptions {
@@ -393,14 +414,14 @@ export interface WriteOptions {
 
 interface PlannedTensor {
   name: string;
-  tensor: Tensor;
+  tensor: WritableTensor;
   stored: SafetensorsDType;
   begin: number;
   end: number;
 }
 
 /** The header bytes (JSON padded with spaces to a multiple of 8) and data layout the writer will produce. */
-export function planSafetensors(tensors: NamedTensors, options: WriteOptions = {}) {
+export function planSafetensors(tensors: NamedTensors<WritableTensor>, options: WriteOptions = {}) {
   const entries = namedTensorEntries(tensors);
   const seen = new Set<string>();
   const planned: PlannedTensor[] = [];
@@ -409,6 +430,14 @@ export function planSafetensors(tensors: NamedTensors, options: WriteOptions = {
       throw new Error(`safetensors: tensor name ${JSON.stringify(name)} is reserved or empty`);
     if (seen.has(name)) throw new Error(`safetensors: tensor name "${name}" given twice`);
     seen.add(name);
+    if (isRawTensor(tensor)) {
+      if (tensor.bytes.length !== storedBytes(tensor.shape, tensor.dtype))
+        throw new Error(
+          `safetensors: "${name}" has ${tensor.bytes.length} bytes, ${tensor.dtype} ${formatShape(tensor.shape)} needs ${storedBytes(tensor.shape, tensor.dtype)}`,
+        );
+      planned.push({ name, tensor, stored: tensor.dtype, begin: 0, end: 0 });
+      continue;
+    }
     if (tensor.disposed) throw new Error(`safetensors: tensor "${name}" is disposed`);
     let stored: SafetensorsDType;
     if (tensor.dtype === 'i32') stored = options.intAsI64 ? 'I64' : 'I32';
@@ -421,7 +450,7 @@ export function planSafetensors(tensors: NamedTensors, options: WriteOptions = {
   let offset = 0;
   for (const p of planned) {
     p.begin = offset;
-    offset += p.tensor.numel * ELEMENT_BYTES[p.stored];
+    offset += storedBytes(p.tensor.shape, p.stored);
     p.end = offset;
   }
   const parts: string[] = [];
@@ -441,7 +470,11 @@ export function planSafetensors(tensors: NamedTensors, options: WriteOptions = {
 }
 
 /** Writes a safetensors file atomically (temporary file, fsync, rename). Returns the file's size in bytes. */
-export function writeSafetensors(path: string, tensors: NamedTensors, options: WriteOptions = {}): number {
+export function writeSafetensors(
+  path: string,
+  tensors: NamedTensors<WritableTensor>,
+  options: WriteOptions = {},
+): number {
   const { header, tensors: planned, dataBytes } = planSafetensors(tensors, options);
   const dataStart = 8 + header.length;
   withAtomicFile(path, (fd) => {
@@ -461,6 +494,11 @@ export function writeSafetensors(path: string, tensors: NamedTensors, options: W
 function writeTensorData(fd: number, at: number, p: PlannedTensor): void {
   const bytes = p.end - p.begin;
   const t = p.tensor;
+  if (isRawTensor(t)) {
+    let done = 0;
+    while (done < bytes) done += writeSync(fd, t.bytes, done, bytes - done, at + done);
+    return;
+  }
   if (p.stored === STORED_AS[t.dtype]) {
     pwriteStorage(fd, at, t.handle, 0, bytes);
     return;

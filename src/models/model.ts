@@ -9,6 +9,7 @@
  */
 import { Generator, type QuantizedMatrix, type Tensor } from '../engine/index.js';
 import { type GenerateOptions, type GenerateResult, generate } from '../infer/generate.js';
+import { bnbQuantizationConfig, bnbWeightTensors } from '../io/bnb-checkpoint.js';
 import type { ModelConfig } from '../io/model-config.js';
 import type { LoraConfig } from '../io/peft.js';
 import { Adapters, type AddLoraOptions } from './adapters.js';
@@ -239,16 +240,29 @@ export class CausalLM {
    * the tokenizer files of the folder the model was loaded from.
    */
   save(dir: string, options: SaveModelOptions = {}): void {
-    if (this.quantization)
-      throw new Error(
-        `the model's base is quantized (${this.quantization}); a full model cannot be saved from it: save the adapter (saveAdapter), or load the base unquantized to merge and save`,
-      );
     if (this.adapterConfig)
       throw new Error(
         'the model has an unmerged LoRA adapter: mergeAdapter() first, or saveAdapter() to save the adapter alone',
       );
-    const { config, generationConfig } = this;
-    saveModel(dir, this.namedParameters(), { config, generationConfig, sourceDir: this.origin.dir }, options);
+    const { generationConfig } = this;
+    const quantized = this.quantizedWeights();
+    if (quantized.length === 0) {
+      saveModel(
+        dir,
+        this.namedParameters(),
+        { config: this.config, generationConfig, sourceDir: this.origin.dir },
+        options,
+      );
+      return;
+    }
+    // A quantized base saves as bitsandbytes does (a `*-bnb-4bit` folder Transformers and lmforge load quantized).
+    const parts = quantized.map(([name, q]) => [name, q.parts()] as const);
+    const tensors = [...this.namedParameters(), ...parts.flatMap(([name, p]) => bnbWeightTensors(name, p))];
+    const config = {
+      ...this.config,
+      raw: { ...this.config.raw, quantization_config: bnbQuantizationConfig((parts[0] as (typeof parts)[number])[1]) },
+    };
+    saveModel(dir, tensors, { config, generationConfig, sourceDir: this.origin.dir }, options);
   }
 
   train(on = true): this {

@@ -5,10 +5,11 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { DType, Tensor } from '../engine/index.js';
+import type { DType } from '../engine/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
 import type { ModelConfig } from '../io/model-config.js';
+import type { WritableTensor } from '../io/safetensors.js';
 
 export interface SaveModelOptions {
   /** Store floating weights in this dtype (recorded as torch_dtype). Default: as held. */
@@ -42,7 +43,7 @@ export interface SavedModelFiles {
 
 export function saveModel(
   dir: string,
-  parameters: [string, Tensor][],
+  parameters: [string, WritableTensor][],
   model: SavedModelFiles,
   options: SaveModelOptions = {},
 ): void {

@@ -159,6 +159,37 @@ for (const q of [
   });
 }
 
+test('a quantized model saves as bitsandbytes does: the same tensors, dtypes and shapes; it loads back quantized', async () => {
+  const header = (file: string) => {
+    const b = readFileSync(file);
+    const h = JSON.parse(b.subarray(8, 8 + Number(b.readBigUInt64LE(0))).toString()) as Record<string, unknown>;
+    delete h.__metadata__;
+    return Object.fromEntries(
+      Object.entries(h as Record<string, { dtype: string; shape: number[] }>)
+        .map(([n, v]) => [n, `${v.dtype} [${v.shape}]`])
+        .sort(),
+    );
+  };
+  for (const q of [{ bits: 4 }, { bits: 8 }] as QuantizationOptions[]) {
+    const model = await loadModel(base, { quantization: q });
+    const saved = join(root, `saved-${q.bits}`);
+    const written = join(root, `written-${q.bits}`);
+    model.save(saved);
+    writeBnbFolder(written, model, q);
+    assert.deepEqual(header(join(saved, 'model.safetensors')), header(join(written, 'model.safetensors')));
+    const qc = (
+      JSON.parse(readFileSync(join(saved, 'config.json'), 'utf8')) as { quantization_config: Record<string, unknown> }
+    ).quantization_config;
+    assert.equal(qc.quant_method, 'bitsandbytes');
+    assert.equal(qc[q.bits === 4 ? 'load_in_4bit' : 'load_in_8bit'], true);
+    const back = await loadModel(saved);
+    assert.equal(back.quantization, q.bits === 4 ? 'nf4' : 'int8');
+    assert.deepEqual(logits(back), logits(model));
+    back.dispose();
+    model.dispose();
+  }
+});
+
 test('other quantization methods, and a broken bitsandbytes checkpoint, stop with a message', async () => {
   const dir = join(root, 'bnb-nf4');
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
