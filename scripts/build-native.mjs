@@ -145,8 +145,9 @@ function loadError(binary) {
     ' if (!Object.keys(m.exports).length) throw new Error("it exports nothing");';
   const r = spawnSync(process.execPath, ['-e', probe, binary], { encoding: 'utf8' });
   if (r.status === 0) return null;
-  const lines = `${r.stderr ?? ''}`.split('\n').filter((l) => /Error|error:|exports nothing/.test(l));
-  return lines[0]?.trim() || `its loader exited with ${r.status ?? r.signal}`;
+  // Node prints the throwing line, a caret, then `Error: <path>: <dlopen's reason>`.
+  const thrown = `${r.stderr ?? ''}`.split('\n').find((l) => /^\w*Error: /.test(l));
+  return thrown?.trim() ?? `its loader exited with ${r.status ?? r.signal}`;
 }
 
 /** prebuildProblem's answer when the package carries no binary for this platform (nothing worth logging). */
