@@ -198,3 +198,28 @@ export const run: typeof train = train;
   assert.equal(errors.length, 1, failure);
   assert.match(errors[0] as string, /^bad\.ts\(2,28\): error TS2345/);
 });
+
+test('with install scripts skipped, the prebuilt addon still loads; one that cannot load says what to run', async () => {
+  const bare = join(work, 'app-ignore-scripts');
+  await sh('mkdir', ['-p', bare], work);
+  for (const f of ['package.json', 'package-lock.json']) writeFileSync(join(bare, f), readFileSync(join(app, f)));
+  await sh('npm', ['ci', '--offline', '--ignore-scripts'], bare);
+  const installed = join(bare, 'node_modules', 'lmforge');
+  assert.equal(existsSync(join(installed, 'build')), false, 'no install script ran');
+  const forward = `import { loadModel } from 'lmforge';
+const model = await loadModel('node_modules/lmforge/examples/tiny/base');
+const { logits } = model.forward({ inputIds: { data: Int32Array.from([1, 2]), shape: [1, 2] } });
+console.log(logits.shape.join('x'));
+`;
+  writeFileSync(join(bare, 'forward.mjs'), forward);
+  assert.match(await sh(process.execPath, ['forward.mjs'], bare), /^1x2x\d+\n$/);
+
+  writeFileSync(join(installed, 'prebuilds', 'linux-x64', 'lmforge.node'), 'not an ELF file');
+  const env = await sh('npx', ['--offline', 'lmforge', 'env'], bare).then(
+    () => assert.fail('lmforge env ran without an engine'),
+    (e: Error) => e.message,
+  );
+  assert.match(env, /lmforge env: lmforge's prebuilt native engine .*lmforge\.node does not load here \(.+\)\. Build/);
+  assert.match(env, /`npm rebuild lmforge`/);
+  assert.doesNotMatch(env, /\n\s+at /, 'no stack trace');
+});
