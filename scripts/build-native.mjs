@@ -4,6 +4,10 @@
 // It builds once: build/Release/lmforge.node.hash holds a sha256 of everything that shapes the binary (every file
 // under native/, binding.gyp, the source lister, the Node ABI/arch/platform, the headers dir and the compiler
 // environment); when it matches, node-gyp is skipped. LMFORGE_REBUILD=1 or `--force` builds anyway.
+// A published package carries prebuilds/<platform>-<arch>/lmforge.node (scripts/make-prebuild.mjs, run by prepack)
+// and the sha256 of the native sources it came from; when those match this package's sources, this Node offers
+// the N-API version binding.gyp targets and the binary loads, it becomes the live binary and node-gyp never runs.
+// Anything else (another glibc or libstdc++, edited sources) falls back to building from source.
 // A build runs in a staging copy (build/.stage-<pid>/), and its product replaces build/Release/lmforge.node with one
 // rename(2), so a process that starts lmforge meanwhile still finds the old binary. The hash is written after.
 import { spawnSync } from 'node:child_process';
@@ -60,6 +64,17 @@ export function hashedFiles(root) {
   return files.map((f) => f.split(sep).join('/')).sort();
 }
 
+/** sha256 (hex) of the native sources alone (hashedFiles): what a prebuilt binary must have been built from. */
+export function sourceHash(root) {
+  const h = createHash('sha256');
+  for (const f of hashedFiles(root)) {
+    const content = readFileSync(join(root, f));
+    h.update(`${f}\0${content.length}\0`);
+    h.update(content);
+  }
+  return h.digest('hex');
+}
+
 /** The compiler's `--version` banner, so a compiler upgrade rebuilds; empty when it cannot be run. */
 function compilerVersion(env) {
   const [cmd, ...rest] = (env.CXX || 'g++').trim().split(/\s+/);
@@ -109,6 +124,54 @@ export function isCurrent(root, hash) {
   const { binary, hashFile } = outputPaths(root);
   if (!existsSync(binary) || !existsSync(hashFile)) return false;
   return readFileSync(hashFile, 'utf8').trim() === hash;
+}
+
+/** Where the prebuilt binary for a platform and arch lives, and the file naming the sources it was built from. */
+export function prebuildPaths(root, platform = process.platform, arch = process.arch) {
+  const binary = join(root, 'prebuilds', `${platform}-${arch}`, 'lmforge.node');
+  return { binary, sourcesFile: `${binary}.sources` };
+}
+
+/** The N-API version binding.gyp compiles against (its NAPI_VERSION define); 0 when it names none. */
+export function targetNapi(root) {
+  const m = /NAPI_VERSION=(\d+)/.exec(readFileSync(join(root, 'binding.gyp'), 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+/** Loads `binary` in a child Node (a bad binary may crash its loader); null when it loads, else why not. */
+function loadError(binary) {
+  const probe =
+    'const m = { exports: {} }; process.dlopen(m, process.argv[1]);' +
+    ' if (!Object.keys(m.exports).length) throw new Error("it exports nothing");';
+  const r = spawnSync(process.execPath, ['-e', probe, binary], { encoding: 'utf8' });
+  if (r.status === 0) return null;
+  // Node prints the throwing line, a caret, then `Error: <path>: <dlopen's reason>`.
+  const thrown = `${r.stderr ?? ''}`.split('\n').find((l) => /^\w*Error: /.test(l));
+  return thrown?.trim() ?? `its loader exited with ${r.status ?? r.signal}`;
+}
+
+/** prebuildProblem's answer when the package carries no binary for this platform (nothing worth logging). */
+export const NO_PREBUILD = 'none for this platform';
+
+/** Null when this package's prebuilt binary can serve here, else the reason it cannot (for the log). */
+export function prebuildProblem(root, { napi = process.versions.napi } = {}) {
+  const { binary, sourcesFile } = prebuildPaths(root);
+  if (!existsSync(binary) || !existsSync(sourcesFile)) return NO_PREBUILD;
+  if (readFileSync(sourcesFile, 'utf8').trim() !== sourceHash(root)) return 'it was built from other native sources';
+  const wanted = targetNapi(root);
+  if (Number(napi ?? 0) < wanted) return `this Node offers N-API ${napi}, it needs ${wanted}`;
+  const err = loadError(binary);
+  return err ? `it does not load here (${err})` : null;
+}
+
+/** Makes the prebuilt binary the live one (copied beside it, then renamed over it) and marks it current. */
+export function installPrebuild(root, hash) {
+  const { binary, hashFile } = outputPaths(root);
+  mkdirSync(dirname(binary), { recursive: true });
+  const tmp = `${binary}.tmp-${process.pid}`;
+  copyFileSync(prebuildPaths(root).binary, tmp);
+  renameSync(tmp, binary);
+  writeFileSync(hashFile, `${hash}\n`);
 }
 
 /** Whether the caller asked for a build regardless of the hash. */
@@ -163,6 +226,16 @@ function main() {
       `lmforge: native addon ${relative(root, binary)} is up to date (sha256 ${hash.slice(0, 12)}), skipping node-gyp (LMFORGE_REBUILD=1 forces a build)`,
     );
     return 0;
+  }
+  if (!forced()) {
+    const problem = prebuildProblem(root);
+    const prebuilt = relative(root, prebuildPaths(root).binary);
+    if (problem === null) {
+      installPrebuild(root, hash);
+      console.log(`lmforge: using the prebuilt native addon ${prebuilt} (it loads here), skipping node-gyp`);
+      return 0;
+    }
+    if (problem !== NO_PREBUILD) console.log(`lmforge: not using ${prebuilt}: ${problem}; building from source`);
   }
   return build(root);
 }

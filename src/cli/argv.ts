@@ -9,13 +9,15 @@ const TRUE_WORDS = new Set(['true', 'True', 'TRUE', '1', 'yes']);
 const FALSE_WORDS = new Set(['false', 'False', 'FALSE', '0', 'no']);
 
 type Options = NonNullable<ParseArgsConfig['options']>;
+// Named, so the .d.ts emitted for dist/ can spell the return type (parseArgs' own option type is not exported).
+type Parsed<T extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true }>>;
 
 /** Rewrites argv into what parseArgs takes, then parses it; an explicit false overrides the option's default. */
 export function parseFlags<T extends Options>(
   argv: readonly string[],
   options: T,
   aliases: Record<string, string> = {},
-) {
+): Parsed<T> {
   const args: string[] = [];
   const explicitFalse = new Set<string>();
   for (let i = 0; i < argv.length; i++) {

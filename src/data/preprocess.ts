@@ -11,10 +11,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { pushAll } from '../util/arrays.js';
+import { siblingWorker } from '../util/sibling-worker.js';
 import type { AlignedExample } from './converters.js';
 import { type DatasetArgs, type DatasetModule, getDataset, type Stage } from './dataset.js';
 import { fingerprintOf, type ShardJob, type ShardResult, type TemplateRecipe } from './preprocess-shard.js';
@@ -130,12 +131,8 @@ function shardRanges(count: number, batchSize: number, workers: number): Array<[
 }
 
 function runWorker(job: ShardJob, started: Worker[]): Promise<ShardResult> {
-  const entry = new URL('./preprocess-worker.ts', import.meta.url).href;
-  // Workers need tsx's loader for .ts sources whether or not the parent was started with --import tsx.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return new Promise((resolve, reject) => {
-    const worker = new Worker(bootstrap, { eval: true, workerData: job });
+    const worker = siblingWorker('preprocess-worker', import.meta.url, { workerData: job });
     started.push(worker);
     let result: ShardResult | null = null;
     worker.once('message', (m: ShardResult) => {

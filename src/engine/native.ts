@@ -33,16 +33,34 @@ export interface NativeAddon {
   [kernel: string]: any;
 }
 
+/** The CLI prints a userFacing error as one line: these say what to run, a stack would add nothing. */
+function notLoadable(message: string): Error {
+  return Object.assign(new Error(message), { userFacing: true });
+}
+
 function loadAddon(): NativeAddon {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const candidates = [join(root, 'build', 'Release', 'lmforge.node'), join(root, 'build', 'Debug', 'lmforge.node')];
+  // The packed package's prebuilt binary comes last: the install script normally copies it into build/Release, but
+  // where install scripts were skipped (--ignore-scripts, an npm that blocks them) it is all there is.
+  const candidates = [
+    join(root, 'build', 'Release', 'lmforge.node'),
+    join(root, 'build', 'Debug', 'lmforge.node'),
+    join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'lmforge.node'),
+  ];
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
-    throw new Error(
+    throw notLoadable(
       `lmforge's native engine is not built (looked for ${candidates[0]}). Run \`npm install\` (or \`npm run build:native\`) in ${root}; it needs python3, make and g++.`,
     );
   }
-  return createRequire(import.meta.url)(path) as NativeAddon;
+  try {
+    return createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (e) {
+    if (path !== candidates[2]) throw e;
+    throw notLoadable(
+      `lmforge's prebuilt native engine ${path} does not load here (${(e as Error).message.split('\n')[0]}). Build it from source with \`npm rebuild lmforge\` (it needs python3, make and g++).`,
+    );
+  }
 }
 
 export const native: NativeAddon = loadAddon();

@@ -8,9 +8,10 @@
  *   for await (const piece of model.streamChat([{ role: 'user', content: 'Hi' }], {})) process.stdout.write(piece.text);
  *   await model.close();
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Template } from '../data/template/template.js';
 import type { ChoiceScorer } from '../eval/evaluator.js';
+import { siblingWorker } from '../util/sibling-worker.js';
 import {
   abortError,
   type ChatEngine,
@@ -193,12 +194,8 @@ class WorkerBackend implements Backend {
   }
 
   static start(args: ChatModelArgs): Promise<WorkerBackend> {
-    const entry = new URL('./chat-worker.ts', import.meta.url).href;
-    // Workers need tsx's loader for .ts sources whether or not the parent was started with --import tsx.
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
     const init: WorkerInit = { args };
-    const worker = new Worker(bootstrap, { eval: true, workerData: init });
+    const worker = siblingWorker('chat-worker', import.meta.url, { workerData: init });
     return new Promise((resolve, reject) => {
       const onMessage = (m: WorkerReply) => {
         if (m.type === 'ready') {

@@ -5,7 +5,18 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { buildHash, forced, hashedFiles, isCurrent, outputPaths } from '../../scripts/build-native.mjs';
+import {
+  buildHash,
+  forced,
+  hashedFiles,
+  isCurrent,
+  NO_PREBUILD,
+  outputPaths,
+  prebuildPaths,
+  prebuildProblem,
+  sourceHash,
+  targetNapi,
+} from '../../scripts/build-native.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const temps: string[] = [];
@@ -147,4 +158,57 @@ test('a failed build keeps the old binary and its hash', () => {
   assert.equal(readFileSync(binary, 'utf8'), 'int a() { return 1; }\n');
   assert.equal(readFileSync(hashFile, 'utf8'), oldHash);
   assert.equal(existsSync(gypRuns(p.log)[1]!.cwd), false, 'the staging dir is removed');
+});
+
+/** Puts `bytes` in the fake project as its prebuilt binary, marked as built from `sources` (default: its own). */
+function addPrebuild(root: string, bytes: Buffer | string, sources = sourceHash(root)) {
+  const { binary, sourcesFile } = prebuildPaths(root);
+  mkdirSync(dirname(binary), { recursive: true });
+  writeFileSync(binary, bytes);
+  writeFileSync(sourcesFile, `${sources}\n`);
+}
+
+// A binary that really loads: the repo's own addon (the fake project's binding.gyp names no N-API version).
+const realAddon = () => readFileSync(outputPaths(repo).binary);
+
+test('a prebuilt binary that loads and matches the sources becomes the live one; node-gyp never runs', () => {
+  const p = fakeProject();
+  addPrebuild(p.root, realAddon());
+  const first = runScript(p);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /using the prebuilt native addon prebuilds\/linux-x64\/lmforge\.node.*skipping node-gyp/);
+  assert.equal(gypRuns(p.log).length, 0);
+  const { binary, hashFile } = outputPaths(p.root);
+  assert.deepEqual(readFileSync(binary), realAddon());
+  assert.ok(isCurrent(p.root, readFileSync(hashFile, 'utf8').trim()), 'marked current');
+  assert.match(runScript(p).stdout, /up to date/, 'the next install skips at once');
+  assert.equal(runScript(p, { LMFORGE_REBUILD: '1' }).status, 0);
+  assert.equal(gypRuns(p.log).length, 1, 'LMFORGE_REBUILD=1 builds from source even with a prebuild');
+});
+
+test('a prebuilt binary from other sources, or one that does not load, falls back to node-gyp', () => {
+  const stale = fakeProject();
+  addPrebuild(stale.root, realAddon(), 'f'.repeat(64));
+  const r1 = runScript(stale);
+  assert.equal(r1.status, 0, r1.stderr);
+  assert.match(r1.stdout, /not using prebuilds\/linux-x64\/lmforge\.node: it was built from other native sources/);
+  assert.equal(gypRuns(stale.log).length, 1);
+
+  const broken = fakeProject();
+  addPrebuild(broken.root, 'not an ELF file');
+  const r2 = runScript(broken);
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.match(r2.stdout, /not using .*: it does not load here \(Error: .*lmforge\.node: .+\); building from source/);
+  assert.equal(gypRuns(broken.log).length, 1);
+  assert.equal(readFileSync(outputPaths(broken.root).binary, 'utf8'), 'int a() { return 1; }\n', 'built from source');
+});
+
+test('prebuildProblem: a Node older than the N-API version binding.gyp targets cannot use it', () => {
+  const p = fakeProject();
+  writeFileSync(join(p.root, 'binding.gyp'), '{ "targets": [{ "defines": ["NAPI_VERSION=8"] }] }\n');
+  addPrebuild(p.root, realAddon());
+  assert.equal(targetNapi(p.root), 8);
+  assert.equal(prebuildProblem(p.root, { napi: '7' }), 'this Node offers N-API 7, it needs 8');
+  assert.equal(prebuildProblem(p.root, { napi: '9' }), null);
+  assert.equal(prebuildProblem(fakeProject().root), NO_PREBUILD);
 });
