@@ -35,8 +35,9 @@ export async function chatCommand(
     return 0;
   }
   const { rest, system, showSpeed } = takeChatFlags(argv);
-  const { model: args, notes } = parseInferArgs(rest);
+  const { model: args, notes, loaded } = parseInferArgs(rest);
   for (const note of notes) console.error(`[lmforge] note: ${note}`);
+  if (loaded) console.error(`[lmforge] ${loaded}`);
   if (system !== undefined) args.default_system = system;
   const model = await ChatModel.load(args, { inProcess: true });
   const out = (s: string) => io.output.write(s);
