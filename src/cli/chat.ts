@@ -81,7 +81,7 @@ export async function chatCommand(
 }
 
 /** The chat's own flags (not LLaMA-Factory arguments): --system and --show_speed. */
-function takeChatFlags(argv: readonly string[]): { rest: string[]; system?: string; showSpeed: boolean } {
+export function takeChatFlags(argv: readonly string[]): { rest: string[]; system?: string; showSpeed: boolean } {
   const rest: string[] = [];
   let system: string | undefined;
   let showSpeed = false;

@@ -57,8 +57,13 @@ import { type TokenBatch, toTokenTensor } from './token-batch.js';
 export interface LoadModelOptions {
   /** Storage dtype of the (frozen) weight matrices: f32 (default), bf16 or f16. Norms stay f32. */
   dtype?: 'f32' | 'bf16' | 'f16';
-  /** PEFT adapter folder(s): all but the last are merged into the weights, the last stays a live adapter. */
+  /**
+   * PEFT adapter folder(s): all but the last are merged into the weights, the last stays a live adapter, frozen for
+   * inference (PEFT's from_pretrained) unless `trainable`.
+   */
   adapter?: string | readonly string[];
+  /** Keep training the last adapter (PEFT's is_trainable=True); without it every weight is frozen. */
+  trainable?: boolean;
   /** Native thread-pool size (default: physical cores). */
   threads?: number;
 }
@@ -265,10 +270,12 @@ export class CausalLM {
     return this.lora;
   }
 
-  /** Adds a new trainable LoRA adapter (PEFT init: A Kaiming-uniform, B zero); freezes everything else. */
+  /**
+   * Adds a new trainable LoRA adapter (PEFT init: A Kaiming-uniform, B zero); freezes everything else. One adapter
+   * trains at a time: with one already there (loaded or added) this stops and says how to go on.
+   */
   addLora(o: AddLoraOptions): LoraConfig {
-    if (this.lora)
-      throw new Error('the model already has a LoRA adapter: mergeAdapter() it first, or train the loaded one');
+    if (this.lora) throw new Error(secondAdapterMessage(this.loraLayers().some(([, l]) => l.loraA.requiresGrad)));
     if (!(Number.isInteger(o.r) && o.r > 0)) throw new Error(`LoRA rank must be a positive integer, got ${o.r}`);
     const targets =
       o.targetModules === undefined ||
@@ -736,6 +743,20 @@ export class CausalLM {
   }
 }
 
+/**
+ * PEFT keeps a second adapter under its own name beside 'default' and trains only the active one; lmforge holds one
+ * live adapter, so the two ways on are PEFT's other two: train the one there, or merge it and start a new one
+ * (LLaMA-Factory's create_new_adapter).
+ */
+function secondAdapterMessage(trainable: boolean): string {
+  const from = trainable ? 'a trainable LoRA adapter' : 'a frozen LoRA adapter (loaded for inference)';
+  return (
+    `addLora: the model already has ${from}, and lmforge trains one adapter at a time. ` +
+    'To keep training it, load it with loadModel(dir, { adapter, trainable: true }) or loadAdapter(dir, { trainable: true }); ' +
+    'to train a new adapter on top of it, call mergeAdapter() first, then addLora()'
+  );
+}
+
 function range(a: number, b: number): number[] {
   return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
 }
@@ -775,7 +796,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     const model = new CausalLM(config, module, generationConfig);
     const adapters =
       options.adapter === undefined ? [] : typeof options.adapter === 'string' ? [options.adapter] : options.adapter;
-    for (const a of adapters) model.loadAdapter(a);
+    for (const [i, a] of adapters.entries())
+      model.loadAdapter(a, { trainable: options.trainable === true && i === adapters.length - 1 });
     return model;
   } finally {
     reader.close();
