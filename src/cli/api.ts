@@ -22,8 +22,9 @@ export async function startApi(
 ): Promise<StartedApi> {
   const { flags, rest } = parseApiFlags(argv);
   const options = resolveServerOptions(flags, env);
-  const { model: args, notes } = parseInferArgs(rest);
+  const { model: args, notes, loaded } = parseInferArgs(rest);
   for (const note of notes) console.error(`[lmforge] note: ${note}`);
+  if (loaded) console.error(`[lmforge] ${loaded}`);
   const model = await ChatModel.load(args);
   let server: RunningServer;
   try {

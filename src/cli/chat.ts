@@ -35,8 +35,9 @@ export async function chatCommand(
     return 0;
   }
   const { rest, system, showSpeed } = takeChatFlags(argv);
-  const { model: args, notes } = parseInferArgs(rest);
+  const { model: args, notes, loaded } = parseInferArgs(rest);
   for (const note of notes) console.error(`[lmforge] note: ${note}`);
+  if (loaded) console.error(`[lmforge] ${loaded}`);
   if (system !== undefined) args.default_system = system;
   const model = await ChatModel.load(args, { inProcess: true });
   const out = (s: string) => io.output.write(s);
@@ -80,7 +81,7 @@ export async function chatCommand(
 }
 
 /** The chat's own flags (not LLaMA-Factory arguments): --system and --show_speed. */
-function takeChatFlags(argv: readonly string[]): { rest: string[]; system?: string; showSpeed: boolean } {
+export function takeChatFlags(argv: readonly string[]): { rest: string[]; system?: string; showSpeed: boolean } {
   const rest: string[] = [];
   let system: string | undefined;
   let showSpeed = false;

@@ -21,6 +21,7 @@ import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
 import { parseFlags } from './argv.js';
+import { lengthHistogram } from './length-histogram.js';
 
 const USER_ERRORS = new Set([
   'DatasetConfigError',
@@ -279,19 +280,6 @@ Token statistics of a tokenized dataset: records, length histogram, truncated an
 Options as for preview (no --index/--count), plus --preprocessing_num_workers N, --preprocessing_batch_size N
 and --packing.`;
 
-function histogram(lengths: number[], cutoff: number): string[] {
-  if (lengths.length === 0) return ['(no records)'];
-  const bins = 10;
-  const width = Math.max(1, Math.ceil(Math.max(cutoff, ...lengths) / bins));
-  const counts = new Array<number>(bins).fill(0);
-  for (const n of lengths) counts[Math.min(bins - 1, Math.floor((n - 1) / width))]!++;
-  const top = maxOf(counts);
-  return counts.map((c, b) => {
-    const range = `${b * width + 1}-${(b + 1) * width}`.padStart(11);
-    return `${range} | ${'#'.repeat(Math.round((c / top) * 40)).padEnd(40)} ${c}`;
-  });
-}
-
 async function stats(argv: string[]): Promise<number> {
   const { values } = parseFlags(
     argv,
@@ -349,7 +337,7 @@ async function stats(argv: string[]): Promise<number> {
     `truncated ${summary.truncated}, dropped ${summary.dropped} (+${summary.dropped_before_tokenization} invalid records before tokenization)`,
   );
   console.log('token lengths:');
-  for (const line of histogram(lengths, resolveProcessorArgs(args, stage).cutoffLen)) console.log(line);
+  for (const line of lengthHistogram(lengths)) console.log(line);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 /** `lmforge train cfg.yaml [key=value ...]` or `lmforge train --key value ...`: LLaMA-Factory's train command. */
 import { formatHelp, TRAIN_GROUPS } from '../hparams/index.js';
 import { train } from '../train/trainer.js';
+import { trainSummary } from './train-summary.js';
 
 export async function trainCommand(args: string[]): Promise<number> {
   if (args.includes('-h') || args.includes('--help')) {
@@ -22,15 +23,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   try {
     const result = await train(args, { signal: controller.signal });
     if (result.interrupted) return 130;
-    const loss = Number.isFinite(result.trainLoss)
-      ? `, train loss ${result.trainLoss.toFixed(4)} (the mean over the run's steps; the last logged loss is in trainer_log.jsonl)`
-      : '';
-    const what = result.trained
-      ? `${result.globalStep} steps${loss}`
-      : result.predictMetrics
-        ? 'predictions written (no training: do_train is false)'
-        : `nothing trained (already at step ${result.globalStep}/${result.maxSteps})`;
-    console.error(`[lmforge] done: ${what}; results in ${result.outputDir}`);
+    console.error(`[lmforge] ${trainSummary(result)}`);
     return 0;
   } finally {
     process.off('SIGINT', onSigint);

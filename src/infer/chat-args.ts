@@ -7,11 +7,14 @@
 import type { GeneratingArgs } from '../hparams/generating-args.js';
 import { HparamsError, INFER_GROUPS, type ModelArgs, quantizationOf, readArgs, typeArgs } from '../hparams/index.js';
 import type { ChatModelArgs } from './chat-runner.js';
+import { trainedOutputChoice } from './trained-output.js';
 
 export interface InferArgs {
   model: ChatModelArgs;
   /** One line per argument the user set that has no effect here. */
   notes: string[];
+  /** With a training YAML: which weights the chat uses (its output_dir's, or the base while there are none). */
+  loaded?: string;
 }
 
 /**
@@ -20,6 +23,9 @@ export interface InferArgs {
  */
 export function parseInferArgs(argv: readonly string[]): InferArgs {
   const raw = readArgs(argv, INFER_GROUPS);
+  // A training YAML's output_dir holds what its run trained: the chat uses that (trainedOutputChoice).
+  const outputDir = raw.file && typeof raw.values.output_dir === 'string' ? raw.values.output_dir : null;
+  if (outputDir) delete raw.values.output_dir;
   const known = new Set(Object.values(INFER_GROUPS).flatMap((g) => Object.keys(g)));
   // A training YAML holds training keys: keep only ours from the file, but report unknown command-line flags.
   const values = Object.fromEntries(
@@ -39,11 +45,27 @@ export function parseInferArgs(argv: readonly string[]): InferArgs {
   } catch (e) {
     throw new HparamsError([(e as Error).message]);
   }
+  let modelPath = model.model_name_or_path as string;
+  let adapters = (model.adapter_name_or_path as string[] | null) ?? null;
+  let loaded: string | undefined;
+  // An adapter named on the command line is the user's choice; only the YAML's own say gives way to its result.
+  if (outputDir && !flagGiven(argv, 'adapter_name_or_path') && !flagGiven(argv, 'model_name_or_path')) {
+    const choice = trainedOutputChoice({
+      outputDir,
+      modelNameOrPath: modelPath,
+      adapters,
+      finetuningType: finetuning.finetuning_type as string,
+      createNewAdapter: finetuning.create_new_adapter === true,
+    });
+    modelPath = choice.modelNameOrPath;
+    adapters = choice.adapters;
+    loaded = choice.message;
+  }
   return {
     model: {
-      model_name_or_path: model.model_name_or_path as string,
+      model_name_or_path: modelPath,
       ...(quantization ? { quantization } : {}),
-      adapter_name_or_path: (model.adapter_name_or_path as string[] | null) ?? null,
+      adapter_name_or_path: adapters,
       template: (data.template as string | null) ?? null,
       default_system: (data.default_system as string | null) ?? null,
       enable_thinking: data.enable_thinking as boolean,
@@ -52,6 +74,7 @@ export function parseInferArgs(argv: readonly string[]): InferArgs {
       generating: typed.groups.generating as GeneratingArgs,
     },
     notes: typed.notes,
+    ...(loaded === undefined ? {} : { loaded }),
   };
 }
 

@@ -18,8 +18,8 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   padTokenId?: number;
   /** Seed of the sampling generator (reproducible sampling). */
   seed?: number;
-  /** Called for every new token as soon as it is chosen. Return false to stop that row. */
-  onToken?: (token: number, row: number) => boolean | undefined;
+  /** Called for every new token as soon as it is chosen. Return false to stop that row (any other result goes on). */
+  onToken?: (token: number, row: number) => unknown;
   /** Called after every decoding step with that step's next-token logits [B, V] (tests, scoring). */
   onStepLogits?: (logits: Float32Array, step: number) => void;
   /** Stops all rows when aborted (API clients that disconnect). */

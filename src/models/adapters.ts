@@ -57,10 +57,12 @@ export class Adapters {
     return this.lora;
   }
 
-  /** Adds a new trainable LoRA adapter (PEFT init: A Kaiming-uniform, B zero); freezes everything else. */
+  /**
+   * Adds a new trainable LoRA adapter (PEFT init: A Kaiming-uniform, B zero); freezes everything else. One adapter
+   * trains at a time: with one already there (loaded or added) this stops and says how to go on.
+   */
   add(o: AddLoraOptions): LoraConfig {
-    if (this.lora)
-      throw new Error('the model already has a LoRA adapter: mergeAdapter() it first, or train the loaded one');
+    if (this.lora) throw new Error(secondAdapterMessage(this.loraLayers().some(([, l]) => l.loraA.requiresGrad)));
     if (!(Number.isInteger(o.r) && o.r > 0)) throw new Error(`LoRA rank must be a positive integer, got ${o.r}`);
     const targets =
       o.targetModules === undefined ||
@@ -318,4 +320,18 @@ export class Adapters {
       t.requiresGrad = true;
     }
   }
+}
+
+/**
+ * PEFT keeps a second adapter under its own name beside 'default' and trains only the active one; lmforge holds one
+ * live adapter, so the two ways on are PEFT's other two: train the one there, or merge it and start a new one
+ * (LLaMA-Factory's create_new_adapter).
+ */
+function secondAdapterMessage(trainable: boolean): string {
+  const from = trainable ? 'a trainable LoRA adapter' : 'a frozen LoRA adapter (loaded for inference)';
+  return (
+    `addLora: the model already has ${from}, and lmforge trains one adapter at a time. ` +
+    'To keep training it, load it with loadModel(dir, { adapter, trainable: true }) or loadAdapter(dir, { trainable: true }); ' +
+    'to train a new adapter on top of it, call mergeAdapter() first, then addLora()'
+  );
 }

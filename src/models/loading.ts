@@ -19,8 +19,13 @@ import { buildModule } from './registry.js';
 export interface LoadModelOptions {
   /** Storage dtype of the (frozen) weight matrices: f32 (default), bf16 or f16. Norms stay f32. */
   dtype?: 'f32' | 'bf16' | 'f16';
-  /** PEFT adapter folder(s): all but the last are merged into the weights, the last stays a live adapter. */
+  /**
+   * PEFT adapter folder(s): all but the last are merged into the weights, the last stays a live adapter, frozen for
+   * inference (PEFT's from_pretrained) unless `trainable`.
+   */
   adapter?: string | readonly string[];
+  /** Keep training the last adapter (PEFT's is_trainable=True); without it every weight is frozen. */
+  trainable?: boolean;
   /** Native thread-pool size (default: physical cores). */
   threads?: number;
   /**
@@ -68,7 +73,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     const model = new CausalLM(config, module, generationConfig, { dir, nameOrPath: dir });
     const adapters =
       options.adapter === undefined ? [] : typeof options.adapter === 'string' ? [options.adapter] : options.adapter;
-    for (const a of adapters) model.loadAdapter(a);
+    for (const [i, a] of adapters.entries())
+      model.loadAdapter(a, { trainable: options.trainable === true && i === adapters.length - 1 });
     return model;
   } finally {
     reader.close();

@@ -85,6 +85,8 @@ export function niceTicks(lo: number, hi: number, target = 7): { ticks: number[]
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = ([1, 2, 2.5, 5, 10].find((m) => m * mag >= raw) ?? 10) * mag;
   const ticks: number[] = [];
+  // A step below the values' float resolution would never advance (an endless loop that ends in V8's array limit).
+  if (!(step > 0) || lo + step === lo || hi + step === hi) return { ticks: [lo], step: Math.max(step, 0) };
   for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) {
     ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
   }
@@ -142,7 +144,9 @@ export function lossChartSvg(o: ChartOptions): string {
   let [yMin, yMax] = finite.length > 0 ? [minOf(finite), maxOf(finite)] : [0, 1];
   // matplotlib pads data limits by 5%; a single value gets a unit-wide window around it.
   if (xMax === xMin) [xMin, xMax] = [xMin - 1, xMax + 1];
-  if (yMax === yMin)
+  // A flat curve can differ from itself by rounding (one logged 0.6931 and its EMA an ulp apart): a window an ulp
+  // wide has no ticks that a float can step through, so it counts as a single value.
+  if (yMax - yMin <= 1e-9 * Math.max(1, Math.abs(yMin), Math.abs(yMax)))
     [yMin, yMax] = [yMin - Math.max(Math.abs(yMin) * 0.05, 0.05), yMax + Math.max(Math.abs(yMax) * 0.05, 0.05)];
   const xPad = (xMax - xMin) * 0.05;
   const yPad = (yMax - yMin) * 0.05;

@@ -10,6 +10,7 @@ import type { Template } from '../data/template/index.js';
 import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { metricsReport } from './metrics-report.js';
 import { predict } from './predict.js';
 import type { Metrics } from './results.js';
 import { TrainError } from './run-setup.js';
@@ -46,7 +47,8 @@ export function runPredict(
     log('prediction interrupted: no prediction files written');
     return null;
   }
-  for (const [k, v] of Object.entries(metrics)) log(`  ${k} = ${v}`);
+  // As HF's log_metrics: rounded for the eye; predict_results.json keeps the raw numbers.
+  for (const line of metricsReport('predict', metrics)) log(line);
   log(`wrote generated_predictions.jsonl and predict_results.json in ${ta.output_dir}`);
   return metrics;
 }

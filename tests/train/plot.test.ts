@@ -33,6 +33,24 @@ test('ticks are round numbers covering the range', () => {
   assert.equal(t.ticks[0], 0.5);
 });
 
+test('a single logged value whose EMA is an ulp away charts (a 2-step DPO run logs loss 0.6931 once)', () => {
+  // DPO starts at ln 2, logged to 4 places; its EMA is that plus rounding: the y window was an ulp wide and the tick
+  // loop never advanced (V8 died growing the tick array).
+  const logged = Number(Math.LN2.toFixed(4));
+  assert.notEqual(smooth([logged])[0], logged);
+  const svg = lossChartSvg({
+    title: 't',
+    xLabel: 'step',
+    yLabel: 'loss',
+    steps: [2],
+    values: [logged],
+    text: 'strokes',
+  });
+  assert.match(svg, /^<svg /);
+  const tiny = niceTicks(logged, logged + 1e-16, 8);
+  assert.ok(tiny.ticks.length >= 1 && tiny.ticks.length < 10);
+});
+
 function pngSize(png: Buffer): { width: number; height: number } {
   assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
   assert.equal(png.subarray(12, 16).toString('ascii'), 'IHDR');

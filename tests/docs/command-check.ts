@@ -1,0 +1,77 @@
+/**
+ * Checks, without running it, a command a doc block shows: the command exists and the arguments are ones it accepts
+ * (each lmforge command's own parser reads them, config file included), and every repository file it names exists.
+ * Used for blocks marked `<!-- test: check ... -->` (long jobs, models the reader downloads).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { takeChatFlags } from '../../src/cli/chat.js';
+import { parseExportArgs } from '../../src/export/index.js';
+import { EVAL_GROUPS, parseTrainArgs, readArgs, typeArgs } from '../../src/hparams/index.js';
+import { parseInferArgs } from '../../src/infer/chat-args.js';
+import { parseApiFlags } from '../../src/server/index.js';
+
+/** Folders of this repository that commands read from: a path into them must exist. */
+const REPO_INPUTS = /^(examples|docs|scripts|tests)\//;
+
+export function checkCommand(argv: readonly string[], repo: string): void {
+  const [program, ...rest] = argv;
+  if (program === 'npx') {
+    const [tool, ...args] = rest;
+    if (tool === 'lmforge') checkLmforge(args, repo);
+    else if (tool === 'tsx') checkPaths(args, repo);
+    else throw new Error(`npx ${tool}: not a tool this repository provides`);
+    return;
+  }
+  if (program === 'npm') {
+    checkNpm(rest, repo);
+    return;
+  }
+  if (program === 'curl') return;
+  throw new Error(`${program}: the checked blocks may run npx lmforge, npm and curl only`);
+}
+
+function checkNpm(args: readonly string[], repo: string): void {
+  const [sub, ...rest] = args;
+  const scripts = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+    .scripts;
+  if (sub === 'install' || sub === 'ci' || sub === 'pack') return;
+  if (sub === 'test') return;
+  if (sub === 'run' && rest[0] !== undefined && rest[0] in scripts) return;
+  throw new Error(`npm ${args.join(' ')}: not an npm command or a script in package.json`);
+}
+
+function checkLmforge(args: readonly string[], repo: string): void {
+  const [command, ...rest] = args;
+  checkPaths(rest, repo);
+  switch (command) {
+    case 'train':
+      parseTrainArgs(rest);
+      return;
+    case 'chat':
+      parseInferArgs(takeChatFlags(rest).rest);
+      return;
+    case 'api':
+      parseInferArgs(parseApiFlags(rest).rest);
+      return;
+    case 'eval':
+      typeArgs(readArgs(rest, EVAL_GROUPS).values, EVAL_GROUPS);
+      return;
+    case 'export':
+      parseExportArgs(rest);
+      return;
+    default:
+      throw new Error(
+        `lmforge ${command}: not a command this block may leave unrun (data and env are quick: run them)`,
+      );
+  }
+}
+
+/** Every argument (or key=value's value) that points into the repository's own folders names a real file. */
+function checkPaths(args: readonly string[], repo: string): void {
+  for (const arg of args) {
+    const value = arg.includes('=') && !arg.startsWith('-') ? arg.slice(arg.indexOf('=') + 1) : arg;
+    if (REPO_INPUTS.test(value) && !existsSync(join(repo, value)))
+      throw new Error(`${value} does not exist in the repository`);
+  }
+}
