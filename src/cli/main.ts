@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { didYouMean } from '../hparams/did-you-mean.js';
+import { reportFailure } from './failure.js';
 
 type Command = { describe: string; run: (args: string[]) => Promise<number> };
 
@@ -84,11 +85,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
-    // Errors meant for users carry their own advice; anything else is a bug and keeps its stack for the report.
-    if (e instanceof Error && (e as { userFacing?: boolean }).userFacing) {
-      console.error(`lmforge ${name}: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    return reportFailure(e, name, rest, version());
   }
 }

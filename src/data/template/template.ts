@@ -35,6 +35,7 @@ export type LogFn = (level: 'info' | 'warning', message: string) => void;
 /** Where a template refuses its input (a wrong role order, a bad function message...). */
 export class TemplateError extends Error {
   override name = 'TemplateError';
+  readonly userFacing = true;
 }
 
 /**
