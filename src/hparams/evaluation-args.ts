@@ -13,6 +13,7 @@ export const EVALUATION_ARGS = {
     ['reuse_dataset_if_exists', 'reuse_cache_if_exists', 'force_redownload'] as const,
     'reuse_dataset_if_exists',
     'Download mode used for the evaluation datasets.',
+    { note: 'benchmarks are read from task_dir; nothing is downloaded' },
   ),
 };
 

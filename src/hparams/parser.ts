@@ -160,10 +160,30 @@ export interface TypedArgs {
   groups: Record<string, Record<string, unknown>>;
   given: Record<string, unknown>;
   notes: string[];
+  /** Arguments set to what this engine cannot honour (only when `deferRefusals`; otherwise they throw). */
+  refused: string[];
+}
+
+export interface TypeOptions {
+  /** The command trains: training-only refusals apply (chat, api, eval and data refuse only `everywhere` ones). */
+  training?: boolean;
+  /** Return refusals in `refused` so the caller reports them with its own checks (train does, in one message). */
+  deferRefusals?: boolean;
+  /** The command named in "lmforge <command> -h lists them all". */
+  command?: string;
+}
+
+/** `name: value` refused: what is missing and that removing the argument runs without it. */
+function refusal(name: string, value: unknown, why: string): string {
+  return `${name}: ${JSON.stringify(value)} is not supported by lmforge: ${why}`;
 }
 
 /** Types raw values with the tables; every unknown name and ill-typed value is reported together. */
-export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_GROUPS): TypedArgs {
+export function typeArgs(
+  raw: Record<string, unknown>,
+  groups: GroupSet = TRAIN_GROUPS,
+  options: TypeOptions = {},
+): TypedArgs {
   const owner = new Map<string, string>();
   for (const [gname, g] of Object.entries(groups)) for (const name of Object.keys(g)) owner.set(name, gname);
   const out: Record<string, Record<string, unknown>> = {};
@@ -171,6 +191,7 @@ export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_
   const given: Record<string, unknown> = {};
   const notes: string[] = [];
   const problems: string[] = [];
+  const refused: string[] = [];
   for (let [name, value] of Object.entries(raw)) {
     const alias = ALIASES[name];
     if (alias) {
@@ -181,7 +202,7 @@ export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_
     if (gname === undefined) {
       const guess = didYouMean(name, owner.keys());
       problems.push(
-        `unknown argument '${name}'${guess ? `; did you mean '${guess}'?` : ''} (lmforge train -h lists them all)`,
+        `unknown argument '${name}'${guess ? `; did you mean '${guess}'?` : ''} (lmforge ${options.command ?? 'train'} -h lists them all)`,
       );
       continue;
     }
@@ -190,12 +211,17 @@ export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_
       const typed = spec.coerce(value);
       (out[gname] as Record<string, unknown>)[name] = typed;
       given[name] = typed;
-      if (spec.note && !sameValue(typed, spec.default)) notes.push(`${name}: ${spec.note}`);
+      const changed = !sameValue(typed, spec.default);
+      const refuse = spec.refuse;
+      if (refuse && (refuse.everywhere || options.training) && (refuse.when ? refuse.when(typed) : changed)) {
+        refused.push(refusal(name, typed, refuse.why));
+      } else if (spec.note && changed) notes.push(`${name}: ${spec.note}`);
     } catch (e) {
       if (!(e instanceof ArgValueError)) throw e;
       problems.push(`${name}: ${e.message}`);
     }
   }
+  if (!options.deferRefusals) problems.push(...refused);
   if (problems.length > 0) throw new HparamsError(problems);
-  return { groups: out, given, notes };
+  return { groups: out, given, notes, refused: options.deferRefusals ? refused : [] };
 }
