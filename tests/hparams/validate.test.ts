@@ -116,7 +116,10 @@ test('arguments that would change the weights, metrics or memory are errors, not
 });
 
 test('training-only refusals do not stop inference; those that size inference do', () => {
-  const typed = typeArgs({ model_name_or_path: 'm', neftune_noise_alpha: 5, use_dora: true }, INFER_GROUPS_WITH_TRAINING);
+  const typed = typeArgs(
+    { model_name_or_path: 'm', neftune_noise_alpha: 5, use_dora: true },
+    INFER_GROUPS_WITH_TRAINING,
+  );
   assert.equal(typed.groups.finetuning?.use_dora, true);
   assert.throws(
     () => typeArgs({ model_name_or_path: 'm', quantization_bit: 8 }, INFER_GROUPS),
