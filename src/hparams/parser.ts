@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { CHAT_ARGS, INSPECT_ARGS, SERVER_ARGS } from './command-args.js';
 import { DATA_ARGS } from './data-args.js';
 import { didYouMean } from './did-you-mean.js';
 import { HparamsError } from './errors.js';
@@ -41,9 +42,28 @@ export const INFER_GROUPS = {
 
 export type GroupSet = Record<string, ArgGroup>;
 
-/** Old names still found in configs, mapped to the current one. */
-const ALIASES: Record<string, { to: string; why: string }> = {
+/** The groups `lmforge chat` accepts: inference plus --show_speed. */
+export const CHAT_GROUPS = { ...INFER_GROUPS, chat: CHAT_ARGS } as const;
+
+/** The groups `lmforge api` accepts: inference plus the server's address and queue. */
+export const API_GROUPS = { ...INFER_GROUPS, server: SERVER_ARGS } as const;
+
+/** The groups `lmforge data preview|stats` accept: what tokenizing a dataset needs, plus what to show. */
+export const DATA_GROUPS = {
+  model: MODEL_ARGS,
+  data: DATA_ARGS,
+  finetuning: FINETUNING_ARGS,
+  inspect: INSPECT_ARGS,
+} as const;
+
+/**
+ * Other names for an argument: old names still found in configs (with a note saying so), and lmforge's earlier
+ * spellings, kept working without one (`--model` of data preview, `--system` of chat).
+ */
+const ALIASES: Record<string, { to: string; why?: string }> = {
   evaluation_strategy: { to: 'eval_strategy', why: 'renamed to eval_strategy in transformers 4.46' },
+  model: { to: 'model_name_or_path' },
+  system: { to: 'default_system' },
 };
 
 /** Raw values by argument name (YAML-typed or command-line strings), and where they came from. */
@@ -195,7 +215,7 @@ export function typeArgs(
   for (let [name, value] of Object.entries(raw)) {
     const alias = ALIASES[name];
     if (alias) {
-      notes.push(`${name}: read as ${alias.to} (${alias.why})`);
+      if (alias.why) notes.push(`${name}: read as ${alias.to} (${alias.why})`);
       name = alias.to;
     }
     const gname = owner.get(name);
@@ -224,4 +244,25 @@ export function typeArgs(
   if (!options.deferRefusals) problems.push(...refused);
   if (problems.length > 0) throw new HparamsError(problems);
   return { groups: out, given, notes, refused: options.deferRefusals ? refused : [] };
+}
+
+/** Whether `key` was given on the command line (not only in the config file). */
+function givenOnCommandLine(argv: readonly string[], key: string): boolean {
+  return argv.some((a) => a === `--${key}` || a.startsWith(`--${key}=`) || a.startsWith(`${key}=`));
+}
+
+/**
+ * The one way every command reads its arguments: `cfg.yaml [key=value ...]` or `--key value ...`, typed by the
+ * command's groups. A config file may hold keys of other commands (chat on a training YAML): those are skipped,
+ * while an unknown name on the command line is still an error with a suggestion.
+ */
+export function parseCommandArgs(argv: readonly string[], groups: GroupSet, options: TypeOptions = {}): TypedArgs {
+  const raw = readArgs(argv, groups);
+  const known = new Set(Object.values(groups).flatMap((g) => Object.keys(g)));
+  const values = Object.fromEntries(
+    Object.entries(raw.values).filter(
+      ([k]) => known.has(k) || ALIASES[k] !== undefined || !raw.file || givenOnCommandLine(argv, k),
+    ),
+  );
+  return typeArgs(values, groups, options);
 }

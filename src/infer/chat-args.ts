@@ -5,27 +5,23 @@
  */
 
 import type { GeneratingArgs } from '../hparams/generating-args.js';
-import { HparamsError, INFER_GROUPS, readArgs, typeArgs } from '../hparams/index.js';
+import { type GroupSet, HparamsError, INFER_GROUPS, parseCommandArgs } from '../hparams/index.js';
 import type { ChatModelArgs } from './chat-runner.js';
 
 export interface InferArgs {
   model: ChatModelArgs;
   /** One line per argument the user set that has no effect here. */
   notes: string[];
+  /** Every group's typed values, the command's own groups (chat, server) included. */
+  groups: Record<string, Record<string, unknown>>;
 }
 
 /**
- * Reads `cfg.yaml [key=value ...]` or `--key value ...`. Training-only keys in a reused training YAML (dataset,
- * learning_rate, ...) are ignored, as LLaMA-Factory's chat ignores them.
+ * Reads `cfg.yaml [key=value ...]` or `--key value ...` with `groups` (INFER_GROUPS plus a command's own). Training
+ * keys in a reused training YAML (dataset, learning_rate, ...) are skipped, as LLaMA-Factory's chat ignores them.
  */
-export function parseInferArgs(argv: readonly string[]): InferArgs {
-  const raw = readArgs(argv, INFER_GROUPS);
-  const known = new Set(Object.values(INFER_GROUPS).flatMap((g) => Object.keys(g)));
-  // A training YAML holds training keys: keep only ours from the file, but report unknown command-line flags.
-  const values = Object.fromEntries(
-    Object.entries(raw.values).filter(([k]) => known.has(k) || !raw.file || flagGiven(argv, k)),
-  );
-  const typed = typeArgs(values, INFER_GROUPS);
+export function parseInferArgs(argv: readonly string[], groups: GroupSet = INFER_GROUPS, command = 'chat'): InferArgs {
+  const typed = parseCommandArgs(argv, groups, { command });
   const model = typed.groups.model as Record<string, unknown>;
   const data = typed.groups.data as Record<string, unknown>;
   const finetuning = typed.groups.finetuning as Record<string, unknown>;
@@ -45,9 +41,6 @@ export function parseInferArgs(argv: readonly string[]): InferArgs {
       generating: typed.groups.generating as GeneratingArgs,
     },
     notes: typed.notes,
+    groups: typed.groups,
   };
-}
-
-function flagGiven(argv: readonly string[], key: string): boolean {
-  return argv.some((a) => a === `--${key}` || a.startsWith(`--${key}=`) || a.startsWith(`${key}=`));
 }

@@ -36,7 +36,7 @@ test('each command -h prints its own Usage line, once', async () => {
   assert.match(dataHelp!, /preview/);
   assert.match(dataHelp!, /stats/);
   assert.match(dataHelp!, /--dataset NAME/);
-  assert.match(dataHelp!, /--model DIR/);
+  assert.match(dataHelp!, /--model_name_or_path DIR .*--model for short/);
 });
 
 test('top-level help names every train stage', async () => {
