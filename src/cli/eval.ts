@@ -30,7 +30,16 @@ export function parseEvalCommandArgs(argv: readonly string[]) {
       );
   }
   if (problems.length > 0) throw new HparamsError(problems);
-  return typed;
+  const evalArgs: EvalArgs = {
+    task: ev.task as string,
+    taskDir: ev.task_dir as string,
+    batchSize: ev.batch_size as number,
+    seed: ev.seed as number,
+    lang: ev.lang as 'en' | 'zh',
+    nShot: ev.n_shot as number,
+    ...(ev.save_dir ? { saveDir: ev.save_dir as string } : {}),
+  };
+  return { ...typed, evalArgs };
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
@@ -53,15 +62,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const model = typed.groups.model as Record<string, unknown>;
   const data = typed.groups.data as Record<string, unknown>;
   const ev = typed.groups.evaluation as Record<string, unknown>;
-  const evalArgs: EvalArgs = {
-    task: ev.task as string,
-    taskDir: ev.task_dir as string,
-    batchSize: ev.batch_size as number,
-    seed: ev.seed as number,
-    lang: ev.lang as 'en' | 'zh',
-    nShot: ev.n_shot as number,
-    ...(ev.save_dir ? { saveDir: ev.save_dir as string } : {}),
-  };
+  const { evalArgs } = typed;
   const chat = await ChatModel.load(
     {
       model_name_or_path: model.model_name_or_path as string,
