@@ -61,7 +61,6 @@ export async function evalCommand(argv: string[]): Promise<number> {
   for (const note of typed.notes) console.error(`[lmforge] note: ${note}`);
   const model = typed.groups.model as Record<string, unknown>;
   const data = typed.groups.data as Record<string, unknown>;
-  const ev = typed.groups.evaluation as Record<string, unknown>;
   const { evalArgs } = typed;
   const chat = await ChatModel.load(
     {
