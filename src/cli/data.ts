@@ -175,6 +175,10 @@ async function jinjaMismatch(
   );
 }
 
+/** How every lmforge command reads its arguments, said once for both subcommands' help. */
+const SPELLING = `A training YAML may come first (its other keys are skipped); key=value works as --key value; booleans take
+--flag or --flag true|false|True|False|1|0. Any model/data argument of lmforge train -h is accepted.`;
+
 const HELP_PREVIEW = `Usage: lmforge data preview [config.yaml] --dataset NAME --model_name_or_path DIR [options]
 
 Shows records as the model will see them: trained tokens ${'[[like this]]'} (green on a terminal), masked ones plain.
@@ -187,7 +191,9 @@ Shows records as the model will see them: trained tokens ${'[[like this]]'} (gre
   --cutoff_len N        token budget (default 2048)
   --train_on_prompt     train on prompts too
   --mask_history        train on the last turn only
-  --json                print [{index, input_ids, labels, text}] instead`;
+  --json                print [{index, input_ids, labels, text}] instead
+
+${SPELLING}`;
 
 async function preview(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
@@ -267,7 +273,9 @@ const HELP_STATS = `Usage: lmforge data stats [config.yaml] --dataset NAME --mod
 
 Token statistics of a tokenized dataset: records, length histogram, truncated and dropped counts.
 Options as for preview (no --index/--count), plus --preprocessing_num_workers N, --preprocessing_batch_size N
-and --packing.`;
+and --packing.
+
+${SPELLING}`;
 
 function histogram(lengths: number[], cutoff: number): string[] {
   if (lengths.length === 0) return ['(no records)'];
@@ -355,8 +363,7 @@ Options (both subcommands):
   --json                machine-readable output
 preview only: --index N --count N
 stats only:   --preprocessing_num_workers N --preprocessing_batch_size N --packing
-A training YAML may come first (its other keys are skipped); key=value works as --key value; booleans take
---flag, --flag true|false|True|False|1|0. Any data argument of lmforge train -h is accepted.
+${SPELLING}
 
 lmforge data <subcommand> -h shows that subcommand's options.`;
 

@@ -61,8 +61,12 @@ export const COMMANDS: Record<string, Command> = {
 /** LLaMA-Factory commands lmforge does not have yet: named plainly rather than answered "unknown command". */
 const NOT_YET: Record<string, string> = {
   export: 'to merge a LoRA adapter into its model, load both with lmforge chat or lmforge api',
-  webui: 'lmforge chat (terminal) and lmforge api (OpenAI-compatible server) cover inference',
-  webchat: 'use lmforge chat in the terminal, or lmforge api with any OpenAI-compatible chat client',
+  webui:
+    "LLaMA-Factory's Gradio board has no lmforge equivalent: train from a YAML with lmforge train, and for a " +
+    'browser chat run lmforge api and point an OpenAI-compatible web client at http://localhost:8000/v1',
+  webchat:
+    'chat in the terminal with lmforge chat, or run lmforge api and point an OpenAI-compatible web chat client ' +
+    'at http://localhost:8000/v1',
 };
 
 function usage(): string {

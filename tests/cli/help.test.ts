@@ -52,6 +52,8 @@ test('LLaMA-Factory commands not here yet say so; unknown ones suggest the close
     assert.match(err, new RegExp(`lmforge ${name} is not available yet in this version`));
     assert.match(err, /Commands:\n[\s\S]*chat[\s\S]*train/);
   }
+  const webui = await lmforge('webui');
+  assert.match(webui.err, /lmforge api .*http:\/\/localhost:8000\/v1/);
   const typo = await lmforge('trian');
   assert.equal(typo.code, 2);
   assert.match(typo.err, /unknown command 'trian'\. Did you mean 'train'\?/);
@@ -117,4 +119,13 @@ test('lmforge env prints versions, CPU, ISA, threads, memory and the native addo
     env: { ...process.env, LMFORGE_ISA: 'portable' },
   });
   assert.match(capped.stdout, /^- instruction set: portable \(capped by LMFORGE_ISA=portable\)$/m);
+});
+
+test('data preview/stats -h name the LLaMA-Factory spellings they take', async () => {
+  for (const sub of ['preview', 'stats']) {
+    const { out, code } = await lmforge('data', sub, '-h');
+    assert.equal(code, 0);
+    assert.match(out, new RegExp(`^Usage: lmforge data ${sub} \\[config\\.yaml\\] .*--model_name_or_path DIR`, 'm'));
+    assert.match(out, /--flag true\|false\|True\|False\|1\|0/);
+  }
 });
