@@ -22,27 +22,8 @@ import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
 
-const USER_ERRORS = new Set([
-  'DatasetConfigError',
-  'DatasetFileError',
-  'HubDownloadError',
-  'InvalidDatasetError',
-  'RecordError',
-  'TemplateError',
-  'TokenStoreError',
-  'TokenizerError',
-  'UnknownDatasetError',
-  'ProcessorArgsError',
-]);
-
 function userError(message: string): Error {
   return Object.assign(new Error(message), { userFacing: true });
-}
-
-/** Errors about the user's data, tokenizer or template print as messages, not stack traces. */
-function asUserFacing(e: unknown): unknown {
-  if (e instanceof Error && USER_ERRORS.has(e.name)) Object.assign(e, { userFacing: true });
-  return e;
 }
 
 /** `lmforge data preview|stats`'s arguments, read like every command's (YAML, key=value, --key value). */
@@ -369,12 +350,9 @@ lmforge data <subcommand> -h shows that subcommand's options.`;
 
 export async function dataCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  try {
-    if (sub === 'preview') return await preview(rest);
-    if (sub === 'stats') return await stats(rest);
-  } catch (e) {
-    throw asUserFacing(e);
-  }
+  // Data, template and tokenizer errors are marked userFacing where thrown: main prints them as messages.
+  if (sub === 'preview') return preview(rest);
+  if (sub === 'stats') return stats(rest);
   if (sub === undefined || sub === '-h' || sub === '--help') {
     console.log(HELP_DATA);
     return sub === undefined ? 2 : 0;
