@@ -3,10 +3,10 @@
  * LLaMA-Factory's OpenAI-compatible API over a worker-thread ChatModel, so one generation never blocks the server.
  * Ctrl-C stops the server and the model worker.
  */
-import { formatHelp, INFER_GROUPS } from '../hparams/index.js';
+import { API_GROUPS, formatHelp, HparamsError, INFER_GROUPS } from '../hparams/index.js';
 import { parseInferArgs } from '../infer/chat-args.js';
 import { ChatModel } from '../infer/chat-model.js';
-import { parseApiFlags, type RunningServer, resolveServerOptions, startApiServer } from '../server/index.js';
+import { type RunningServer, resolveServerOptions, type ServerOptions, startApiServer } from '../server/index.js';
 
 export interface StartedApi {
   server: RunningServer;
@@ -20,9 +20,8 @@ export async function startApi(
   argv: readonly string[],
   env: Record<string, string | undefined> = process.env,
 ): Promise<StartedApi> {
-  const { flags, rest } = parseApiFlags(argv);
-  const options = resolveServerOptions(flags, env);
-  const { model: args, notes, loaded } = parseInferArgs(rest);
+  const { model: args, notes, loaded, groups } = parseApiArgs(argv);
+  const options = resolveServerOptions(serverFlags(groups.server ?? {}), env);
   for (const note of notes) console.error(`[lmforge] note: ${note}`);
   if (loaded) console.error(`[lmforge] ${loaded}`);
   const model = await ChatModel.load(args);
@@ -41,6 +40,33 @@ export async function startApi(
       await model.close();
     },
   };
+}
+
+/** `lmforge api`'s arguments: inference ones plus the server group (--host, --port, --max_concurrent, --max_waiting). */
+export function parseApiArgs(argv: readonly string[]) {
+  return parseInferArgs(argv, API_GROUPS, 'api');
+}
+
+/** The server flags the user set; unset ones fall back to the environment and the defaults. */
+function serverFlags(server: Record<string, unknown>): Partial<ServerOptions> {
+  const flags: Partial<ServerOptions> = {};
+  const count = (name: string): number | undefined => {
+    const n = server[name] as number | null | undefined;
+    if (n === null || n === undefined) return undefined;
+    if (n < 0) throw new HparamsError([`${name} must be 0 or more, got ${n}`]);
+    return n;
+  };
+  if (typeof server.host === 'string') {
+    if (server.host === '') throw new HparamsError(['host needs a value, e.g. --host 127.0.0.1']);
+    flags.host = server.host;
+  }
+  const port = count('port');
+  const maxConcurrent = count('max_concurrent');
+  const maxWaiting = count('max_waiting');
+  if (port !== undefined) flags.port = port;
+  if (maxConcurrent !== undefined) flags.maxConcurrent = maxConcurrent;
+  if (maxWaiting !== undefined) flags.maxWaiting = maxWaiting;
+  return flags;
 }
 
 export async function apiCommand(argv: string[]): Promise<number> {

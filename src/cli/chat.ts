@@ -4,7 +4,7 @@
  * forgets it, `exit` (or end of input) quits. The model runs in-process: the terminal has nothing else to do.
  */
 import { createInterface } from 'node:readline';
-import { formatHelp, INFER_GROUPS } from '../hparams/index.js';
+import { CHAT_GROUPS, formatHelp, INFER_GROUPS } from '../hparams/index.js';
 import { parseInferArgs } from '../infer/chat-args.js';
 import type { Message } from '../infer/chat-engine.js';
 import { ChatModel } from '../infer/chat-model.js';
@@ -27,18 +27,17 @@ export async function chatCommand(
         extra: [
           '',
           'Type a message and Enter; `clear` forgets the history, `exit` (or Ctrl-D, Ctrl-C) quits.',
-          '  --system <text>   system prompt (default_system)',
+          '  --system <text>   system prompt (the same as --default_system)',
           '  --show_speed      print tokens/s after each answer',
         ],
       }),
     );
     return 0;
   }
-  const { rest, system, showSpeed } = takeChatFlags(argv);
-  const { model: args, notes, loaded } = parseInferArgs(rest);
+  const { model: args, notes, loaded, groups } = parseChatArgs(argv);
+  const showSpeed = groups.chat?.show_speed === true;
   for (const note of notes) console.error(`[lmforge] note: ${note}`);
   if (loaded) console.error(`[lmforge] ${loaded}`);
-  if (system !== undefined) args.default_system = system;
   const model = await ChatModel.load(args, { inProcess: true });
   const out = (s: string) => io.output.write(s);
   try {
@@ -80,22 +79,7 @@ export async function chatCommand(
   }
 }
 
-/** The chat's own flags (not LLaMA-Factory arguments): --system and --show_speed. */
-export function takeChatFlags(argv: readonly string[]): { rest: string[]; system?: string; showSpeed: boolean } {
-  const rest: string[] = [];
-  let system: string | undefined;
-  let showSpeed = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '--show_speed') showSpeed = true;
-    else if (a.startsWith('--system=')) system = a.slice('--system='.length);
-    else if (a === '--system') {
-      const next = argv[i + 1];
-      if (next === undefined)
-        throw Object.assign(new Error('--system needs a value: --system "<prompt>"'), { userFacing: true });
-      system = next;
-      i++;
-    } else rest.push(a);
-  }
-  return system === undefined ? { rest, showSpeed } : { rest, system, showSpeed };
+/** `lmforge chat`'s arguments: inference ones plus --show_speed (`--system` is default_system). */
+export function parseChatArgs(argv: readonly string[]) {
+  return parseInferArgs(argv, CHAT_GROUPS, 'chat');
 }

@@ -17,53 +17,20 @@ import {
 } from '../data/processors/index.js';
 import { getTemplate } from '../data/template/index.js';
 import type { Template } from '../data/template/template.js';
+import { DATA_GROUPS, parseCommandArgs, type TypedArgs } from '../hparams/index.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
-import { parseFlags } from './argv.js';
 import { lengthHistogram } from './length-histogram.js';
-
-const USER_ERRORS = new Set([
-  'DatasetConfigError',
-  'DatasetFileError',
-  'HubDownloadError',
-  'InvalidDatasetError',
-  'RecordError',
-  'TemplateError',
-  'TokenStoreError',
-  'TokenizerError',
-  'UnknownDatasetError',
-  'ProcessorArgsError',
-]);
 
 function userError(message: string): Error {
   return Object.assign(new Error(message), { userFacing: true });
 }
 
-/** Errors about the user's data, tokenizer or template print as messages, not stack traces. */
-function asUserFacing(e: unknown): unknown {
-  if (e instanceof Error && USER_ERRORS.has(e.name)) Object.assign(e, { userFacing: true });
-  return e;
+/** `lmforge data preview|stats`'s arguments, read like every command's (YAML, key=value, --key value). */
+export function parseDataArgs(argv: readonly string[]) {
+  return parseCommandArgs(argv, DATA_GROUPS, { command: 'data' });
 }
-
-const STAGES: readonly Stage[] = ['pt', 'sft', 'rm', 'ppo', 'dpo', 'kto'];
-
-const COMMON_OPTIONS = {
-  dataset: { type: 'string' },
-  dataset_dir: { type: 'string', default: 'data' },
-  template: { type: 'string' },
-  model: { type: 'string' },
-  stage: { type: 'string', default: 'sft' },
-  cutoff_len: { type: 'string', default: '2048' },
-  train_on_prompt: { type: 'boolean', default: false },
-  mask_history: { type: 'boolean', default: false },
-  max_samples: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
-
-/** LLaMA-Factory's names for the same options, as `lmforge train` takes them. */
-const ALIASES: Record<string, string> = { model_name_or_path: 'model' };
 
 interface Common {
   stage: Stage;
@@ -75,42 +42,49 @@ interface Common {
   warnings: string[];
 }
 
-function integer(name: string, value: string | undefined, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw userError(`--${name} must be an integer >= ${min}, got "${value}"`);
-  return n;
-}
-
-function setup(values: Record<string, string | boolean | undefined>): Common {
-  const model = values.model as string | undefined;
-  if (!model) throw userError('--model is required: the folder with tokenizer.json (a model or tokenizer folder)');
-  if (!values.dataset) throw userError('--dataset is required: a name from <dataset_dir>/dataset_info.json');
-  const datasetDir = values.dataset_dir as string;
+function setup(typed: TypedArgs): Common {
+  const model = typed.groups.model as Record<string, unknown>;
+  const data = typed.groups.data as Record<string, unknown>;
+  const ft = typed.groups.finetuning as Record<string, unknown>;
+  const modelDir = model.model_name_or_path as string | null;
+  if (!modelDir) {
+    throw userError(
+      '--model_name_or_path (or --model) is required: the folder with tokenizer.json (a model or tokenizer folder)',
+    );
+  }
+  const datasets = data.dataset as string[] | null;
+  if (!datasets || datasets.length === 0)
+    throw userError('--dataset is required: a name from <dataset_dir>/dataset_info.json');
+  const datasetDir = data.dataset_dir as string;
   if (!existsSync(datasetDir) && !/^(ONLINE|REMOTE:)/.test(datasetDir)) {
     throw userError(`dataset_dir "${datasetDir}" does not exist; pass --dataset_dir (e.g. examples/data)`);
   }
-  const stage = values.stage as Stage;
-  if (!STAGES.includes(stage)) throw userError(`--stage must be one of ${STAGES.join(', ')}, got "${stage}"`);
-  const tokenizer = Tokenizer.fromDir(model);
+  // stage orpo is the dpo stage's data (LLaMA-Factory 0.6's name)
+  const stage = (ft.stage === 'orpo' ? 'dpo' : ft.stage) as Stage;
+  const tokenizer = Tokenizer.fromDir(modelDir);
   const ownChatTemplate = tokenizer.chatTemplate;
   const warnings: string[] = [];
-  const template = getTemplate(values.template as string | undefined, tokenizer, {
-    trainOnPrompt: values.train_on_prompt as boolean,
+  const template = getTemplate(data.template as string | null, tokenizer, {
+    trainOnPrompt: data.train_on_prompt as boolean,
     log: (level, message) => {
       if (level === 'warning') warnings.push(message);
     },
   });
   const dataArgs: DatasetArgs & ProcessorArgs = {
-    dataset: values.dataset as string,
+    dataset: datasets,
     dataset_dir: datasetDir,
-    cutoff_len: integer('cutoff_len', values.cutoff_len as string, 1),
-    train_on_prompt: values.train_on_prompt as boolean,
-    mask_history: values.mask_history as boolean,
-    max_samples: integer('max_samples', values.max_samples as string | undefined, 1) ?? null,
-    template: (values.template as string | undefined) ?? null,
+    cutoff_len: atLeast('cutoff_len', data.cutoff_len as number, 1),
+    train_on_prompt: data.train_on_prompt as boolean,
+    mask_history: data.mask_history as boolean,
+    max_samples: data.max_samples === null ? null : atLeast('max_samples', data.max_samples as number, 1),
+    template: (data.template as string | null) ?? null,
   };
   return { stage, dataArgs, tokenizer, template, ownChatTemplate, warnings };
+}
+
+function atLeast(name: string, n: number, min: number): number {
+  if (n < min) throw userError(`--${name} must be an integer >= ${min}, got ${n}`);
+  return n;
 }
 
 // ---- rendering ----------------------------------------------------------------------------------------------
@@ -183,34 +157,37 @@ async function jinjaMismatch(
   );
 }
 
-const HELP_PREVIEW = `Usage: lmforge data preview --dataset NAME --model DIR [options]
+/** How every lmforge command reads its arguments, said once for both subcommands' help. */
+const SPELLING = `A training YAML may come first (its other keys are skipped); key=value works as --key value; booleans take
+--flag or --flag true|false|True|False|1|0. Any model/data argument of lmforge train -h is accepted.`;
+
+const HELP_PREVIEW = `Usage: lmforge data preview [config.yaml] --dataset NAME --model_name_or_path DIR [options]
 
 Shows records as the model will see them: trained tokens ${'[[like this]]'} (green on a terminal), masked ones plain.
   --dataset NAME        dataset name(s) from dataset_info.json (comma-separated)
   --dataset_dir DIR     folder with dataset_info.json (default data)
-  --model DIR           folder with the tokenizer (tokenizer.json, tokenizer_config.json)
+  --model_name_or_path DIR  folder with the tokenizer (tokenizer.json, tokenizer_config.json); --model for short
   --template NAME       chat template (default: parsed from the tokenizer's chat template)
   --stage STAGE         pt, sft (default), rm, dpo, kto, ppo
   --index N --count N   records to show (default 0 and 1)
   --cutoff_len N        token budget (default 2048)
   --train_on_prompt     train on prompts too
   --mask_history        train on the last turn only
-  --json                print [{index, input_ids, labels, text}] instead`;
+  --json                print [{index, input_ids, labels, text}] instead
+
+${SPELLING}`;
 
 async function preview(argv: string[]): Promise<number> {
-  const { values } = parseFlags(
-    argv,
-    { ...COMMON_OPTIONS, index: { type: 'string', default: '0' }, count: { type: 'string', default: '1' } },
-    ALIASES,
-  );
-  if (values.help) {
+  if (argv.includes('-h') || argv.includes('--help')) {
     console.log(HELP_PREVIEW);
     return 0;
   }
-  const common = setup(values);
+  const typed = parseDataArgs(argv);
+  const inspect = typed.groups.inspect as { index: number; count: number; json: boolean };
+  const common = setup(typed);
   const { stage, tokenizer, template } = common;
-  const index = integer('index', values.index, 0)!;
-  const count = integer('count', values.count, 1)!;
+  const index = atLeast('index', inspect.index, 0);
+  const count = atLeast('count', inspect.count, 1);
   const data = await getDataset(common.dataArgs, stage, { log: (m) => common.warnings.push(m) });
   const all = data.train_dataset ?? [];
   if (index >= all.length) throw userError(`--index ${index} is past the end: the dataset has ${all.length} record(s)`);
@@ -247,7 +224,7 @@ async function preview(argv: string[]): Promise<number> {
     }
   }
   for (const w of common.warnings) console.error(`warning: ${w}`);
-  if (values.json) {
+  if (inspect.json) {
     const rows = records.map(({ index: i, record }) => {
       const main = views(record)[0]!;
       return { index: i, input_ids: main.ids, labels: main.labels, text: tokenizer.decode(main.ids) };
@@ -274,39 +251,34 @@ async function preview(argv: string[]): Promise<number> {
   return 0;
 }
 
-const HELP_STATS = `Usage: lmforge data stats --dataset NAME --model DIR [options]
+const HELP_STATS = `Usage: lmforge data stats [config.yaml] --dataset NAME --model_name_or_path DIR [options]
 
 Token statistics of a tokenized dataset: records, length histogram, truncated and dropped counts.
 Options as for preview (no --index/--count), plus --preprocessing_num_workers N, --preprocessing_batch_size N
-and --packing.`;
+and --packing.
+
+${SPELLING}`;
 
 async function stats(argv: string[]): Promise<number> {
-  const { values } = parseFlags(
-    argv,
-    {
-      ...COMMON_OPTIONS,
-      preprocessing_num_workers: { type: 'string', default: '1' },
-      preprocessing_batch_size: { type: 'string', default: '1000' },
-      packing: { type: 'boolean' },
-    },
-    ALIASES,
-  );
-  if (values.help) {
+  if (argv.includes('-h') || argv.includes('--help')) {
     console.log(HELP_STATS);
     return 0;
   }
-  const common = setup(values);
+  const typed = parseDataArgs(argv);
+  const data = typed.groups.data as Record<string, unknown>;
+  const inspect = typed.groups.inspect as { json: boolean };
+  const common = setup(typed);
   const { stage, tokenizer, template } = common;
   const args = {
     ...common.dataArgs,
-    packing: values.packing ?? null,
-    preprocessing_num_workers: integer('preprocessing_num_workers', values.preprocessing_num_workers, 1),
-    preprocessing_batch_size: integer('preprocessing_batch_size', values.preprocessing_batch_size, 1),
+    packing: data.packing as boolean | null,
+    preprocessing_num_workers: atLeast('preprocessing_num_workers', (data.preprocessing_num_workers as number) ?? 1, 1),
+    preprocessing_batch_size: atLeast('preprocessing_batch_size', data.preprocessing_batch_size as number, 1),
   };
-  const data = await getDataset(args, stage, { log: (m) => common.warnings.push(m) });
+  const loaded = await getDataset(args, stage, { log: (m) => common.warnings.push(m) });
   const tokenized = await getTokenizedDataset(args, stage, tokenizer, template, {
     cache: false,
-    dataset: data,
+    dataset: loaded,
     log: (m) => common.warnings.push(m),
   });
   for (const w of common.warnings) console.error(`warning: ${w}`);
@@ -324,9 +296,9 @@ async function stats(argv: string[]): Promise<number> {
     max_length: maxOf(lengths, 0),
     truncated: split.truncated,
     dropped: split.dropped.length,
-    dropped_before_tokenization: data.report.droppedCount,
+    dropped_before_tokenization: loaded.report.droppedCount,
   };
-  if (values.json) {
+  if (inspect.json) {
     console.log(JSON.stringify({ ...summary, lengths }));
     return 0;
   }
@@ -350,7 +322,7 @@ Subcommands:
 Options (both subcommands):
   --dataset NAME        dataset name(s) from dataset_info.json (comma-separated; required)
   --dataset_dir DIR     folder with dataset_info.json (default data)
-  --model DIR           folder with the tokenizer (required)
+  --model_name_or_path DIR  folder with the tokenizer (required); --model for short
   --template NAME       chat template (default: parsed from the tokenizer's chat template)
   --stage STAGE         pt, sft (default), rm, dpo, kto, ppo
   --cutoff_len N        token budget (default 2048)
@@ -360,20 +332,15 @@ Options (both subcommands):
   --json                machine-readable output
 preview only: --index N --count N
 stats only:   --preprocessing_num_workers N --preprocessing_batch_size N --packing
+${SPELLING}
 
 lmforge data <subcommand> -h shows that subcommand's options.`;
 
 export async function dataCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  try {
-    if (sub === 'preview') return await preview(rest);
-    if (sub === 'stats') return await stats(rest);
-  } catch (e) {
-    if (e instanceof TypeError && (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      throw userError(`${e.message}; see lmforge data ${sub} -h`);
-    }
-    throw asUserFacing(e);
-  }
+  // Data, template and tokenizer errors are marked userFacing where thrown: main prints them as messages.
+  if (sub === 'preview') return preview(rest);
+  if (sub === 'stats') return stats(rest);
   if (sub === undefined || sub === '-h' || sub === '--help') {
     console.log(HELP_DATA);
     return sub === undefined ? 2 : 0;

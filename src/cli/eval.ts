@@ -5,31 +5,30 @@
  */
 
 import { type EvalArgs, runEvaluation } from '../eval/evaluator.js';
-import { EVAL_GROUPS, formatHelp, HparamsError, readArgs, typeArgs } from '../hparams/index.js';
+import { EVAL_GROUPS, formatHelp, HparamsError, parseCommandArgs } from '../hparams/index.js';
 import { ChatModel } from '../infer/chat-model.js';
 
-export async function evalCommand(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
-    console.log(
-      formatHelp(EVAL_GROUPS, 'eval', {
-        extra: ['  e.g. lmforge eval --model_name_or_path <dir> --template <name> --task mmlu_test'],
-        only: {
-          model: ['model_name_or_path', 'adapter_name_or_path', 'infer_dtype'],
-          data: ['template', 'enable_thinking'],
-          finetuning: [],
-        },
-      }),
-    );
-    return 0;
-  }
-  const typed = typeArgs(readArgs(argv, EVAL_GROUPS).values, EVAL_GROUPS);
-  for (const note of typed.notes) console.error(`[lmforge] note: ${note}`);
+/**
+ * `lmforge eval`'s arguments. LLaMA-Factory names the split inside the task (`mmlu_test`, `ceval_validation`);
+ * `--split validation` with `--task mmlu` means `mmlu_validation`, and a split that contradicts the task's is refused.
+ */
+export function parseEvalCommandArgs(argv: readonly string[]) {
+  const typed = parseCommandArgs(argv, EVAL_GROUPS, { command: 'eval' });
   const model = typed.groups.model as Record<string, unknown>;
-  const data = typed.groups.data as Record<string, unknown>;
   const ev = typed.groups.evaluation as Record<string, unknown>;
   const problems: string[] = [];
   if (!model.model_name_or_path) problems.push('model_name_or_path is required: --model_name_or_path <model folder>');
-  if (!ev.task) problems.push('task is required, e.g. --task mmlu_test (a folder under task_dir and its split)');
+  const split = ev.split as string | null;
+  const task = ev.task as string | null;
+  if (!task) problems.push('task is required, e.g. --task mmlu_test (a folder under task_dir and its split)');
+  else if (split !== null) {
+    const [name, taskSplit] = task.split('_');
+    if (taskSplit === undefined) ev.task = `${name}_${split}`;
+    else if (taskSplit !== split)
+      problems.push(
+        `--split ${split} contradicts --task ${task} (its split is ${taskSplit}): use --task ${name}_${split}`,
+      );
+  }
   if (problems.length > 0) throw new HparamsError(problems);
   const evalArgs: EvalArgs = {
     task: ev.task as string,
@@ -40,6 +39,29 @@ export async function evalCommand(argv: string[]): Promise<number> {
     nShot: ev.n_shot as number,
     ...(ev.save_dir ? { saveDir: ev.save_dir as string } : {}),
   };
+  return { ...typed, evalArgs };
+}
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    console.log(
+      formatHelp(EVAL_GROUPS, 'eval', {
+        extra: ['  e.g. lmforge eval --model_name_or_path <dir> --template <name> --task mmlu_test'],
+        only: {
+          evaluation: ['task', 'split', 'task_dir', 'batch_size', 'seed', 'lang', 'n_shot', 'save_dir'],
+          model: ['model_name_or_path', 'adapter_name_or_path', 'infer_dtype'],
+          data: ['template', 'enable_thinking'],
+          finetuning: [],
+        },
+      }),
+    );
+    return 0;
+  }
+  const typed = parseEvalCommandArgs(argv);
+  for (const note of typed.notes) console.error(`[lmforge] note: ${note}`);
+  const model = typed.groups.model as Record<string, unknown>;
+  const data = typed.groups.data as Record<string, unknown>;
+  const { evalArgs } = typed;
   const chat = await ChatModel.load(
     {
       model_name_or_path: model.model_name_or_path as string,

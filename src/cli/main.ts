@@ -1,54 +1,77 @@
 /** `lmforge <command>`: a thin face over the library. Each command lives in its own file under src/cli/. */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { didYouMean } from '../hparams/did-you-mean.js';
+import { reportFailure } from './failure.js';
+import { version } from './version.js';
 
-type Command = { describe: string; run: (args: string[]) => Promise<number> };
+export interface Command {
+  describe: string;
+  run: (args: string[]) => Promise<number>;
+  /**
+   * Reads the command's arguments without running it (the shared parser; tests check every command takes
+   * LLaMA-Factory's spellings). Absent for the commands that take none.
+   */
+  parse?: (args: string[]) => Promise<{ groups?: Record<string, Record<string, unknown>> } | object>;
+}
 
-const COMMANDS: Record<string, Command> = {
+export const COMMANDS: Record<string, Command> = {
   // Commands load on use, so data commands run where the native engine is not built.
   api: {
     describe: 'serve a model over an OpenAI-compatible API (chat, completions, embeddings)',
     run: async (args) => (await import('./api.js')).apiCommand(args),
+    parse: async (args) => (await import('./api.js')).parseApiArgs(args),
   },
   chat: {
     describe: 'chat with a model in the terminal (clear resets the history, exit quits)',
     run: async (args) => (await import('./chat.js')).chatCommand(args),
+    parse: async (args) => (await import('./chat.js')).parseChatArgs(args),
   },
   data: {
     describe: 'preview and measure tokenized datasets (preview, stats)',
     run: async (args) => (await import('./data.js')).dataCommand(args),
+    parse: async (args) => (await import('./data.js')).parseDataArgs(args),
   },
   env: {
-    describe: 'show the engine: instruction set, threads, native memory',
+    describe: 'versions, CPU, instruction set, threads, memory and native addon (paste it into bug reports)',
     run: async (args) => (await import('./env.js')).envCommand(args),
   },
   eval: {
     describe: 'multiple-choice benchmarks (MMLU, C-Eval, CMMLU) with a model',
     run: async (args) => (await import('./eval.js')).evalCommand(args),
+    parse: async (args) => (await import('./eval.js')).parseEvalCommandArgs(args),
+  },
+  help: {
+    describe: "this list; lmforge help <command> shows that command's options",
+    run: async (args) => helpCommand(args),
   },
   export: {
     describe: 'merge LoRA adapters into the model and write a Hugging Face checkpoint (+ tokenizer, Modelfile)',
     run: async (args) => (await import('./export.js')).exportCommand(args),
+    parse: async (args) => (await import('../export/index.js')).parseExportArgs(args),
   },
   train: {
     describe:
       'fine-tune or pre-train a model from a LLaMA-Factory-style YAML (stages pt, sft, rm, dpo/orpo/simpo, kto, ppo)',
     run: async (args) => (await import('./train.js')).trainCommand(args),
+    parse: async (args) => (await import('../hparams/index.js')).parseTrainArgs(args),
+  },
+  version: {
+    describe: 'print the lmforge version (also --version, -v)',
+    run: async () => {
+      console.log(version());
+      return 0;
+    },
   },
 };
 
 /** LLaMA-Factory commands lmforge does not have yet: named plainly rather than answered "unknown command". */
 const NOT_YET: Record<string, string> = {
-  webui: 'lmforge chat (terminal) and lmforge api (OpenAI-compatible server) cover inference',
-  webchat: 'use lmforge chat in the terminal, or lmforge api with any OpenAI-compatible chat client',
+  webui:
+    "LLaMA-Factory's Gradio board has no lmforge equivalent: train from a YAML with lmforge train, and for a " +
+    'browser chat run lmforge api and point an OpenAI-compatible web client at http://localhost:8000/v1',
+  webchat:
+    'chat in the terminal with lmforge chat, or run lmforge api and point an OpenAI-compatible web chat client ' +
+    'at http://localhost:8000/v1',
 };
-
-function version(): string {
-  const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json');
-  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
-}
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.describe}`);
@@ -58,17 +81,27 @@ function usage(): string {
     'Commands:',
     ...rows,
     '',
-    'lmforge <command> -h shows its options.',
+    'lmforge <command> -h (or lmforge help <command>) shows its options.',
   ].join('\n');
+}
+
+async function helpCommand(args: string[]): Promise<number> {
+  const [topic] = args;
+  if (topic === undefined) {
+    console.log(usage());
+    return 0;
+  }
+  if (COMMANDS[topic] && topic !== 'help') return COMMANDS[topic].run(['-h']);
+  return main([topic]);
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '-h' || name === '--help' || name === 'help') {
+  if (!name || name === '-h' || name === '--help') {
     console.log(usage());
     return 0;
   }
-  if (name === '-v' || name === '--version' || name === 'version') {
+  if (name === '-v' || name === '--version') {
     console.log(version());
     return 0;
   }
@@ -87,11 +120,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
-    // Errors meant for users carry their own advice; anything else is a bug and keeps its stack for the report.
-    if (e instanceof Error && (e as { userFacing?: boolean }).userFacing) {
-      console.error(`lmforge ${name}: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    return reportFailure(e, name, rest, version());
   }
 }

@@ -1,6 +1,7 @@
 /** `lmforge train cfg.yaml [key=value ...]` or `lmforge train --key value ...`: LLaMA-Factory's train command. */
-import { formatHelp, TRAIN_GROUPS } from '../hparams/index.js';
+import { formatHelp, parseTrainArgs, TRAIN_GROUPS } from '../hparams/index.js';
 import { train } from '../train/trainer.js';
+import { setReportDir } from './failure.js';
 import { trainSummary } from './train-summary.js';
 
 export async function trainCommand(args: string[]): Promise<number> {
@@ -12,6 +13,9 @@ export async function trainCommand(args: string[]): Promise<number> {
     console.error('Usage: lmforge train <config.yaml> [key=value ...]   (lmforge train -h lists every argument)');
     return 2;
   }
+  const parsed = parseTrainArgs(args);
+  // A crash trace is saved beside the run (once train has made output_dir), else in the temp folder.
+  setReportDir(parsed.training.output_dir);
   // Ctrl-C: finish the current step, save a checkpoint, exit; a second Ctrl-C exits at once.
   const controller = new AbortController();
   const onSigint = () => {
@@ -21,7 +25,7 @@ export async function trainCommand(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    const result = await train(args, { signal: controller.signal });
+    const result = await train(parsed, { signal: controller.signal });
     if (result.interrupted) return 130;
     console.error(`[lmforge] ${trainSummary(result)}`);
     return 0;

@@ -3,11 +3,13 @@
 /** dataset_info.json is missing, unreadable, or one of its entries has a wrong key or value. */
 export class DatasetConfigError extends Error {
   override name = 'DatasetConfigError';
+  readonly userFacing = true;
 }
 
 /** A dataset name is not defined in dataset_info.json. */
 export class UnknownDatasetError extends Error {
   override name = 'UnknownDatasetError';
+  readonly userFacing = true;
   constructor(
     readonly dataset: string,
     readonly configPath: string,
@@ -24,6 +26,7 @@ export class UnknownDatasetError extends Error {
 /** A data file cannot be found, read or parsed. */
 export class DatasetFileError extends Error {
   override name = 'DatasetFileError';
+  readonly userFacing = true;
   constructor(
     readonly file: string,
     message: string,
@@ -35,6 +38,7 @@ export class DatasetFileError extends Error {
 /** A hub download (Hugging Face, ModelScope, OpenMind) failed or is impossible here. */
 export class HubDownloadError extends Error {
   override name = 'HubDownloadError';
+  readonly userFacing = true;
   constructor(
     readonly dataset: string,
     readonly repo: string,
@@ -57,4 +61,5 @@ function hubLabel(hub: 'hf_hub' | 'ms_hub' | 'om_hub'): string {
 /** Every record of a dataset was invalid, or the dataset does not fit the training stage. */
 export class InvalidDatasetError extends Error {
   override name = 'InvalidDatasetError';
+  readonly userFacing = true;
 }

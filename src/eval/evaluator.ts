@@ -35,8 +35,6 @@ export interface EvalArgs {
   saveDir?: string;
 }
 
-export const EVAL_DEFAULTS = { taskDir: 'evaluation', batchSize: 4, seed: 42, lang: 'en', nShot: 5 } as const;
-
 /** The rows of the printed table, in LLaMA-Factory's order; empty categories are left out. */
 export const SCORE_ROWS = ['Average', 'STEM', 'Social Sciences', 'Humanities', 'Other'] as const;
 export type ScoreRow = (typeof SCORE_ROWS)[number];
@@ -139,47 +137,6 @@ function argmaxChoice(logits: readonly number[]): Choice {
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
   return CHOICES[best]!;
-}
-
-/** `--task`, `--task_dir`, `--n_shot`, `--lang`, `--batch_size`, `--save_dir`, `--seed` (also `--flag=value`). */
-export function parseEvalArgs(argv: readonly string[]): EvalArgs {
-  const values = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--'))
-      throw new EvalDataError(`Unexpected argument '${arg}': options look like --task mmlu_test.`);
-    const eq = arg.indexOf('=');
-    const key = (eq >= 0 ? arg.slice(2, eq) : arg.slice(2)).replaceAll('-', '_');
-    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new EvalDataError(`--${key} needs a value.`);
-    values.set(key, value);
-  }
-  const known = ['task', 'task_dir', 'n_shot', 'lang', 'batch_size', 'save_dir', 'seed'];
-  for (const key of values.keys()) {
-    if (!known.includes(key)) throw new EvalDataError(`Unknown option --${key}; eval takes --${known.join(', --')}.`);
-  }
-  const int = (key: string, fallback: number) => {
-    const v = values.get(key);
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n)) throw new EvalDataError(`--${key} must be an integer, got '${v}'.`);
-    return n;
-  };
-  const task = values.get('task');
-  if (!task) throw new EvalDataError('--task is required, e.g. --task mmlu_test.');
-  const lang = values.get('lang') ?? EVAL_DEFAULTS.lang;
-  if (lang !== 'en' && lang !== 'zh') throw new EvalDataError(`--lang must be en or zh, got '${lang}'.`);
-  const args: EvalArgs = {
-    task,
-    taskDir: values.get('task_dir') ?? EVAL_DEFAULTS.taskDir,
-    batchSize: int('batch_size', EVAL_DEFAULTS.batchSize),
-    seed: int('seed', EVAL_DEFAULTS.seed),
-    lang,
-    nShot: int('n_shot', EVAL_DEFAULTS.nShot),
-  };
-  const saveDir = values.get('save_dir');
-  if (saveDir) args.saveDir = saveDir;
-  return args;
 }
 
 export type { Category };

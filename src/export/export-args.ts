@@ -4,7 +4,7 @@
  * An export YAML is a file of its own (examples/merge_lora), so an unknown key there is an error, not ignored.
  */
 import { resolve } from 'node:path';
-import { HparamsError, INFER_GROUPS, readArgs, typeArgs } from '../hparams/index.js';
+import { HparamsError, INFER_GROUPS, parseCommandArgs } from '../hparams/index.js';
 import { GGUF_TYPES, type GgufType } from './gguf/write-gguf.js';
 
 export type InferDtype = 'auto' | 'float16' | 'bfloat16' | 'float32';
@@ -35,10 +35,12 @@ export interface ParsedExportArgs {
   args: ExportArgs;
   /** One line per argument the user set that has no effect here. */
   notes: string[];
+  /** Every group's typed values (as the other commands' parsers return them). */
+  groups: Record<string, Record<string, unknown>>;
 }
 
 export function parseExportArgs(argv: readonly string[]): ParsedExportArgs {
-  const typed = typeArgs(readArgs(argv, INFER_GROUPS).values, INFER_GROUPS, 'export');
+  const typed = parseCommandArgs(argv, INFER_GROUPS, { command: 'export' });
   const model = typed.groups.model as Record<string, unknown>;
   const data = typed.groups.data as Record<string, unknown>;
   const finetuning = typed.groups.finetuning as Record<string, unknown>;
@@ -103,6 +105,7 @@ export function parseExportArgs(argv: readonly string[]): ParsedExportArgs {
       gguf_type: ggufType as GgufType,
     },
     notes: typed.notes,
+    groups: typed.groups,
   };
 }
 

@@ -23,7 +23,9 @@ export const DATA_ARGS = {
   train_on_prompt: bool(false, 'Whether or not to disable the mask on the prompt.'),
   mask_history: bool(false, 'Whether or not to mask the history and train on the last turn only.'),
   streaming: bool(false, 'Enable dataset streaming.'),
-  buffer_size: int(16384, 'Size of the buffer to randomly sample examples from in dataset streaming.'),
+  buffer_size: int(16384, 'Size of the buffer to randomly sample examples from in dataset streaming.', {
+    note: 'streaming is not supported, so there is no shuffle buffer',
+  }),
   mix_strategy: choice(
     ['concat', 'interleave_under', 'interleave_over'] as const,
     'concat',
@@ -38,13 +40,19 @@ export const DATA_ARGS = {
     note: 'preprocessing runs in this process; the engine threads do the heavy work',
   }),
   max_samples: optInt('For debugging purposes, truncate the number of examples for each dataset.'),
-  eval_num_beams: optInt('Number of beams to use for evaluation. This argument will be passed to `model.generate`'),
+  eval_num_beams: optInt('Number of beams to use for evaluation. This argument will be passed to `model.generate`', {
+    refuse: { why: 'beam search is not implemented: use 1 (or remove it)', when: (v) => v !== null && v !== 1 },
+  }),
   ignore_pad_token_for_loss: bool(
     true,
     'Whether or not to ignore the tokens corresponding to the pad label in loss computation.',
   ),
   val_size: float(0, 'Size of the validation set, should be an integer or a float in range `[0,1)`.'),
-  eval_on_each_dataset: bool(false, 'Whether or not to evaluate on each dataset separately.'),
+  eval_on_each_dataset: bool(false, 'Whether or not to evaluate on each dataset separately.', {
+    refuse: {
+      why: 'per-dataset evaluation is not implemented (the eval sets are merged); remove eval_on_each_dataset',
+    },
+  }),
   packing: optBool('Enable sequences packing in training. Will automatically enable in pre-training.'),
   neat_packing: bool(false, 'Enable sequence packing without cross-attention.'),
   tool_format: optStr('Tool format to use for constructing function calling examples.'),

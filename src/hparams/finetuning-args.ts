@@ -1,7 +1,11 @@
 /** LLaMA-Factory's FinetuningArguments (stage, method, freeze, LoRA, RLHF, optimizer variants): names, defaults, help. */
 import { type ArgValues, bool, choice, float, int, list, optFloat, optInt, optList, optStr, str } from './spec.js';
 
-const NOT_IMPLEMENTED = (what: string) => `${what} is not implemented on this engine; training runs without it`;
+/** Refused: training without it would give other weights or use other memory than asked. */
+const NOT_IMPLEMENTED = (what: string, name: string) => ({
+  refuse: { why: `${what} is not implemented on this engine; remove ${name} to train without it` },
+});
+const MULTIMODAL = 'only text models are supported; there is no vision tower or projector to freeze';
 
 export const FINETUNING_ARGS = {
   stage: choice(
@@ -13,18 +17,39 @@ export const FINETUNING_ARGS = {
   pure_bf16: bool(false, 'Whether or not to train model in purely bf16 precision (without AMP).', {
     note: 'the CPU engine keeps trainable weights and optimizer state in f32',
   }),
-  use_llama_pro: bool(false, 'Whether or not to make only the parameters in the expanded blocks trainable.'),
-  use_adam_mini: bool(false, 'Whether or not to use the Adam-mini optimizer.', { note: NOT_IMPLEMENTED('Adam-mini') }),
-  use_muon: bool(false, 'Whether or not to use the Muon optimizer.', { note: NOT_IMPLEMENTED('Muon') }),
-  use_dft_loss: bool(false, 'Whether to use the DFT loss.'),
-  freeze_vision_tower: bool(true, 'Whether ot not to freeze the vision tower in MLLM training.'),
-  freeze_multi_modal_projector: bool(true, 'Whether or not to freeze the multi modal projector in MLLM training.'),
-  freeze_language_model: bool(false, 'Whether or not to freeze the language model in MLLM training.'),
-  compute_accuracy: bool(false, 'Whether or not to compute the token-level accuracy at evaluation.'),
+  use_llama_pro: bool(
+    false,
+    'Whether or not to make only the parameters in the expanded blocks trainable.',
+    NOT_IMPLEMENTED('LLaMA Pro block expansion', 'use_llama_pro'),
+  ),
+  use_adam_mini: bool(
+    false,
+    'Whether or not to use the Adam-mini optimizer.',
+    NOT_IMPLEMENTED('Adam-mini', 'use_adam_mini'),
+  ),
+  use_muon: bool(false, 'Whether or not to use the Muon optimizer.', NOT_IMPLEMENTED('Muon', 'use_muon')),
+  use_dft_loss: bool(false, 'Whether to use the DFT loss.', NOT_IMPLEMENTED('the DFT loss', 'use_dft_loss')),
+  freeze_vision_tower: bool(true, 'Whether ot not to freeze the vision tower in MLLM training.', { note: MULTIMODAL }),
+  freeze_multi_modal_projector: bool(true, 'Whether or not to freeze the multi modal projector in MLLM training.', {
+    note: MULTIMODAL,
+  }),
+  freeze_language_model: bool(false, 'Whether or not to freeze the language model in MLLM training.', {
+    note: MULTIMODAL,
+  }),
+  compute_accuracy: bool(
+    false,
+    'Whether or not to compute the token-level accuracy at evaluation.',
+    NOT_IMPLEMENTED('eval_accuracy (token-level accuracy)', 'compute_accuracy'),
+  ),
   disable_shuffling: bool(false, 'Whether or not to disable the shuffling of the training set.'),
-  early_stopping_steps: optInt('Number of steps to stop training if the `metric_for_best_model` does not improve.'),
+  early_stopping_steps: optInt(
+    'Number of steps to stop training if the `metric_for_best_model` does not improve.',
+    NOT_IMPLEMENTED('early stopping', 'early_stopping_steps'),
+  ),
   plot_loss: bool(false, 'Whether or not to save the training loss curves.'),
-  include_effective_tokens_per_second: bool(false, 'Whether or not to compute effective tokens per second.'),
+  include_effective_tokens_per_second: bool(false, 'Whether or not to compute effective tokens per second.', {
+    note: 'effective_tokens_per_second is not computed; train_samples_per_second is',
+  }),
   // FreezeArguments
   freeze_trainable_layers: int(
     2,
@@ -53,13 +78,16 @@ export const FINETUNING_ARGS = {
     'Name(s) of target modules to apply LoRA. Use commas to separate multiple modules. Use `all` to specify all the ' +
       'linear modules.',
   ),
-  loraplus_lr_ratio: optFloat('LoRA plus learning rate ratio (lr_B / lr_A).'),
+  loraplus_lr_ratio: optFloat(
+    'LoRA plus learning rate ratio (lr_B / lr_A).',
+    NOT_IMPLEMENTED('LoRA+ (a separate learning rate for lora_B)', 'loraplus_lr_ratio'),
+  ),
   loraplus_lr_embedding: float(1e-6, 'LoRA plus learning rate for lora embedding layers.'),
   use_rslora: bool(false, 'Whether or not to use the rank stabilization scaling factor for LoRA layer.'),
   use_dora: bool(false, 'Whether or not to use the weight-decomposed lora method (DoRA).', {
-    note: NOT_IMPLEMENTED('DoRA'),
+    ...NOT_IMPLEMENTED('DoRA', 'use_dora'),
   }),
-  pissa_init: bool(false, 'Whether or not to initialize a PiSSA adapter.', { note: NOT_IMPLEMENTED('PiSSA') }),
+  pissa_init: bool(false, 'Whether or not to initialize a PiSSA adapter.', NOT_IMPLEMENTED('PiSSA', 'pissa_init')),
   pissa_iter: int(16, 'The number of iteration steps performed by FSVD in PiSSA. Use -1 to disable it.'),
   pissa_convert: bool(false, 'Whether or not to convert the PiSSA adapter to a normal LoRA adapter.'),
   create_new_adapter: bool(false, 'Whether or not to create a new adapter with randomly initialized weight.'),
@@ -83,10 +111,16 @@ export const FINETUNING_ARGS = {
   ppo_whiten_rewards: bool(false, 'Whiten the rewards before compute advantages in PPO training.'),
   ref_model: optStr('Path to the reference model used for the PPO or DPO training.'),
   ref_model_adapters: optStr('Path to the adapters of the reference model.'),
-  ref_model_quantization_bit: optInt('The number of bits to quantize the reference model.'),
+  ref_model_quantization_bit: optInt(
+    'The number of bits to quantize the reference model.',
+    NOT_IMPLEMENTED('quantization', 'ref_model_quantization_bit'),
+  ),
   reward_model: optStr('Path to the reward model used for the PPO training.'),
   reward_model_adapters: optStr('Path to the adapters of the reward model.'),
-  reward_model_quantization_bit: optInt('The number of bits to quantize the reward model.'),
+  reward_model_quantization_bit: optInt(
+    'The number of bits to quantize the reward model.',
+    NOT_IMPLEMENTED('quantization', 'reward_model_quantization_bit'),
+  ),
   reward_model_type: choice(
     ['lora', 'full', 'api'] as const,
     'lora',
@@ -98,7 +132,7 @@ export const FINETUNING_ARGS = {
   ),
   // GaloreArguments, ApolloArguments, BAdamArgument: optimizer variants this engine does not have.
   use_galore: bool(false, 'Whether or not to use the gradient low-Rank projection (GaLore).', {
-    note: NOT_IMPLEMENTED('GaLore'),
+    ...NOT_IMPLEMENTED('GaLore', 'use_galore'),
   }),
   galore_target: list(['all'], 'Name(s) of modules to apply GaLore. Use commas to separate multiple modules.'),
   galore_rank: int(16, 'The rank of GaLore gradients.'),
@@ -110,7 +144,7 @@ export const FINETUNING_ARGS = {
     'Type of GaLore projection.',
   ),
   galore_layerwise: bool(false, 'Whether or not to enable layer-wise update to further save memory.'),
-  use_apollo: bool(false, 'Whether or not to use the APOLLO optimizer.', { note: NOT_IMPLEMENTED('APOLLO') }),
+  use_apollo: bool(false, 'Whether or not to use the APOLLO optimizer.', NOT_IMPLEMENTED('APOLLO', 'use_apollo')),
   apollo_target: list(['all'], 'Name(s) of modules to apply APOLLO. Use commas to separate multiple modules.'),
   apollo_rank: int(16, 'The rank of APOLLO gradients.'),
   apollo_update_interval: int(200, 'Number of steps to update the APOLLO projection.'),
@@ -124,7 +158,7 @@ export const FINETUNING_ARGS = {
   apollo_scale_type: choice(['channel', 'tensor'] as const, 'channel', 'Type of APOLLO scaling (channel or tensor).'),
   apollo_layerwise: bool(false, 'Whether or not to enable layer-wise update to further save memory.'),
   apollo_scale_front: bool(false, 'Whether or not to use the norm-growth limiter in front of gradient scaling.'),
-  use_badam: bool(false, 'Whether or not to use the BAdam optimizer.', { note: NOT_IMPLEMENTED('BAdam') }),
+  use_badam: bool(false, 'Whether or not to use the BAdam optimizer.', NOT_IMPLEMENTED('BAdam', 'use_badam')),
   badam_mode: choice(['layer', 'ratio'] as const, 'layer', 'Whether to use layer-wise or ratio-wise BAdam optimizer.'),
   badam_start_block: optInt('The starting block index for layer-wise BAdam.'),
   badam_switch_mode: choice(

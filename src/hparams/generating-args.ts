@@ -9,7 +9,9 @@ export const GENERATING_ARGS = {
     'The smallest set of most probable tokens with probabilities that add up to top_p or higher are kept.',
   ),
   top_k: int(50, 'The number of highest probability vocabulary tokens to keep for top-k filtering.'),
-  num_beams: int(1, 'Number of beams for beam search. 1 means no beam search.'),
+  num_beams: int(1, 'Number of beams for beam search. 1 means no beam search.', {
+    refuse: { why: 'beam search is not implemented: use num_beams: 1', everywhere: true },
+  }),
   max_length: int(1024, 'The maximum length the generated tokens can have. It can be overridden by max_new_tokens.'),
   max_new_tokens: int(1024, 'The maximum numbers of tokens to generate, ignoring the number of tokens in the prompt.'),
   repetition_penalty: float(1, 'The parameter for repetition penalty. 1.0 means no penalty.'),

@@ -65,6 +65,7 @@ export function formatHelp(groups: GroupSet = TRAIN_GROUPS, command = 'train', o
     '',
     'Booleans take true/false/1/0 (a bare --flag means true); LIST arguments take comma-separated values.',
     'Arguments marked [ignored here] are accepted so LLaMA-Factory configs load; setting one prints a note.',
+    'Arguments marked [not supported] would change the result or the memory: setting one stops with an error.',
   ];
   for (const [gname, group] of Object.entries(groups)) {
     const only = options.only?.[gname];
@@ -75,6 +76,7 @@ export function formatHelp(groups: GroupSet = TRAIN_GROUPS, command = 'train', o
       out.push(`  --${name} ${typeLabel(spec)}  (default: ${formatDefault(spec.default)})`);
       out.push(...wrap(spec.help, 100, '      '));
       if (spec.note) out.push(...wrap(`[ignored here: ${spec.note}]`, 100, '      '));
+      if (spec.refuse) out.push(...wrap(`[not supported: ${spec.refuse.why}]`, 100, '      '));
     }
   }
   if (options.only) {

@@ -1,4 +1,6 @@
 /** Arguments: LLaMA-Factory's names, types, defaults and rules, from YAML/JSON files or flags. */
+
+export { CHAT_ARGS, INSPECT_ARGS, SERVER_ARGS } from './command-args.js';
 export { DATA_ARGS, type DataArgs } from './data-args.js';
 export { didYouMean, editDistance } from './did-you-mean.js';
 export { HparamsError } from './errors.js';
@@ -8,13 +10,19 @@ export { GENERATING_ARGS, type GeneratingArgs, samplingOptions } from './generat
 export { formatDefault, formatHelp } from './help.js';
 export { type ComputeDtype, MODEL_ARGS, type ModelArgs, quantizationOf } from './model-args.js';
 export {
+  API_GROUPS,
+  CHAT_GROUPS,
+  DATA_GROUPS,
   EVAL_GROUPS,
   type GroupSet,
+  givenOnCommandLine,
   INFER_GROUPS,
+  parseCommandArgs,
   type RawArgs,
   readArgs,
   TRAIN_GROUPS,
   type TypedArgs,
+  type TypeOptions,
   typeArgs,
 } from './parser.js';
 export { type ArgGroup, type ArgKind, type ArgSpec, ArgValueError, type ArgValues, defaultsOf } from './spec.js';

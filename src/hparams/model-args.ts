@@ -14,6 +14,9 @@ import {
   str,
 } from './spec.js';
 
+/** Refused arguments say what would differ; removing one runs without it. */
+const REMOVE = (name: string) => `remove ${name} to run without it`;
+
 const GPU_ONLY = 'a GPU kernel option; the CPU engine has its own kernels and ignores it';
 const MULTIMODAL = 'images, videos and audio are not supported; only text is read';
 
@@ -24,21 +27,51 @@ export const MODEL_ARGS = {
   adapter_name_or_path: optList(
     'Path to the adapter weight or identifier from huggingface.co/models. Use commas to separate multiple adapters.',
   ),
-  adapter_folder: optStr('The folder containing the adapter weights to load.'),
+  adapter_folder: optStr('The folder containing the adapter weights to load.', {
+    refuse: {
+      why: 'adapters are not read from adapter_folder: name each one in adapter_name_or_path (comma-separated)',
+      everywhere: true,
+    },
+  }),
   cache_dir: optStr('Where to store the pre-trained models downloaded from huggingface.co or modelscope.cn.'),
-  use_fast_tokenizer: bool(true, 'Whether or not to use one of the fast tokenizer (backed by the tokenizers library).'),
-  resize_vocab: bool(false, 'Whether or not to resize the tokenizer vocab and the embedding layers.'),
+  use_fast_tokenizer: bool(
+    true,
+    'Whether or not to use one of the fast tokenizer (backed by the tokenizers library).',
+    { note: 'lmforge always reads tokenizer.json (the fast tokenizer)' },
+  ),
+  resize_vocab: bool(false, 'Whether or not to resize the tokenizer vocab and the embedding layers.', {
+    refuse: { why: `resizing the embedding layers is not implemented; ${REMOVE('resize_vocab')}` },
+  }),
   split_special_tokens: bool(
     false,
     'Whether or not the special tokens should be split during the tokenization process.',
   ),
-  add_tokens: optList('Non-special tokens to be added into the tokenizer. Use commas to separate multiple tokens.'),
-  add_special_tokens: optList('Special tokens to be added into the tokenizer. Use commas to separate multiple tokens.'),
-  model_revision: str('main', 'The specific model version to use (can be a branch name, tag name or commit id).'),
-  low_cpu_mem_usage: bool(true, 'Whether or not to use memory-efficient model loading.'),
+  add_tokens: optList('Non-special tokens to be added into the tokenizer. Use commas to separate multiple tokens.', {
+    refuse: { why: `adding tokens (and resizing the embeddings) is not implemented; ${REMOVE('add_tokens')}` },
+  }),
+  add_special_tokens: optList(
+    'Special tokens to be added into the tokenizer. Use commas to separate multiple tokens.',
+    {
+      refuse: {
+        why: `adding tokens (and resizing the embeddings) is not implemented; ${REMOVE('add_special_tokens')}`,
+      },
+    },
+  ),
+  model_revision: str('main', 'The specific model version to use (can be a branch name, tag name or commit id).', {
+    note: 'models load from a local folder only; check out the revision there',
+  }),
+  low_cpu_mem_usage: bool(true, 'Whether or not to use memory-efficient model loading.', {
+    note: 'weights are always read tensor by tensor',
+  }),
   rope_scaling: optChoice(
     ['linear', 'dynamic', 'yarn', 'llama3'] as const,
     'Which scaling strategy should be adopted for the RoPE embeddings.',
+    {
+      refuse: {
+        why: "the rope_scaling argument is not applied (a config.json's own rope_scaling is); set it in the model's config.json or remove it",
+        everywhere: true,
+      },
+    },
   ),
   flash_attn: choice(
     ['auto', 'disabled', 'sdpa', 'fa2', 'fa3'] as const,
@@ -49,13 +82,13 @@ export const MODEL_ARGS = {
     },
   ),
   shift_attn: bool(false, 'Enable shift short attention (S^2-Attn) proposed by LongLoRA.', {
-    note: 'S^2-Attn is not implemented; attention stays full causal',
+    refuse: { why: `S^2-Attn is not implemented: training would use full causal attention; ${REMOVE('shift_attn')}` },
   }),
   mixture_of_depths: optChoice(
     ['convert', 'load'] as const,
     'Convert the model to mixture-of-depths (MoD) or load the MoD model.',
     {
-      note: 'mixture-of-depths is not implemented; the model is used as it is',
+      refuse: { why: `mixture-of-depths is not implemented; ${REMOVE('mixture_of_depths')}`, everywhere: true },
     },
   ),
   use_unsloth: bool(false, "Whether or not to use unsloth's optimization for the LoRA training.", { note: GPU_ONLY }),
@@ -63,7 +96,9 @@ export const MODEL_ARGS = {
     note: GPU_ONLY,
   }),
   enable_liger_kernel: bool(false, 'Whether or not to enable liger kernel for faster training.', { note: GPU_ONLY }),
-  moe_aux_loss_coef: optFloat('Coefficient of the auxiliary router loss in mixture-of-experts model.'),
+  moe_aux_loss_coef: optFloat('Coefficient of the auxiliary router loss in mixture-of-experts model.', {
+    note: 'no mixture-of-experts family is supported, so there is no router loss',
+  }),
   disable_gradient_checkpointing: bool(false, 'Whether or not to disable gradient checkpointing.'),
   use_reentrant_gc: bool(true, 'Whether or not to use reentrant gradient checkpointing.', {
     note: 'a PyTorch checkpointing detail with no equivalent here',
@@ -74,10 +109,23 @@ export const MODEL_ARGS = {
   upcast_lmhead_output: bool(false, 'Whether or not to upcast the output of lm_head in fp32.', {
     note: 'lm_head outputs are always f32 on the CPU engine',
   }),
-  train_from_scratch: bool(false, 'Whether or not to randomly initialize the model weights.'),
-  infer_backend: choice(['huggingface', 'vllm', 'sglang'] as const, 'huggingface', 'Backend engine used at inference.'),
+  train_from_scratch: bool(false, 'Whether or not to randomly initialize the model weights.', {
+    refuse: {
+      why: `random initialization is not implemented: the pretrained weights would be trained; ${REMOVE('train_from_scratch')}`,
+    },
+  }),
+  infer_backend: choice(
+    ['huggingface', 'vllm', 'sglang'] as const,
+    'huggingface',
+    'Backend engine used at inference.',
+    {
+      note: "inference runs on lmforge's own engine",
+    },
+  ),
   offload_folder: str('offload', 'Path to offload model weights.', { note: 'weights are never offloaded on CPU' }),
-  use_kv_cache: bool(true, 'Whether or not to use KV cache in generation.'),
+  use_kv_cache: bool(true, 'Whether or not to use KV cache in generation.', {
+    note: 'generation always uses the KV cache (same tokens, only faster)',
+  }),
   infer_dtype: choice(
     ['auto', 'float16', 'bfloat16', 'float32'] as const,
     'auto',
@@ -86,7 +134,9 @@ export const MODEL_ARGS = {
   hf_hub_token: optStr('Auth token to log in with Hugging Face Hub.'),
   ms_hub_token: optStr('Auth token to log in with ModelScope Hub.', { note: 'ModelScope downloads are not supported' }),
   om_hub_token: optStr('Auth token to log in with Modelers Hub.', { note: 'Modelers downloads are not supported' }),
-  print_param_status: bool(false, 'For debugging purposes, print the status of the parameters in the model.'),
+  print_param_status: bool(false, 'For debugging purposes, print the status of the parameters in the model.', {
+    note: 'parameter status is not printed; the trainable parameter count is',
+  }),
   trust_remote_code: bool(
     false,
     'Whether to trust the execution of code from datasets/models defined on the Hub or not.',
@@ -95,13 +145,17 @@ export const MODEL_ARGS = {
   new_special_tokens_config: optStr(
     'Path to YAML config with special token descriptions for semantic initialization. If set, this takes ' +
       'precedence over add_special_tokens.',
-    { note: 'description-based token initialization is not implemented; new tokens get noise_init' },
+    {
+      refuse: {
+        why: `description-based token initialization is not implemented; ${REMOVE('new_special_tokens_config')}`,
+      },
+    },
   ),
   init_special_tokens: choice(
     ['noise_init', 'desc_init', 'desc_init_w_noise'] as const,
     'noise_init',
     'Initialization method for new special tokens.',
-    { note: 'only noise_init is implemented' },
+    { refuse: { why: 'only noise_init is implemented: set init_special_tokens: noise_init' } },
   ),
   use_v1_kernels: bool(false, 'Whether or not to use high-performance kernels in training.', { note: GPU_ONLY }),
   // ProcessorArguments: images, videos and audio, which this text-only engine does not take.

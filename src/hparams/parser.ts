@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { CHAT_ARGS, INSPECT_ARGS, SERVER_ARGS } from './command-args.js';
 import { DATA_ARGS } from './data-args.js';
 import { didYouMean } from './did-you-mean.js';
 import { HparamsError } from './errors.js';
@@ -41,9 +42,28 @@ export const INFER_GROUPS = {
 
 export type GroupSet = Record<string, ArgGroup>;
 
-/** Old names still found in configs, mapped to the current one. */
-const ALIASES: Record<string, { to: string; why: string }> = {
+/** The groups `lmforge chat` accepts: inference plus --show_speed. */
+export const CHAT_GROUPS = { ...INFER_GROUPS, chat: CHAT_ARGS } as const;
+
+/** The groups `lmforge api` accepts: inference plus the server's address and queue. */
+export const API_GROUPS = { ...INFER_GROUPS, server: SERVER_ARGS } as const;
+
+/** The groups `lmforge data preview|stats` accept: what tokenizing a dataset needs, plus what to show. */
+export const DATA_GROUPS = {
+  model: MODEL_ARGS,
+  data: DATA_ARGS,
+  finetuning: FINETUNING_ARGS,
+  inspect: INSPECT_ARGS,
+} as const;
+
+/**
+ * Other names for an argument: old names still found in configs (with a note saying so), and lmforge's earlier
+ * spellings, kept working without one (`--model` of data preview, `--system` of chat).
+ */
+const ALIASES: Record<string, { to: string; why?: string }> = {
   evaluation_strategy: { to: 'eval_strategy', why: 'renamed to eval_strategy in transformers 4.46' },
+  model: { to: 'model_name_or_path' },
+  system: { to: 'default_system' },
 };
 
 /** Raw values by argument name (YAML-typed or command-line strings), and where they came from. */
@@ -160,13 +180,30 @@ export interface TypedArgs {
   groups: Record<string, Record<string, unknown>>;
   given: Record<string, unknown>;
   notes: string[];
+  /** Arguments set to what this engine cannot honour (only when `deferRefusals`; otherwise they throw). */
+  refused: string[];
 }
 
-/**
- * Types raw values with the tables; every unknown name and ill-typed value is reported together. `command` is the
- * lmforge command whose `-h` the unknown-argument message points to.
- */
-export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_GROUPS, command = 'train'): TypedArgs {
+export interface TypeOptions {
+  /** The command trains: training-only refusals apply (chat, api, eval and data refuse only `everywhere` ones). */
+  training?: boolean;
+  /** Return refusals in `refused` so the caller reports them with its own checks (train does, in one message). */
+  deferRefusals?: boolean;
+  /** The command named in "lmforge <command> -h lists them all". */
+  command?: string;
+}
+
+/** `name: value` refused: what is missing and that removing the argument runs without it. */
+function refusal(name: string, value: unknown, why: string): string {
+  return `${name}: ${JSON.stringify(value)} is not supported by lmforge: ${why}`;
+}
+
+/** Types raw values with the tables; every unknown name and ill-typed value is reported together. */
+export function typeArgs(
+  raw: Record<string, unknown>,
+  groups: GroupSet = TRAIN_GROUPS,
+  options: TypeOptions = {},
+): TypedArgs {
   const owner = new Map<string, string>();
   for (const [gname, g] of Object.entries(groups)) for (const name of Object.keys(g)) owner.set(name, gname);
   const out: Record<string, Record<string, unknown>> = {};
@@ -174,17 +211,18 @@ export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_
   const given: Record<string, unknown> = {};
   const notes: string[] = [];
   const problems: string[] = [];
+  const refused: string[] = [];
   for (let [name, value] of Object.entries(raw)) {
     const alias = ALIASES[name];
     if (alias) {
-      notes.push(`${name}: read as ${alias.to} (${alias.why})`);
+      if (alias.why) notes.push(`${name}: read as ${alias.to} (${alias.why})`);
       name = alias.to;
     }
     const gname = owner.get(name);
     if (gname === undefined) {
       const guess = didYouMean(name, owner.keys());
       problems.push(
-        `unknown argument '${name}'${guess ? `; did you mean '${guess}'?` : ''} (lmforge ${command} -h lists them all)`,
+        `unknown argument '${name}'${guess ? `; did you mean '${guess}'?` : ''} (lmforge ${options.command ?? 'train'} -h lists them all)`,
       );
       continue;
     }
@@ -193,12 +231,43 @@ export function typeArgs(raw: Record<string, unknown>, groups: GroupSet = TRAIN_
       const typed = spec.coerce(value);
       (out[gname] as Record<string, unknown>)[name] = typed;
       given[name] = typed;
-      if (spec.note && !sameValue(typed, spec.default)) notes.push(`${name}: ${spec.note}`);
+      const changed = !sameValue(typed, spec.default);
+      const refuse = spec.refuse;
+      if (refuse && (refuse.everywhere || options.training) && (refuse.when ? refuse.when(typed) : changed)) {
+        refused.push(refusal(name, typed, refuse.why));
+      } else if (spec.note && changed) notes.push(`${name}: ${spec.note}`);
     } catch (e) {
       if (!(e instanceof ArgValueError)) throw e;
       problems.push(`${name}: ${e.message}`);
     }
   }
+  if (!options.deferRefusals) problems.push(...refused);
   if (problems.length > 0) throw new HparamsError(problems);
-  return { groups: out, given, notes };
+  return { groups: out, given, notes, refused: options.deferRefusals ? refused : [] };
+}
+
+/** Whether `key` was given on the command line (not only in the config file). */
+export function givenOnCommandLine(argv: readonly string[], key: string): boolean {
+  return argv.some((a) => a === `--${key}` || a.startsWith(`--${key}=`) || a.startsWith(`${key}=`));
+}
+
+/**
+ * The one way every command reads its arguments: `cfg.yaml [key=value ...]` or `--key value ...`, typed by the
+ * command's groups. A config file may hold keys of other commands (chat on a training YAML): those are skipped,
+ * while an unknown name on the command line is still an error with a suggestion.
+ */
+export function parseCommandArgs(
+  argv: readonly string[],
+  groups: GroupSet,
+  options: TypeOptions = {},
+): TypedArgs & { skipped: Record<string, unknown> } {
+  const raw = readArgs(argv, groups);
+  const known = new Set(Object.values(groups).flatMap((g) => Object.keys(g)));
+  const values: Record<string, unknown> = {};
+  const skipped: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw.values)) {
+    if (known.has(k) || ALIASES[k] !== undefined || !raw.file || givenOnCommandLine(argv, k)) values[k] = v;
+    else skipped[k] = v;
+  }
+  return { ...typeArgs(values, groups, options), skipped };
 }

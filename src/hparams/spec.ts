@@ -15,8 +15,23 @@ export interface ArgSpec<T> {
   readonly choices?: readonly string[];
   /** Set for arguments accepted for compatibility but without effect here: printed once when the user sets one. */
   readonly note?: string;
+  /** Set for arguments not implemented here whose value would change the result or the memory: an error instead. */
+  readonly refuse?: Refusal;
   /** Turns a YAML value or a command-line string into T; throws ArgValueError with what was expected. */
   coerce(raw: unknown): T;
+}
+
+/**
+ * An argument lmforge cannot honour and must not ignore: running without it would give other weights, metrics or
+ * memory than the user asked for (a 7B model loaded unquantized runs out of memory; NEFTune off trains differently).
+ */
+export interface Refusal {
+  /** What is missing and what to do instead (the argument's name and value are prefixed). */
+  readonly why: string;
+  /** Which values are refused (default: any value but the default). */
+  readonly when?: (value: unknown) => boolean;
+  /** Refused by every command that takes it, not only by train (e.g. quantization also sizes inference). */
+  readonly everywhere?: boolean;
 }
 
 export type ArgGroup = Record<string, ArgSpec<unknown>>;
@@ -87,6 +102,7 @@ function toDict(raw: unknown): Record<string, unknown> {
 
 interface Options {
   note?: string;
+  refuse?: Refusal;
 }
 
 function make<T>(

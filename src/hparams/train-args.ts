@@ -51,7 +51,7 @@ export function parseTrainArgs(input: readonly string[] | Record<string, unknown
   const raw = Array.isArray(input)
     ? readArgs(input as readonly string[])
     : { values: input as Record<string, unknown> };
-  const typed = typeArgs(raw.values, TRAIN_GROUPS);
+  const typed = typeArgs(raw.values, TRAIN_GROUPS, { training: true, deferRefusals: true });
   const g = typed.groups;
   const args: TrainArgs = {
     model: g.model as ModelArgs,
@@ -64,7 +64,7 @@ export function parseTrainArgs(input: readonly string[] | Record<string, unknown
     ...(raw.file === undefined ? {} : { file: raw.file }),
   };
   completeDefaults(args);
-  const problems = checkTrainArgs(args);
+  const problems = [...typed.refused, ...checkTrainArgs(args)];
   if (problems.length > 0) throw new HparamsError(problems);
   return args;
 }

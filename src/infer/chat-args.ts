@@ -5,7 +5,15 @@
  */
 
 import type { GeneratingArgs } from '../hparams/generating-args.js';
-import { HparamsError, INFER_GROUPS, type ModelArgs, quantizationOf, readArgs, typeArgs } from '../hparams/index.js';
+import {
+  type GroupSet,
+  givenOnCommandLine,
+  HparamsError,
+  INFER_GROUPS,
+  type ModelArgs,
+  parseCommandArgs,
+  quantizationOf,
+} from '../hparams/index.js';
 import type { ChatModelArgs } from './chat-runner.js';
 import { trainedOutputChoice } from './trained-output.js';
 
@@ -15,23 +23,18 @@ export interface InferArgs {
   notes: string[];
   /** With a training YAML: which weights the chat uses (its output_dir's, or the base while there are none). */
   loaded?: string;
+  /** Every group's typed values, the command's own groups (chat, server) included. */
+  groups: Record<string, Record<string, unknown>>;
 }
 
 /**
- * Reads `cfg.yaml [key=value ...]` or `--key value ...`. Training-only keys in a reused training YAML (dataset,
- * learning_rate, ...) are ignored, as LLaMA-Factory's chat ignores them.
+ * Reads `cfg.yaml [key=value ...]` or `--key value ...` with `groups` (INFER_GROUPS plus a command's own). Training
+ * keys in a reused training YAML (dataset, learning_rate, ...) are skipped, as LLaMA-Factory's chat ignores them.
  */
-export function parseInferArgs(argv: readonly string[]): InferArgs {
-  const raw = readArgs(argv, INFER_GROUPS);
+export function parseInferArgs(argv: readonly string[], groups: GroupSet = INFER_GROUPS, command = 'chat'): InferArgs {
+  const typed = parseCommandArgs(argv, groups, { command });
   // A training YAML's output_dir holds what its run trained: the chat uses that (trainedOutputChoice).
-  const outputDir = raw.file && typeof raw.values.output_dir === 'string' ? raw.values.output_dir : null;
-  if (outputDir) delete raw.values.output_dir;
-  const known = new Set(Object.values(INFER_GROUPS).flatMap((g) => Object.keys(g)));
-  // A training YAML holds training keys: keep only ours from the file, but report unknown command-line flags.
-  const values = Object.fromEntries(
-    Object.entries(raw.values).filter(([k]) => known.has(k) || !raw.file || flagGiven(argv, k)),
-  );
-  const typed = typeArgs(values, INFER_GROUPS);
+  const outputDir = typeof typed.skipped.output_dir === 'string' ? typed.skipped.output_dir : null;
   const model = typed.groups.model as Record<string, unknown>;
   const data = typed.groups.data as Record<string, unknown>;
   const finetuning = typed.groups.finetuning as Record<string, unknown>;
@@ -49,7 +52,11 @@ export function parseInferArgs(argv: readonly string[]): InferArgs {
   let adapters = (model.adapter_name_or_path as string[] | null) ?? null;
   let loaded: string | undefined;
   // An adapter named on the command line is the user's choice; only the YAML's own say gives way to its result.
-  if (outputDir && !flagGiven(argv, 'adapter_name_or_path') && !flagGiven(argv, 'model_name_or_path')) {
+  if (
+    outputDir &&
+    !givenOnCommandLine(argv, 'adapter_name_or_path') &&
+    !givenOnCommandLine(argv, 'model_name_or_path')
+  ) {
     const choice = trainedOutputChoice({
       outputDir,
       modelNameOrPath: modelPath,
@@ -75,9 +82,6 @@ export function parseInferArgs(argv: readonly string[]): InferArgs {
     },
     notes: typed.notes,
     ...(loaded === undefined ? {} : { loaded }),
+    groups: typed.groups,
   };
-}
-
-function flagGiven(argv: readonly string[], key: string): boolean {
-  return argv.some((a) => a === `--${key}` || a.startsWith(`--${key}=`) || a.startsWith(`${key}=`));
 }

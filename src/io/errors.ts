@@ -3,6 +3,8 @@
  * where one is at fault, the tensor or JSON key, so a user can find the problem without a debugger.
  */
 export class FormatError extends Error {
+  /** A malformed file is the user's to fix: the CLI prints the message without a stack. */
+  readonly userFacing = true;
   constructor(
     readonly file: string,
     readonly key: string | null,

@@ -4,12 +4,14 @@
  * checkpoint is reported without waiting for the load), the model in its training mode, the stage (stages.ts), the
  * optimizer over the model's and the stage's trainable weights, the LR schedule and the dropout generator.
  */
+
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { Template } from '../data/template/index.js';
 import type { Generator, Tensor } from '../engine/index.js';
 import { quantizationOf, type TrainArgs } from '../hparams/index.js';
+import { checkModelFolder } from '../io/model-folder-check.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { AdamW, SGD } from './optimizers.js';
@@ -57,6 +59,8 @@ export async function prepareRun(
   const modelDir = ma.model_name_or_path as string;
   if (!existsSync(join(modelDir, 'config.json')))
     throw new TrainError(`model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json)`);
+  // A broken config or truncated weights fail here, before the dataset is tokenized.
+  checkModelFolder(modelDir);
   const tokenizer = Tokenizer.fromDir(modelDir);
   const template = templateFor(tokenizer, args, log);
 

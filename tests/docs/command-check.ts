@@ -5,11 +5,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { takeChatFlags } from '../../src/cli/chat.js';
+import { parseApiArgs } from '../../src/cli/api.js';
+import { parseChatArgs } from '../../src/cli/chat.js';
+import { parseEvalCommandArgs } from '../../src/cli/eval.js';
 import { parseExportArgs } from '../../src/export/index.js';
-import { EVAL_GROUPS, parseTrainArgs, readArgs, typeArgs } from '../../src/hparams/index.js';
-import { parseInferArgs } from '../../src/infer/chat-args.js';
-import { parseApiFlags } from '../../src/server/index.js';
+import { parseTrainArgs } from '../../src/hparams/index.js';
 
 /** Folders of this repository that commands read from: a path into them must exist. */
 const REPO_INPUTS = /^(examples|docs|scripts|tests)\//;
@@ -49,13 +49,13 @@ function checkLmforge(args: readonly string[], repo: string): void {
       parseTrainArgs(rest);
       return;
     case 'chat':
-      parseInferArgs(takeChatFlags(rest).rest);
+      parseChatArgs(rest);
       return;
     case 'api':
-      parseInferArgs(parseApiFlags(rest).rest);
+      parseApiArgs(rest);
       return;
     case 'eval':
-      typeArgs(readArgs(rest, EVAL_GROUPS).values, EVAL_GROUPS);
+      parseEvalCommandArgs(rest);
       return;
     case 'export':
       parseExportArgs(rest);

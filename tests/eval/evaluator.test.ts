@@ -3,15 +3,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { parseEvalCommandArgs } from '../../src/cli/eval.js';
 import type { Message } from '../../src/data/converters.js';
-import {
-  type ChoiceScorer,
-  EvalDataError,
-  loadSubject,
-  parseEvalArgs,
-  parseTask,
-  runEvaluation,
-} from '../../src/eval/index.js';
+import { type ChoiceScorer, EvalDataError, loadSubject, parseTask, runEvaluation } from '../../src/eval/index.js';
 
 const TASK_DIR = join(import.meta.dirname, '..', '..', 'examples', 'eval');
 const tmp = () => mkdtempSync(join(tmpdir(), 'lmf-eval-'));
@@ -188,7 +182,9 @@ test('arguments and task names', () => {
   assert.deepEqual(parseTask('ceval_validation'), { name: 'ceval', split: 'validation' });
   assert.throws(() => parseTask('mmlu'), EvalDataError);
   assert.throws(() => parseTask('mmlu_dev'), /<benchmark>_<split>/);
-  assert.deepEqual(parseEvalArgs(['--task', 'mmlu_test']), {
+  // The command's arguments go through the shared parser (tests/cli/spelling.test.ts checks its spellings).
+  const m = ['--model_name_or_path', 'm'];
+  assert.deepEqual(parseEvalCommandArgs([...m, '--task', 'mmlu_test']).evalArgs, {
     task: 'mmlu_test',
     taskDir: 'evaluation',
     batchSize: 4,
@@ -197,26 +193,16 @@ test('arguments and task names', () => {
     nShot: 5,
   });
   assert.deepEqual(
-    parseEvalArgs([
+    parseEvalCommandArgs([
+      ...m,
       '--task=cmmlu_test',
-      '--task_dir',
-      'd',
-      '--n_shot',
-      '0',
-      '--lang',
-      'zh',
-      '--batch_size',
-      '8',
-      '--save_dir',
-      's',
-      '--seed',
-      '1',
-    ]),
+      ...['--task_dir', 'd', '--n_shot', '0', '--lang', 'zh', '--batch_size', '8', '--save_dir', 's', 'seed=1'],
+    ]).evalArgs,
     { task: 'cmmlu_test', taskDir: 'd', batchSize: 8, seed: 1, lang: 'zh', nShot: 0, saveDir: 's' },
   );
-  assert.throws(() => parseEvalArgs(['--task', 'x_test', '--shots', '2']), /Unknown option --shots/);
-  assert.throws(() => parseEvalArgs(['--lang', 'fr', '--task', 'x_test']), /en or zh/);
-  assert.throws(() => parseEvalArgs([]), /--task is required/);
+  assert.throws(() => parseEvalCommandArgs([...m, '--task', 'x_test', '--shots', '2']), /unknown argument 'shots'/);
+  assert.throws(() => parseEvalCommandArgs([...m, '--lang', 'fr', '--task', 'x_test']), /must be one of en, zh/);
+  assert.throws(() => parseEvalCommandArgs(m), /task is required/);
 });
 
 test('a missing mapping.json says where the benchmark belongs', async () => {

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HparamsError, parseTrainArgs, quantizationOf } from '../../src/hparams/index.js';
+import {
+  HparamsError,
+  INFER_GROUPS,
+  parseTrainArgs,
+  quantizationOf,
+  TRAINING_ARGS,
+  typeArgs,
+} from '../../src/hparams/index.js';
+
+const INFER_GROUPS_WITH_TRAINING = { ...INFER_GROUPS, training: TRAINING_ARGS };
 
 const base = { model_name_or_path: 'm', dataset: 'd', do_train: true };
 
@@ -76,14 +85,14 @@ test('Hugging Face TrainingArguments rules', () => {
 test('valid combinations pass and derived values follow HF', () => {
   const a = parseTrainArgs({
     ...base,
-    load_best_model_at_end: true,
     eval_strategy: 'steps',
     eval_steps: 50,
     save_steps: 100,
     val_size: 0.1,
     optim: 'adamw_8bit',
+    metric_for_best_model: 'eval_loss',
   });
-  assert.equal(a.training.metric_for_best_model, 'loss');
+  assert.equal(a.training.do_eval, true);
   assert.equal(a.training.greater_is_better, false);
   assert.ok(a.notes.some((n) => n.startsWith('optim: adamw_8bit runs as f32 AdamW')));
   const q = parseTrainArgs({ ...base, quantization_bit: 4, template: 'qwen' });
@@ -91,6 +100,41 @@ test('valid combinations pass and derived values follow HF', () => {
   assert.deepEqual(quantizationOf(q.model), { bits: 4, type: 'nf4', doubleQuant: true });
   const acc = parseTrainArgs({ ...base, metric_for_best_model: 'accuracy', template: 't' });
   assert.equal(acc.training.greater_is_better, true);
+});
+
+test('arguments that would change the weights, metrics or memory are errors, not notes (issue #23 item 7)', () => {
+  const refused: Array<[Record<string, unknown>, RegExp]> = [
+    [{ neftune_noise_alpha: 5 }, /neftune_noise_alpha: 5 is not supported .*NEFTune.*remove neftune_noise_alpha/],
+    [{ use_dora: true }, /use_dora: true is not supported .*DoRA/],
+    [{ use_galore: true, finetuning_type: 'full' }, /use_galore: true is not supported .*GaLore/],
+    [{ loraplus_lr_ratio: 16 }, /loraplus_lr_ratio: 16 is not supported/],
+    [{ shift_attn: true }, /shift_attn: true is not supported .*S\^2-Attn/],
+    [{ label_smoothing_factor: 0.1 }, /label_smoothing_factor: 0.1 is not supported/],
+    [{ load_best_model_at_end: true }, /load_best_model_at_end: true is not supported/],
+    [{ save_strategy: 'best', metric_for_best_model: 'loss' }, /save_strategy: "best" is not supported/],
+    [{ rope_scaling: 'linear' }, /rope_scaling: "linear" is not supported/],
+    [{ add_special_tokens: '<x>' }, /add_special_tokens: \["<x>"\] is not supported/],
+    [{ num_beams: 4 }, /num_beams: 4 is not supported .*beam search/],
+  ];
+  for (const [args, pattern] of refused) rejects(args, pattern);
+  // The LLaMA-Factory rule checks still run beside a refusal: one message lists everything.
+  rejects({ quantization_bit: 4, finetuning_type: 'freeze' }, /Quantization is only compatible with the LoRA/);
+  // Values that change nothing are not refused (the default, beam width 1), and hardware-only knobs stay notes.
+  const ok = parseTrainArgs({ ...base, generation_num_beams: 1, quantization_bit: null, flash_attn: 'fa2' });
+  assert.ok(ok.notes.some((n) => n.startsWith('flash_attn: FlashAttention is CUDA-only')));
+  assert.ok(parseTrainArgs({ ...base, ddp_timeout: 9000 }).notes.some((n) => n.startsWith('ddp_timeout:')));
+});
+
+test('training-only refusals do not stop inference; those that size inference do', () => {
+  const typed = typeArgs(
+    { model_name_or_path: 'm', neftune_noise_alpha: 5, use_dora: true },
+    INFER_GROUPS_WITH_TRAINING,
+  );
+  assert.equal(typed.groups.finetuning?.use_dora, true);
+  assert.throws(
+    () => typeArgs({ model_name_or_path: 'm', num_beams: 4 }, INFER_GROUPS),
+    /num_beams: 4 is not supported by lmforge/,
+  );
 });
 
 test('every problem is reported at once, in one message', () => {

@@ -1,3 +1,4 @@
+import { TemplateError } from './errors.js';
 import { type FunctionCall, getToolUtils, type ToolUtils } from './tool-utils.js';
 
 /**
@@ -74,12 +75,14 @@ export class FunctionFormatter extends StringFormatter {
     try {
       parsed = JSON.parse(content);
     } catch {
-      throw new Error(`a function message must be JSON ({"name", "arguments"} or a list of them), got ${content}`);
+      throw new TemplateError(
+        `a function message must be JSON ({"name", "arguments"} or a list of them), got ${content}`,
+      );
     }
     const calls: FunctionCall[] = (Array.isArray(parsed) ? parsed : [parsed]).map((call) => {
       const c = call as { name?: unknown; arguments?: unknown };
       if (c === null || typeof c !== 'object' || c.name === undefined || !('arguments' in c)) {
-        throw new Error(`each tool call in a function message needs "name" and "arguments", got ${content}`);
+        throw new TemplateError(`each tool call in a function message needs "name" and "arguments", got ${content}`);
       }
       return { name: String(c.name), arguments: pythonJsonText(c.arguments) };
     });
@@ -101,7 +104,7 @@ export class ToolFormatter {
     try {
       parsed = JSON.parse(tools);
     } catch {
-      throw new Error(`the tool description must be a JSON list, got ${tools}`);
+      throw new TemplateError(`the tool description must be a JSON list, got ${tools}`);
     }
     const list = (Array.isArray(parsed) ? parsed : [parsed]) as Record<string, unknown>[];
     return list.length === 0 ? '' : this.toolUtils.formatTools(list, now);

@@ -1,10 +1,12 @@
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { pushAll } from '../../util/arrays.js';
 import type { Message, Role } from '../message.js';
+import { TemplateError } from './errors.js';
 import type { EmptyFormatter, FunctionFormatter, Slot, StringFormatter, ToolFormatter } from './formatter.js';
 import type { FunctionCall } from './tool-utils.js';
 
 export type { Message, Role };
+export { TemplateError };
 
 export type TemplateKind = 'default' | 'llama2' | 'reasoning';
 
@@ -31,11 +33,6 @@ export interface TemplateFields {
 }
 
 export type LogFn = (level: 'info' | 'warning', message: string) => void;
-
-/** Where a template refuses its input (a wrong role order, a bad function message...). */
-export class TemplateError extends Error {
-  override name = 'TemplateError';
-}
 
 /**
  * LLaMA-Factory's chat template model: each turn is a list of slots; string slots are tokenized one by one

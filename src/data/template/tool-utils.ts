@@ -1,5 +1,6 @@
 import { strftime } from '../../tokenizer/chat-template.js';
 import { pythonJsonText } from '../../util/python-json.js';
+import { TemplateError } from './errors.js';
 
 /** One tool call: the function name and its arguments as a JSON string (Python's json.dumps spacing). */
 export interface FunctionCall {
@@ -142,7 +143,8 @@ const glm4Tools: ToolUtils = {
     return fill(GLM4_TOOL_PROMPT, { tool_text: toolText });
   },
   formatFunctions(functions) {
-    if (functions.length > 1) throw new Error('GLM-4 does not support parallel functions: send one call per turn');
+    if (functions.length > 1)
+      throw new TemplateError('GLM-4 does not support parallel functions: send one call per turn');
     const f = functions[0]!;
     return `${f.name}\n${f.arguments}`;
   },
@@ -224,7 +226,7 @@ const TOOL_FORMATS: Record<string, ToolUtils> = {
 export function getToolUtils(name: string): ToolUtils {
   const utils = TOOL_FORMATS[name];
   if (utils === undefined) {
-    throw new Error(`tool format "${name}" is not known; use one of: ${Object.keys(TOOL_FORMATS).join(', ')}`);
+    throw new TemplateError(`tool format "${name}" is not known; use one of: ${Object.keys(TOOL_FORMATS).join(', ')}`);
   }
   return utils;
 }
