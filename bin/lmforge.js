@@ -33,5 +33,6 @@ if (loader) {
   // dist/ ships source maps with the sources inlined, so errors name the .ts lines.
   process.setSourceMapsEnabled(true);
 }
-const { main } = await import(pathToFileURL(entry).href);
+const { main, installCrashHandlers } = await import(pathToFileURL(entry).href);
+installCrashHandlers(process.argv.slice(2));
 process.exitCode = await main(process.argv.slice(2));

@@ -95,6 +95,20 @@ async function helpCommand(args: string[]): Promise<number> {
   return main([topic]);
 }
 
+/**
+ * For the `lmforge` process only (bin/lmforge.js): an error thrown outside main's await chain (a stream or socket
+ * callback, a rejected promise nobody awaited) is reported like any failed command, not as Node's raw trace.
+ */
+export function installCrashHandlers(argv: readonly string[]): void {
+  const [name = 'lmforge', ...rest] = argv;
+  const fail = (e: unknown) => {
+    process.exitCode = reportFailure(e, name, rest, version());
+    process.exit();
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '-h' || name === '--help') {

@@ -144,3 +144,34 @@ test('an unexpected error says it is a bug, where to report it, and saves the tr
   reportFailure(enoent, 'data', [], '0.1.0', io);
   assert.deepEqual(lines, ['lmforge data: /x/y: no such file or folder (ENOENT)']);
 });
+
+test('an error thrown outside the command (a callback, an unawaited promise) is reported as a bug, not a raw trace', async () => {
+  // What bin/lmforge.js installs: the same report as a failed command, trace in a file, exit 1.
+  const script = [
+    "import { installCrashHandlers } from './src/cli/main.ts';",
+    "installCrashHandlers(['api', '--port', '0']);",
+    "setTimeout(() => { throw new RangeError('late failure'); }, 1);",
+    "Promise.reject(new Error('unawaited')).catch(() => {});",
+  ].join('\n');
+  for (const source of [
+    script,
+    script.replace(
+      "setTimeout(() => { throw new RangeError('late failure'); }, 1);",
+      "Promise.reject(new RangeError('late failure'));",
+    ),
+  ]) {
+    let r: { stderr: string; code: number };
+    try {
+      await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source]);
+      assert.fail('the process should exit 1');
+    } catch (e) {
+      r = e as { stderr: string; code: number };
+    }
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /lmforge api: unexpected error \(a bug in lmforge, not in your setup\): late failure/);
+    assert.doesNotMatch(r.stderr, FRAME);
+    const file = /The full trace is in (\S+)\./.exec(r.stderr)?.[1];
+    assert.ok(file && existsSync(file), r.stderr);
+    assert.match(readFileSync(file, 'utf8'), /RangeError: late failure/);
+  }
+});
