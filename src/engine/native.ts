@@ -26,7 +26,10 @@ export interface NativeAddon {
   getThreads(): number;
   physicalCores(): number;
   isa(): 'portable' | 'avx2' | 'avx512';
-  setIsa(cap: 'portable' | 'avx2' | 'avx512'): string;
+  /** Caps the ISA; avx512bf16 (the default) also allows AVX512_BF16 for bf16 GEMMs, avx512 and below do not. */
+  setIsa(cap: 'portable' | 'avx2' | 'avx512' | 'avx512bf16'): string;
+  /** Whether bf16 GEMMs run on AVX512_BF16 (else on f32 kernels over bf16-rounded operands). */
+  bf16Instructions(): boolean;
   cpuFeatures(): { avx2Fma: boolean; avx512: boolean; f16c: boolean; avx512Bf16: boolean };
   convert(src: NativeStorage, srcDtype: number, dst: NativeStorage, dstDtype: number, n: number): void;
   // biome-ignore lint/suspicious/noExplicitAny: kernels are typed where they are wrapped (src/engine/ops/*)

@@ -15,7 +15,7 @@ export const FINETUNING_ARGS = {
   ),
   finetuning_type: choice(['lora', 'freeze', 'full'] as const, 'lora', 'Which fine-tuning method to use.'),
   pure_bf16: bool(false, 'Whether or not to train model in purely bf16 precision (without AMP).', {
-    note: 'the CPU engine keeps trainable weights and optimizer state in f32',
+    note: 'runs as bf16 mixed precision: the engine keeps trainable weights and optimizer state in f32',
   }),
   use_llama_pro: bool(
     false,

@@ -128,9 +128,9 @@ export const TRAINING_ARGS = {
     'Random seed to be used with data samplers.',
     NOT_HERE('a separate data-order seed (the order follows seed)', 'data_seed'),
   ),
-  bf16: bool(false, 'Whether to use bf16 (mixed) precision instead of 32-bit.', {
-    note: 'the CPU engine accumulates in f32; bf16 only sets the storage dtype of frozen weights',
-  }),
+  // bf16 is mixed precision here as in HF: frozen weights stored bf16, GEMMs on bf16-rounded operands with f32
+  // sums (AVX512_BF16 where the CPU has it), trainable weights, norms, softmax and the loss in f32.
+  bf16: bool(false, 'Whether to use bf16 (mixed) precision instead of 32-bit.'),
   fp16: bool(false, 'Whether to use fp16 (mixed) precision instead of 32-bit', {
     note: 'the CPU engine accumulates in f32; fp16 only sets the storage dtype of frozen weights',
   }),

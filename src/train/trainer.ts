@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { clipGradNorm_, gradNorm, setThreads } from '../engine/index.js';
+import { clipGradNorm_, getMatmulPrecision, gradNorm, setMatmulPrecision, setThreads } from '../engine/index.js';
 import { parseTrainArgs, type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
 import { type Callback, Checkpointer, trainingCallbacks } from './callbacks.js';
 import type { TrainingParts } from './checkpoints.js';
@@ -41,13 +41,19 @@ export async function train(
     throw new TrainError('do_predict needs predict_with_generate: true (predictions are generated text)');
   if (ta.do_predict && fa.stage !== 'sft') throw new TrainError(`do_predict runs with stage sft, not ${fa.stage}`);
   if (ta.threads !== null && ta.threads !== undefined) setThreads(ta.threads);
-  if (!ta.do_train) return predictOnly(args, options, log);
-
-  const run = await prepareRun(args, log, options.signal);
+  // bf16 / pure_bf16: the run's GEMMs (forward, backward, generation) take bf16 operands with f32 sums.
+  const precision = getMatmulPrecision();
+  setMatmulPrecision(args.model.compute_dtype === 'bf16' ? 'bf16' : 'f32');
   try {
-    return await runLoop(run, args, options, log);
+    if (!ta.do_train) return await predictOnly(args, options, log);
+    const run = await prepareRun(args, log, options.signal);
+    try {
+      return await runLoop(run, args, options, log);
+    } finally {
+      run.dispose();
+    }
   } finally {
-    run.dispose();
+    setMatmulPrecision(precision);
   }
 }
 

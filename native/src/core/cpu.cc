@@ -1,5 +1,6 @@
 #include "core/cpu.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -27,23 +28,29 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
-static Isa parse_isa(const char* s, Isa fallback) {
+// Cap levels: the Isa values, plus one above avx512 that also allows the AVX512_BF16 instructions.
+constexpr int kCapBf16 = 3;
+
+static int parse_cap(const char* s, int fallback) {
   if (!s) return fallback;
-  if (!std::strcmp(s, "portable")) return Isa::portable;
-  if (!std::strcmp(s, "avx2")) return Isa::avx2;
-  if (!std::strcmp(s, "avx512")) return Isa::avx512;
+  if (!std::strcmp(s, "portable")) return static_cast<int>(Isa::portable);
+  if (!std::strcmp(s, "avx2")) return static_cast<int>(Isa::avx2);
+  if (!std::strcmp(s, "avx512")) return static_cast<int>(Isa::avx512);
+  if (!std::strcmp(s, "avx512bf16")) return kCapBf16;
   return fallback;
 }
 
-static Isa g_cap = parse_isa(std::getenv("LMFORGE_ISA"), Isa::avx512);
+static int g_cap = parse_cap(std::getenv("LMFORGE_ISA"), kCapBf16);
 
 Isa isa() {
   const CpuFeatures& f = cpu_features();
   Isa hw = f.avx512 && f.avx2_fma ? Isa::avx512 : f.avx2_fma ? Isa::avx2 : Isa::portable;
-  return static_cast<int>(hw) < static_cast<int>(g_cap) ? hw : g_cap;
+  return static_cast<int>(hw) < g_cap ? hw : static_cast<Isa>(std::min(g_cap, static_cast<int>(Isa::avx512)));
 }
 
-void set_isa(Isa cap) { g_cap = cap; }
+bool bf16_instructions() { return g_cap >= kCapBf16 && isa() == Isa::avx512 && cpu_features().avx512_bf16; }
+
+void set_isa(Isa cap) { g_cap = static_cast<int>(cap); }
 
 const char* isa_name(Isa i) {
   switch (i) {
@@ -56,8 +63,11 @@ const char* isa_name(Isa i) {
 static Napi::Value GetIsa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), isa_name(isa())); }
 static Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   std::string s = info[0].As<Napi::String>().Utf8Value();
-  set_isa(parse_isa(s.c_str(), Isa::avx512));
+  g_cap = parse_cap(s.c_str(), kCapBf16);
   return Napi::String::New(info.Env(), isa_name(isa()));
+}
+static Napi::Value Bf16Instructions(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), bf16_instructions());
 }
 static Napi::Value Features(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
@@ -73,6 +83,7 @@ LMF_MODULE(cpu) {
   exports.Set("isa", Napi::Function::New(env, GetIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("cpuFeatures", Napi::Function::New(env, Features));
+  exports.Set("bf16Instructions", Napi::Function::New(env, Bf16Instructions));
 }
 
 }  // namespace lmf

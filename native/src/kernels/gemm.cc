@@ -30,6 +30,7 @@
 #include "core/threadpool.h"
 #include "kernels/gemm/avx2.h"
 #include "kernels/gemm/avx512.h"
+#include "kernels/gemm/avx512_bf16.h"
 #include "kernels/gemm/portable.h"
 #include "kernels/gemm/unpacked.h"
 
@@ -133,6 +134,94 @@ const Path kPortable = {
      gemm_portable::pack_b<DType::f16, gemm_portable::NR>},
     tile_portable,
 };
+
+// ---- bf16 compute (GemmArgs::bf16) -----------------------------------------------------------------------------
+// With AVX512_BF16: the AVX-512 path's tiling with pair-packed bf16 panels and the VDPBF16PS kernel. KC doubles
+// (768) so that a micro-panel holds the same bytes as the f32 path's. Elsewhere: each path's own kernels on panels
+// rounded to bf16 after packing, which gives the same products (a bf16 x bf16 product is exact in f32) summed in
+// f32, so results differ only by the order of the f32 additions.
+
+// Rounds n packed floats to the nearest bf16 (ties to even; NaN stays NaN), in place.
+void round_to_bf16(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &x[i], 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+      u |= 0x00400000u;  // quiet NaN: rounding must not carry its payload into the exponent
+    } else {
+      u += 0x7fffu + ((u >> 16) & 1u);
+    }
+    u &= 0xffff0000u;
+    std::memcpy(&x[i], &u, 4);
+  }
+}
+
+// A pack function followed by rounding of what it wrote (Width = the panel's MR or NR).
+template <PackFn Pack, int Width>
+void pack_rounded(const void* src, bool trans, int64_t ld, int64_t x0, int64_t count, int64_t k0, int64_t kc,
+                  float* dst) {
+  Pack(src, trans, ld, x0, count, k0, kc, dst);
+  round_to_bf16(dst, (count + Width - 1) / Width * Width * kc);
+}
+
+// `base` with its packing rounded to bf16 (skinny and narrow products stay as they are: f32).
+template <int MR, int NR, PackFn A0, PackFn A1, PackFn A2, PackFn B0, PackFn B1, PackFn B2>
+Path rounded_path(const Path& base) {
+  Path p = base;
+  p.pack_a[0] = pack_rounded<A0, MR>;
+  p.pack_a[1] = A1;  // bf16 storage is already exact in bf16
+  p.pack_a[2] = pack_rounded<A2, MR>;
+  p.pack_b[0] = pack_rounded<B0, NR>;
+  p.pack_b[1] = B1;
+  p.pack_b[2] = pack_rounded<B2, NR>;
+  return p;
+}
+
+#if defined(__x86_64__)
+void tile_avx512_bf16(int rows, int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int cols,
+                      float alpha, float beta, const float* bias) {
+  gemm_avx512_bf16::kernel_for_rows(rows)(kc, ap, bp, c, ldc, cols, alpha, beta, bias);
+}
+const Path kAvx512Bf16 = [] {
+  Path p = kAvx512;
+  p.kc_max = 768;
+  p.pack_a[0] = gemm_avx512_bf16::pack_a<DType::f32>;
+  p.pack_a[1] = gemm_avx512_bf16::pack_a<DType::bf16>;
+  p.pack_a[2] = gemm_avx512_bf16::pack_a<DType::f16>;
+  p.pack_b[0] = gemm_avx512_bf16::pack_b<DType::f32>;
+  p.pack_b[1] = gemm_avx512_bf16::pack_b<DType::bf16>;
+  p.pack_b[2] = gemm_avx512_bf16::pack_b<DType::f16>;
+  p.tile = tile_avx512_bf16;
+  return p;
+}();
+const Path kAvx512Rounded =
+    rounded_path<gemm_avx512::MR, gemm_avx512::NR, gemm_avx512::pack_a<DType::f32>, gemm_avx512::pack_a<DType::bf16>,
+                 gemm_avx512::pack_a<DType::f16>, gemm_avx512::pack_b<DType::f32>, gemm_avx512::pack_b<DType::bf16>,
+                 gemm_avx512::pack_b<DType::f16>>(kAvx512);
+const Path kAvx2Rounded =
+    rounded_path<gemm_avx2::MR, gemm_avx2::NR, gemm_avx2::pack_a<DType::f32>, gemm_avx2::pack_a<DType::bf16>,
+                 gemm_avx2::pack_a<DType::f16>, gemm_avx2::pack_b<DType::f32>, gemm_avx2::pack_b<DType::bf16>,
+                 gemm_avx2::pack_b<DType::f16>>(kAvx2);
+#endif
+const Path kPortableRounded =
+    rounded_path<gemm_portable::MR, gemm_portable::NR, gemm_portable::pack_a<DType::f32, gemm_portable::MR>,
+                 gemm_portable::pack_a<DType::bf16, gemm_portable::MR>,
+                 gemm_portable::pack_a<DType::f16, gemm_portable::MR>,
+                 gemm_portable::pack_b<DType::f32, gemm_portable::NR>,
+                 gemm_portable::pack_b<DType::bf16, gemm_portable::NR>,
+                 gemm_portable::pack_b<DType::f16, gemm_portable::NR>>(kPortable);
+
+const Path& current_bf16_path() {
+#if defined(__x86_64__)
+  if (bf16_instructions()) return kAvx512Bf16;
+  switch (isa()) {
+    case Isa::avx512: return kAvx512Rounded;
+    case Isa::avx2: return kAvx2Rounded;
+    default: break;
+  }
+#endif
+  return kPortableRounded;
+}
 
 const Path& current_path() {
 #if defined(__x86_64__)
@@ -380,7 +469,7 @@ std::atomic<int64_t> g_calls{0};
 void gemm(const GemmArgs& g) {
   g_calls.fetch_add(1, std::memory_order_relaxed);
   if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return;
-  const Path& p = current_path();
+  const Path& p = g.bf16 ? current_bf16_path() : current_path();
   const size_t as = dtype_size(g.a_dtype), bs = dtype_size(g.b_dtype);
   auto item = [&](int64_t i, bool parallel) {
     // With stride_c == 0 every item adds into the same C: beta and bias apply to the first item only.
@@ -402,13 +491,16 @@ void gemm(const GemmArgs& g) {
 
 int64_t gemm_call_count() { return g_calls.load(std::memory_order_relaxed); }
 
+bool gemm_bf16_instructions() { return bf16_instructions(); }
+
 namespace {
 
-// gemm(a, aDtype, b, bDtype, c, m, n, k, transA, transB, alpha, beta, batch, strideA, strideB, strideC, bias?)
+// gemm(a, aDtype, b, bDtype, c, m, n, k, transA, transB, alpha, beta, batch, strideA, strideB, strideC, bias?, bf16?)
 //   a: storage of op(A) for every batch item ([M,K], or [K,M] when transA), dtype code aDtype (f32/bf16/f16)
 //   b: storage of op(B) ([K,N], or [N,K] when transB), dtype code bDtype
 //   c: f32 storage [M,N] per item; strides are in elements (0 = one matrix shared by all items; for c: sum into it)
 //   bias: optional f32 storage [N] added to every row (once, on the first item when strideC = 0)
+//   bf16: mixed precision, operands rounded to bf16 (see GemmArgs::bf16)
 // Matrices are contiguous: lda = transA ? M : K, ldb = transB ? K : N, ldc = N.
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -432,6 +524,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   g.stride_b = arg_int(info, 14);
   g.stride_c = arg_int(info, 15);
   g.bias = arg_opt_ptr<float>(info, 16);
+  g.bf16 = info.Length() > 17 && arg_bool(info, 17);
   auto floating = [](DType d) { return d == DType::f32 || d == DType::bf16 || d == DType::f16; };
   LMF_CHECK(env, floating(g.a_dtype) && floating(g.b_dtype), "gemm: A and B must be f32, bf16 or f16");
   LMF_CHECK(env, g.m >= 0 && g.n >= 0 && g.k >= 0 && g.batch >= 0, "gemm: negative size");

@@ -9,6 +9,34 @@ import { native } from '../native.js';
 import { formatShape, Tensor } from '../tensor.js';
 import { expectF32 } from './check.js';
 
+/**
+ * The precision of matmul/linear products, as torch.set_float32_matmul_precision and autocast set it: 'f32', or
+ * 'bf16' (mixed precision: operands rounded to bf16, products exact, sums in f32; AVX512_BF16 where the CPU has
+ * it). Products with a side of at most 16 (decoding, LoRA ranks) stay f32 either way: they are memory-bound.
+ */
+export type MatmulPrecision = 'f32' | 'bf16';
+
+let matmulPrecision: MatmulPrecision = 'f32';
+
+export function setMatmulPrecision(precision: MatmulPrecision): void {
+  matmulPrecision = precision;
+}
+
+export function getMatmulPrecision(): MatmulPrecision {
+  return matmulPrecision;
+}
+
+/** Runs fn with the given matmul precision, restoring the previous one afterwards (also when fn throws). */
+export function withMatmulPrecision<T>(precision: MatmulPrecision, fn: () => T): T {
+  const prev = matmulPrecision;
+  matmulPrecision = precision;
+  try {
+    return fn();
+  } finally {
+    matmulPrecision = prev;
+  }
+}
+
 export interface GemmIntoArgs {
   m: number;
   n: number;
@@ -24,6 +52,8 @@ export interface GemmIntoArgs {
   strideB?: number;
   strideC?: number;
   bias?: Tensor;
+  /** Overrides the matmul precision for this product. */
+  precision?: MatmulPrecision;
 }
 
 /**
@@ -62,6 +92,7 @@ export function gemmInto(a: Tensor, b: Tensor, c: Tensor, args: GemmIntoArgs): v
     strideB,
     strideC,
     args.bias?.handle ?? null,
+    (args.precision ?? matmulPrecision) === 'bf16',
   );
 }
 

@@ -125,6 +125,31 @@ LMF_AVX512 void pack_b(const void* b, bool trans, int64_t ldb, int64_t j0, int64
     }
 }
 
+// The tile's epilogue: C[R x cols] = alpha * acc + (beta == 0 ? 0 : beta * C) (+ bias[cols]), acc0 holding
+// columns 0..15 and acc1 columns 16..31 of each row (shared with the bf16 kernel, gemm/avx512_bf16.h).
+template <int R>
+LMF_AVX512 __attribute__((always_inline)) inline void store_tile(const __m512 (&acc0)[R], const __m512 (&acc1)[R], float* c, int64_t ldc, int cols,
+                                  float alpha, float beta, const float* bias) {
+  __mmask16 m0 = mask_first(cols), m1 = mask_first(cols > 16 ? cols - 16 : 0);
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 14
+  for (int r = 0; r < R; ++r) {
+    float* row = c + r * ldc;
+    __m512 c0 = bias0, c1 = bias1;
+    if (beta == 1.f) {
+      c0 = _mm512_add_ps(c0, _mm512_maskz_loadu_ps(m0, row));
+      c1 = _mm512_add_ps(c1, _mm512_maskz_loadu_ps(m1, row + 16));
+    } else if (beta != 0.f) {
+      c0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), c0);
+      c1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), c1);
+    }
+    _mm512_mask_storeu_ps(row, m0, _mm512_fmadd_ps(va, acc0[r], c0));
+    _mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(va, acc1[r], c1));
+  }
+}
+
 // C[R x cols] (row stride ldc) = alpha * Ap @ Bp + (beta == 0 ? 0 : beta * C) (+ bias[cols]).
 // R <= MR rows are compile-time so the accumulators stay in registers; cols <= NR go through store masks.
 template <int R>
@@ -151,24 +176,7 @@ LMF_AVX512 void kernel(int64_t kc, const float* __restrict ap, const float* __re
     ap += MR;
     bp += NR;
   }
-  __mmask16 m0 = mask_first(cols), m1 = mask_first(cols > 16 ? cols - 16 : 0);
-  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 14
-  for (int r = 0; r < R; ++r) {
-    float* row = c + r * ldc;
-    __m512 c0 = bias0, c1 = bias1;
-    if (beta == 1.f) {
-      c0 = _mm512_add_ps(c0, _mm512_maskz_loadu_ps(m0, row));
-      c1 = _mm512_add_ps(c1, _mm512_maskz_loadu_ps(m1, row + 16));
-    } else if (beta != 0.f) {
-      c0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), c0);
-      c1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), c1);
-    }
-    _mm512_mask_storeu_ps(row, m0, _mm512_fmadd_ps(va, acc0[r], c0));
-    _mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(va, acc1[r], c1));
-  }
+  store_tile<R>(acc0, acc1, c, ldc, cols, alpha, beta, bias);
 }
 
 using KernelFn = void (*)(int64_t, const float*, const float*, float*, int64_t, int, float, float, const float*);
