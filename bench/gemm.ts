@@ -4,8 +4,11 @@
  * dX = g @ W and dW = g^T @ x. Prints our GFLOP/s beside OpenBLAS's cblas_sgemm measured in the same run with the
  * same thread count, the ratio, and the fraction of the machine's FMA peak (measured, bench/peers/fma_peak.c).
  * `--lora` times instead the products of a rank-8 LoRA on every decoder linear (one side is the rank: memory-bound).
+ * `--bf16` times ours as a bf16 training step runs them (bf16 precision, the weight operand stored bf16) and adds
+ * our f32 GEMM on the same shapes, so the bf16/f32 speed-up and OpenBLAS's f32 come from the same run; the peak
+ * column stays the f32 FMA peak (AVX512_BF16's pair dot products can reach twice it).
  *
- *   npm run bench -- gemm [--json] [--threads 1,2] [--reps 5] [--rounds 3] [--only lm_head] [--lora]
+ *   npm run bench -- gemm [--json] [--threads 1,2] [--reps 5] [--rounds 3] [--only lm_head] [--lora] [--bf16]
  */
 import { native, physicalCores, Tensor } from '../src/engine/index.js';
 import { gemmInto } from '../src/engine/ops/matmul.js';
@@ -58,19 +61,22 @@ interface Timing {
   median_s: number;
 }
 
-/** Our GEMM on s: three warm-up runs, then `reps` timed runs. */
-function timeOurs(s: Shape, reps: number): Timing {
+/** Our GEMM on s: three warm-up runs, then `reps` timed runs. bf16: bf16 precision, B (the weight in the forward
+ * and dX, the activations in dW) stored bf16 as a bf16 run stores frozen weights. */
+function timeOurs(s: Shape, reps: number, bf16 = false): Timing {
   const a = Tensor.empty([s.m * s.k]);
-  const b = Tensor.empty([s.k * s.n]);
+  const b = bf16
+    ? Tensor.from(new Float32Array(s.k * s.n).fill(-0.25), [s.k * s.n], 'bf16')
+    : Tensor.empty([s.k * s.n]);
   const c = Tensor.empty([s.m * s.n]);
   // Values do not change the speed of f32 FMAs unless they are subnormal; these stay normal.
   native.fill(a.handle, 0.5, a.numel);
-  native.fill(b.handle, -0.25, b.numel);
+  if (!bf16) native.fill(b.handle, -0.25, b.numel);
   const times: number[] = [];
   // Three warm-up runs: the first calls of a new shape grow each thread's packing buffers and fault their pages in.
   for (let r = -3; r < reps; r++) {
     const t0 = performance.now();
-    gemmInto(a, b, c, s);
+    gemmInto(a, b, c, { ...s, precision: bf16 ? 'bf16' : 'f32' });
     if (r >= 0) times.push((performance.now() - t0) / 1000);
   }
   a.dispose();
@@ -99,6 +105,7 @@ export function run(args: string[]): void {
     .map(Number)
     .filter((t) => t >= 1);
   const only = option(args, '--only');
+  const bf16 = args.includes('--bf16');
   const list = (args.includes('--lora') ? loraShapes() : shapes()).filter((s) => !only || s.name.includes(only));
   if (!hasOpenBlas()) {
     console.log(
@@ -124,13 +131,15 @@ export function run(args: string[]): void {
         const flops = 2 * s.m * s.n * s.k;
         let ours: Timing = { best_s: Infinity, median_s: Infinity };
         let theirs: Timing = { best_s: Infinity, median_s: Infinity };
+        let oursF32: Timing = { best_s: Infinity, median_s: Infinity };
         for (let round = 0; round < rounds; round++) {
           const shapeArg = `${s.m},${s.n},${s.k},${Number(s.transA)},${Number(s.transB)}`;
           const [peer] = runPeer<Timing[]>(openblas, [String(reps), shapeArg], {
             OPENBLAS_NUM_THREADS: String(threads),
           });
           theirs = better(theirs, peer as Timing);
-          ours = better(ours, timeOurs(s, reps));
+          ours = better(ours, timeOurs(s, reps, bf16));
+          if (bf16) oursF32 = better(oursF32, timeOurs(s, reps));
         }
         const oursGflops = flops / ours.best_s / 1e9;
         const peerGflops = flops / theirs.best_s / 1e9;
@@ -146,6 +155,7 @@ export function run(args: string[]): void {
           ratio: oursGflops / peerGflops,
           // Medians say what a typical call costs on a loaded machine, where a best time can be a lucky one.
           ratio_median: theirs.median_s / ours.median_s,
+          ...(bf16 ? { ours_f32_best_s: oursF32.best_s, bf16_speedup: oursF32.best_s / ours.best_s } : {}),
         };
       });
       const total = (key: 'ours_best_s' | 'openblas_best_s' | 'ours_median_s' | 'openblas_median_s') =>
@@ -158,8 +168,18 @@ export function run(args: string[]): void {
         openblas_gflops: flops / total('openblas_best_s') / 1e9,
         ratio: total('openblas_best_s') / total('ours_best_s'),
         ratio_median: total('openblas_median_s') / total('ours_median_s'),
+        ...(bf16
+          ? { bf16_speedup: rows.reduce((t, r) => t + (r.ours_f32_best_s ?? 0), 0) / total('ours_best_s') }
+          : {}),
       };
-      results.push({ threads, isa: native.isa(), peak_measured: peak, rows, summary });
+      results.push({
+        threads,
+        isa: native.isa(),
+        bf16_instructions: bf16 && native.bf16Instructions(),
+        peak_measured: peak,
+        rows,
+        summary,
+      });
     }
   } finally {
     native.setThreads(prevThreads);
@@ -175,7 +195,7 @@ export function run(args: string[]): void {
     console.log(JSON.stringify({ tokens: TOKENS, reps, peak_single_core: peakOne, results: withFractions }, null, 2));
     return;
   }
-  for (const r of withFractions) printTable(r.threads, perCore, r.peak_measured.gflops, r.rows, r.summary);
+  for (const r of withFractions) printTable(r.threads, perCore, r.peak_measured.gflops, r.rows, r.summary, bf16);
 }
 
 function printTable(
@@ -192,6 +212,7 @@ function printTable(
     ratio: number;
     ratio_median: number;
     peak_fraction: number;
+    bf16_speedup?: number;
   }[],
   summary: {
     ours_s: number;
@@ -200,13 +221,17 @@ function printTable(
     openblas_gflops: number;
     ratio: number;
     ratio_median: number;
+    bf16_speedup?: number;
   },
+  bf16: boolean,
 ): void {
   console.log(
     `\nGEMM, ${threads} thread(s), isa ${native.isa()}; FMA peak ${peakPerCore.toFixed(1)} GFLOP/s per core ` +
-      `(${(peakPerCore * threads).toFixed(1)} for ${threads}; measured with ${threads} running: ${peakMeasured.toFixed(1)})`,
+      `(${(peakPerCore * threads).toFixed(1)} for ${threads}; measured with ${threads} running: ${peakMeasured.toFixed(1)})` +
+      (bf16 ? `; ours in bf16 precision (AVX512_BF16: ${native.bf16Instructions() ? 'yes' : 'no, widening'})` : ''),
   );
   const head = ['shape', 'M', 'N', 'K', 'ours GF/s', 'OpenBLAS GF/s', 'ratio', 'ratio (medians)', 'peak'];
+  if (bf16) head.push('bf16/f32 (ours)');
   const body = rows.map((r) => [
     r.name,
     String(r.m),
@@ -217,6 +242,7 @@ function printTable(
     r.ratio.toFixed(2),
     r.ratio_median.toFixed(2),
     `${(100 * r.peak_fraction).toFixed(0)}%`,
+    ...(bf16 ? [`${(r.bf16_speedup ?? 0).toFixed(2)}x`] : []),
   ]);
   body.push([
     'whole step (time-weighted)',
@@ -228,6 +254,7 @@ function printTable(
     summary.ratio.toFixed(2),
     summary.ratio_median.toFixed(2),
     `${((100 * summary.ours_gflops) / (peakPerCore * threads)).toFixed(0)}%`,
+    ...(bf16 ? [`${(summary.bf16_speedup ?? 0).toFixed(2)}x`] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] as string).length)));
   const line = (cells: string[]) =>

@@ -34,5 +34,5 @@ if (loader) {
   process.setSourceMapsEnabled(true);
 }
 const { main, installCrashHandlers } = await import(pathToFileURL(entry).href);
-installCrashHandlers(process.argv.slice(2));
+installCrashHandlers?.(process.argv.slice(2));
 process.exitCode = await main(process.argv.slice(2));

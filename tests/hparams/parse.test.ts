@@ -286,6 +286,6 @@ ddp_timeout: 180000000
   assert.equal(a.finetuning.lora_alpha, 8);
   assert.deepEqual(
     a.notes.map((n) => n.split(':')[0]),
-    ['trust_remote_code', 'preprocessing_num_workers', 'bf16', 'ddp_timeout'],
+    ['trust_remote_code', 'preprocessing_num_workers', 'ddp_timeout'],
   );
 });
