@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { type StartedApi, startApi } from '../../src/cli/api.js';
 import { ChatModel } from '../../src/infer/chat-model.js';
+import { LONG_TEXT } from '../util/long-text.js';
 import { tinyMistralDir } from '../util/tiny-model.js';
 
 const dir = tinyMistralDir();
@@ -71,4 +72,24 @@ test('text completion and embeddings through the worker', async () => {
   assert.equal(emb.data.length, 2);
   for (const [i, d] of emb.data.entries())
     for (const [k, x] of d.embedding.entries()) assert.ok(Math.abs(x - (local.vectors[i]?.[k] as number)) < 1e-4);
+});
+
+test('a 2 MB prompt is a quick 400 context_length_exceeded, not a 500; the worker then answers as before', async () => {
+  const long = [{ role: 'user' as const, content: LONG_TEXT }];
+  const started = performance.now();
+  // Streamed requests are refused the same way (tests/server/api.test.ts); one 2 MB tokenization is enough here.
+  await assert.rejects(client.chat.completions.create({ model: 'tiny', messages: long }), (e: unknown) => {
+    assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+    assert.equal(e.code, 'context_length_exceeded');
+    assert.equal(e.param, 'messages');
+    assert.match(e.message, /maximum context length is 1024 tokens, but your messages are \d+ tokens long/);
+    return true;
+  });
+  // Tokenizing the 2 MB (~790k tokens) is most of it: ~7 s on a shared core; the issue saw a 500 after 10-14 s.
+  const seconds = (performance.now() - started) / 1000;
+  assert.ok(seconds < 30, `refused in ${seconds.toFixed(1)} s`);
+  console.log(`# 2 MB prompt refused in ${seconds.toFixed(1)} s`);
+  const [expected] = await reference.chat(messages, {});
+  const res = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 16 });
+  assert.equal(res.choices[0]?.message.content, expected?.text);
 });
