@@ -27,7 +27,10 @@ let client: OpenAI;
 let reference: ChatModel;
 
 before(async () => {
-  api = await startApi(['--host', '127.0.0.1', '--port', '0', ...modelArgs], { API_MODEL_NAME: 'tiny' });
+  api = await startApi(['--host', '127.0.0.1', '--port', '0', ...modelArgs], {
+    API_MODEL_NAME: 'tiny',
+    API_MAX_MODEL_LEN: '512',
+  });
   client = new OpenAI({ apiKey: 'none', baseURL: `${api.server.url}/v1`, maxRetries: 0 });
   reference = await ChatModel.load(
     { model_name_or_path: dir, template: 'alpaca', generating: { do_sample: false, max_new_tokens: 16 } },
@@ -82,7 +85,7 @@ test('a 2 MB prompt is a quick 400 context_length_exceeded, not a 500; the worke
     assert.ok(e instanceof OpenAI.BadRequestError, String(e));
     assert.equal(e.code, 'context_length_exceeded');
     assert.equal(e.param, 'messages');
-    assert.match(e.message, /maximum context length is 1024 tokens, but your messages are \d+ tokens long/);
+    assert.match(e.message, /maximum context length is 512 tokens, but your messages are \d+ tokens long/);
     return true;
   });
   // Tokenizing the 2 MB (~790k tokens) is most of it: ~7 s on a shared core; the issue saw a 500 after 10-14 s.
@@ -92,4 +95,18 @@ test('a 2 MB prompt is a quick 400 context_length_exceeded, not a 500; the worke
   const [expected] = await reference.chat(messages, {});
   const res = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 16 });
   assert.equal(res.choices[0]?.message.content, expected?.text);
+});
+
+test('max_model_len: API_MAX_MODEL_LEN reaches the model, the flag wins over it, bad values fail before loading', async () => {
+  assert.equal(api.model.maxModelLen, 512);
+  const base = ['--port', '0', '--model_name_or_path', dir];
+  await assert.rejects(
+    startApi([...base, '--max_model_len', '0'], {}),
+    /max_model_len must be an integer >= 1, got --max_model_len 0/,
+  );
+  await assert.rejects(startApi(base, { API_MAX_MODEL_LEN: 'lots' }), /got API_MAX_MODEL_LEN='lots'/);
+  await assert.rejects(
+    startApi([...base, '--max_model_len', '2048'], { API_MAX_MODEL_LEN: '5' }),
+    /max_model_len 2048 is more than the model's max_position_embeddings 1024/,
+  );
 });
