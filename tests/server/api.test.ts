@@ -640,6 +640,34 @@ describe('queueing and cancellation', () => {
     );
   });
 
+  test('a streaming client that leaves before the first piece (the prefill) aborts it; a failure then is a 500', async () => {
+    await withServer(
+      { delayMs: 300, script: ({ prompt }) => (prompt ? ['ok'] : ['late']) },
+      async ({ server, engine, client }) => {
+        const controller = new AbortController();
+        const pending = fetch(`${server.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}` },
+          body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+          signal: controller.signal,
+        }).catch((e: Error) => e);
+        await waitFor(() => engine.calls.length === 1, 'the stream to start');
+        controller.abort();
+        assert.equal(((await pending) as Error).name, 'AbortError', 'no headers before the first piece');
+        await waitFor(() => engine.aborted === 1, 'the engine to see the abort');
+        const r = await client.completions.create({ model: 'm', prompt: 'x', max_tokens: 1 });
+        assert.equal(r.choices[0]!.text, 'ok');
+      },
+      { maxConcurrent: 1, maxWaiting: 0 },
+    );
+    await withServer({ failAt: 0 }, async ({ client }) => {
+      await assert.rejects(
+        client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+        (e: unknown) => e instanceof OpenAI.InternalServerError && /the engine exploded/.test(e.message),
+      );
+    });
+  });
+
   test('GET /v1/models answers at once while the only slot is generating', async () => {
     await withServer(
       { delayMs: 20, script: () => Array.from({ length: 20 }, () => 'x') },
