@@ -22,6 +22,8 @@ export async function startApi(
 ): Promise<StartedApi> {
   const { model: args, notes, loaded, groups } = parseApiArgs(argv);
   const options = resolveServerOptions(serverFlags(groups.server ?? {}), env);
+  const maxModelLen = maxModelLenOf(groups.server ?? {}, env);
+  if (maxModelLen !== undefined) args.max_model_len = maxModelLen;
   for (const note of notes) console.error(`[lmforge] note: ${note}`);
   if (loaded) console.error(`[lmforge] ${loaded}`);
   const model = await ChatModel.load(args);
@@ -42,7 +44,7 @@ export async function startApi(
   };
 }
 
-/** `lmforge api`'s arguments: inference ones plus the server group (--host, --port, --max_concurrent, --max_waiting). */
+/** `lmforge api`'s arguments: inference ones plus the server group (--host, --port, --max_concurrent, ...). */
 export function parseApiArgs(argv: readonly string[]) {
   return parseInferArgs(argv, API_GROUPS, 'api');
 }
@@ -63,10 +65,24 @@ function serverFlags(server: Record<string, unknown>): Partial<ServerOptions> {
   const port = count('port');
   const maxConcurrent = count('max_concurrent');
   const maxWaiting = count('max_waiting');
+  const maxBodyBytes = count('max_body_bytes');
   if (port !== undefined) flags.port = port;
+  if (maxBodyBytes !== undefined) flags.maxBodyBytes = maxBodyBytes;
   if (maxConcurrent !== undefined) flags.maxConcurrent = maxConcurrent;
   if (maxWaiting !== undefined) flags.maxWaiting = maxWaiting;
   return flags;
+}
+
+/** --max_model_len, else API_MAX_MODEL_LEN, else undefined (the model's max_position_embeddings). */
+function maxModelLenOf(server: Record<string, unknown>, env: Record<string, string | undefined>): number | undefined {
+  const flag = server.max_model_len as number | null | undefined;
+  const raw = flag ?? (env.API_MAX_MODEL_LEN ? Number(env.API_MAX_MODEL_LEN) : undefined);
+  if (raw === undefined) return undefined;
+  if (!Number.isInteger(raw) || raw < 1) {
+    const given = flag == null ? `API_MAX_MODEL_LEN='${env.API_MAX_MODEL_LEN}'` : `--max_model_len ${flag}`;
+    throw new HparamsError([`max_model_len must be an integer >= 1, got ${given}`]);
+  }
+  return raw;
 }
 
 export async function apiCommand(argv: string[]): Promise<number> {
@@ -76,7 +92,9 @@ export async function apiCommand(argv: string[]): Promise<number> {
         extra: [
           '',
           'Server flags: [--host 0.0.0.0] [--port 8000] [--max_concurrent 1] [--max_waiting 16]',
-          'Environment: API_HOST, API_PORT, API_KEY, API_MODEL_NAME, API_MAX_CONCURRENT, API_MAX_WAITING.',
+          '  [--max_body_bytes 16777216] [--max_model_len <max_position_embeddings>]',
+          'Environment: API_HOST, API_PORT, API_KEY, API_MODEL_NAME, API_MAX_CONCURRENT, API_MAX_WAITING,',
+          '  API_MAX_BODY_BYTES, API_MAX_MODEL_LEN.',
         ],
       }),
     );

@@ -6,8 +6,9 @@
 import { createInterface } from 'node:readline';
 import { CHAT_GROUPS, formatHelp, INFER_GROUPS } from '../hparams/index.js';
 import { parseInferArgs } from '../infer/chat-args.js';
-import type { Message } from '../infer/chat-engine.js';
+import type { GenerationResult, Message } from '../infer/chat-engine.js';
 import { ChatModel } from '../infer/chat-model.js';
+import { isContextLengthError } from '../infer/context-limit.js';
 
 export interface ChatIo {
   input: NodeJS.ReadableStream;
@@ -16,6 +17,8 @@ export interface ChatIo {
 
 const WELCOME =
   'Welcome to the CLI application, use `clear` to remove the history, use `exit` to exit the application.';
+
+const TOO_LONG_HINT = 'This message was not added to the history; `clear` forgets the history.';
 
 export async function chatCommand(
   argv: string[],
@@ -57,10 +60,19 @@ export async function chatCommand(
       out('Assistant: ');
       const started = performance.now();
       let response = '';
-      const result = await model.chatLive(messages, {}, (piece) => {
-        response += piece.text;
-        if (piece.text) out(piece.text);
-      });
+      let result: GenerationResult;
+      try {
+        result = await model.chatLive(messages, {}, (piece) => {
+          response += piece.text;
+          if (piece.text) out(piece.text);
+        });
+      } catch (e) {
+        if (!isContextLengthError(e)) throw e;
+        // One turn too long for the context ends that turn, not the chat: the history stays as it was.
+        messages.pop();
+        out(`(no reply) ${(e as Error).message} ${TOO_LONG_HINT}\n\nUser: `);
+        continue;
+      }
       out('\n');
       if (showSpeed) {
         const seconds = (performance.now() - started) / 1000;

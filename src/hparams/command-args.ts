@@ -15,6 +15,10 @@ export const SERVER_ARGS = {
   port: optInt('Port to listen on (default API_PORT or 8000).'),
   max_concurrent: optInt('Generations run at once (default API_MAX_CONCURRENT or 1).'),
   max_waiting: optInt('Requests queued beyond those before a 503 (default API_MAX_WAITING or 16).'),
+  max_body_bytes: optInt('Largest request body in bytes; larger ones get 413 (default API_MAX_BODY_BYTES or 16 MiB).'),
+  max_model_len: optInt(
+    "Prompt + max_tokens at most, else 400 context_length_exceeded (default API_MAX_MODEL_LEN or the config's max_position_embeddings).",
+  ),
 };
 
 /** `lmforge data preview|stats`: which records to show and how. */

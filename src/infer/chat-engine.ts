@@ -29,7 +29,7 @@ export interface GenerationOptions {
   /** 0 means greedy decoding (LLaMA-Factory turns sampling off when the temperature is 0). */
   temperature?: number;
   topP?: number;
-  /** Most new tokens; undefined = the engine's default (its generation config). */
+  /** Most new tokens; undefined = the engine's default (its generation config), capped by the context left. */
   maxTokens?: number;
   /**
    * Generation ends before the first occurrence of any of these strings (which is not part of the text). The
@@ -81,6 +81,11 @@ export interface ChatEngine {
   readonly modelName: string;
   /** False for reward models (value head): they score, they do not generate. */
   readonly canGenerate: boolean;
+  /**
+   * Prompt + new tokens at most (max_model_len), when the engine knows it. Requests beyond it reject with a
+   * ContextLengthError (context-limit.ts); one without maxTokens stops at the context.
+   */
+  readonly maxModelLen?: number;
   /** Streams one answer to `messages` (the last one is the user's or a tool's turn). */
   streamChat(messages: readonly Message[], opts: GenerationOptions, signal?: AbortSignal): GenerationStream;
   /** `opts.n` answers (default 1), each with its own finish reason; promptTokens is the same for all. */

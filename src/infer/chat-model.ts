@@ -56,6 +56,8 @@ export class ChatModel implements ChatEngine, ChoiceScorer {
 
   private constructor(
     readonly modelName: string,
+    /** Prompt + new tokens at most (max_model_len). */
+    readonly maxModelLen: number,
     private readonly backend: Backend,
     private readonly template: Template,
     /** The model itself when it runs in-process (library users may want the CausalLM); null in worker mode. */
@@ -65,13 +67,19 @@ export class ChatModel implements ChatEngine, ChoiceScorer {
   static async load(args: ChatModelArgs, options: ChatModelOptions = {}): Promise<ChatModel> {
     if (options.inProcess) {
       const runner = await ChatRunner.load(args);
-      return new ChatModel(args.model_name_or_path, new InProcessBackend(runner), runner.template, runner);
+      return new ChatModel(
+        args.model_name_or_path,
+        runner.maxModelLen,
+        new InProcessBackend(runner),
+        runner.template,
+        runner,
+      );
     }
     // The main thread keeps a tokenizer and template of its own for extractToolCalls (synchronous by contract);
     // loading them first also reports a bad model folder before a worker starts.
-    const { template } = loadTokenizerAndTemplate(args);
+    const { template, maxModelLen } = loadTokenizerAndTemplate(args);
     const backend = await WorkerBackend.start(args);
-    return new ChatModel(args.model_name_or_path, backend, template, null);
+    return new ChatModel(args.model_name_or_path, maxModelLen, backend, template, null);
   }
 
   streamChat(messages: readonly Message[], opts: GenerationOptions, signal?: AbortSignal): GenerationStream {
@@ -159,8 +167,7 @@ class InProcessBackend implements Backend {
   constructor(private readonly runner: ChatRunner) {}
 
   async generate(job: GenerateJob, sink: PieceSink, control: Int32Array): Promise<GenerationResult[]> {
-    const ids = await this.runner.promptIds(job);
-    return this.runner.generate(ids, job.opts, sink, control);
+    return this.runner.run(job, sink, control);
   }
 
   embed(texts: readonly string[]): Promise<EmbeddingResult> {

@@ -12,6 +12,7 @@ import { getTemplate } from '../data/template/index.js';
 import type { Template } from '../data/template/template.js';
 import { noGrad, scope, Tensor } from '../engine/index.js';
 import type { GeneratingArgs } from '../hparams/generating-args.js';
+import { readModelConfig } from '../io/model-config.js';
 import { type CausalLM, loadModel, type QuantizationOptions } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
@@ -27,6 +28,7 @@ import {
   type ToolCall,
   type ToolDefinition,
 } from './chat-engine.js';
+import { checkInputLength, type InputName, newTokenBudget, resolveMaxModelLen } from './context-limit.js';
 import { IncrementalDecoder } from './incremental-decoder.js';
 import { StopStringFilter } from './stop-strings.js';
 
@@ -46,6 +48,8 @@ export interface ChatModelArgs {
   threads?: number;
   /** On-the-fly quantization of the base (quantization_bit 4/8, as bitsandbytes; see LoadModelOptions). */
   quantization?: QuantizationOptions;
+  /** Prompt + new tokens at most (vLLM's max_model_len); default the config's max_position_embeddings. */
+  max_model_len?: number | null;
 }
 
 export class ChatModelError extends Error {
@@ -87,6 +91,8 @@ export class ChatRunner {
     readonly template: Template,
     private readonly defaultSystem: string | null,
     generating: Partial<GeneratingArgs>,
+    /** Prompt + new tokens at most: longer requests are refused with a ContextLengthError. */
+    readonly maxModelLen: number,
   ) {
     this.generating = { ...GENERATING_DEFAULTS, ...generating };
     if (this.generating.num_beams > 1)
@@ -94,7 +100,7 @@ export class ChatRunner {
   }
 
   static async load(args: ChatModelArgs): Promise<ChatRunner> {
-    const { tokenizer, template } = loadTokenizerAndTemplate(args);
+    const { tokenizer, template, maxModelLen } = loadTokenizerAndTemplate(args);
     const dtype = args.infer_dtype === 'bfloat16' ? 'bf16' : args.infer_dtype === 'float16' ? 'f16' : ('f32' as const);
     const model = await loadModel(args.model_name_or_path, {
       dtype,
@@ -117,7 +123,14 @@ export class ChatRunner {
       template,
       args.default_system ?? null,
       args.generating ?? {},
+      maxModelLen,
     );
+  }
+
+  /** A job from prompt to results: what both the worker and the in-process backend run. */
+  async run(job: GenerateJob, sink?: PieceSink, control?: Int32Array): Promise<GenerationResult[]> {
+    const ids = await this.promptIds(job);
+    return this.generate(ids, job.opts, sink, control, job.kind === 'chat' ? 'messages' : 'prompt');
   }
 
   /** Prompt ids of a job: the template's prompt for the next assistant turn, or the raw text's encoding. */
@@ -148,13 +161,15 @@ export class ChatRunner {
 
   /**
    * Generates `opts.n` rows from `promptIds` (blocking). Pieces go to `sink` as they become stable; the control
-   * word is read after every token (stop = end now with what was generated, abort = throw an AbortError).
+   * word is read between prefill chunks and after every token (stop = end now with what was generated, abort =
+   * throw an AbortError). Prompt + max tokens must fit max_model_len (`input` names the prompt in the refusal).
    */
   generate(
     promptIds: readonly number[],
     opts: GenerationOptions,
     sink?: PieceSink,
     control?: Int32Array,
+    input: InputName = 'messages',
   ): GenerationResult[] {
     const n = opts.n ?? 1;
     if (!Number.isInteger(n) || n < 1) throw new ChatModelError(`n must be an integer >= 1, got ${n}`);
@@ -162,7 +177,7 @@ export class ChatRunner {
     const temperature = opts.temperature ?? g.temperature;
     // LLaMA-Factory: several choices need sampling; a zero temperature means greedy.
     const doSample = (g.do_sample || n > 1) && temperature > 0;
-    const maxNew = opts.maxTokens ?? g.max_new_tokens;
+    const maxNew = newTokenBudget(promptIds.length, opts.maxTokens, g.max_new_tokens, this.maxModelLen, input);
     const stopIds = this.template.stopIds(this.tokenizer);
     const stopSet = new Set(stopIds);
     const skipSpecialTokens = g.skip_special_tokens;
@@ -195,6 +210,15 @@ export class ChatRunner {
         repetitionPenalty: g.repetition_penalty,
         stop: stopIds,
         ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+        ...(control
+          ? {
+              signal: {
+                get aborted() {
+                  return Atomics.load(control, 0) === CONTROL_ABORT;
+                },
+              },
+            }
+          : {}),
         onToken: (token, row) => {
           const signal = control ? Atomics.load(control, 0) : CONTROL_RUN;
           if (signal === CONTROL_ABORT) aborted = true;
@@ -205,7 +229,7 @@ export class ChatRunner {
         },
       },
     );
-    if (aborted) throw abortError();
+    if (aborted || result.finishReasons.includes('abort')) throw abortError();
     return result.tokens.map((tokens, row) => {
       emit(row, (decoders[row] as IncrementalDecoder).flush());
       const tail = stopped[row] ? '' : (filters[row] as StopStringFilter).flush();
@@ -227,8 +251,10 @@ export class ChatRunner {
   /** Last hidden state (after the final norm) mean-pooled over each text's tokens; texts run one batch, left-padded. */
   async embed(texts: readonly string[]): Promise<EmbeddingResult> {
     const encoded = await this.tokenizer.encodeBatch([...texts], { addSpecialTokens: true });
-    for (const [i, ids] of encoded.entries())
+    for (const [i, ids] of encoded.entries()) {
       if (ids.length === 0) throw new ChatModelError(`input ${i} is empty: embeddings need at least one token`);
+      checkInputLength(ids.length, i, this.maxModelLen);
+    }
     const batch = leftPadded(encoded, this.padId());
     const t = batch.shape[1];
     const c = this.model.config.hiddenSize;
@@ -289,13 +315,27 @@ export class ChatRunner {
   }
 }
 
-/** The tokenizer (from the model folder) and the template fixed onto it, as LLaMA-Factory's load_tokenizer does. */
-export function loadTokenizerAndTemplate(args: ChatModelArgs): { tokenizer: Tokenizer; template: Template } {
+/**
+ * The tokenizer (from the model folder) and the template fixed onto it, as LLaMA-Factory's load_tokenizer does, and
+ * the context limit (max_model_len checked against the config), so a bad value fails before the weights load.
+ */
+export function loadTokenizerAndTemplate(args: ChatModelArgs): {
+  tokenizer: Tokenizer;
+  template: Template;
+  maxModelLen: number;
+} {
   const dir = args.model_name_or_path;
   if (!dir || !existsSync(join(dir, 'config.json')))
     throw new ChatModelError(
       `model_name_or_path ${dir || '(not set)'} is not a local Hugging Face model folder (no config.json); pass --model_name_or_path <folder>`,
     );
+  const positions = readModelConfig(dir).maxPositionEmbeddings;
+  let maxModelLen: number;
+  try {
+    maxModelLen = resolveMaxModelLen(args.max_model_len, positions);
+  } catch (e) {
+    throw new ChatModelError((e as Error).message);
+  }
   const tokenizer = Tokenizer.fromDir(dir);
   const template = getTemplate(args.template ?? undefined, tokenizer, {
     enableThinking: args.enable_thinking,
@@ -305,7 +345,7 @@ export function loadTokenizerAndTemplate(args: ChatModelArgs): { tokenizer: Toke
       if (level === 'warning') console.error(`[lmforge] ${message}`);
     },
   });
-  return { tokenizer, template };
+  return { tokenizer, template, maxModelLen };
 }
 
 /** Calls in `text` as the template writes them; null for a plain answer (or calls to tools not offered). */

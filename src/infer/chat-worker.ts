@@ -18,7 +18,7 @@ try {
   post(failure(-1, e));
   process.exit(1);
 }
-post({ type: 'ready' });
+post({ type: 'ready', maxModelLen: runner.maxModelLen });
 
 // Requests run in arrival order: encoding is async, so without the chain two could interleave.
 let chain: Promise<void> = Promise.resolve();
@@ -30,13 +30,7 @@ async function handle(req: WorkerRequest): Promise<void> {
   try {
     if (req.op === 'generate') {
       const control = new Int32Array(req.control);
-      const ids = await runner.promptIds(req.job);
-      const value = runner.generate(
-        ids,
-        req.job.opts,
-        (row, piece) => post({ type: 'piece', id: req.id, row, piece }),
-        control,
-      );
+      const value = await runner.run(req.job, (row, piece) => post({ type: 'piece', id: req.id, row, piece }), control);
       post({ type: 'done', id: req.id, value });
     } else if (req.op === 'embed') {
       post({ type: 'done', id: req.id, value: await runner.embed(req.texts) });

@@ -9,6 +9,8 @@ import { KVCache } from '../models/kv-cache.js';
 import { maxOf } from '../util/arrays.js';
 import { type SamplingOptions, selectNextTokens, validateSampling } from './sampling.js';
 
+const PREFILL_CHUNK = 512;
+
 export interface GenerateOptions extends Partial<SamplingOptions> {
   /** New tokens per row at most (HF's max_new_tokens). Default 128. */
   maxNewTokens?: number;
@@ -22,8 +24,13 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   onToken?: (token: number, row: number) => unknown;
   /** Called after every decoding step with that step's next-token logits [B, V] (tests, scoring). */
   onStepLogits?: (logits: Float32Array, step: number) => void;
-  /** Stops all rows when aborted (API clients that disconnect). */
-  signal?: AbortSignal;
+  /**
+   * Stops all rows when aborted (API clients that disconnect); read before every prefill chunk and decoding step.
+   * Anything with `aborted` works, e.g. a view of a control word shared with another thread.
+   */
+  signal?: { readonly aborted: boolean };
+  /** Prompt positions per prefill forward, at least (default 512): how soon an abort stops the prefill. */
+  prefillChunk?: number;
 }
 
 export interface GenerateResult {
@@ -101,12 +108,9 @@ export function generate(
     let stepMask = mask;
     let stepPos = pos;
     let t = promptLen;
-    for (let step = 0; step < maxNew; step++) {
-      if (options.signal?.aborted) {
-        for (let r = 0; r < b; r++) finish[r] = finish[r] ?? 'abort';
-        break;
-      }
-      const logits = noGrad(() =>
+    const aborted = () => options.signal?.aborted === true;
+    const runForward = (withHead: boolean): Tensor | null =>
+      noGrad(() =>
         scope(() => {
           cache.extendMask(stepMask, t);
           const hidden = model.model.forward(Tensor.from(stepIds, [b, t], 'i32'), {
@@ -115,9 +119,35 @@ export function generate(
             rope: ropeFreqs,
           });
           cache.advance(t);
-          return model.head(lastPositions(hidden));
+          return withHead ? model.head(lastPositions(hidden)) : null;
         }),
       );
+    // The prompt runs in chunks of at least `prefillChunk` positions through the cache (the last one takes the
+    // remainder), so an abort is seen between chunks instead of only after the whole prompt. No chunk is short:
+    // products of a few rows take other GEMM kernels, and the logits must stay those of one whole-prompt forward.
+    const chunk = options.prefillChunk ?? PREFILL_CHUNK;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`prefillChunk must be an integer >= 1, got ${chunk}`);
+    const prefill = (): Tensor | null => {
+      const count = Math.max(1, Math.floor(promptLen / chunk));
+      for (let k = 0; k < count; k++) {
+        if (k > 0 && aborted()) return null;
+        const start = k * chunk;
+        const end = k === count - 1 ? promptLen : start + chunk;
+        t = end - start;
+        stepIds = columns(ids, b, promptLen, start, end);
+        stepMask = columns(mask, b, promptLen, start, end);
+        stepPos = columns(pos, b, promptLen, start, end);
+        const logits = runForward(end === promptLen);
+        if (logits) return logits;
+      }
+      throw new Error('unreachable: the last prefill chunk returns logits');
+    };
+    for (let step = 0; step < maxNew; step++) {
+      const logits = aborted() ? null : step === 0 ? prefill() : runForward(true);
+      if (!logits) {
+        for (let r = 0; r < b; r++) finish[r] = finish[r] ?? 'abort';
+        break;
+      }
       if (options.onStepLogits) options.onStepLogits(logits.toFloat32Array(), step);
       const uniforms = Float32Array.from({ length: b }, () => draws.next());
       const next = selectNextTokens(logits, history, uniforms, sampling);
@@ -142,6 +172,20 @@ export function generate(
     cache.dispose();
   }
   return { tokens, finishReasons: finish.map((f) => f ?? 'length') };
+}
+
+/** Columns [start, end) of a row-major [rows, width] block, as a new [rows, end - start] block. */
+function columns(
+  block: Int32Array<ArrayBuffer>,
+  rows: number,
+  width: number,
+  start: number,
+  end: number,
+): Int32Array<ArrayBuffer> {
+  if (start === 0 && end === width) return block;
+  const out = new Int32Array(rows * (end - start));
+  for (let r = 0; r < rows; r++) out.set(block.subarray(r * width + start, r * width + end), r * (end - start));
+  return out;
 }
 
 /** hidden [B, T, C] -> [B, C] of the last position (a copy per row; no autograd: generation only). */

@@ -12,7 +12,7 @@ export type WorkerRequest =
   | { id: number; op: 'choiceLogits'; prompts: readonly (readonly Message[])[] };
 
 export type WorkerReply =
-  | { type: 'ready' }
+  | { type: 'ready'; maxModelLen: number }
   | { type: 'piece'; id: number; row: number; piece: StreamPiece }
   | { type: 'done'; id: number; value: GenerationResult[] | EmbeddingResult | number[][] }
   | { type: 'error'; id: number; name: string; message: string; userFacing: boolean };

@@ -4,11 +4,13 @@
  * Handlers only await the engine's async interface, so the event loop stays free while a worker generates.
  */
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { type ChatEngine, isAbortError } from '../infer/chat-engine.js';
+import { isContextLengthError } from '../infer/context-limit.js';
 import { chatCompletions } from './chat-completions.js';
 import { completions } from './completions.js';
-import type { ServerContext, ServerSettings } from './context.js';
+import { DEFAULT_MAX_BODY_BYTES, type ServerContext, type ServerSettings } from './context.js';
 import { embeddings } from './embeddings.js';
 import { ApiError, invalidRequest } from './errors.js';
 import { QueueFullError, RequestQueue } from './request-queue.js';
@@ -44,20 +46,41 @@ export function createApp(engine: ChatEngine, settings: ServerSettings): Hono {
       data: [{ id: settings.modelName, object: 'model', created: unixSeconds(), owned_by: 'owner' }],
     }),
   );
-  const post = (path: string, handler: Handler) =>
-    app.post(path, async (c) => {
+  // Bodies are read whole into memory: a bound keeps one request from taking the server's.
+  const maxBodyBytes = settings.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const limit = bodyLimit({
+    maxSize: maxBodyBytes,
+    onError: () => {
+      throw new ApiError(
+        413,
+        `The request body is larger than this server's limit of ${maxBodyBytes} bytes. Send a shorter ` +
+          'request, or start the server with a larger --max_body_bytes (API_MAX_BODY_BYTES).',
+        'invalid_request_error',
+        null,
+        'request_too_large',
+      );
+    },
+  });
+  /** `input` names the field a request too long for the context is refused on (OpenAI: `messages`). */
+  const post = (path: string, handler: Handler, input: string) =>
+    app.post(path, limit, async (c) => {
       let body: unknown;
       try {
         body = await c.req.json();
       } catch (e) {
         throw invalidRequest(`The request body is not valid JSON: ${(e as Error).message}`, null, 'invalid_json');
       }
-      return handler(ctx, body, c.req.raw.signal);
+      try {
+        return await handler(ctx, body, c.req.raw.signal);
+      } catch (e) {
+        if (isContextLengthError(e)) throw invalidRequest((e as Error).message, input, 'context_length_exceeded');
+        throw e;
+      }
     });
-  post('/v1/chat/completions', chatCompletions);
-  post('/v1/completions', completions);
-  post('/v1/embeddings', embeddings);
-  post('/v1/score/evaluation', scoreEvaluation);
+  post('/v1/chat/completions', chatCompletions, 'messages');
+  post('/v1/completions', completions, 'prompt');
+  post('/v1/embeddings', embeddings, 'input');
+  post('/v1/score/evaluation', scoreEvaluation, 'messages');
 
   app.notFound((c) =>
     c.json(

@@ -6,6 +6,7 @@ import { requireGenerator, type ServerContext } from './context.js';
 import type { ReleaseSlot } from './request-queue.js';
 import { newId, unixSeconds } from './sse.js';
 import { streamGeneration } from './stream-generation.js';
+import { tokenUsage } from './usage.js';
 
 interface ChoiceMessage {
   role: 'assistant';
@@ -51,15 +52,16 @@ function chatResponse(ctx: ServerContext, req: ChatRequest, results: GenerationR
     created: unixSeconds(),
     model: req.model,
     choices,
-    usage: {
-      prompt_tokens: promptTokens,
-      completion_tokens: completionTokens,
-      total_tokens: promptTokens + completionTokens,
-    },
+    usage: tokenUsage(promptTokens, completionTokens),
   };
 }
 
-function streamChat(ctx: ServerContext, req: ChatRequest, signal: AbortSignal, release: ReleaseSlot): Response {
+function streamChat(
+  ctx: ServerContext,
+  req: ChatRequest,
+  signal: AbortSignal,
+  release: ReleaseSlot,
+): Promise<Response> {
   const id = newId('chatcmpl-');
   const created = unixSeconds();
   const chunk = (choices: unknown[], usage?: unknown) =>
@@ -83,8 +85,7 @@ function streamChat(ctx: ServerContext, req: ChatRequest, signal: AbortSignal, r
       closing: (finish, result) => {
         const events = [chunk(choice({}, finish))];
         if (req.includeUsage) {
-          const { promptTokens: p, completionTokens: c } = result;
-          events.push(chunk([], { prompt_tokens: p, completion_tokens: c, total_tokens: p + c }));
+          events.push(chunk([], tokenUsage(result.promptTokens, result.completionTokens)));
         }
         return events;
       },

@@ -10,12 +10,12 @@ import { pythonJsonText } from '../util/python-json.js';
 import { invalidRequest } from './errors.js';
 import {
   describe,
+  fieldError,
+  generationOptions,
   isObject,
   type Json,
   optionalBoolean,
   optionalInteger,
-  optionalNumber,
-  optionalStringList,
   refuseUnsupported,
   requireObject,
   requireString,
@@ -46,20 +46,10 @@ export function parseChatRequest(raw: unknown): ChatRequest {
   const n = optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1;
   if (stream && n > 1) throw invalidRequest('Cannot stream multiple responses: use n = 1 with stream.', 'n');
   if (stream && tools) throw invalidRequest('Cannot stream function calls: leave out stream or tools.', 'stream');
-  const options: GenerationOptions = { n };
   const doSample = optionalBoolean(body, 'do_sample');
-  const temperature = optionalNumber(body, 'temperature', 0, 2);
+  const options = generationOptions(body, n, ['max_completion_tokens', 'max_tokens']);
   // LLaMA-Factory's mapping: temperature 0 (or do_sample false) is greedy decoding.
   if (doSample === false) options.temperature = 0;
-  else if (temperature !== undefined) options.temperature = temperature;
-  const topP = optionalNumber(body, 'top_p', 0, 1);
-  if (topP !== undefined) options.topP = topP;
-  const maxTokens = optionalInteger(body, 'max_completion_tokens', 1) ?? optionalInteger(body, 'max_tokens', 1);
-  if (maxTokens !== undefined) options.maxTokens = maxTokens;
-  const stop = optionalStringList(body, 'stop');
-  if (stop) options.stop = stop;
-  const seed = optionalInteger(body, 'seed', Number.MIN_SAFE_INTEGER);
-  if (seed !== undefined) options.seed = seed;
   if (tools) options.tools = tools;
   if (system !== undefined) options.system = system;
   return {
@@ -72,8 +62,7 @@ export function parseChatRequest(raw: unknown): ChatRequest {
 }
 
 function parseMessages(raw: unknown): { system: string | undefined; messages: Message[] } {
-  if (!Array.isArray(raw))
-    throw invalidRequest(`'messages' must be a list of messages, got ${describe(raw)}.`, 'messages');
+  if (!Array.isArray(raw)) throw fieldError('messages', 'a list of {role, content} messages', raw);
   if (raw.length === 0) throw invalidRequest("'messages' is empty: send at least one user message.", 'messages');
   const parsed = raw.map((m, i) => parseMessage(m, `messages[${i}]`));
   let system: string | undefined;
@@ -114,11 +103,7 @@ function parseMessage(raw: unknown, param: string): ParsedMessage {
   const m = requireObject(raw, param);
   const role = m.role;
   if (typeof role !== 'string' || !(OPENAI_ROLES as readonly string[]).includes(role)) {
-    throw invalidRequest(
-      `${param}.role must be one of ${OPENAI_ROLES.join(', ')}, got ${describe(role)}.`,
-      `${param}.role`,
-      'invalid_role',
-    );
+    throw fieldError(`${param}.role`, `one of ${OPENAI_ROLES.join(', ')}`, role, 'invalid_role');
   }
   const out: ParsedMessage = { role: role as OpenAiRole, content: parseContent(m.content, `${param}.content`) };
   if (role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
@@ -144,7 +129,7 @@ function parseContent(raw: unknown, param: string): string {
   if (raw == null) return '';
   if (typeof raw === 'string') return raw;
   if (!Array.isArray(raw)) {
-    throw invalidRequest(`${param} must be a string or a list of content parts, got ${describe(raw)}.`, param);
+    throw fieldError(param, 'a string or a list of {type: "text", text} parts', raw);
   }
   return raw
     .map((p, j) => {
@@ -167,12 +152,12 @@ function parseTools(body: Json): ToolDefinition[] | undefined {
   }
   const raw = body.tools;
   if (raw == null || choice === 'none') return undefined;
-  if (!Array.isArray(raw)) throw invalidRequest(`'tools' must be a list, got ${describe(raw)}.`, 'tools');
+  if (!Array.isArray(raw)) throw fieldError('tools', 'a list of {type: "function", function} tools', raw);
   if (raw.length === 0) return undefined;
   return raw.map((t, i) => {
     const tool = requireObject(t, `tools[${i}]`);
     if (tool.type !== 'function') {
-      throw invalidRequest(`tools[${i}].type must be 'function', got ${describe(tool.type)}.`, `tools[${i}].type`);
+      throw fieldError(`tools[${i}].type`, "'function'", tool.type);
     }
     const fn = requireObject(tool.function, `tools[${i}].function`);
     const def: ToolDefinition = { name: requireString(fn, 'name', `tools[${i}].function.name`) };

@@ -7,14 +7,15 @@ import { invalidRequest } from './errors.js';
 import type { ReleaseSlot } from './request-queue.js';
 import { newId, unixSeconds } from './sse.js';
 import { streamGeneration } from './stream-generation.js';
+import { tokenUsage } from './usage.js';
 import {
+  generationOptions,
   optionalBoolean,
   optionalInteger,
-  optionalNumber,
-  optionalStringList,
   refuseUnsupported,
   requireObject,
   requireString,
+  requireTexts,
 } from './validate.js';
 
 interface CompletionRequest {
@@ -28,30 +29,13 @@ function parseCompletionRequest(raw: unknown): CompletionRequest {
   const body = requireObject(raw, null);
   const model = requireString(body, 'model');
   refuseUnsupported(body, ['echo', 'suffix', 'logprobs', 'best_of', 'logit_bias']);
-  const prompts = optionalStringList(body, 'prompt');
-  if (!prompts || prompts.length === 0) {
-    throw invalidRequest(
-      "'prompt' must be a string or a non-empty list of strings (token ids are not accepted).",
-      'prompt',
-    );
-  }
+  const prompts = requireTexts(body, 'prompt', 'the texts to continue');
   const stream = optionalBoolean(body, 'stream') ?? false;
   const n = optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1;
   if (stream && (n > 1 || prompts.length > 1)) {
     throw invalidRequest('Cannot stream multiple responses: send one prompt with n = 1 to stream.', 'n');
   }
-  const options: GenerationOptions = { n };
-  const temperature = optionalNumber(body, 'temperature', 0, 2);
-  if (temperature !== undefined) options.temperature = temperature;
-  const topP = optionalNumber(body, 'top_p', 0, 1);
-  if (topP !== undefined) options.topP = topP;
-  const maxTokens = optionalInteger(body, 'max_tokens', 1);
-  if (maxTokens !== undefined) options.maxTokens = maxTokens;
-  const stop = optionalStringList(body, 'stop');
-  if (stop) options.stop = stop;
-  const seed = optionalInteger(body, 'seed', Number.MIN_SAFE_INTEGER);
-  if (seed !== undefined) options.seed = seed;
-  return { model, prompts, stream, options };
+  return { model, prompts, stream, options: generationOptions(body, n, ['max_tokens']) };
 }
 
 export async function completions(ctx: ServerContext, body: unknown, signal: AbortSignal): Promise<Response> {
@@ -83,11 +67,7 @@ export async function completions(ctx: ServerContext, body: unknown, signal: Abo
       created: unixSeconds(),
       model: req.model,
       choices,
-      usage: {
-        prompt_tokens: promptTokens,
-        completion_tokens: completionTokens,
-        total_tokens: promptTokens + completionTokens,
-      },
+      usage: tokenUsage(promptTokens, completionTokens),
     });
   } finally {
     release();
@@ -99,7 +79,7 @@ function streamCompletion(
   req: CompletionRequest,
   signal: AbortSignal,
   release: ReleaseSlot,
-): Response {
+): Promise<Response> {
   const id = newId('cmpl-');
   const created = unixSeconds();
   const chunk = (text: string, finish: string | null) =>

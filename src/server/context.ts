@@ -1,6 +1,6 @@
 /** What every route handler gets: the engine, the public settings, the admission queue. */
 import type { ChatEngine } from '../infer/chat-engine.js';
-import { ApiError } from './errors.js';
+import { notAllowed } from './errors.js';
 import type { RequestQueue } from './request-queue.js';
 
 export interface ServerSettings {
@@ -12,7 +12,12 @@ export interface ServerSettings {
   maxConcurrent: number;
   /** Requests that may wait for a slot before new ones get 429. */
   maxWaiting: number;
+  /** Largest request body accepted; larger ones get 413 (default DEFAULT_MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
 }
+
+/** 16 MiB: room for a long context's worth of text in JSON, far below what would strain the server's memory. */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 export interface ServerContext {
   engine: ChatEngine;
@@ -22,12 +27,8 @@ export interface ServerContext {
 
 export function requireGenerator(engine: ChatEngine): void {
   if (!engine.canGenerate) {
-    throw new ApiError(
-      405,
+    throw notAllowed(
       'This server runs a reward model: it scores texts (POST /v1/score/evaluation) and cannot generate.',
-      'invalid_request_error',
-      null,
-      'not_allowed',
     );
   }
 }

@@ -4,24 +4,16 @@
  * float32 little-endian bytes in base64.
  */
 import type { ServerContext } from './context.js';
-import { invalidRequest } from './errors.js';
-import { optionalStringList, refuseUnsupported, requireObject, requireString } from './validate.js';
+import { tokenUsage } from './usage.js';
+import { fieldError, refuseUnsupported, requireObject, requireString, requireTexts } from './validate.js';
 
 export async function embeddings(ctx: ServerContext, raw: unknown, signal: AbortSignal): Promise<Response> {
   const body = requireObject(raw, null);
   const model = requireString(body, 'model');
   refuseUnsupported(body, ['dimensions']);
-  const input = optionalStringList(body, 'input');
-  if (!input || input.length === 0) {
-    throw invalidRequest(
-      "'input' must be a string or a non-empty list of strings (token ids are not accepted).",
-      'input',
-    );
-  }
+  const input = requireTexts(body, 'input', 'the texts to embed');
   const format = body.encoding_format ?? 'float';
-  if (format !== 'float' && format !== 'base64') {
-    throw invalidRequest("'encoding_format' must be 'float' or 'base64'.", 'encoding_format');
-  }
+  if (format !== 'float' && format !== 'base64') throw fieldError('encoding_format', "'float' or 'base64'", format);
   const release = await ctx.queue.acquire(signal);
   try {
     const { vectors, promptTokens } = await ctx.engine.embed(input, signal);
@@ -34,7 +26,7 @@ export async function embeddings(ctx: ServerContext, raw: unknown, signal: Abort
       object: 'list',
       data,
       model,
-      usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+      usage: tokenUsage(promptTokens),
     });
   } finally {
     release();

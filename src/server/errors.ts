@@ -27,3 +27,8 @@ export class ApiError extends Error {
 export function invalidRequest(message: string, param: string | null = null, code: string | null = null): ApiError {
   return new ApiError(400, message, 'invalid_request_error', param, code);
 }
+
+/** 405: the loaded model cannot serve this route (a reward model asked to generate, or the reverse). */
+export function notAllowed(message: string): ApiError {
+  return new ApiError(405, message, 'invalid_request_error', null, 'not_allowed');
+}

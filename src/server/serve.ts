@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { ChatEngine } from '../infer/chat-engine.js';
 import { createApp } from './app.js';
-import type { ServerSettings } from './context.js';
+import { DEFAULT_MAX_BODY_BYTES, type ServerSettings } from './context.js';
 
 export interface ServerOptions extends ServerSettings {
   host: string;
@@ -40,7 +40,8 @@ export function startApiServer(engine: ChatEngine, options: ServerOptions): Prom
 
 /**
  * Settings from flags first, then LLaMA-Factory's environment variables: API_HOST (0.0.0.0), API_PORT (8000),
- * API_KEY, API_MODEL_NAME (gpt-3.5-turbo); queue bounds from API_MAX_CONCURRENT (1) and API_MAX_WAITING (16).
+ * API_KEY, API_MODEL_NAME (gpt-3.5-turbo); queue bounds from API_MAX_CONCURRENT (1) and API_MAX_WAITING (16); the
+ * request body bound from API_MAX_BODY_BYTES (16 MiB).
  */
 export function resolveServerOptions(
   flags: Partial<ServerOptions>,
@@ -61,6 +62,7 @@ export function resolveServerOptions(
     modelName: flags.modelName ?? env.API_MODEL_NAME ?? 'gpt-3.5-turbo',
     maxConcurrent: int('API_MAX_CONCURRENT', flags.maxConcurrent, 1, 1),
     maxWaiting: int('API_MAX_WAITING', flags.maxWaiting, 16, 0),
+    maxBodyBytes: int('API_MAX_BODY_BYTES', flags.maxBodyBytes, DEFAULT_MAX_BODY_BYTES, 1),
   };
   const apiKey = flags.apiKey ?? env.API_KEY;
   if (apiKey) options.apiKey = apiKey;
@@ -69,7 +71,7 @@ export function resolveServerOptions(
 
 /**
  * The server's own flags from `lmforge api` arguments (`--host`, `--port`, `--max_concurrent`, `--max_waiting`,
- * also as `--flag=value`); every other argument is returned in `rest` for the model loader. The API key is only read
+ * `--max_body_bytes`, also as `--flag=value`); every other argument is returned in `rest` for the model loader. The API key is only read
  * from API_KEY, as in LLaMA-Factory, so it never shows in a process list.
  */
 export function parseApiFlags(argv: readonly string[]): { flags: Partial<ServerOptions>; rest: string[] } {
@@ -86,7 +88,7 @@ export function parseApiFlags(argv: readonly string[]): { flags: Partial<ServerO
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
     const name = (eq >= 0 ? arg.slice(0, eq) : arg).replace(/^--/, '').replaceAll('-', '_');
-    if (!arg.startsWith('--') || !['host', 'port', 'max_concurrent', 'max_waiting'].includes(name)) {
+    if (!arg.startsWith('--') || !['host', 'port', 'max_concurrent', 'max_waiting', 'max_body_bytes'].includes(name)) {
       rest.push(arg);
       continue;
     }
@@ -96,7 +98,8 @@ export function parseApiFlags(argv: readonly string[]): { flags: Partial<ServerO
       flags.host = value;
     } else if (name === 'port') flags.port = int('port', value);
     else if (name === 'max_concurrent') flags.maxConcurrent = int('max_concurrent', value);
-    else flags.maxWaiting = int('max_waiting', value);
+    else if (name === 'max_waiting') flags.maxWaiting = int('max_waiting', value);
+    else flags.maxBodyBytes = int('max_body_bytes', value);
   }
   return { flags, rest };
 }

@@ -2,8 +2,12 @@
  * One streamed generation as an SSE response, shared by chat and text completions: pieces pass through the stop
  * filter, the finish event carries the finish reason, and the queue slot is released exactly once however the
  * stream ends (finished, failed, or the client left — even before the body was first read).
+ *
+ * The response starts only once the first piece (or the end) arrives: a prompt the engine refuses (too long for the
+ * context) is then an HTTP error status, as OpenAI's is, not an error event after a 200; and a client that leaves
+ * during the prefill aborts it, since the request's signal is watched from the start.
  */
-import type { FinishReason, GenerationResult, GenerationStream } from '../infer/chat-engine.js';
+import type { FinishReason, GenerationResult, GenerationStream, StreamPiece } from '../infer/chat-engine.js';
 import { StopStringFilter } from '../infer/stop-strings.js';
 import type { ReleaseSlot } from './request-queue.js';
 import { sseResponse } from './sse.js';
@@ -16,13 +20,13 @@ export interface StreamFormat {
   closing: (finish: FinishReason, result: GenerationResult) => string[];
 }
 
-export function streamGeneration(
+export async function streamGeneration(
   start: (signal: AbortSignal) => GenerationStream,
   stop: readonly string[] | undefined,
   format: StreamFormat,
   clientSignal: AbortSignal,
   release: ReleaseSlot,
-): Response {
+): Promise<Response> {
   const abort = new AbortController();
   let cleaned = false;
   const cleanup = (reason?: unknown) => {
@@ -34,18 +38,30 @@ export function streamGeneration(
   };
   const onClientGone = () => cleanup(clientSignal.reason ?? 'The client disconnected.');
   clientSignal.addEventListener('abort', onClientGone, { once: true });
+  if (clientSignal.aborted) onClientGone();
   const generation = start(abort.signal);
   generation.result.catch(() => undefined); // awaited below unless the stream ends first: never unhandled
+  const pieces = generation[Symbol.asyncIterator]();
+  let first: IteratorResult<StreamPiece>;
+  try {
+    first = await pieces.next();
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
 
   async function* events(): AsyncGenerator<string, void> {
     try {
       yield* format.opening();
       const filter = new StopStringFilter(stop);
       let stopped = false;
-      for await (const piece of generation) {
-        const check = filter.push(piece.text);
+      for (let next = first; !next.done; next = await pieces.next()) {
+        const check = filter.push(next.value.text);
         if (check.text) yield format.content(check.text);
-        if ((stopped = check.stopped)) break; // ends the generation; its result still counts the tokens
+        if ((stopped = check.stopped)) {
+          await pieces.return?.(); // ends the generation; its result still counts the tokens
+          break;
+        }
       }
       const tail = filter.flush();
       if (tail) yield format.content(tail);

@@ -1,12 +1,34 @@
-/** Small typed readers for JSON request bodies: each names the parameter it rejects and says what it expected. */
-import { invalidRequest } from './errors.js';
+/**
+ * Typed readers for JSON request bodies, shared by every endpoint: each names the parameter it rejects, what it
+ * expected and what it got (`'messages' is required: expected a list of {role, content} messages.`), so one field
+ * reads and fails the same way wherever it appears.
+ */
+import type { GenerationOptions } from '../infer/chat-engine.js';
+import { type ApiError, invalidRequest } from './errors.js';
 
 export type Json = Record<string, unknown>;
 
+/** Longest piece of a string value quoted back in an error (a 2 MB prompt must not come back in the message). */
+const QUOTE_CHARS = 40;
+
+/** What a value is, for "got ...": its JSON type, with a short sample of scalars. */
 export function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
   if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+  if (Array.isArray(v)) return `an array of ${v.length} item${v.length === 1 ? '' : 's'}`;
+  if (typeof v === 'string') {
+    const sample = v.length > QUOTE_CHARS ? `${v.slice(0, QUOTE_CHARS)}...` : v;
+    return `a string ${JSON.stringify(sample)}`;
+  }
+  if (typeof v === 'number') return `the number ${v}`;
+  if (typeof v === 'boolean') return `the boolean ${v}`;
+  return 'an object';
+}
+
+/** `param` missing or of the wrong type: `expected` says what belongs there ("a string", "an integer >= 1"). */
+export function fieldError(param: string, expected: string, got: unknown, code: string | null = null): ApiError {
+  if (got === undefined) return invalidRequest(`'${param}' is required: expected ${expected}.`, param, code);
+  return invalidRequest(`'${param}' must be ${expected}, got ${describe(got)}.`, param, code);
 }
 
 export function isObject(v: unknown): v is Json {
@@ -14,14 +36,14 @@ export function isObject(v: unknown): v is Json {
 }
 
 export function requireObject(v: unknown, param: string | null): Json {
-  if (!isObject(v))
-    throw invalidRequest(`${param ?? 'The request body'} must be a JSON object, got ${describe(v)}.`, param);
-  return v;
+  if (isObject(v)) return v;
+  if (param === null) throw invalidRequest(`The request body must be a JSON object, got ${describe(v)}.`, null);
+  throw fieldError(param, 'a JSON object', v);
 }
 
 export function requireString(body: Json, key: string, param = key): string {
   const v = body[key];
-  if (typeof v !== 'string') throw invalidRequest(`'${param}' must be a string, got ${describe(v)}.`, param);
+  if (typeof v !== 'string') throw fieldError(param, 'a string', v);
   return v;
 }
 
@@ -32,7 +54,7 @@ export function optionalString(body: Json, key: string, param = key): string | u
 export function optionalBoolean(body: Json, key: string): boolean | undefined {
   const v = body[key];
   if (v == null) return undefined;
-  if (typeof v !== 'boolean') throw invalidRequest(`'${key}' must be true or false, got ${describe(v)}.`, key);
+  if (typeof v !== 'boolean') throw fieldError(key, 'true or false', v);
   return v;
 }
 
@@ -40,7 +62,7 @@ export function optionalNumber(body: Json, key: string, min: number, max: number
   const v = body[key];
   if (v == null) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    throw invalidRequest(`'${key}' must be a number in [${min}, ${max}], got ${describe(v)}.`, key);
+    throw fieldError(key, `a number in [${min}, ${max}]`, v);
   }
   return v;
 }
@@ -55,7 +77,7 @@ export function optionalInteger(
   if (v == null) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
-    throw invalidRequest(`'${key}' must be an integer ${range}, got ${describe(v)}.`, key);
+    throw fieldError(key, `an integer ${range}`, v);
   }
   return v;
 }
@@ -66,7 +88,45 @@ export function optionalStringList(body: Json, key: string): string[] | undefine
   if (v == null) return undefined;
   if (typeof v === 'string') return [v];
   if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v as string[];
-  throw invalidRequest(`'${key}' must be a string or a list of strings, got ${describe(v)}.`, key);
+  throw fieldError(key, 'a string or a list of strings', v);
+}
+
+/**
+ * The texts a request is about (a completion's `prompt`, the `input` to embed, the `messages` to score): a string
+ * (unless `listOnly`) or a non-empty list of strings; token-id arrays are not accepted. `what` says what they are.
+ */
+export function requireTexts(body: Json, key: string, what: string, listOnly = false): string[] {
+  const v = body[key];
+  const expected = `${listOnly ? '' : 'a string or '}a non-empty list of strings (${what}; token ids are not accepted)`;
+  if (typeof v === 'string' && !listOnly) return [v];
+  if (!Array.isArray(v) || v.length === 0) throw fieldError(key, expected, v);
+  const bad = v.findIndex((s) => typeof s !== 'string');
+  if (bad >= 0) throw fieldError(`${key}[${bad}]`, `a string (${what})`, v[bad]);
+  return v as string[];
+}
+
+/**
+ * The sampling fields chat and text completions share (temperature, top_p, the token limit, stop, seed) plus `n`,
+ * as the engine's options. `maxTokensKeys` lists the names of the token limit, the first one given wins.
+ */
+export function generationOptions(body: Json, n: number, maxTokensKeys: readonly string[]): GenerationOptions {
+  const options: GenerationOptions = { n };
+  const temperature = optionalNumber(body, 'temperature', 0, 2);
+  if (temperature !== undefined) options.temperature = temperature;
+  const topP = optionalNumber(body, 'top_p', 0, 1);
+  if (topP !== undefined) options.topP = topP;
+  for (const key of maxTokensKeys) {
+    const maxTokens = optionalInteger(body, key, 1);
+    if (maxTokens !== undefined) {
+      options.maxTokens = maxTokens;
+      break;
+    }
+  }
+  const stop = optionalStringList(body, 'stop');
+  if (stop) options.stop = stop;
+  const seed = optionalInteger(body, 'seed', Number.MIN_SAFE_INTEGER);
+  if (seed !== undefined) options.seed = seed;
+  return options;
 }
 
 /** Parameters this server does not implement are refused rather than silently ignored. */

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { after, test } from 'node:test';
 import type { Message } from '../../src/infer/chat-engine.js';
 import { ChatModel } from '../../src/infer/chat-model.js';
+import { LONG_TEXT } from '../util/long-text.js';
 import { tinyMistralDir } from '../util/tiny-model.js';
 
 const dir = tinyMistralDir();
@@ -69,4 +70,23 @@ test('--system sets the system prompt; --show_speed prints tokens/s; end of inpu
   const out = runChat('Hi\n', ['--system', system, '--show_speed']);
   assert.deepEqual(answers(out), [expected?.text]);
   assert.match(out, new RegExp(`\\[${expected?.completionTokens} tokens, [\\d.]+ tokens/s\\]`));
+});
+
+test('a turn longer than the context (a 2 MB line) says so and the chat goes on with its history intact', async () => {
+  const first = (await reference.chat([{ role: 'user', content: 'Hi' }], {}))[0]?.text as string;
+  const history: Message[] = [
+    { role: 'user', content: 'Hi' },
+    { role: 'assistant', content: first },
+    { role: 'user', content: 'And then?' },
+  ];
+  const followUp = (await reference.chat(history, {}))[0]?.text as string;
+  const out = runChat(`Hi\n${LONG_TEXT}\nAnd then?\nexit\n`);
+  assert.match(
+    out,
+    /Assistant: \(no reply\) This model's maximum context length is 1024 tokens, but your messages are \d+ tokens long.*This message was not added to the history/,
+  );
+  assert.deepEqual(
+    answers(out).filter((a) => !a.startsWith('(no reply)')),
+    [first, followUp],
+  );
 });

@@ -15,13 +15,12 @@ import {
 import { getTemplate } from '../../src/data/template/index.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { maxOf, minOf, pushAll } from '../../src/util/arrays.js';
+import { LONG_TEXT } from '../util/long-text.js';
 import { metaLlama3Dir } from '../util/tokenizers.js';
 
 const tokenizer = Tokenizer.fromDir(metaLlama3Dir());
 const template = getTemplate('llama3', tokenizer, { log: () => {} });
-// ~2 MB of varied English: about 450k Llama-3 tokens.
-const SENTENCE = 'The quick brown fox number N jumps over the lazy dog near river N. ';
-const HUGE = Array.from({ length: 30_000 }, (_, i) => SENTENCE.replaceAll('N', String(i))).join('');
+const HUGE = LONG_TEXT;
 
 function record(prompt: string, responses: string[]): AlignedExample {
   return {
@@ -56,6 +55,7 @@ test('a 2 MB record through every processor is cut to cutoff_len, not a stack ov
     ['packed_supervised', 'sft', record(HUGE, ['Short answer.'])],
     ['unsupervised', 'sft', record(HUGE, ['Short answer.'])],
     ['pairwise', 'rm', record(HUGE, ['Good.', HUGE])],
+    ['pairwise', 'dpo', record('Compare.', [HUGE, 'Bad.'])],
     ['feedback', 'kto', record(HUGE, ['Good.', ''])],
   ];
   for (const [kind, stage, example] of cases) {

@@ -127,7 +127,7 @@ test('the worker generates while the event loop stays responsive', async () => {
 
 test('aborting stops the worker mid-answer; it then answers the next request', async () => {
   const controller = new AbortController();
-  const stream = worker.streamChat(question, { maxTokens: 1000 }, controller.signal);
+  const stream = worker.streamChat(question, { maxTokens: 900 }, controller.signal);
   let seen = 0;
   await assert.rejects(
     (async () => {
@@ -137,7 +137,7 @@ test('aborting stops the worker mid-answer; it then answers the next request', a
   );
   await assert.rejects(stream.result, (e) => isAbortError(e));
   const done = new AbortController();
-  const pending = worker.chat(question, { maxTokens: 1000 }, done.signal);
+  const pending = worker.chat(question, { maxTokens: 900 }, done.signal);
   setTimeout(() => done.abort(), 5);
   await assert.rejects(pending, (e) => isAbortError(e));
   const [next] = await worker.chat(question, { maxTokens: 4 });
@@ -145,7 +145,7 @@ test('aborting stops the worker mid-answer; it then answers the next request', a
 });
 
 test('breaking out of a stream ends it early with what was read', async () => {
-  const stream = worker.streamChat(question, { maxTokens: 1000 });
+  const stream = worker.streamChat(question, { maxTokens: 900 });
   let text = '';
   let tokens = 0;
   for await (const piece of stream) {

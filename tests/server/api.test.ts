@@ -354,9 +354,24 @@ describe('errors', () => {
   test('400 for malformed bodies, naming the parameter', async () => {
     await expect400('{"model": "m", "messages": [', null, /not valid JSON/);
     await expect400('[1, 2]', null, /must be a JSON object/);
-    await expect400({ messages: [user] }, 'model', /'model' must be a string/);
+    await expect400({ messages: [user] }, 'model', /^'model' is required: expected a string\.$/);
+    await expect400({ model: 5, messages: [user] }, 'model', /^'model' must be a string, got the number 5\.$/);
+    await expect400(
+      { model: 'm' },
+      'messages',
+      /^'messages' is required: expected a list of \{role, content\} messages/,
+    );
     await expect400({ model: 'm', messages: [] }, 'messages', /empty/);
-    await expect400({ model: 'm', messages: 'hi' }, 'messages', /list of messages/);
+    await expect400(
+      { model: 'm', messages: 'hi' },
+      'messages',
+      /^'messages' must be a list of \{role, content\} messages, got a string "hi"\.$/,
+    );
+    await expect400(
+      { model: 'm', messages: [{ content: 'x' }] },
+      'messages[0].role',
+      /'messages\[0\].role' is required/,
+    );
     await expect400({ model: 'm', messages: [{ role: 'wizard', content: 'x' }] }, 'messages[0].role', /must be one of/);
     await expect400(
       { model: 'm', messages: [user, { role: 'assistant', content: 'a' }] },
@@ -384,7 +399,8 @@ describe('errors', () => {
     await expect400({ model: 'm', messages: [user], temperature: 3 }, 'temperature', /number in \[0, 2\]/);
     await expect400({ model: 'm', messages: [user], n: 0 }, 'n', /integer in \[1, 16\]/);
     await expect400({ model: 'm', messages: [user], max_tokens: 1.5 }, 'max_tokens', /integer >= 1/);
-    await expect400({ model: 'm', messages: [user], stop: [1] }, 'stop', /list of strings/);
+    await expect400({ model: 'm', messages: [user], stop: [1] }, 'stop', /list of strings, got an array of 1 item\./);
+    await expect400({ model: 'm', messages: [user], stream: 'yes' }, 'stream', /true or false, got a string "yes"/);
     await expect400({ model: 'm', messages: [user], stream: true, n: 2 }, 'n', /Cannot stream multiple/);
     await expect400({ model: 'm', messages: [user], logprobs: true }, 'logprobs', /not supported/);
     await expect400({ model: 'm', messages: [user], tools: [{ type: 'retrieval' }] }, 'tools[0].type', /'function'/);
@@ -440,6 +456,141 @@ describe('errors', () => {
       await open.close();
     }
   });
+  test('every endpoint names the field and the expected type', async () => {
+    const check = async (path: string, body: unknown, param: string, message: RegExp) => {
+      const res = await post(path, JSON.stringify(body));
+      assert.equal(res.status, 400, `${path} ${JSON.stringify(body)}`);
+      const { error } = (await res.json()) as { error: { message: string; param: string } };
+      assert.equal(error.param, param);
+      assert.match(error.message, message);
+    };
+    await check('/v1/completions', { model: 'm' }, 'prompt', /^'prompt' is required: expected a string or a non-empty/);
+    await check('/v1/completions', { model: 'm', prompt: [1, 2] }, 'prompt[0]', /must be a string .*got the number 1/);
+    await check(
+      '/v1/completions',
+      { model: 'm', prompt: 'p', top_p: '1' },
+      'top_p',
+      /number in \[0, 1\], got a string/,
+    );
+    await check('/v1/completions', { model: 'm', prompt: 'p', seed: 1.5 }, 'seed', /must be an integer/);
+    await check(
+      '/v1/embeddings',
+      { model: 'm', input: {} },
+      'input',
+      /^'input' must be a string or a non-empty list.*got an object\.$/,
+    );
+    await check('/v1/embeddings', { input: 'x' }, 'model', /^'model' is required: expected a string\.$/);
+    await check(
+      '/v1/embeddings',
+      { model: 'm', input: 'x', encoding_format: 2 },
+      'encoding_format',
+      /'float' or 'base64', got the number 2/,
+    );
+    const long = 'x'.repeat(1000);
+    const res = await post('/v1/chat/completions', JSON.stringify({ model: long, messages: long }));
+    const { error } = (await res.json()) as { error: { message: string } };
+    assert.ok(error.message.length < 200, `a long value is not echoed whole: ${error.message}`);
+  });
+});
+
+describe('limits', () => {
+  test('a request beyond max_model_len is a 400 context_length_exceeded, as OpenAI answers it', async () => {
+    await withServer(
+      { maxModelLen: 20 },
+      async ({ client, server }) => {
+        const long = [{ role: 'user' as const, content: 'x'.repeat(30) }];
+        const refused = (param: string) => (e: unknown) => {
+          assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+          assert.equal(e.code, 'context_length_exceeded');
+          assert.equal(e.type, 'invalid_request_error');
+          assert.equal(e.param, param);
+          assert.match(e.message, /maximum context length is 20 tokens/);
+          return true;
+        };
+        await assert.rejects(client.chat.completions.create({ model: 'm', messages: long }), refused('messages'));
+        await assert.rejects(
+          client.chat.completions.create({ model: 'm', messages: long, stream: true }),
+          refused('messages'),
+        );
+        const short = [{ role: 'user' as const, content: 'hi' }];
+        await assert.rejects(
+          client.chat.completions.create({ model: 'm', messages: short, max_tokens: 19 }),
+          (e: unknown) =>
+            refused('messages')(e) &&
+            /you requested 21 tokens \(2 in the messages, 19 in the completion\)/.test((e as Error).message),
+        );
+        await assert.rejects(client.completions.create({ model: 'm', prompt: 'y'.repeat(25) }), refused('prompt'));
+        await assert.rejects(
+          client.completions.create({ model: 'm', prompt: 'y'.repeat(25), stream: true }),
+          refused('prompt'),
+        );
+        await assert.rejects(client.embeddings.create({ model: 'm', input: ['ok', 'z'.repeat(21)] }), refused('input'));
+        const raw = await fetch(`${server.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}` },
+          body: JSON.stringify({ model: 'm', messages: long }),
+        });
+        assert.equal(raw.status, 400);
+        const body = (await raw.json()) as { error: { message: string } };
+        assert.deepEqual(body, {
+          error: {
+            message: body.error.message,
+            type: 'invalid_request_error',
+            param: 'messages',
+            code: 'context_length_exceeded',
+          },
+        });
+        // The refusals freed their slots: a request that fits is answered.
+        const ok = await client.chat.completions.create({ model: 'm', messages: short, max_tokens: 5 });
+        assert.equal(ok.choices[0]!.message.content, 'Hello, world!');
+      },
+      { maxConcurrent: 1, maxWaiting: 0 },
+    );
+  });
+
+  test("a body over max_body_bytes is a 413 in OpenAI's error shape, with or without a content-length", async () => {
+    const engine = new ScriptedEngine();
+    const server = await startApiServer(engine, {
+      host: '127.0.0.1',
+      port: 0,
+      modelName: 'x',
+      maxConcurrent: 1,
+      maxWaiting: 0,
+      maxBodyBytes: 1000,
+    });
+    try {
+      const client = new OpenAI({ apiKey: 'none', baseURL: `${server.url}/v1`, maxRetries: 0 });
+      const big = [{ role: 'user' as const, content: 'x'.repeat(2000) }];
+      await assert.rejects(client.chat.completions.create({ model: 'm', messages: big }), (e: unknown) => {
+        assert.ok(e instanceof OpenAI.APIError && e.status === 413, String(e));
+        assert.equal(e.code, 'request_too_large');
+        assert.equal(e.type, 'invalid_request_error');
+        assert.match(
+          e.message,
+          /larger than this server's limit of 1000 bytes.*--max_body_bytes \(API_MAX_BODY_BYTES\)/,
+        );
+        return true;
+      });
+      const bytes = new TextEncoder().encode(JSON.stringify({ model: 'm', prompt: 'y'.repeat(2000) }));
+      const chunked = await fetch(`${server.url}/v1/completions`, {
+        method: 'POST',
+        body: new ReadableStream({
+          start(c) {
+            c.enqueue(bytes);
+            c.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+      assert.equal(chunked.status, 413);
+      assert.equal(((await chunked.json()) as { error: { code: string } }).error.code, 'request_too_large');
+      assert.equal(engine.calls.length, 0, 'the engine never saw them');
+      const small = await client.completions.create({ model: 'm', prompt: 'p' });
+      assert.equal(small.choices[0]!.text, 'Hello, world!');
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('queueing and cancellation', () => {
@@ -487,6 +638,34 @@ describe('queueing and cancellation', () => {
       },
       { maxConcurrent: 1, maxWaiting: 0 },
     );
+  });
+
+  test('a streaming client that leaves before the first piece (the prefill) aborts it; a failure then is a 500', async () => {
+    await withServer(
+      { delayMs: 300, script: ({ prompt }) => (prompt ? ['ok'] : ['late']) },
+      async ({ server, engine, client }) => {
+        const controller = new AbortController();
+        const pending = fetch(`${server.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}` },
+          body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+          signal: controller.signal,
+        }).catch((e: Error) => e);
+        await waitFor(() => engine.calls.length === 1, 'the stream to start');
+        controller.abort();
+        assert.equal(((await pending) as Error).name, 'AbortError', 'no headers before the first piece');
+        await waitFor(() => engine.aborted === 1, 'the engine to see the abort');
+        const r = await client.completions.create({ model: 'm', prompt: 'x', max_tokens: 1 });
+        assert.equal(r.choices[0]!.text, 'ok');
+      },
+      { maxConcurrent: 1, maxWaiting: 0 },
+    );
+    await withServer({ failAt: 0 }, async ({ client }) => {
+      await assert.rejects(
+        client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+        (e: unknown) => e instanceof OpenAI.InternalServerError && /the engine exploded/.test(e.message),
+      );
+    });
   });
 
   test('GET /v1/models answers at once while the only slot is generating', async () => {
@@ -566,6 +745,7 @@ test('resolveServerOptions: flags, then API_* variables, then defaults', () => {
     modelName: 'gpt-3.5-turbo',
     maxConcurrent: 1,
     maxWaiting: 16,
+    maxBodyBytes: 16 * 1024 * 1024,
   });
   assert.deepEqual(
     resolveServerOptions(
@@ -577,9 +757,10 @@ test('resolveServerOptions: flags, then API_* variables, then defaults', () => {
         API_MODEL_NAME: 'mine',
         API_MAX_CONCURRENT: '2',
         API_MAX_WAITING: '0',
+        API_MAX_BODY_BYTES: '1000',
       },
     ),
-    { host: '::', port: 9, modelName: 'mine', maxConcurrent: 2, maxWaiting: 0, apiKey: 'k' },
+    { host: '::', port: 9, modelName: 'mine', maxConcurrent: 2, maxWaiting: 0, maxBodyBytes: 1000, apiKey: 'k' },
   );
   assert.throws(() => resolveServerOptions({}, { API_PORT: 'eighty' }), /API_PORT must be an integer >= 0/);
 });

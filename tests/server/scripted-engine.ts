@@ -16,6 +16,7 @@ import {
   type ToolCall,
   type ToolDefinition,
 } from '../../src/infer/chat-engine.js';
+import { checkInputLength, type InputName, newTokenBudget } from '../../src/infer/context-limit.js';
 
 export interface ScriptInput {
   messages?: readonly Message[];
@@ -32,6 +33,8 @@ export interface ScriptedEngineOptions {
   canGenerate?: boolean;
   /** Fail (a plain Error, not an abort) when about to produce this piece. */
   failAt?: number;
+  /** max_model_len, one token per prompt character: longer requests get the real engine's ContextLengthError. */
+  maxModelLen?: number;
 }
 
 export interface RecordedCall {
@@ -54,6 +57,7 @@ export class ScriptedEngine implements ChatEngine {
   private readonly delayMs: number;
   private readonly finishReason: GenerationFinish;
   private readonly failAt: number;
+  readonly maxModelLen?: number;
 
   constructor(options: ScriptedEngineOptions = {}) {
     this.script = options.script ?? (() => ['Hello', ',', ' world', '!']);
@@ -61,30 +65,42 @@ export class ScriptedEngine implements ChatEngine {
     this.finishReason = options.finishReason ?? 'stop';
     this.canGenerate = options.canGenerate ?? true;
     this.failAt = options.failAt ?? -1;
+    if (options.maxModelLen !== undefined) this.maxModelLen = options.maxModelLen;
+  }
+
+  /** The real engine's context rule, with the prompt's characters as its tokens. */
+  private fit(prompt: number, opts: GenerationOptions, input: InputName): void {
+    if (this.maxModelLen !== undefined) newTokenBudget(prompt, opts.maxTokens, 1000, this.maxModelLen, input);
   }
 
   streamChat(messages: readonly Message[], opts: GenerationOptions, signal?: AbortSignal): GenerationStream {
     this.calls.push({ kind: 'streamChat', messages, opts });
-    return this.stream(this.script({ messages, choice: 0 }), promptTokens(messages), signal);
+    const fit = () => this.fit(promptTokens(messages), opts, 'messages');
+    return this.stream(this.script({ messages, choice: 0 }), promptTokens(messages), signal, fit);
   }
 
   streamComplete(prompt: string, opts: GenerationOptions, signal?: AbortSignal): GenerationStream {
     this.calls.push({ kind: 'streamComplete', prompt, opts });
-    return this.stream(this.script({ prompt, choice: 0 }), prompt.length, signal);
+    const fit = () => this.fit(prompt.length, opts, 'prompt');
+    return this.stream(this.script({ prompt, choice: 0 }), prompt.length, signal, fit);
   }
 
   async chat(messages: readonly Message[], opts: GenerationOptions, signal?: AbortSignal): Promise<GenerationResult[]> {
     this.calls.push({ kind: 'chat', messages, opts });
+    this.fit(promptTokens(messages), opts, 'messages');
     return this.collect((choice) => this.script({ messages, choice }), promptTokens(messages), opts, signal);
   }
 
   async complete(prompt: string, opts: GenerationOptions, signal?: AbortSignal): Promise<GenerationResult[]> {
     this.calls.push({ kind: 'complete', prompt, opts });
+    this.fit(prompt.length, opts, 'prompt');
     return this.collect((choice) => this.script({ prompt, choice }), prompt.length, opts, signal);
   }
 
   async embed(texts: readonly string[]): Promise<EmbeddingResult> {
     this.calls.push({ kind: 'embed', texts });
+    if (this.maxModelLen !== undefined)
+      for (const [i, t] of texts.entries()) checkInputLength(t.length, i, this.maxModelLen);
     // A vector anyone can recompute: [length, first char code, 0.1].
     return {
       vectors: texts.map((t) => [t.length, t.charCodeAt(0) || 0, 0.1]),
@@ -141,7 +157,8 @@ export class ScriptedEngine implements ChatEngine {
     return results;
   }
 
-  private stream(pieces: string[], prompt: number, signal?: AbortSignal): GenerationStream {
+  /** `fit` runs before the first piece, as the real engine checks the context before its prefill. */
+  private stream(pieces: string[], prompt: number, signal?: AbortSignal, fit = () => {}): GenerationStream {
     let settle!: { resolve: (r: GenerationResult) => void; reject: (e: Error) => void };
     const result = new Promise<GenerationResult>((resolve, reject) => (settle = { resolve, reject }));
     let sent = 0;
@@ -159,6 +176,15 @@ export class ScriptedEngine implements ChatEngine {
     const iterator: AsyncIterator<StreamPiece> = {
       async next() {
         if (finished) return { done: true, value: undefined };
+        if (sent === 0) {
+          try {
+            fit();
+          } catch (e) {
+            finished = true;
+            settle.reject(e as Error);
+            throw e;
+          }
+        }
         try {
           await engine.tick(signal);
         } catch (e) {

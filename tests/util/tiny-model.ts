@@ -11,15 +11,20 @@ import { LENML, tempDir } from './tokenizers.js';
  */
 export function tinyMistralDir(
   seed = 5,
-  { std = 0.5, maxPositionEmbeddings = 1024 }: { std?: number; maxPositionEmbeddings?: number } = {},
+  {
+    std = 0.5,
+    maxPositionEmbeddings = 1024,
+    hiddenSize = 32,
+    layers = 2,
+  }: { std?: number; maxPositionEmbeddings?: number; hiddenSize?: number; layers?: number } = {},
 ): string {
   const dir = join(tempDir('tiny-model'), 'model');
   const cfg = parseModelConfig({
     architectures: ['LlamaForCausalLM'],
     vocab_size: 32000,
-    hidden_size: 32,
-    intermediate_size: 64,
-    num_hidden_layers: 2,
+    hidden_size: hiddenSize,
+    intermediate_size: 2 * hiddenSize,
+    num_hidden_layers: layers,
     num_attention_heads: 4,
     num_key_value_heads: 2,
     max_position_embeddings: maxPositionEmbeddings,
