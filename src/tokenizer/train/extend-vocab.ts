@@ -1,0 +1,142 @@
+/**
+ * Vocabulary extension of a byte-level BPE tokenizer.json (the Chinese-LLaMA recipe): the new tokenizer's pieces are
+ * appended after every id the base already uses, so old ids never move, and merges are appended so the extended
+ * tokenizer actually produces them. A piece whose halves the base already splits differently gets a chain of merges
+ * over the base's own segmentation of it (left to right), each intermediate piece becoming a token too.
+ */
+import { TokenizerError } from '../errors.js';
+import { tokenToBytes } from './byte-level.js';
+
+type Merge = [string, string];
+
+interface BpeModelJson {
+  type?: string;
+  vocab?: Record<string, number>;
+  merges?: (string | Merge)[];
+  byte_fallback?: boolean;
+}
+
+interface TokenizerJson {
+  added_tokens?: { id: number; content: string }[];
+  pre_tokenizer?: { type?: string; pretokenizers?: { type?: string }[] } | null;
+  model?: BpeModelJson;
+  [key: string]: unknown;
+}
+
+export interface ExtendedVocab {
+  /** The base tokenizer.json with the vocabulary and merges extended. */
+  tokenizerJson: TokenizerJson;
+  /** The tokens added, in id order (the first has id firstNewId). */
+  added: string[];
+  firstNewId: number;
+  /** Pieces of the new tokenizer the base already had. */
+  alreadyPresent: number;
+}
+
+function usesByteLevel(json: TokenizerJson): boolean {
+  const pre = json.pre_tokenizer;
+  if (!pre) return false;
+  if (pre.type === 'ByteLevel') return true;
+  return pre.type === 'Sequence' && (pre.pretokenizers ?? []).some((p) => p.type === 'ByteLevel');
+}
+
+function bpeModel(json: TokenizerJson, what: string): Required<Pick<BpeModelJson, 'vocab' | 'merges'>> {
+  const model = json.model;
+  if (!model || model.type !== 'BPE' || !model.vocab || !model.merges)
+    throw new TokenizerError(`${what}: tokenizer.json must hold a BPE model with vocab and merges (got ${model?.type})`);
+  if (!usesByteLevel(json) || model.byte_fallback)
+    throw new TokenizerError(
+      `${what}: only byte-level BPE tokenizers (GPT-2, Llama-3, Qwen style, ByteLevel pre-tokenizer) can be extended here`,
+    );
+  return { vocab: model.vocab, merges: model.merges };
+}
+
+function asPair(merge: string | Merge): Merge {
+  if (Array.isArray(merge)) return merge;
+  const space = merge.indexOf(' ');
+  return [merge.slice(0, space), merge.slice(space + 1)];
+}
+
+/** BPE over one pre-token with a growing merge table: the lowest-ranked adjacent pair merges first, leftmost first. */
+class MergeTable {
+  private readonly ranks = new Map<string, number>();
+  readonly merges: Merge[] = [];
+
+  constructor(merges: readonly Merge[]) {
+    for (const m of merges) this.add(m);
+  }
+
+  private key(a: string, b: string): string {
+    return `${a}\u0000${b}`;
+  }
+
+  has(a: string, b: string): boolean {
+    return this.ranks.has(this.key(a, b));
+  }
+
+  add([a, b]: Merge): void {
+    if (this.has(a, b)) return;
+    this.ranks.set(this.key(a, b), this.merges.length);
+    this.merges.push([a, b]);
+  }
+
+  /** The pieces the current table splits `token` (a string of byte characters) into. */
+  segment(token: string): string[] {
+    const parts = [...token];
+    for (;;) {
+      let best = -1;
+      let bestRank = Number.POSITIVE_INFINITY;
+      for (let i = 0; i + 1 < parts.length; i++) {
+        const rank = this.ranks.get(this.key(parts[i] as string, parts[i + 1] as string));
+        if (rank !== undefined && rank < bestRank) {
+          bestRank = rank;
+          best = i;
+        }
+      }
+      if (best < 0) return parts;
+      parts.splice(best, 2, (parts[best] as string) + (parts[best + 1] as string));
+    }
+  }
+}
+
+/** Extends `base` (a parsed tokenizer.json) with the pieces of `extra`, in the order `extra` learned them. */
+export function extendByteLevelVocab(base: TokenizerJson, extra: TokenizerJson): ExtendedVocab {
+  const baseModel = bpeModel(base, 'the model tokenizer');
+  const extraModel = bpeModel(extra, 'the new tokenizer');
+  const vocab = new Map(Object.entries(baseModel.vocab));
+  const usedIds = [...vocab.values(), ...(base.added_tokens ?? []).map((t) => t.id)];
+  const firstNewId = usedIds.reduce((a, b) => Math.max(a, b), -1) + 1;
+  const table = new MergeTable(baseModel.merges.map(asPair));
+  const added: string[] = [];
+  const addToken = (token: string) => {
+    if (vocab.has(token)) return;
+    vocab.set(token, firstNewId + added.length);
+    added.push(token);
+  };
+  // Byte tokens the base lacks (a base trained without the full alphabet) come first: every merge needs its parts.
+  for (const token of Object.keys(extraModel.vocab)) {
+    if ([...token].length === 1 && tokenToBytes(token) !== null) addToken(token);
+  }
+  let alreadyPresent = 0;
+  for (const [left, right] of extraModel.merges.map(asPair)) {
+    const token = left + right;
+    if (vocab.has(token)) {
+      alreadyPresent++;
+      continue;
+    }
+    const halves = [table.segment(left), table.segment(right)];
+    const pieces = halves[0]?.length === 1 && halves[1]?.length === 1 ? [left, right] : table.segment(token);
+    let acc = pieces[0] as string;
+    for (const piece of pieces.slice(1)) {
+      addToken(acc + piece);
+      table.add([acc, piece]);
+      acc += piece;
+    }
+  }
+  const model = { ...(base.model as BpeModelJson) };
+  model.vocab = Object.fromEntries(vocab);
+  // Keep the base's merge spelling ("a b" strings or [a, b] pairs) so its own readers still agree.
+  const pairStyle = baseModel.merges.length === 0 || Array.isArray(baseModel.merges[0]);
+  model.merges = table.merges.map((m) => (pairStyle ? m : `${m[0]} ${m[1]}`));
+  return { tokenizerJson: { ...base, model }, added, firstNewId, alreadyPresent };
+}
