@@ -42,8 +42,10 @@ function usesByteLevel(json: TokenizerJson): boolean {
 
 function bpeModel(json: TokenizerJson, what: string): Required<Pick<BpeModelJson, 'vocab' | 'merges'>> {
   const model = json.model;
-  if (!model || model.type !== 'BPE' || !model.vocab || !model.merges)
-    throw new TokenizerError(`${what}: tokenizer.json must hold a BPE model with vocab and merges (got ${model?.type})`);
+  if (model?.type !== 'BPE' || !model.vocab || !model.merges)
+    throw new TokenizerError(
+      `${what}: tokenizer.json must hold a BPE model with vocab and merges (got ${model?.type})`,
+    );
   if (!usesByteLevel(json) || model.byte_fallback)
     throw new TokenizerError(
       `${what}: only byte-level BPE tokenizers (GPT-2, Llama-3, Qwen style, ByteLevel pre-tokenizer) can be extended here`,
