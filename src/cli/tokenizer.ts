@@ -3,7 +3,7 @@
  * from text files or datasets; extend appends its pieces to a model's tokenizer and grows the model's embedding
  * (and LM head) to match; stats measures tokens per character and per word, before and after.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatHelp, parseCommandArgs, TOKENIZER_GROUPS } from '../hparams/index.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -90,18 +90,20 @@ async function extend(groups: Args): Promise<void> {
   }
   const readJson = (dir: string) => JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
   const extended = extendByteLevelVocab(readJson(modelDir), readJson(newDir));
-  const { paddedVocabSize, resizeCheckpointVocab } = await import('../models/resize-vocab.js');
   const tokens = extended.firstNewId + extended.added.length;
-  const rows = paddedVocabSize(tokens, t.pad_to_multiple_of as number);
-  const report = resizeCheckpointVocab(modelDir, outDir, rows);
+  const summary = `added ${extended.added.length} tokens (ids ${extended.firstNewId}-${tokens - 1}; ${extended.alreadyPresent} pieces were already there)`;
+  // A tokenizer-only folder (no config.json) is extended without a model to resize.
+  let resized = 'no config.json, so only the tokenizer was extended';
+  if (existsSync(join(modelDir, 'config.json'))) {
+    const { paddedVocabSize, resizeCheckpointVocab } = await import('../models/resize-vocab.js');
+    const report = resizeCheckpointVocab(modelDir, outDir, paddedVocabSize(tokens, t.pad_to_multiple_of as number));
+    resized = `${report.resized.join(', ')}: ${report.oldRows} -> ${report.newRows} rows`;
+  } else mkdirSync(outDir, { recursive: true });
   copyTokenizerFiles(modelDir, outDir);
   writeFileAtomic(join(outDir, 'tokenizer.json'), `${JSON.stringify(extended.tokenizerJson)}\n`);
   // The extended folder must load as a tokenizer: a broken merge list fails here, not at training time.
   Tokenizer.fromDir(outDir);
-  console.log(
-    `added ${extended.added.length} tokens (ids ${extended.firstNewId}-${tokens - 1}; ${extended.alreadyPresent} ` +
-      `pieces were already there); ${report.resized.join(', ')}: ${report.oldRows} -> ${report.newRows} rows -> ${outDir}`,
-  );
+  console.log(`${summary}; ${resized} -> ${outDir}`);
 }
 
 function formatStats(name: string, s: TokenStats): string {
