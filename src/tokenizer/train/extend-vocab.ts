@@ -106,8 +106,10 @@ export function extendByteLevelVocab(base: TokenizerJson, extra: TokenizerJson):
   const baseModel = bpeModel(base, 'the model tokenizer');
   const extraModel = bpeModel(extra, 'the new tokenizer');
   const vocab = new Map(Object.entries(baseModel.vocab));
-  const usedIds = [...vocab.values(), ...(base.added_tokens ?? []).map((t) => t.id)];
-  const firstNewId = usedIds.reduce((a, b) => Math.max(a, b), -1) + 1;
+  // HF's library numbers an added token that the model vocabulary lacks from the vocabulary's size, so once new
+  // tokens follow them, the added tokens (<|im_end|>, Llama-3's reserved ones) must be in the vocabulary to keep ids.
+  for (const t of base.added_tokens ?? []) if (!vocab.has(t.content)) vocab.set(t.content, t.id);
+  const firstNewId = [...vocab.values()].reduce((a, b) => Math.max(a, b), -1) + 1;
   const table = new MergeTable(baseModel.merges.map(asPair));
   const added: string[] = [];
   const addToken = (token: string) => {
