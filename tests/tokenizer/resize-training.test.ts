@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { parseChatArgs } from '../../src/cli/chat.js';
+import { ChatRunner } from '../../src/infer/chat-runner.js';
 import { withSafetensors } from '../../src/io/safetensors.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { train } from '../../src/train/trainer.js';
@@ -90,4 +92,14 @@ test('LoRA sft with add_special_tokens: the adapter saves the grown embedding in
     JSON.stringify(names),
   );
   assert.equal(Tokenizer.fromDir(out).tokenToId('<|zh|>'), 8192);
+  // Chat on the base + adapter takes the same add_special_tokens again (as LLaMA-Factory): the base grows to fit.
+  const argv = ['--model_name_or_path', 'examples/tiny/base', '--adapter_name_or_path', out, '--template', 'qwen'];
+  argv.push('--finetuning_type', 'lora', '--default_system', '');
+  await assert.rejects(ChatRunner.load(parseChatArgs(argv).model), /embed_tokens\.weight has shape \[8256,256\]/);
+  const runner = await ChatRunner.load(parseChatArgs([...argv, '--add_special_tokens', '<|zh|>']).model);
+  assert.equal(runner.model.config.vocabSize, 8256);
+  assert.equal(runner.tokenizer.tokenToId('<|zh|>'), 8192);
+  const reply = runner.model.generateDetailed([[8190, 8192]], { maxNewTokens: 3 });
+  assert.equal((reply.tokens[0] as number[]).length, 3);
+  runner.dispose();
 });
