@@ -6,8 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseChatArgs } from '../../src/cli/chat.js';
+import { exportModel, parseExportArgs } from '../../src/export/index.js';
 import { ChatRunner } from '../../src/infer/chat-runner.js';
 import { withSafetensors } from '../../src/io/safetensors.js';
+import { loadModel } from '../../src/models/causal-lm.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { train } from '../../src/train/trainer.js';
 import { tempDir } from '../util/tokenizers.js';
@@ -102,4 +104,14 @@ test('LoRA sft with add_special_tokens: the adapter saves the grown embedding in
   const reply = runner.model.generateDetailed([[8190, 8192]], { maxNewTokens: 3 });
   assert.equal((reply.tokens[0] as number[]).length, 3);
   runner.dispose();
+  // Export merges the adapter into the grown base: a checkpoint of 8256 rows with the token in its tokenizer.
+  const exportDir = join(tempDir('resize-export'), 'merged');
+  const exportArgv = ['--model_name_or_path', 'examples/tiny/base', '--adapter_name_or_path', out, '--template'];
+  exportArgv.push('qwen', '--finetuning_type', 'lora', '--export_dir', exportDir, '--add_special_tokens', '<|zh|>');
+  await exportModel(parseExportArgs(exportArgv).args, { log: () => {} });
+  assert.equal(JSON.parse(readFileSync(join(exportDir, 'config.json'), 'utf8')).vocab_size, 8256);
+  assert.equal(Tokenizer.fromDir(exportDir).tokenToId('<|zh|>'), 8192);
+  const merged = await loadModel(exportDir);
+  assert.equal(merged.config.vocabSize, 8256);
+  merged.dispose();
 });
