@@ -11,7 +11,7 @@ import { copyTokenizerFiles } from '../models/saving.js';
 import { TokenizerError } from '../tokenizer/errors.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { readCorpus } from '../tokenizer/train/corpus.js';
-import { extendByteLevelVocab } from '../tokenizer/train/extend-vocab.js';
+import { extendBpeVocab } from '../tokenizer/train/extend-vocab.js';
 import { measureTokenizer, type TokenStats } from '../tokenizer/train/stats.js';
 
 const SUBCOMMANDS = ['train', 'extend', 'stats'] as const;
@@ -89,7 +89,7 @@ async function extend(groups: Args): Promise<void> {
     if (!existsSync(join(dir, 'tokenizer.json'))) throw new TokenizerError(`${what} ${dir} has no tokenizer.json`);
   }
   const readJson = (dir: string) => JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
-  const extended = extendByteLevelVocab(readJson(modelDir), readJson(newDir));
+  const extended = extendBpeVocab(readJson(modelDir), readJson(newDir));
   const tokens = extended.firstNewId + extended.added.length;
   const summary = `added ${extended.added.length} tokens (ids ${extended.firstNewId}-${tokens - 1}; ${extended.alreadyPresent} pieces were already there)`;
   // A tokenizer-only folder (no config.json) is extended without a model to resize.

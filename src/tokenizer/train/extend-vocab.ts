@@ -1,8 +1,9 @@
 /**
- * Vocabulary extension of a byte-level BPE tokenizer.json (the Chinese-LLaMA recipe): the new tokenizer's pieces are
- * appended after every id the base already uses, so old ids never move, and merges are appended so the extended
- * tokenizer actually produces them. A piece whose halves the base already splits differently gets a chain of merges
- * over the base's own segmentation of it (left to right), each intermediate piece becoming a token too.
+ * Vocabulary extension of a BPE tokenizer.json (the Chinese-LLaMA recipe): the new tokenizer's pieces are appended
+ * after every id the base already uses, so old ids never move, and merges are appended so the extended tokenizer
+ * actually produces them. A piece whose halves the base already splits differently gets a chain of merges over the
+ * base's own segmentation of it (left to right), each intermediate piece becoming a token too. Byte-level bases
+ * (GPT-2, Llama-3, Qwen) take the pieces as they are; SentencePiece-style ones (Llama 2, Mistral) as characters.
  */
 import { TokenizerError } from '../errors.js';
 import { tokenToBytes } from './byte-level.js';
@@ -18,6 +19,7 @@ interface BpeModelJson {
 
 interface TokenizerJson {
   added_tokens?: { id: number; content: string }[];
+  normalizer?: unknown;
   pre_tokenizer?: { type?: string; pretokenizers?: { type?: string }[] } | null;
   model?: BpeModelJson;
   [key: string]: unknown;
@@ -40,17 +42,48 @@ function usesByteLevel(json: TokenizerJson): boolean {
   return pre.type === 'Sequence' && (pre.pretokenizers ?? []).some((p) => p.type === 'ByteLevel');
 }
 
-function bpeModel(json: TokenizerJson, what: string): Required<Pick<BpeModelJson, 'vocab' | 'merges'>> {
+type BaseKind = 'byte-level' | 'sentencepiece';
+
+/** A SentencePiece-converted BPE (Llama 2, Mistral, Baichuan, Yi): "▁" for spaces, pieces of characters. */
+function usesMetaspace(json: TokenizerJson): boolean {
+  const text = JSON.stringify([json.normalizer ?? null, json.pre_tokenizer ?? null]);
+  return text.includes('"Metaspace"') || text.includes('"content":"▁"');
+}
+
+function bpeModel(json: TokenizerJson, what: string, allowed: readonly BaseKind[]) {
   const model = json.model;
   if (model?.type !== 'BPE' || !model.vocab || !model.merges)
     throw new TokenizerError(
       `${what}: tokenizer.json must hold a BPE model with vocab and merges (got ${model?.type})`,
     );
-  if (!usesByteLevel(json) || model.byte_fallback)
+  let kind: BaseKind | null = null;
+  if (usesByteLevel(json) && !model.byte_fallback) kind = 'byte-level';
+  else if (usesMetaspace(json)) kind = 'sentencepiece';
+  if (kind === null || !allowed.includes(kind))
     throw new TokenizerError(
-      `${what}: only byte-level BPE tokenizers (GPT-2, Llama-3, Qwen style, ByteLevel pre-tokenizer) can be extended here`,
+      `${what}: only byte-level BPE tokenizers (GPT-2, Llama-3, Qwen style, ByteLevel pre-tokenizer)` +
+        (allowed.includes('sentencepiece') ? ' and SentencePiece-style BPE ones (Llama 2, Mistral: "▁" pieces)' : '') +
+        ' can be extended here',
     );
-  return { vocab: model.vocab, merges: model.merges };
+  return { vocab: model.vocab, merges: model.merges, kind };
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A byte-level piece as a SentencePiece piece: its bytes as text with spaces written "▁"; null for pieces that end
+ * inside a character or hold other whitespace (SentencePiece keeps those as byte tokens).
+ */
+function sentencePiece(token: string): string | null {
+  const bytes = tokenToBytes(token);
+  if (bytes === null) return null;
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+  return /[^\S ]/u.test(text) ? null : text.replaceAll(' ', '▁');
 }
 
 function asPair(merge: string | Merge): Merge {
@@ -101,10 +134,16 @@ class MergeTable {
   }
 }
 
-/** Extends `base` (a parsed tokenizer.json) with the pieces of `extra`, in the order `extra` learned them. */
-export function extendByteLevelVocab(base: TokenizerJson, extra: TokenizerJson): ExtendedVocab {
-  const baseModel = bpeModel(base, 'the model tokenizer');
-  const extraModel = bpeModel(extra, 'the new tokenizer');
+/**
+ * Extends `base` (a parsed tokenizer.json) with the pieces of `extra` (a byte-level BPE), in the order `extra`
+ * learned them. A SentencePiece-style base gets them as character pieces ("▁" for a space); characters it lacks
+ * (until now byte-fallback tokens) become tokens first.
+ */
+export function extendBpeVocab(base: TokenizerJson, extra: TokenizerJson): ExtendedVocab {
+  const baseModel = bpeModel(base, 'the model tokenizer', ['byte-level', 'sentencepiece']);
+  const extraModel = bpeModel(extra, 'the new tokenizer', ['byte-level']);
+  const byteLevel = baseModel.kind === 'byte-level';
+  const toBase = byteLevel ? (t: string): string | null => t : sentencePiece;
   const vocab = new Map(Object.entries(baseModel.vocab));
   // HF's library numbers an added token that the model vocabulary lacks from the vocabulary's size, so once new
   // tokens follow them, the added tokens (<|im_end|>, Llama-3's reserved ones) must be in the vocabulary to keep ids.
@@ -118,18 +157,29 @@ export function extendByteLevelVocab(base: TokenizerJson, extra: TokenizerJson):
     added.push(token);
   };
   // Byte tokens the base lacks (a base trained without the full alphabet) come first: every merge needs its parts.
-  for (const token of Object.keys(extraModel.vocab)) {
-    if ([...token].length === 1 && tokenToBytes(token) !== null) addToken(token);
-  }
+  if (byteLevel)
+    for (const token of Object.keys(extraModel.vocab)) {
+      if ([...token].length === 1 && tokenToBytes(token) !== null) addToken(token);
+    }
   let alreadyPresent = 0;
-  for (const [left, right] of extraModel.merges.map(asPair)) {
-    const token = left + right;
+  for (const [l, r] of extraModel.merges.map(asPair)) {
+    const token = toBase(l + r);
+    if (token === null) continue;
     if (vocab.has(token)) {
       alreadyPresent++;
       continue;
     }
-    const halves = [table.segment(left), table.segment(right)];
-    const pieces = halves[0]?.length === 1 && halves[1]?.length === 1 ? [left, right] : table.segment(token);
+    if (!byteLevel) for (const ch of token) addToken(ch);
+    if ([...token].length === 1) continue;
+    const [left, right] = [toBase(l), toBase(r)];
+    const direct =
+      left !== null &&
+      right !== null &&
+      table.segment(left).length === 1 &&
+      table.segment(right).length === 1 &&
+      vocab.has(left) &&
+      vocab.has(right);
+    const pieces = direct ? [left, right] : table.segment(token);
     let acc = pieces[0] as string;
     for (const piece of pieces.slice(1)) {
       addToken(acc + piece);
