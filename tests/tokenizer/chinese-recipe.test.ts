@@ -100,6 +100,7 @@ test('train a Chinese tokenizer, extend the tiny base, pre-train the new rows, S
       model_name_or_path: baseDir,
       output_dir: pretrainDir,
       max_steps: 8,
+      max_samples: 400,
       per_device_train_batch_size: 8,
       logging_steps: 2,
     },
@@ -116,7 +117,10 @@ test('train a Chinese tokenizer, extend the tiny base, pre-train the new rows, S
   assert.ok(moved > newRowsAfter.length / 4, `${moved} of ${newRowsAfter.length} new-row values changed`);
 
   const sftDir = join(out, 'sft');
-  await train({ ...yaml('sft.yaml'), model_name_or_path: pretrainDir, output_dir: sftDir, max_steps: 4 }, quiet);
+  await train(
+    { ...yaml('sft.yaml'), model_name_or_path: pretrainDir, output_dir: sftDir, max_steps: 4, max_samples: 32 },
+    quiet,
+  );
   const chatTokenizer = Tokenizer.fromDir(sftDir);
   const template = getTemplate('qwen', chatTokenizer, { defaultSystem: '' });
   const model = await loadModel(sftDir);
