@@ -48,6 +48,7 @@ function required(value: unknown, name: string, what: string): string {
 async function train(groups: Args): Promise<void> {
   const t = groups.tokenizer as Record<string, unknown>;
   const outDir = required(t.output_dir, 'output_dir', 'the folder to write tokenizer.json into');
+  if (t.tokenizer_type === 'sentencepiece') return trainSentencePiece(groups, outDir);
   const { trainByteLevelBpe } = await import('../tokenizer/train/train-bpe.js');
   const { writeTrainedTokenizer } = await import('../tokenizer/train/tokenizer-json.js');
   const texts = await corpusOf(groups);
@@ -70,6 +71,26 @@ async function train(groups: Args): Promise<void> {
   );
   if (size < (t.vocab_size as number))
     console.log(`no pair occurs ${t.min_frequency} times any more: stopped below vocab_size ${t.vocab_size}`);
+}
+
+async function trainSentencePiece(groups: Args, outDir: string): Promise<void> {
+  const t = groups.tokenizer as Record<string, unknown>;
+  const { trainSentencePieceBpe } = await import('../tokenizer/train/train-sentencepiece.js');
+  const { writeSentencePieceTokenizer } = await import('../tokenizer/train/tokenizer-json.js');
+  const texts = await corpusOf(groups);
+  const started = performance.now();
+  const proto = trainSentencePieceBpe(texts, {
+    vocabSize: t.vocab_size as number,
+    minFrequency: t.min_frequency as number,
+    characterCoverage: t.character_coverage as number,
+    specialTokens: t.special_tokens as string[],
+  });
+  writeSentencePieceTokenizer(outDir, proto, t.model_max_length as number);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  console.log(
+    `trained a SentencePiece-style BPE of ${proto.pieces.length} pieces on ${texts.length} texts in ${seconds} s ` +
+      `-> ${join(outDir, 'tokenizer.model')} (+ tokenizer.json)`,
+  );
 }
 
 async function extend(groups: Args): Promise<void> {

@@ -98,7 +98,7 @@ test("Mistral's SentencePiece-style BPE takes the pieces as characters: English 
   assert.ok(gain >= 1.8, `${gain}x`);
 });
 
-test('a unigram tokenizer.json, or a SentencePiece-style one as the new tokenizer, is refused with what works', () => {
+test('a unigram tokenizer.json is refused as base and as new tokenizer, and so is a BPE of another alphabet', () => {
   const mistral = JSON.parse(readFileSync(join(LENML.mistral, 'tokenizer.json'), 'utf8'));
   const unigram = { ...mistral, model: { type: 'Unigram', vocab: [['a', -1]] } };
   assert.throws(
@@ -106,7 +106,16 @@ test('a unigram tokenizer.json, or a SentencePiece-style one as the new tokenize
     (e: unknown) => e instanceof TokenizerError && /must hold a BPE model/.test((e as Error).message),
   );
   assert.throws(
-    () => extendBpeVocab(structuredClone(chinese) as never, mistral),
-    (e: unknown) => e instanceof TokenizerError && /the new tokenizer: only byte-level BPE/.test((e as Error).message),
+    () => extendBpeVocab(structuredClone(chinese) as never, unigram),
+    (e: unknown) =>
+      e instanceof TokenizerError && /the new tokenizer: tokenizer.json must hold a BPE/.test((e as Error).message),
+  );
+  // A BPE with neither a ByteLevel nor a "▁" scheme (e.g. a whitespace-split BPE) has no alphabet to map pieces into.
+  const plain = { ...mistral, normalizer: null, pre_tokenizer: { type: 'Whitespace' } };
+  assert.throws(
+    () => extendBpeVocab(plain, structuredClone(chinese) as never),
+    (e: unknown) =>
+      e instanceof TokenizerError &&
+      /only byte-level BPE tokenizers .* and SentencePiece-style/.test((e as Error).message),
   );
 });

@@ -6,7 +6,7 @@
  * (GPT-2, Llama-3, Qwen) take the pieces as they are; SentencePiece-style ones (Llama 2, Mistral) as characters.
  */
 import { TokenizerError } from '../errors.js';
-import { tokenToBytes } from './byte-level.js';
+import { BYTE_TO_CHAR, bytesToToken, tokenToBytes } from './byte-level.js';
 
 type Merge = [string, string];
 
@@ -134,16 +134,27 @@ class MergeTable {
   }
 }
 
+/** A SentencePiece piece ("▁" for spaces) as byte-level characters. */
+function byteLevelPiece(piece: string): string {
+  return bytesToToken(new TextEncoder().encode(piece.replaceAll('▁', ' ')));
+}
+
+/** How a piece of the new tokenizer is written in the base's alphabet (null: it has no piece there). */
+function pieceConverter(from: BaseKind, to: BaseKind): (piece: string) => string | null {
+  if (from === to) return (piece) => piece;
+  return to === 'sentencepiece' ? sentencePiece : byteLevelPiece;
+}
+
 /**
- * Extends `base` (a parsed tokenizer.json) with the pieces of `extra` (a byte-level BPE), in the order `extra`
- * learned them. A SentencePiece-style base gets them as character pieces ("▁" for a space); characters it lacks
+ * Extends `base` (a parsed tokenizer.json) with the pieces of `extra` (a byte-level or SentencePiece-style BPE), in
+ * the order `extra` learned them. A SentencePiece-style base gets them as character pieces ("▁" for a space); characters it lacks
  * (until now byte-fallback tokens) become tokens first.
  */
 export function extendBpeVocab(base: TokenizerJson, extra: TokenizerJson): ExtendedVocab {
   const baseModel = bpeModel(base, 'the model tokenizer', ['byte-level', 'sentencepiece']);
-  const extraModel = bpeModel(extra, 'the new tokenizer', ['byte-level']);
+  const extraModel = bpeModel(extra, 'the new tokenizer', ['byte-level', 'sentencepiece']);
   const byteLevel = baseModel.kind === 'byte-level';
-  const toBase = byteLevel ? (t: string): string | null => t : sentencePiece;
+  const toBase = pieceConverter(extraModel.kind, baseModel.kind);
   const vocab = new Map(Object.entries(baseModel.vocab));
   // HF's library numbers an added token that the model vocabulary lacks from the vocabulary's size, so once new
   // tokens follow them, the added tokens (<|im_end|>, Llama-3's reserved ones) must be in the vocabulary to keep ids.
@@ -157,10 +168,7 @@ export function extendBpeVocab(base: TokenizerJson, extra: TokenizerJson): Exten
     added.push(token);
   };
   // Byte tokens the base lacks (a base trained without the full alphabet) come first: every merge needs its parts.
-  if (byteLevel)
-    for (const token of Object.keys(extraModel.vocab)) {
-      if ([...token].length === 1 && tokenToBytes(token) !== null) addToken(token);
-    }
+  if (byteLevel) for (const ch of BYTE_TO_CHAR) addToken(ch);
   let alreadyPresent = 0;
   for (const [l, r] of extraModel.merges.map(asPair)) {
     const token = toBase(l + r);

@@ -5,6 +5,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../../io/atomic.js';
+import { sentencePieceToTokenizerJson } from '../sentencepiece/convert.js';
+import type { ModelProto } from '../sentencepiece/model-proto.js';
+import { writeModelProto } from '../sentencepiece/write-model-proto.js';
 import type { TrainedBpe } from './train-bpe.js';
 
 const BYTE_LEVEL = { add_prefix_space: false, trim_offsets: true, use_regex: true };
@@ -70,6 +73,43 @@ export function writeTrainedTokenizer(dir: string, trained: TrainedBpe, options:
     ...specialMap,
   };
   writeFileAtomic(join(dir, 'tokenizer.json'), `${JSON.stringify(byteLevelTokenizerJson(trained))}\n`);
+  writeJsonAtomic(join(dir, 'tokenizer_config.json'), config);
+  writeJsonAtomic(join(dir, 'special_tokens_map.json'), specialMap);
+}
+
+/**
+ * Writes a SentencePiece-style model as Llama 2's folders hold it: tokenizer.model, the tokenizer.json transformers
+ * converts it to, and a LlamaTokenizer config (BOS added, no EOS), each atomically.
+ */
+export function writeSentencePieceTokenizer(dir: string, proto: ModelProto, modelMaxLength: number): void {
+  mkdirSync(dir, { recursive: true });
+  const json = sentencePieceToTokenizerJson(proto, join(dir, 'tokenizer.model'));
+  const added = (json.added_tokens as { id: number; content: string; special: boolean }[]).filter((t) => t.special);
+  const specialMap = {
+    bos_token: '<s>',
+    eos_token: '</s>',
+    unk_token: '<unk>',
+    ...(added.length > 3 ? { additional_special_tokens: added.slice(3).map((t) => t.content) } : {}),
+  };
+  const config = {
+    add_bos_token: true,
+    add_eos_token: false,
+    added_tokens_decoder: Object.fromEntries(
+      added.map((t) => {
+        const { id: _id, ...rest } = addedTokenJson(t.id, t.content, true);
+        return [String(t.id), rest];
+      }),
+    ),
+    clean_up_tokenization_spaces: false,
+    legacy: false,
+    model_max_length: modelMaxLength,
+    pad_token: null,
+    sp_model_kwargs: {},
+    tokenizer_class: 'LlamaTokenizer',
+    ...specialMap,
+  };
+  writeFileAtomic(join(dir, 'tokenizer.model'), writeModelProto(proto));
+  writeFileAtomic(join(dir, 'tokenizer.json'), `${JSON.stringify(json)}\n`);
   writeJsonAtomic(join(dir, 'tokenizer_config.json'), config);
   writeJsonAtomic(join(dir, 'special_tokens_map.json'), specialMap);
 }
