@@ -48,6 +48,11 @@ export const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./export.js')).exportCommand(args),
     parse: async (args) => (await import('../export/index.js')).parseExportArgs(args),
   },
+  tokenizer: {
+    describe: "train a byte-level BPE tokenizer, extend a model's vocabulary with it, measure tokens per character",
+    run: async (args) => (await import('./tokenizer.js')).tokenizerCommand(args),
+    parse: async (args) => (await import('./tokenizer.js')).parseTokenizerArgs(args),
+  },
   train: {
     describe:
       'fine-tune or pre-train a model from a LLaMA-Factory-style YAML (stages pt, sft, rm, dpo/orpo/simpo, kto, ppo)',

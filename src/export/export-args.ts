@@ -29,6 +29,10 @@ export interface ExportArgs {
   gguf_type: GgufType;
   /** On-the-fly quantization of the base (LLaMA-Factory's quantization_bit): a merge into it is refused. */
   quantization_bit: number | null;
+  /** LLaMA-Factory's vocabulary growth, given again for an adapter trained with it (see ChatModelArgs). */
+  resize_vocab?: boolean;
+  add_tokens?: string[] | null;
+  add_special_tokens?: string[] | null;
 }
 
 export interface ParsedExportArgs {
@@ -103,6 +107,9 @@ export function parseExportArgs(argv: readonly string[]): ParsedExportArgs {
       quantization_bit: (model.quantization_bit as number | null) ?? null,
       export_format: model.export_format as 'hf' | 'gguf',
       gguf_type: ggufType as GgufType,
+      resize_vocab: model.resize_vocab === true,
+      add_tokens: (model.add_tokens as string[] | null) ?? null,
+      add_special_tokens: (model.add_special_tokens as string[] | null) ?? null,
     },
     notes: typed.notes,
     groups: typed.groups,

@@ -20,6 +20,7 @@ import { tempPathFor, writeFileAtomic } from '../io/atomic.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
 import { readModelConfig } from '../io/model-config.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import { paddedVocabSize } from '../models/resize-vocab.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { VALUE_HEAD_FILE } from '../train/rm.js';
 import type { PyJson } from '../util/python-json.js';
@@ -82,7 +83,9 @@ export async function exportModel(args: ExportArgs, hooks: ExportHooks = {}): Pr
     checkGgufTokenizer(args.model_name_or_path);
   }
   const valueHeadFrom = args.stage === 'rm' ? valueHeadSource(args) : null;
-  if (tokenizer.size > config.vocabSize)
+  const added = (args.add_tokens?.length ?? 0) + (args.add_special_tokens?.length ?? 0);
+  const resizeVocabTo = args.resize_vocab || added > 0 ? paddedVocabSize(tokenizer.size, 64) : 0;
+  if (tokenizer.size > Math.max(config.vocabSize, resizeVocabTo))
     throw new ExportError(
       `the tokenizer has ${tokenizer.size} tokens but the model's vocabulary is ${config.vocabSize} (template ` +
         `${template.name} added special tokens); choose a template whose tokens the model has`,
@@ -96,6 +99,7 @@ export async function exportModel(args: ExportArgs, hooks: ExportHooks = {}): Pr
   const loadDtype = args.export_format === 'hf' && config.torchDtype === dtype ? dtype : 'f32';
   const model = await loadModel(args.model_name_or_path, {
     dtype: loadDtype,
+    ...(resizeVocabTo > 0 ? { resizeVocabTo } : {}),
     ...(adapters.length ? { adapter: adapters } : {}),
   });
   const staging = tempPathFor(resolve(args.export_dir));

@@ -2,7 +2,7 @@
  * The few arguments a command has of its own (not LLaMA-Factory dataclass fields), as tables like the others so that
  * every command reads them with the same parser: YAML, `key=value`, `--key value`, booleans in every spelling.
  */
-import { bool, int, optInt, optStr } from './spec.js';
+import { bool, choice, float, int, list, optInt, optList, optStr } from './spec.js';
 
 /** `lmforge chat`: the system prompt is LLaMA-Factory's default_system (alias --system). */
 export const CHAT_ARGS = {
@@ -26,4 +26,27 @@ export const INSPECT_ARGS = {
   index: int(0, 'preview: the first record to show.'),
   count: int(1, 'preview: how many records to show.'),
   json: bool(false, 'Machine-readable output.'),
+};
+
+/** `lmforge tokenizer train|extend|stats`: the text, the vocabulary and where the result goes. */
+export const TOKENIZER_ARGS = {
+  text_files: optList('train/stats: text files to read (.txt one text per line; .json/.jsonl/.csv/.parquet records).'),
+  tokenizer_type: choice(
+    ['byte_level', 'sentencepiece'] as const,
+    'byte_level',
+    'train: byte_level (GPT-2/Llama-3/Qwen style tokenizer.json) or sentencepiece (Llama 2 style BPE with byte fallback, tokenizer.model + tokenizer.json).',
+  ),
+  character_coverage: float(
+    0.9995,
+    'train, sentencepiece: share of character occurrences kept as pieces (the rest fall back to bytes).',
+  ),
+  vocab_size: int(32000, 'train: ids in the trained tokenizer (256 bytes + merges + special tokens).'),
+  min_frequency: int(2, 'train: a pair is merged only if it occurs at least this often.'),
+  special_tokens: list(['<|endoftext|>'], 'train: special tokens appended after the merges; the first is the EOS.'),
+  model_max_length: int(4096, 'train: model_max_length written into tokenizer_config.json.'),
+  new_tokenizer: optStr('extend: folder with the tokenizer.json whose pieces are added to the model tokenizer.'),
+  pad_to_multiple_of: int(64, "extend: the embedding rows are padded to a multiple of this (LLaMA-Factory's 64)."),
+  compare_tokenizer: optStr('stats: a second tokenizer folder, measured on the same text (before/after).'),
+  json: bool(false, 'stats: machine-readable output.'),
+  output_dir: optStr('train/extend: the folder to write the tokenizer (train) or the extended model (extend) into.'),
 };

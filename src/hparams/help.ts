@@ -10,6 +10,7 @@ const TITLES: Record<string, string> = {
   training: 'Training arguments (Hugging Face Seq2SeqTrainingArguments)',
   generating: 'Generating arguments',
   evaluation: 'Evaluation arguments',
+  tokenizer: 'Tokenizer arguments',
 };
 
 /** A default as a user would type it back (None for null, as LLaMA-Factory's help shows). */

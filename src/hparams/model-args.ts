@@ -39,24 +39,13 @@ export const MODEL_ARGS = {
     'Whether or not to use one of the fast tokenizer (backed by the tokenizers library).',
     { note: 'lmforge always reads tokenizer.json (the fast tokenizer)' },
   ),
-  resize_vocab: bool(false, 'Whether or not to resize the tokenizer vocab and the embedding layers.', {
-    refuse: { why: `resizing the embedding layers is not implemented; ${REMOVE('resize_vocab')}` },
-  }),
+  resize_vocab: bool(false, 'Whether or not to resize the tokenizer vocab and the embedding layers.'),
   split_special_tokens: bool(
     false,
     'Whether or not the special tokens should be split during the tokenization process.',
   ),
-  add_tokens: optList('Non-special tokens to be added into the tokenizer. Use commas to separate multiple tokens.', {
-    refuse: { why: `adding tokens (and resizing the embeddings) is not implemented; ${REMOVE('add_tokens')}` },
-  }),
-  add_special_tokens: optList(
-    'Special tokens to be added into the tokenizer. Use commas to separate multiple tokens.',
-    {
-      refuse: {
-        why: `adding tokens (and resizing the embeddings) is not implemented; ${REMOVE('add_special_tokens')}`,
-      },
-    },
-  ),
+  add_tokens: optList('Non-special tokens to be added into the tokenizer. Use commas to separate multiple tokens.'),
+  add_special_tokens: optList('Special tokens to be added into the tokenizer. Use commas to separate multiple tokens.'),
   model_revision: str('main', 'The specific model version to use (can be a branch name, tag name or commit id).', {
     note: 'models load from a local folder only; check out the revision there',
   }),

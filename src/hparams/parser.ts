@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { CHAT_ARGS, INSPECT_ARGS, SERVER_ARGS } from './command-args.js';
+import { CHAT_ARGS, INSPECT_ARGS, SERVER_ARGS, TOKENIZER_ARGS } from './command-args.js';
 import { DATA_ARGS } from './data-args.js';
 import { didYouMean } from './did-you-mean.js';
 import { HparamsError } from './errors.js';
@@ -54,6 +54,13 @@ export const DATA_GROUPS = {
   data: DATA_ARGS,
   finetuning: FINETUNING_ARGS,
   inspect: INSPECT_ARGS,
+} as const;
+
+/** The groups `lmforge tokenizer train|extend|stats` accept: the model folder, dataset names, and its own. */
+export const TOKENIZER_GROUPS = {
+  model: MODEL_ARGS,
+  data: DATA_ARGS,
+  tokenizer: TOKENIZER_ARGS,
 } as const;
 
 /**

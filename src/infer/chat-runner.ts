@@ -14,6 +14,7 @@ import { noGrad, scope, Tensor } from '../engine/index.js';
 import type { GeneratingArgs } from '../hparams/generating-args.js';
 import { readModelConfig } from '../io/model-config.js';
 import { type CausalLM, loadModel, type QuantizationOptions } from '../models/causal-lm.js';
+import { paddedVocabSize } from '../models/resize-vocab.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
 import { pythonJsonText } from '../util/python-json.js';
@@ -50,6 +51,13 @@ export interface ChatModelArgs {
   quantization?: QuantizationOptions;
   /** Prompt + new tokens at most (vLLM's max_model_len); default the config's max_position_embeddings. */
   max_model_len?: number | null;
+  /**
+   * LLaMA-Factory's vocabulary growth, given again at inference for an adapter trained with it: the tokens are added
+   * and the base's embedding grown (to a multiple of 64) so the adapter's resized embedding fits.
+   */
+  resize_vocab?: boolean;
+  add_tokens?: readonly string[] | null;
+  add_special_tokens?: readonly string[] | null;
 }
 
 export class ChatModelError extends Error {
@@ -102,8 +110,10 @@ export class ChatRunner {
   static async load(args: ChatModelArgs): Promise<ChatRunner> {
     const { tokenizer, template, maxModelLen } = loadTokenizerAndTemplate(args);
     const dtype = args.infer_dtype === 'bfloat16' ? 'bf16' : args.infer_dtype === 'float16' ? 'f16' : ('f32' as const);
+    const added = (args.add_tokens?.length ?? 0) + (args.add_special_tokens?.length ?? 0);
     const model = await loadModel(args.model_name_or_path, {
       dtype,
+      ...(args.resize_vocab || added > 0 ? { resizeVocabTo: paddedVocabSize(tokenizer.size, 64) } : {}),
       ...(args.adapter_name_or_path?.length ? { adapter: args.adapter_name_or_path } : {}),
       ...(args.threads ? { threads: args.threads } : {}),
       ...(args.quantization ? { quantization: args.quantization } : {}),
@@ -111,7 +121,7 @@ export class ChatRunner {
     if (tokenizer.size > model.config.vocabSize) {
       model.dispose();
       throw new ChatModelError(
-        `the tokenizer has ${tokenizer.size} tokens but the model's vocabulary is ${model.config.vocabSize} (the template added special tokens); choose a template that needs no new tokens`,
+        `the tokenizer has ${tokenizer.size} tokens but the model's vocabulary is ${model.config.vocabSize} (the template added special tokens); choose a template that needs no new tokens, or set resize_vocab: true`,
       );
     }
     model.freezeAll();
@@ -337,6 +347,9 @@ export function loadTokenizerAndTemplate(args: ChatModelArgs): {
     throw new ChatModelError((e as Error).message);
   }
   const tokenizer = Tokenizer.fromDir(dir);
+  if (args.add_tokens?.length) tokenizer.addTokens([...args.add_tokens], false);
+  if (args.add_special_tokens?.length)
+    tokenizer.addSpecialTokens({ additionalSpecialTokens: [...args.add_special_tokens] }, false);
   const template = getTemplate(args.template ?? undefined, tokenizer, {
     enableThinking: args.enable_thinking,
     defaultSystem: args.default_system,

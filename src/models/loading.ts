@@ -15,6 +15,7 @@ import type { WeightSource } from './family.js';
 import { CausalLM } from './model.js';
 import { type QuantizationOptions, quantizeProjections } from './quantization.js';
 import { buildModule } from './registry.js';
+import { EMBEDDING_NAME, LM_HEAD_NAME, noisyMeanResize } from './resize-vocab.js';
 
 export interface LoadModelOptions {
   /** Storage dtype of the (frozen) weight matrices: f32 (default), bf16 or f16. Norms stay f32. */
@@ -34,25 +35,43 @@ export interface LoadModelOptions {
    * embeddings and the LM head keep their dtype. A quantized base trains only through LoRA.
    */
   quantization?: QuantizationOptions;
+  /**
+   * Grow the embedding (and an untied LM head) to this many rows while loading, as LLaMA-Factory's resize_vocab:
+   * new rows are the old rows' mean plus noise (models/resize-vocab.ts). Ignored when the model already has as many.
+   */
+  resizeVocabTo?: number;
 }
 
 /** Loads a HF checkpoint folder (config.json + safetensors), optionally with PEFT adapters. */
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<CausalLM> {
   if (options.threads !== undefined) setThreads(options.threads);
-  const config = readModelConfig(dir);
+  const stored = readModelConfig(dir);
+  const rows = options.resizeVocabTo ?? 0;
+  const resize = rows > stored.vocabSize;
+  const config = resize ? { ...stored, vocabSize: rows } : stored;
   const reader = CheckpointReader.open(dir);
+  const resizeGen = new Generator(42);
   try {
     const expected = expectedParameters(config);
     // A bitsandbytes checkpoint keeps its projections quantized; quantization_bit does not apply to it (as in
     // LLaMA-Factory, which ignores it for pre-quantized models).
     const prequantized = bnbQuantizationOf(config, dir);
-    const shapes = prequantized ? bnbParameterShapes(reader) : reader.shapes();
+    const shapes = new Map(prequantized ? bnbParameterShapes(reader) : reader.shapes());
+    if (resize)
+      for (const name of [EMBEDDING_NAME, LM_HEAD_NAME]) {
+        const shape = shapes.get(name);
+        if (shape?.[0] === stored.vocabSize) shapes.set(name, [rows, ...shape.slice(1)]);
+      }
     const report = checkParameters(expected, shapes, (n) => isIgnorableCheckpointTensor(n, config));
     if (!report.ok) throw new Error(formatParameterReport(report, dir));
     const storage = options.dtype ?? 'f32';
     const weights: WeightSource = (name, shape) => {
       const isMatrix = shape.length === 2;
-      const t = keep(reader.load(name, { dtype: isMatrix ? storage : 'f32' }));
+      const t = keep(
+        resize && (name === EMBEDDING_NAME || name === LM_HEAD_NAME)
+          ? resizedRows(reader.load(name, { dtype: 'f32' }), rows, resizeGen, isMatrix ? storage : 'f32')
+          : reader.load(name, { dtype: isMatrix ? storage : 'f32' }),
+      );
       t.name = name;
       if (t.shape.some((d, i) => d !== shape[i]))
         throw new Error(`${dir}: ${name} is [${t.shape}], expected [${shape}]`);
@@ -79,6 +98,16 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   } finally {
     reader.close();
   }
+}
+
+/** weight [V, H] grown to [rows, H] (noisy-mean rows), stored as `dtype`; the input is disposed. */
+function resizedRows(weight: Tensor, rows: number, gen: Generator, dtype: 'f32' | 'bf16' | 'f16'): Tensor {
+  const grown = noisyMeanResize(weight, rows, gen);
+  weight.dispose();
+  if (dtype === 'f32') return grown;
+  const converted = grown.to(dtype);
+  grown.dispose();
+  return converted;
 }
 
 /** A model with random weights (HF's init: matrices ~ N(0, initializer_range), norms 1), for tests and benchmarks. */

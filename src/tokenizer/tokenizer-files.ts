@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TokenizerError } from './errors.js';
+import { sentencePieceToTokenizerJson } from './sentencepiece/convert.js';
+import { parseModelProto } from './sentencepiece/model-proto.js';
 
 /** One entry of tokenizer.json's `added_tokens` (or tokenizer_config.json's `added_tokens_decoder`). */
 export interface AddedTokenInfo {
@@ -217,13 +219,17 @@ function singleSequenceSpecials(processor: unknown): { before: string[]; after: 
 /** Reads a Hugging Face tokenizer directory (tokenizer.json is required: the fast tokenizer format). */
 export function readTokenizerFiles(dir: string): TokenizerFiles {
   const tokenizerPath = join(dir, 'tokenizer.json');
-  if (!existsSync(tokenizerPath)) {
+  const spmPath = join(dir, 'tokenizer.model');
+  if (!existsSync(tokenizerPath) && !existsSync(spmPath)) {
     throw new TokenizerError(
-      `${tokenizerPath} not found: lmforge needs the fast-tokenizer file. Convert a sentencepiece-only checkpoint ` +
-        'once with `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)` in Python, or download tokenizer.json.',
+      `${tokenizerPath} not found: lmforge needs tokenizer.json (the fast-tokenizer file) or a sentencepiece ` +
+        'tokenizer.model; download one of them into the folder.',
     );
   }
-  const tokenizerJson = readFileSync(tokenizerPath, 'utf8');
+  // A sentencepiece-only folder (Llama 2, ChatGLM3, Baichuan, Yi) is converted as transformers' converters do.
+  const tokenizerJson = existsSync(tokenizerPath)
+    ? readFileSync(tokenizerPath, 'utf8')
+    : JSON.stringify(sentencePieceToTokenizerJson(parseModelProto(readFileSync(spmPath), spmPath), spmPath));
   let parsed: Json;
   try {
     parsed = JSON.parse(tokenizerJson) as Json;

@@ -13,6 +13,7 @@ import type { Generator, Tensor } from '../engine/index.js';
 import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { checkModelFolder } from '../io/model-folder-check.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import { paddedVocabSize } from '../models/resize-vocab.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { AdamW, SGD } from './optimizers.js';
 import { resolveResume } from './resume.js';
@@ -62,6 +63,7 @@ export async function prepareRun(
   // A broken config or truncated weights fail here, before the dataset is tokenized.
   checkModelFolder(modelDir);
   const tokenizer = Tokenizer.fromDir(modelDir);
+  const added = addConfiguredTokens(tokenizer, args, log);
   const template = templateFor(tokenizer, args, log);
 
   const dataset = await getTokenizedDataset(
@@ -89,14 +91,18 @@ export async function prepareRun(
   // Model and training mode. Frozen weights are stored in the compute dtype (bf16/f16 halve their memory).
   const storage = ma.compute_dtype === 'bf16' ? 'bf16' : ma.compute_dtype === 'f16' ? 'f16' : 'f32';
   const quantization = quantizationOf(ma);
-  const model = await loadModel(modelDir, quantization ? { quantization } : {});
+  const resizeVocabTo = ma.resize_vocab || added > 0 ? paddedVocabSize(tokenizer.size, 64) : undefined;
+  const model = await loadModel(modelDir, {
+    ...(quantization ? { quantization } : {}),
+    ...(resizeVocabTo !== undefined ? { resizeVocabTo } : {}),
+  });
   let stage: Stage | undefined;
   try {
     if (tokenizer.size > model.config.vocabSize)
       throw new TrainError(
-        `the tokenizer has ${tokenizer.size} tokens but the model's vocabulary is ${model.config.vocabSize} (the template added special tokens); use a template that needs no new tokens`,
+        `the tokenizer has ${tokenizer.size} tokens but the model's vocabulary is ${model.config.vocabSize} (the template added special tokens); set resize_vocab: true to grow the embeddings`,
       );
-    setupTraining(model, args, log);
+    setupTraining(model, withResizedTargets(args, model, resizeVocabTo, log), log);
     if (storage !== 'f32') model.castFrozen(storage);
     model.gradientCheckpointing = !ma.disable_gradient_checkpointing;
     model.train();
@@ -159,4 +165,37 @@ export async function prepareRun(
     model.dispose();
     throw e;
   }
+}
+
+/**
+ * LLaMA-Factory's add_tokens / add_special_tokens (load_tokenizer): tokens added to the tokenizer; any new one turns
+ * resize_vocab on. Returns how many were new.
+ */
+function addConfiguredTokens(tokenizer: Tokenizer, args: TrainArgs, log: (message: string) => void): number {
+  const { add_tokens: plain, add_special_tokens: special } = args.model;
+  let added = 0;
+  if (plain) added += tokenizer.addTokens(plain as string[], false);
+  if (special) added += tokenizer.addSpecialTokens({ additionalSpecialTokens: special as string[] }, false);
+  if (added > 0) {
+    log(`Add ${[...(plain ?? []), ...(special ?? [])].join(',')} to the vocab.`);
+    if (!args.model.resize_vocab) log('New tokens have been added, changed `resize_vocab` to True.');
+  }
+  return added;
+}
+
+/**
+ * With a resized vocabulary, LoRA trains the embedding and LM head in full unless additional_target names modules
+ * (LLaMA-Factory's adapter setup); a tied head is the embedding, so only embed_tokens is named then.
+ */
+function withResizedTargets(
+  args: TrainArgs,
+  model: { config: { tieWordEmbeddings: boolean } },
+  resizeVocabTo: number | undefined,
+  log: (message: string) => void,
+): TrainArgs {
+  const fa = args.finetuning;
+  if (resizeVocabTo === undefined || fa.finetuning_type !== 'lora' || fa.additional_target) return args;
+  const targets = model.config.tieWordEmbeddings ? ['embed_tokens'] : ['embed_tokens', 'lm_head'];
+  log(`Vocab has been resized, add ${targets.join(',')} to trainable params.`);
+  return { ...args, finetuning: { ...fa, additional_target: targets } };
 }

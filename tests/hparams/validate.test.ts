@@ -113,7 +113,7 @@ test('arguments that would change the weights, metrics or memory are errors, not
     [{ load_best_model_at_end: true }, /load_best_model_at_end: true is not supported/],
     [{ save_strategy: 'best', metric_for_best_model: 'loss' }, /save_strategy: "best" is not supported/],
     [{ rope_scaling: 'linear' }, /rope_scaling: "linear" is not supported/],
-    [{ add_special_tokens: '<x>' }, /add_special_tokens: \["<x>"\] is not supported/],
+    [{ init_special_tokens: 'desc_init' }, /init_special_tokens: "desc_init" is not supported/],
     [{ num_beams: 4 }, /num_beams: 4 is not supported .*beam search/],
   ];
   for (const [args, pattern] of refused) rejects(args, pattern);
@@ -123,6 +123,9 @@ test('arguments that would change the weights, metrics or memory are errors, not
   const ok = parseTrainArgs({ ...base, generation_num_beams: 1, quantization_bit: null, flash_attn: 'fa2' });
   assert.ok(ok.notes.some((n) => n.startsWith('flash_attn: FlashAttention is CUDA-only')));
   assert.ok(parseTrainArgs({ ...base, ddp_timeout: 9000 }).notes.some((n) => n.startsWith('ddp_timeout:')));
+  // Vocabulary growth is implemented (issue #17): resize_vocab, add_tokens and add_special_tokens parse.
+  const grown = parseTrainArgs({ ...base, resize_vocab: true, add_tokens: 'a,b', add_special_tokens: '<x>' });
+  assert.deepEqual(grown.model.add_special_tokens, ['<x>']);
 });
 
 test('training-only refusals do not stop inference; those that size inference do', () => {
