@@ -174,9 +174,7 @@ export const FINETUNING_ARGS = {
   badam_mask_mode: choice(['adjacent', 'scatter'] as const, 'adjacent', 'The mode of the mask for BAdam optimizer.'),
   badam_verbose: int(0, 'The verbosity level of BAdam optimizer.'),
   // SwanLabArguments
-  use_swanlab: bool(false, 'Whether or not to use the SwanLab (an experiment tracking and visualization tool).', {
-    note: 'SwanLab reporting is not available; logs go to trainer_log.jsonl and trainer_state.json',
-  }),
+  use_swanlab: bool(false, 'Whether or not to use the SwanLab (an experiment tracking and visualization tool).'),
   swanlab_project: str('llamafactory', 'The project name in SwanLab.'),
   swanlab_workspace: optStr('The workspace name in SwanLab.'),
   swanlab_run_name: optStr('The experiment name in SwanLab.'),

@@ -91,7 +91,7 @@ export const TRAINING_ARGS = {
     'Logger log level to use on the main node.',
     { note: LOG_ONLY },
   ),
-  logging_dir: optStr('Tensorboard log dir.', { note: 'TensorBoard event files are not written' }),
+  logging_dir: optStr('Tensorboard log dir.'),
   logging_strategy: choice(STRATEGIES, 'steps', 'The logging strategy to use.'),
   logging_first_step: bool(false, 'Log the first global_step', { note: LOG_ONLY }),
   logging_steps: float(
@@ -186,7 +186,7 @@ export const TRAINING_ARGS = {
     'Whether to run through the entire `evaluation` step at the very beginning of training.',
     NOT_HERE('an evaluation before the first step', 'eval_on_start'),
   ),
-  run_name: optStr('An optional descriptor for the run.', { note: 'no tracker receives a run name' }),
+  run_name: optStr('An optional descriptor for the run.'),
   disable_tqdm: optBool('Whether or not to disable the tqdm progress bars.', {
     note: 'the progress line shows on a terminal only',
   }),

@@ -20,6 +20,7 @@ import { RunTotalsCounter } from './run-record.js';
 import { TrainError } from './run-setup.js';
 import { type PreparedRun, prepareRun } from './setup.js';
 import type { Optimize } from './stage.js';
+import { openTrackers } from './trackers/index.js';
 import type { TrainOptions, TrainResult } from './train-options.js';
 import { TrainerLogWriter } from './trainer-log.js';
 import { TrainerState } from './trainer-state.js';
@@ -90,6 +91,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
   logWriter.reset(maxSteps, run.prior?.runtime ?? 0);
   writeTrainingArgsYaml(join(outputDir, 'training_args.yaml'), args);
   log(stage.plan.banner);
+  const trackers = openTrackers(args, outputDir, log);
 
   const current = state;
   const checkpointer = new Checkpointer(
@@ -108,6 +110,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     logWriter,
     checkpointer,
     options,
+    trackers,
   });
   // Clip, check, update, clear: the stage calls it after each optimizer update's backward passes.
   const optimize: Optimize = (loss) => {
@@ -158,6 +161,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     }
   } finally {
     endAll(callbacks);
+    trackers.finish();
   }
 
   const totals = counter.totals();
