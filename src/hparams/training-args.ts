@@ -240,10 +240,7 @@ export const TRAINING_ARGS = {
     'Whether or not to track the number of input tokens seen throughout training.',
     { note: 'num_input_tokens_seen is not logged' },
   ),
-  neftune_noise_alpha: optFloat(
-    'Activates neftune noise embeddings into the model.',
-    NOT_HERE('NEFTune (noise on the embeddings while training)', 'neftune_noise_alpha'),
-  ),
+  neftune_noise_alpha: optFloat('Activates neftune noise embeddings into the model.'),
   auto_find_batch_size: bool(false, 'Whether to automatically decrease the batch size on out-of-memory errors.', {
     note: 'the batch size is used as given',
   }),

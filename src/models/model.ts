@@ -78,6 +78,11 @@ export class CausalLM {
     setFullTraining(this.module);
   }
 
+  /** NEFTune (neftune_noise_alpha): noise on the input embeddings while training, drawn from the model's stream. */
+  setNeftune(alpha: number | null): void {
+    this.module.model.embedTokens.neftune = alpha === null ? null : { alpha, rng: this.rng };
+  }
+
   /** Freezes every weight (inference). */
   freezeAll(): void {
     freezeAll(this.module);

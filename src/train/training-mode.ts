@@ -7,6 +7,15 @@ import type { CausalLM } from '../models/causal-lm.js';
 
 /** LoRA (new or resumed adapter, earlier adapters merged), freeze, or full fine-tuning (_setup_*_tuning). */
 export function setupTraining(model: CausalLM, args: TrainArgs, log: (m: string) => void): void {
+  const alpha = args.training.neftune_noise_alpha;
+  if (alpha !== null) {
+    model.setNeftune(alpha);
+    log(`Using noisy embedding with alpha=${alpha}`);
+  }
+  setupMethod(model, args, log);
+}
+
+function setupMethod(model: CausalLM, args: TrainArgs, log: (m: string) => void): void {
   const { model: ma, finetuning: fa, training: ta } = args;
   if (fa.finetuning_type === 'full') {
     model.setFullTraining();

@@ -104,7 +104,6 @@ test('valid combinations pass and derived values follow HF', () => {
 
 test('arguments that would change the weights, metrics or memory are errors, not notes (issue #23 item 7)', () => {
   const refused: Array<[Record<string, unknown>, RegExp]> = [
-    [{ neftune_noise_alpha: 5 }, /neftune_noise_alpha: 5 is not supported .*NEFTune.*remove neftune_noise_alpha/],
     [{ use_dora: true }, /use_dora: true is not supported .*DoRA/],
     [{ use_galore: true, finetuning_type: 'full' }, /use_galore: true is not supported .*GaLore/],
     [{ loraplus_lr_ratio: 16 }, /loraplus_lr_ratio: 16 is not supported/],
