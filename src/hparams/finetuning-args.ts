@@ -78,10 +78,7 @@ export const FINETUNING_ARGS = {
     'Name(s) of target modules to apply LoRA. Use commas to separate multiple modules. Use `all` to specify all the ' +
       'linear modules.',
   ),
-  loraplus_lr_ratio: optFloat(
-    'LoRA plus learning rate ratio (lr_B / lr_A).',
-    NOT_IMPLEMENTED('LoRA+ (a separate learning rate for lora_B)', 'loraplus_lr_ratio'),
-  ),
+  loraplus_lr_ratio: optFloat('LoRA plus learning rate ratio (lr_B / lr_A).'),
   loraplus_lr_embedding: float(1e-6, 'LoRA plus learning rate for lora embedding layers.'),
   use_rslora: bool(false, 'Whether or not to use the rank stabilization scaling factor for LoRA layer.'),
   use_dora: bool(false, 'Whether or not to use the weight-decomposed lora method (DoRA).', {

@@ -17,7 +17,7 @@ import { noteMissingRecord, trainLossOf, writeOutputs } from './outputs.js';
 import { predictOnly } from './predict-run.js';
 import { restoreState } from './resume.js';
 import { RunTotalsCounter } from './run-record.js';
-import { TrainError } from './run-setup.js';
+import { applyScheduledLr, TrainError } from './run-setup.js';
 import { type PreparedRun, prepareRun } from './setup.js';
 import type { Optimize } from './stage.js';
 import { openTrackers } from './trackers/index.js';
@@ -65,6 +65,8 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     evalSteps: ta.eval_steps,
     saveSteps: ta.save_steps,
   });
+  // Each group's starting rate (LoRA+ groups differ): the schedule scales them all by the same factor.
+  const initialLrs = optimizer.paramGroups.map((g) => g.lr);
   const parts: TrainingParts = {
     model: run.model,
     optimizer,
@@ -135,7 +137,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     while (state.global_step < maxSteps) {
       const step = state.global_step;
       const usedLr = scheduler.lr;
-      for (const g of optimizer.paramGroups) g.lr = usedLr;
+      applyScheduledLr(optimizer.paramGroups, initialLrs, ta.learning_rate, usedLr);
       const outcome = await stage.trainStep(step, optimize);
       scheduler.step();
       state.global_step = step + 1;

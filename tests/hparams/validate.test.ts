@@ -106,7 +106,6 @@ test('arguments that would change the weights, metrics or memory are errors, not
   const refused: Array<[Record<string, unknown>, RegExp]> = [
     [{ use_dora: true }, /use_dora: true is not supported .*DoRA/],
     [{ use_galore: true, finetuning_type: 'full' }, /use_galore: true is not supported .*GaLore/],
-    [{ loraplus_lr_ratio: 16 }, /loraplus_lr_ratio: 16 is not supported/],
     [{ shift_attn: true }, /shift_attn: true is not supported .*S\^2-Attn/],
     [{ label_smoothing_factor: 0.1 }, /label_smoothing_factor: 0.1 is not supported/],
     [{ load_best_model_at_end: true }, /load_best_model_at_end: true is not supported/],
