@@ -160,6 +160,7 @@ export function checkTrainArgs(args: TrainArgs): string[] {
       p.push(`quantization_bit must be 4 or 8 for bitsandbytes, got ${model.quantization_bit}.`);
     }
     if (ft.pissa_init) p.push('Please use scripts/pissa_init.py to initialize PiSSA for a quantized model.');
+    if (ft.use_dora) p.push('DoRA over a quantized base is not implemented here: drop use_dora or quantization_bit.');
     if (model.resize_vocab) p.push('Cannot resize embedding layers of a quantized model: drop resize_vocab.');
     if (model.adapter_name_or_path !== null) {
       if (ft.create_new_adapter) p.push('Cannot create new adapter upon a quantized model.');

@@ -3,7 +3,7 @@
  * (disable_adapter) and switch to a second frozen one (load_adapter + set_adapter). Holds the live adapter's config
  * and PEFT's original_module copies of the modules_to_save.
  */
-import { Generator, kaimingUniform_, keep, Tensor } from '../engine/index.js';
+import { Generator, kaimingUniform_, keep, scope, Tensor } from '../engine/index.js';
 import {
   isTargetModule,
   LLAMA_LINEAR_MODULES,
@@ -15,7 +15,7 @@ import {
   saveLoraAdapter,
 } from '../io/peft.js';
 import { Linear } from '../nn/linear.js';
-import { LoraLinear } from '../nn/lora-linear.js';
+import { LoraLinear, rowNorms } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
 import type { CausalLMModule } from './family.js';
 import { copyInto, findParameter, moduleAt, parentAndName } from './parameters.js';
@@ -32,6 +32,8 @@ export interface AddLoraOptions {
   /** Modules trained fully and saved with the adapter (embed_tokens, lm_head, norm...). */
   modulesToSave?: readonly string[];
   useRslora?: boolean;
+  /** DoRA: a trainable magnitude per output row, starting at the base weight's row norms (PEFT's use_dora). */
+  useDora?: boolean;
   /** Seeds A's Kaiming-uniform init (B starts at zero, so the adapter starts as a no-op). */
   seed?: number;
 }
@@ -77,6 +79,7 @@ export class Adapters {
       targetModules: targets,
       modulesToSave: o.modulesToSave && o.modulesToSave.length > 0 ? [...o.modulesToSave] : null,
       useRslora: o.useRslora ?? false,
+      useDora: o.useDora ?? false,
       inferenceMode: false,
       baseModelNameOrPath: this.baseNameOrPath,
     });
@@ -86,7 +89,17 @@ export class Adapters {
       const a = keep(kaimingUniform_(Tensor.empty([rank, base.inFeatures]), gen, { a: Math.sqrt(5) }));
       const b = keep(Tensor.zeros([base.outFeatures, rank]));
       a.requiresGrad = b.requiresGrad = true;
-      return [a, b];
+      if (!cfg.useDora) return [a, b];
+      if (base.quantized) throw new Error('use_dora: DoRA over a quantized base is not implemented; drop use_dora');
+      // B = 0: the adapted weight is W, so m = ||W||_row and the adapter starts as a no-op (PEFT's init)
+      const m = keep(
+        Tensor.from(
+          scope(() => rowNorms(base.weight.to('f32'))),
+          [base.outFeatures],
+        ),
+      );
+      m.requiresGrad = true;
+      return [a, b, m];
     });
     if (wrapped === 0)
       throw new Error(
@@ -128,14 +141,21 @@ export class Adapters {
           );
         a.requiresGrad = trainable;
         b.requiresGrad = trainable;
-        return [a, b];
+        if (cfg.useDora !== (keys.magnitude !== undefined))
+          throw new Error(
+            `${dir}: adapter_config.json has use_dora: ${cfg.useDora} but ${path} ${keys.magnitude ? 'has' : 'has no'} lora_magnitude_vector`,
+          );
+        if (!keys.magnitude) return [a, b];
+        const m = keep(adapter.load(keys.magnitude, { dtype: 'f32' }));
+        m.requiresGrad = trainable;
+        return [a, b, m];
       });
       for (const path of modules.keys())
         if (!seen.has(path))
           throw new Error(`${dir}: weights for ${path} do not match any targeted linear layer of this model`);
       this.keepModulesToSaveOriginals(cfg);
       for (const [saved, k] of adapter.keys) {
-        if (k.kind === 'lora') continue;
+        if (k.kind === 'lora' || k.kind === 'magnitude') continue;
         const name = k.kind === 'bias' ? `${k.module}.bias` : `${k.module}.${k.param}`;
         const target = this.module.parameter(name) ?? findParameter(this.module, name);
         if (!target) throw new Error(`${dir}: ${saved} has no matching parameter ${name} in this model`);
@@ -163,6 +183,7 @@ export class Adapters {
     for (const [path, m] of this.loraLayers()) {
       weights.set(`${PEFT_PREFIX}${path}.lora_A.weight`, m.loraA);
       weights.set(`${PEFT_PREFIX}${path}.lora_B.weight`, m.loraB);
+      if (m.magnitude) weights.set(`${PEFT_PREFIX}${path}.lora_magnitude_vector`, m.magnitude);
     }
     for (const name of this.modulesToSaveParameters(this.lora))
       weights.set(`${PEFT_PREFIX}${name}`, findParameter(this.module, name) as Tensor);
@@ -219,6 +240,7 @@ export class Adapters {
     const adapter = LoraAdapter.open(dir);
     try {
       const cfg = adapter.config;
+      if (cfg.useDora) throw new Error(`${dir}: a DoRA adapter (use_dora) cannot be attached as a second adapter`);
       for (const [saved, k] of adapter.keys)
         if (k.kind !== 'lora')
           throw new Error(
@@ -266,7 +288,7 @@ export class Adapters {
   /** Wraps every targeted Linear (not the output head) in a LoraLinear; returns how many. */
   private wrapLinears(
     cfg: LoraConfig,
-    factors: (base: Linear, rank: number, path: string) => [Tensor, Tensor],
+    factors: (base: Linear, rank: number, path: string) => [Tensor, Tensor, Tensor?],
   ): number {
     let count = 0;
     for (const [path, m] of [...this.module.namedModules()]) {
@@ -274,11 +296,11 @@ export class Adapters {
         continue;
       if (!isTargetModule(cfg, path)) continue;
       const { r, scaling } = loraParamsFor(cfg, path);
-      const [a, b] = factors(m, r, path);
+      const [a, b, magnitude] = factors(m, r, path);
       const [parentPath, name] = parentAndName(path);
       moduleAt(this.module, parentPath).replaceChild(
         name,
-        new LoraLinear(m, { rank: r, scaling, dropout: cfg.loraDropout }, a, b, this.rng),
+        new LoraLinear(m, { rank: r, scaling, dropout: cfg.loraDropout }, a, b, this.rng, magnitude),
       );
       count++;
     }

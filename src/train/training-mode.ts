@@ -50,10 +50,11 @@ function setupMethod(model: CausalLM, args: TrainArgs, log: (m: string) => void)
       targetModules: targets,
       ...(fa.additional_target ? { modulesToSave: fa.additional_target } : {}),
       useRslora: fa.use_rslora,
+      useDora: fa.use_dora,
       seed: ta.seed,
     });
     log(
-      `Fine-tuning method: LoRA (rank ${fa.lora_rank}, alpha ${fa.lora_alpha}, targets ${Array.isArray(targets) ? targets.join(',') : targets})`,
+      `Fine-tuning method: ${fa.use_dora ? 'DoRA' : 'LoRA'} (rank ${fa.lora_rank}, alpha ${fa.lora_alpha}, targets ${Array.isArray(targets) ? targets.join(',') : targets})`,
     );
   }
 }
