@@ -82,7 +82,7 @@ export const FINETUNING_ARGS = {
   loraplus_lr_embedding: float(1e-6, 'LoRA plus learning rate for lora embedding layers.'),
   use_rslora: bool(false, 'Whether or not to use the rank stabilization scaling factor for LoRA layer.'),
   use_dora: bool(false, 'Whether or not to use the weight-decomposed lora method (DoRA).'),
-  pissa_init: bool(false, 'Whether or not to initialize a PiSSA adapter.', NOT_IMPLEMENTED('PiSSA', 'pissa_init')),
+  pissa_init: bool(false, 'Whether or not to initialize a PiSSA adapter.'),
   pissa_iter: int(16, 'The number of iteration steps performed by FSVD in PiSSA. Use -1 to disable it.'),
   pissa_convert: bool(false, 'Whether or not to convert the PiSSA adapter to a normal LoRA adapter.'),
   create_new_adapter: bool(false, 'Whether or not to create a new adapter with randomly initialized weight.'),

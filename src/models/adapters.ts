@@ -19,6 +19,7 @@ import { LoraLinear, rowNorms } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
 import type { CausalLMModule } from './family.js';
 import { copyInto, findParameter, moduleAt, parentAndName } from './parameters.js';
+import { applyPissa, pissaInitName, pissaIterationsOf, savePissaAdapter } from './pissa.js';
 import { freezeAll } from './training-modes.js';
 
 /** LoRA settings in LLaMA-Factory's terms (lora_rank, lora_alpha, lora_dropout, lora_target, additional_target). */
@@ -34,6 +35,9 @@ export interface AddLoraOptions {
   useRslora?: boolean;
   /** DoRA: a trainable magnitude per output row, starting at the base weight's row norms (PEFT's use_dora). */
   useDora?: boolean;
+  /** PiSSA (pissa_init): factors from the base weight's top-r singular directions, the base keeps the residual;
+   * `iterations` is pissa_iter (-1: until converged). */
+  pissa?: { iterations: number };
   /** Seeds A's Kaiming-uniform init (B starts at zero, so the adapter starts as a no-op). */
   seed?: number;
 }
@@ -46,6 +50,8 @@ export class Adapters {
    * which disable_adapter() runs instead of the trained copy).
    */
   private readonly modulesToSaveOriginals = new Map<Tensor, Tensor>();
+  /** PiSSA's initial factors per module path (pissa_convert subtracts them). */
+  private readonly pissaInitial = new Map<string, [Tensor, Tensor]>();
 
   constructor(
     private readonly module: CausalLMModule,
@@ -80,14 +86,19 @@ export class Adapters {
       modulesToSave: o.modulesToSave && o.modulesToSave.length > 0 ? [...o.modulesToSave] : null,
       useRslora: o.useRslora ?? false,
       useDora: o.useDora ?? false,
+      ...(o.pissa ? { initLoraWeights: pissaInitName(o.pissa.iterations) } : {}),
       inferenceMode: false,
       baseModelNameOrPath: this.baseNameOrPath,
     });
     const gen = new Generator(o.seed ?? 42);
     freezeAll(this.module);
-    const wrapped = this.wrapLinears(cfg, (base, rank) => {
-      const a = keep(kaimingUniform_(Tensor.empty([rank, base.inFeatures]), gen, { a: Math.sqrt(5) }));
-      const b = keep(Tensor.zeros([base.outFeatures, rank]));
+    const wrapped = this.wrapLinears(cfg, (base, rank, path) => {
+      const [a, b] = o.pissa
+        ? this.pissaFactors(base, rank, loraParamsFor(cfg, path).scaling, o.pissa.iterations, gen, path)
+        : [
+            keep(kaimingUniform_(Tensor.empty([rank, base.inFeatures]), gen, { a: Math.sqrt(5) })),
+            keep(Tensor.zeros([base.outFeatures, rank])),
+          ];
       a.requiresGrad = b.requiresGrad = true;
       if (!cfg.useDora) return [a, b];
       if (base.quantized) throw new Error('use_dora: DoRA over a quantized base is not implemented; drop use_dora');
@@ -123,7 +134,13 @@ export class Adapters {
       const modules = adapter.loraModules();
       freezeAll(this.module);
       const seen = new Set<string>();
+      const pissaIterations = pissaIterationsOf(cfg.initLoraWeights);
+      const pissaGen = new Generator(42);
       this.wrapLinears(cfg, (base, rank, path) => {
+        // a PiSSA adapter adapts the residual: recompute it from the base, as PEFT does when loading one
+        const scaling = loraParamsFor(cfg, path).scaling;
+        if (pissaIterations !== null)
+          for (const t of applyPissa(base, rank, scaling, pissaIterations, pissaGen)) t.dispose();
         const keys = modules.get(path);
         if (!keys)
           throw new Error(`${dir}: adapter_config.json targets ${path} but the weights have no lora_A/lora_B for it`);
@@ -189,6 +206,28 @@ export class Adapters {
       weights.set(`${PEFT_PREFIX}${name}`, findParameter(this.module, name) as Tensor);
     const baseModelNameOrPath = this.lora.baseModelNameOrPath ?? this.baseNameOrPath;
     saveLoraAdapter(dir, { ...this.lora, baseModelNameOrPath, inferenceMode: true }, weights);
+  }
+
+  /** PiSSA's initial factors, with copies kept for pissa_convert. */
+  private pissaFactors(base: Linear, r: number, scaling: number, iterations: number, gen: Generator, path: string) {
+    const [a, b] = applyPissa(base, r, scaling, iterations, gen);
+    this.pissaInitial.set(path, [keep(a.to('f32')), keep(b.to('f32'))]);
+    return [a, b] as const;
+  }
+
+  /** LLaMA-Factory's pissa_convert files: the starting adapter (pissa_init) or the trained one converted (pissa.ts). */
+  savePissa(dir: string, which: 'initial' | 'converted'): void {
+    const cfg = this.lora;
+    if (!cfg || this.pissaInitial.size === 0) throw new Error('the model has no PiSSA adapter (pissa_init)');
+    const layers = this.loraLayers().map(
+      ([path, m]) => [path, m, this.pissaInitial.get(path) as [Tensor, Tensor]] as const,
+    );
+    savePissaAdapter(
+      dir,
+      which,
+      { ...cfg, baseModelNameOrPath: cfg.baseModelNameOrPath ?? this.baseNameOrPath },
+      layers,
+    );
   }
 
   /** W += scaling * B @ A for every adapted layer; the model is a plain model again. */
@@ -280,6 +319,8 @@ export class Adapters {
 
   /** Frees the named adapters and the modules_to_save originals (the module tree frees the rest). */
   dispose(): void {
+    for (const f of this.pissaInitial.values()) for (const t of f) t.dispose();
+    this.pissaInitial.clear();
     for (const [, m] of this.loraLayers()) m.disposeNamedAdapters();
     for (const original of this.modulesToSaveOriginals.values()) original.dispose();
     this.modulesToSaveOriginals.clear();

@@ -154,6 +154,11 @@ export class CausalLM {
     this.adapters.save(dir);
   }
 
+  /** pissa_convert's folders: the starting PiSSA adapter, or the trained one as a LoRA for the original base. */
+  savePissaAdapter(dir: string, which: 'initial' | 'converted'): void {
+    this.adapters.savePissa(dir, which);
+  }
+
   /** W += scaling * B @ A for every adapted layer; the model is a plain model again. */
   mergeAdapter(): void {
     this.adapters.merge();

@@ -94,6 +94,10 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
   writeTrainingArgsYaml(join(outputDir, 'training_args.yaml'), args);
   log(stage.plan.banner);
   const trackers = openTrackers(args, outputDir, log);
+  if (args.finetuning.pissa_init && args.finetuning.pissa_convert) {
+    run.model.savePissaAdapter(join(outputDir, 'pissa_init'), 'initial');
+    log(`Initial PiSSA adapter saved at: ${join(outputDir, 'pissa_init')}`);
+  }
 
   const current = state;
   const checkpointer = new Checkpointer(

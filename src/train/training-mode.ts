@@ -51,10 +51,11 @@ function setupMethod(model: CausalLM, args: TrainArgs, log: (m: string) => void)
       ...(fa.additional_target ? { modulesToSave: fa.additional_target } : {}),
       useRslora: fa.use_rslora,
       useDora: fa.use_dora,
+      ...(fa.pissa_init ? { pissa: { iterations: fa.pissa_iter } } : {}),
       seed: ta.seed,
     });
     log(
-      `Fine-tuning method: ${fa.use_dora ? 'DoRA' : 'LoRA'} (rank ${fa.lora_rank}, alpha ${fa.lora_alpha}, targets ${Array.isArray(targets) ? targets.join(',') : targets})`,
+      `Fine-tuning method: ${fa.use_dora ? 'DoRA' : 'LoRA'}${fa.pissa_init ? ' with PiSSA init' : ''} (rank ${fa.lora_rank}, alpha ${fa.lora_alpha}, targets ${Array.isArray(targets) ? targets.join(',') : targets})`,
     );
   }
 }
