@@ -17,11 +17,7 @@ export const FINETUNING_ARGS = {
   pure_bf16: bool(false, 'Whether or not to train model in purely bf16 precision (without AMP).', {
     note: 'the CPU engine keeps trainable weights and optimizer state in f32',
   }),
-  use_llama_pro: bool(
-    false,
-    'Whether or not to make only the parameters in the expanded blocks trainable.',
-    NOT_IMPLEMENTED('LLaMA Pro block expansion', 'use_llama_pro'),
-  ),
+  use_llama_pro: bool(false, 'Whether or not to make only the parameters in the expanded blocks trainable.'),
   use_adam_mini: bool(
     false,
     'Whether or not to use the Adam-mini optimizer.',

@@ -105,6 +105,7 @@ test('valid combinations pass and derived values follow HF', () => {
 test('arguments that would change the weights, metrics or memory are errors, not notes (issue #23 item 7)', () => {
   const refused: Array<[Record<string, unknown>, RegExp]> = [
     [{ use_badam: true, finetuning_type: 'full' }, /use_badam: true is not supported .*BAdam/],
+    [{ use_adam_mini: true }, /use_adam_mini: true is not supported .*Adam-mini/],
     [{ use_galore: true, finetuning_type: 'full' }, /use_galore: true is not supported .*GaLore/],
     [{ shift_attn: true }, /shift_attn: true is not supported .*S\^2-Attn/],
     [{ label_smoothing_factor: 0.1 }, /label_smoothing_factor: 0.1 is not supported/],
