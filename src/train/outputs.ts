@@ -32,13 +32,13 @@ export function writeOutputs(
   const { model, stage, outputDir } = run;
   const { finetuning: fa, training: ta } = args;
   if (model.adapterConfig) model.saveAdapter(outputDir);
+  // The run's tokenizer (its template's chat template included) is written below, not the base folder's files.
+  else model.save(outputDir, { tokenizer: false });
   if (fa.pissa_init && fa.pissa_convert) {
     const dir = join(outputDir, 'pissa_converted');
     model.savePissaAdapter(dir, 'converted');
     log(`PiSSA adapter converted to a LoRA adapter for the original model: ${dir}`);
   }
-  // The run's tokenizer (its template's chat template included) is written below, not the base folder's files.
-  else model.save(outputDir, { tokenizer: false });
   stage.saveExtra?.(outputDir);
   run.tokenizer.save(outputDir);
   state.save(outputDir);

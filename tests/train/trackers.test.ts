@@ -5,7 +5,7 @@
  * read as their services' tools read them; secrets (fields ending in token / api_key) never reach a tracker.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
@@ -155,6 +155,7 @@ test('report_to: every tracker gets the loss at its step, the config without sec
     },
     { progress: false, log: () => {} },
   );
+  assert.ok(existsSync(join(out, 'adapter_model.safetensors')), 'the adapter is saved as usual');
   const losses = result.logHistory.filter((e) => typeof e.loss === 'number');
   assert.deepEqual(
     losses.map((e) => e.step),
