@@ -167,7 +167,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     }
   } finally {
     endAll(callbacks);
-    trackers.finish();
+    await trackers.finish();
   }
 
   const totals = counter.totals();

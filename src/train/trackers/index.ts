@@ -8,13 +8,14 @@ import { fileURLToPath } from 'node:url';
 import type { TrainArgs } from '../../hparams/index.js';
 import type { LogEntry } from '../trainer-state.js';
 import { MlflowFileRun } from './mlflow.js';
+import { MlflowRestRun } from './mlflow-rest.js';
 import { OfflineRunFolder } from './offline-run.js';
 import { flatConfig, groupedConfig, rewriteLogs } from './run-config.js';
 import { defaultLogDirName, TensorBoardWriter } from './tensorboard.js';
 
 interface Tracker {
   log(entry: LogEntry): void;
-  finish(): void;
+  finish(): void | Promise<void>;
 }
 
 export class Trackers {
@@ -28,8 +29,9 @@ export class Trackers {
     for (const t of this.trackers) t.log(entry);
   }
 
-  finish(): void {
-    for (const t of this.trackers) t.finish();
+  /** Closes every tracker (a tracking server's queued requests are awaited). */
+  async finish(): Promise<void> {
+    for (const t of this.trackers) await t.finish();
   }
 }
 
@@ -79,7 +81,19 @@ export function openTrackers(
     locations.swanlab = run.dir;
     trackers.push({ log: (e) => run.log(rewriteLogs(e), e.step), finish: () => run.finish() });
   }
-  if (names.has('mlflow')) {
+  const mlflowUri = env.MLFLOW_TRACKING_URI ?? '';
+  if (names.has('mlflow') && /^https?:\/\//i.test(mlflowUri)) {
+    const run = new MlflowRestRun(
+      mlflowUri,
+      env.MLFLOW_EXPERIMENT_NAME ?? 'Default',
+      runName,
+      flatConfig(args),
+      env,
+      log,
+    );
+    locations.mlflow = mlflowUri;
+    trackers.push({ log: (e) => run.logMetrics(numbersOf(e), e.step), finish: () => run.finish() });
+  } else if (names.has('mlflow')) {
     const run = new MlflowFileRun(
       mlflowStore(env.MLFLOW_TRACKING_URI, outputDir, log),
       env.MLFLOW_EXPERIMENT_NAME ?? 'Default',
@@ -96,12 +110,12 @@ export function openTrackers(
   return new Trackers(trackers, locations);
 }
 
-/** MLFLOW_TRACKING_URI as a local store folder: a path or file: URI; unset or a server URI -> output_dir/mlruns. */
+/** MLFLOW_TRACKING_URI as a local store folder: a path or file: URI; unset or another scheme -> output_dir/mlruns. */
 function mlflowStore(uri: string | undefined, outputDir: string, log: (message: string) => void): string {
   if (uri === undefined || uri === '') return join(outputDir, 'mlruns');
   if (uri.startsWith('file:')) return fileURLToPath(uri);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) {
-    log(`note: MLflow tracking servers (${uri}) are not supported; the run is written to output_dir/mlruns`);
+    log(`note: MLflow tracking URI ${uri} is neither a folder nor http(s); the run is written to output_dir/mlruns`);
     return join(outputDir, 'mlruns');
   }
   return isAbsolute(uri) ? uri : join(process.cwd(), uri);
