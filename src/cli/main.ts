@@ -43,6 +43,11 @@ export const COMMANDS: Record<string, Command> = {
     describe: "this list; lmforge help <command> shows that command's options",
     run: async (args) => helpCommand(args),
   },
+  expand: {
+    describe: 'LLaMA Pro block expansion: insert zero-initialised layers to train with use_llama_pro',
+    run: async (args) => (await import('./expand.js')).expandCommand(args),
+    parse: async (args) => (await import('./expand.js')).parseExpandArgs(args),
+  },
   export: {
     describe: 'merge LoRA adapters into the model and write a Hugging Face checkpoint (+ tokenizer, Modelfile)',
     run: async (args) => (await import('./export.js')).exportCommand(args),

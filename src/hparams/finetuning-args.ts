@@ -17,11 +17,7 @@ export const FINETUNING_ARGS = {
   pure_bf16: bool(false, 'Whether or not to train model in purely bf16 precision (without AMP).', {
     note: 'runs as bf16 mixed precision: the engine keeps trainable weights and optimizer state in f32',
   }),
-  use_llama_pro: bool(
-    false,
-    'Whether or not to make only the parameters in the expanded blocks trainable.',
-    NOT_IMPLEMENTED('LLaMA Pro block expansion', 'use_llama_pro'),
-  ),
+  use_llama_pro: bool(false, 'Whether or not to make only the parameters in the expanded blocks trainable.'),
   use_adam_mini: bool(
     false,
     'Whether or not to use the Adam-mini optimizer.',
@@ -78,16 +74,11 @@ export const FINETUNING_ARGS = {
     'Name(s) of target modules to apply LoRA. Use commas to separate multiple modules. Use `all` to specify all the ' +
       'linear modules.',
   ),
-  loraplus_lr_ratio: optFloat(
-    'LoRA plus learning rate ratio (lr_B / lr_A).',
-    NOT_IMPLEMENTED('LoRA+ (a separate learning rate for lora_B)', 'loraplus_lr_ratio'),
-  ),
+  loraplus_lr_ratio: optFloat('LoRA plus learning rate ratio (lr_B / lr_A).'),
   loraplus_lr_embedding: float(1e-6, 'LoRA plus learning rate for lora embedding layers.'),
   use_rslora: bool(false, 'Whether or not to use the rank stabilization scaling factor for LoRA layer.'),
-  use_dora: bool(false, 'Whether or not to use the weight-decomposed lora method (DoRA).', {
-    ...NOT_IMPLEMENTED('DoRA', 'use_dora'),
-  }),
-  pissa_init: bool(false, 'Whether or not to initialize a PiSSA adapter.', NOT_IMPLEMENTED('PiSSA', 'pissa_init')),
+  use_dora: bool(false, 'Whether or not to use the weight-decomposed lora method (DoRA).'),
+  pissa_init: bool(false, 'Whether or not to initialize a PiSSA adapter.'),
   pissa_iter: int(16, 'The number of iteration steps performed by FSVD in PiSSA. Use -1 to disable it.'),
   pissa_convert: bool(false, 'Whether or not to convert the PiSSA adapter to a normal LoRA adapter.'),
   create_new_adapter: bool(false, 'Whether or not to create a new adapter with randomly initialized weight.'),
@@ -174,9 +165,7 @@ export const FINETUNING_ARGS = {
   badam_mask_mode: choice(['adjacent', 'scatter'] as const, 'adjacent', 'The mode of the mask for BAdam optimizer.'),
   badam_verbose: int(0, 'The verbosity level of BAdam optimizer.'),
   // SwanLabArguments
-  use_swanlab: bool(false, 'Whether or not to use the SwanLab (an experiment tracking and visualization tool).', {
-    note: 'SwanLab reporting is not available; logs go to trainer_log.jsonl and trainer_state.json',
-  }),
+  use_swanlab: bool(false, 'Whether or not to use the SwanLab (an experiment tracking and visualization tool).'),
   swanlab_project: str('llamafactory', 'The project name in SwanLab.'),
   swanlab_workspace: optStr('The workspace name in SwanLab.'),
   swanlab_run_name: optStr('The experiment name in SwanLab.'),

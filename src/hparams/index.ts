@@ -27,7 +27,7 @@ export {
   typeArgs,
 } from './parser.js';
 export { type ArgGroup, type ArgKind, type ArgSpec, ArgValueError, type ArgValues, defaultsOf } from './spec.js';
-export { checkTrainArgs, parseTrainArgs, type TrainArgs } from './train-args.js';
+export { checkTrainArgs, parseTrainArgs, SUPPORTED_TRACKERS, type TrainArgs } from './train-args.js';
 export {
   ADAMW_OPTIMIZERS,
   LR_SCHEDULER_TYPES,

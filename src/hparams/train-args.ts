@@ -46,6 +46,42 @@ const OTHER_HF_OPTIMIZERS = [
   'schedule_free_sgd',
 ];
 
+/** The trackers `report_to` can name here (src/train/trackers). */
+export const SUPPORTED_TRACKERS = ['tensorboard', 'wandb', 'mlflow', 'swanlab'] as const;
+
+/** HF integrations accepted by name without effect (their logs are in trainer_log.jsonl and trainer_state.json). */
+const OTHER_HF_TRACKERS = [
+  'azure_ml',
+  'clearml',
+  'codecarbon',
+  'comet_ml',
+  'dagshub',
+  'dvclive',
+  'flyte',
+  'neptune',
+  'ray',
+  'trackio',
+];
+
+/** HF's report_to: `none` is none, `all` every integration installed (here: tensorboard, the one needing no account). */
+function reportTo(given: readonly string[], notes: string[]): string[] {
+  const out = new Set<string>();
+  for (const name of given) {
+    if (name === 'none') continue;
+    if (name === 'all') out.add('tensorboard');
+    else if ((SUPPORTED_TRACKERS as readonly string[]).includes(name)) out.add(name);
+    else if (OTHER_HF_TRACKERS.includes(name)) {
+      notes.push(`report_to: ${name} is not available here; logs go to trainer_log.jsonl`);
+    } else {
+      const guess = didYouMean(name, [...SUPPORTED_TRACKERS, ...OTHER_HF_TRACKERS, 'all', 'none']);
+      throw new HparamsError([
+        `report_to: unknown integration '${name}'${guess ? ` (did you mean '${guess}'?)` : ''}; use one of ${SUPPORTED_TRACKERS.join(', ')} or none.`,
+      ]);
+    }
+  }
+  return [...out];
+}
+
 /** Parses argv (`cfg.yaml key=value ...` or `--key value ...`) or an already-read mapping into checked arguments. */
 export function parseTrainArgs(input: readonly string[] | Record<string, unknown>): TrainArgs {
   const raw = Array.isArray(input)
@@ -84,11 +120,7 @@ function completeDefaults(args: TrainArgs): void {
   if (tr.greater_is_better === null && tr.metric_for_best_model !== null) {
     tr.greater_is_better = !tr.metric_for_best_model.endsWith('loss');
   }
-  const reporters = tr.report_to.filter((r) => r !== 'none');
-  if (reporters.length > 0) {
-    args.notes.push(`report_to: ${reporters.join(', ')} is not available here; logs go to trainer_log.jsonl`);
-  }
-  tr.report_to = [];
+  tr.report_to = reportTo(tr.report_to, args.notes);
   tr.generation_max_length ??= data.cutoff_len;
   tr.generation_num_beams = data.eval_num_beams ?? tr.generation_num_beams;
   const computeDtype: ComputeDtype = tr.bf16 || ft.pure_bf16 ? 'bf16' : tr.fp16 ? 'f16' : 'f32';
@@ -128,6 +160,7 @@ export function checkTrainArgs(args: TrainArgs): string[] {
       p.push(`quantization_bit must be 4 or 8 for bitsandbytes, got ${model.quantization_bit}.`);
     }
     if (ft.pissa_init) p.push('Please use scripts/pissa_init.py to initialize PiSSA for a quantized model.');
+    if (ft.use_dora) p.push('DoRA over a quantized base is not implemented here: drop use_dora or quantization_bit.');
     if (model.resize_vocab) p.push('Cannot resize embedding layers of a quantized model: drop resize_vocab.');
     if (model.adapter_name_or_path !== null) {
       if (ft.create_new_adapter) p.push('Cannot create new adapter upon a quantized model.');

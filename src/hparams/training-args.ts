@@ -91,7 +91,7 @@ export const TRAINING_ARGS = {
     'Logger log level to use on the main node.',
     { note: LOG_ONLY },
   ),
-  logging_dir: optStr('Tensorboard log dir.', { note: 'TensorBoard event files are not written' }),
+  logging_dir: optStr('Tensorboard log dir.'),
   logging_strategy: choice(STRATEGIES, 'steps', 'The logging strategy to use.'),
   logging_first_step: bool(false, 'Log the first global_step', { note: LOG_ONLY }),
   logging_steps: float(
@@ -186,7 +186,7 @@ export const TRAINING_ARGS = {
     'Whether to run through the entire `evaluation` step at the very beginning of training.',
     NOT_HERE('an evaluation before the first step', 'eval_on_start'),
   ),
-  run_name: optStr('An optional descriptor for the run.', { note: 'no tracker receives a run name' }),
+  run_name: optStr('An optional descriptor for the run.'),
   disable_tqdm: optBool('Whether or not to disable the tqdm progress bars.', {
     note: 'the progress line shows on a terminal only',
   }),
@@ -240,10 +240,7 @@ export const TRAINING_ARGS = {
     'Whether or not to track the number of input tokens seen throughout training.',
     { note: 'num_input_tokens_seen is not logged' },
   ),
-  neftune_noise_alpha: optFloat(
-    'Activates neftune noise embeddings into the model.',
-    NOT_HERE('NEFTune (noise on the embeddings while training)', 'neftune_noise_alpha'),
-  ),
+  neftune_noise_alpha: optFloat('Activates neftune noise embeddings into the model.'),
   auto_find_batch_size: bool(false, 'Whether to automatically decrease the batch size on out-of-memory errors.', {
     note: 'the batch size is used as given',
   }),

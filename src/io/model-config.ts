@@ -13,6 +13,8 @@
  *   `use_sliding_window`, and then only for layers >= `max_window_layers`.
  * - Qwen3: `attention_bias` (default false) on q/k/v/o; RMSNorm over head_dim on q and k per head (q_norm, k_norm);
  *   head_dim defaults to 128, not hidden/heads; sliding window as Qwen2.
+ * - Gemma: GeGLU MLP (tanh-approximated GELU: `hidden_activation`, else `hidden_act`), (1 + w) RMSNorm, embeddings
+ *   scaled by sqrt(hidden_size), tied embeddings by default, head_dim default 256 (src/models/gemma.ts).
  */
 
 import { readFileSync } from 'node:fs';
@@ -26,6 +28,7 @@ export const SUPPORTED_ARCHITECTURES = [
   'MistralForCausalLM',
   'Qwen2ForCausalLM',
   'Qwen3ForCausalLM',
+  'GemmaForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -34,6 +37,7 @@ const MODEL_TYPE: Record<Architecture, string> = {
   MistralForCausalLM: 'mistral',
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
+  GemmaForCausalLM: 'gemma',
 };
 
 /** `rope_scaling` in the engine's terms (src/engine/ops/rope-config.ts): the kernel's single source of truth. */
@@ -79,7 +83,8 @@ export interface ModelConfig {
   /** The dtype the weights were saved in (`torch_dtype`, or `dtype` in newer transformers), when lmforge has it. */
   readonly torchDtype: DType | null;
   readonly slidingWindow: SlidingWindow | null;
-  readonly hiddenAct: 'silu';
+  /** The MLP's activation: SiLU (SwiGLU), or Gemma's tanh-approximated GELU (GeGLU). */
+  readonly hiddenAct: 'silu' | 'gelu_pytorch_tanh';
   /** The parsed file, so saving keeps keys lmforge does not interpret. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
@@ -169,6 +174,7 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
   const isQwen = isQwen3 || architecture === 'Qwen2ForCausalLM';
   const isLlama = architecture === 'LlamaForCausalLM';
   const isMistral = architecture === 'MistralForCausalLM';
+  const isGemma = architecture === 'GemmaForCausalLM';
 
   const hiddenSize = r.positive('hidden_size');
   const numAttentionHeads = r.positive('num_attention_heads');
@@ -178,16 +184,23 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
       'num_key_value_heads',
       `${numKeyValueHeads} does not divide num_attention_heads (${numAttentionHeads}): grouped-query attention needs whole groups`,
     );
-  const defaultHeadDim = isQwen3 ? 128 : Math.floor(hiddenSize / numAttentionHeads);
-  if (!isQwen3 && !r.has('head_dim') && hiddenSize % numAttentionHeads !== 0)
+  const defaultHeadDim = isQwen3 ? 128 : isGemma ? 256 : Math.floor(hiddenSize / numAttentionHeads);
+  if (!isQwen3 && !isGemma && !r.has('head_dim') && hiddenSize % numAttentionHeads !== 0)
     r.fail('head_dim', `is missing and hidden_size (${hiddenSize}) is not a multiple of num_attention_heads`);
   const headDim = r.positive('head_dim', defaultHeadDim);
 
-  const hiddenAct = r.raw.hidden_act ?? 'silu';
-  if (hiddenAct !== 'silu')
-    r.fail('hidden_act', `${JSON.stringify(hiddenAct)} is not supported: lmforge implements the SiLU MLP only`);
+  const actKey = isGemma && r.raw.hidden_activation != null ? 'hidden_activation' : 'hidden_act';
+  const hiddenAct = r.raw[actKey] ?? (isGemma ? 'gelu_pytorch_tanh' : 'silu');
+  if (hiddenAct !== (isGemma ? 'gelu_pytorch_tanh' : 'silu'))
+    r.fail(
+      actKey,
+      `${JSON.stringify(hiddenAct)} is not supported: lmforge implements ${isGemma ? "Gemma's tanh-approximated GELU (gelu_pytorch_tanh)" : 'the SiLU MLP'} only`,
+    );
 
-  const maxPositionEmbeddings = r.positive('max_position_embeddings', isLlama ? 2048 : isMistral ? 4096 * 32 : 32768);
+  const maxPositionEmbeddings = r.positive(
+    'max_position_embeddings',
+    isLlama ? 2048 : isMistral ? 4096 * 32 : isGemma ? 8192 : 32768,
+  );
   const { ropeTheta, ropeScaling } = parseRope(r, maxPositionEmbeddings);
   const attentionBias = r.bool('attention_bias', false);
   const numHiddenLayers = r.positive('num_hidden_layers');
@@ -210,18 +223,18 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
     ropeTheta,
     ropeScaling,
     rmsNormEps: r.num('rms_norm_eps', 1e-6),
-    qkvBias: isQwen3 || isLlama ? attentionBias : !isMistral,
-    oBias: isQwen3 || isLlama ? attentionBias : false,
+    qkvBias: isQwen3 || isLlama || isGemma ? attentionBias : !isMistral,
+    oBias: isQwen3 || isLlama || isGemma ? attentionBias : false,
     mlpBias: isLlama ? r.bool('mlp_bias', false) : false,
     qkNorm: isQwen3,
-    tieWordEmbeddings: r.bool('tie_word_embeddings', false),
+    tieWordEmbeddings: r.bool('tie_word_embeddings', isGemma),
     maxPositionEmbeddings,
-    bosTokenId: r.tokenId('bos_token_id', isQwen ? null : 1),
-    eosTokenIds: parseEos(r, isQwen ? null : 2),
-    padTokenId: r.tokenId('pad_token_id', null),
+    bosTokenId: r.tokenId('bos_token_id', isQwen ? null : isGemma ? 2 : 1),
+    eosTokenIds: parseEos(r, isQwen ? null : isGemma ? 1 : 2),
+    padTokenId: r.tokenId('pad_token_id', isGemma ? 0 : null),
     torchDtype,
     slidingWindow: parseSlidingWindow(r, architecture, numHiddenLayers),
-    hiddenAct: 'silu',
+    hiddenAct: hiddenAct as ModelConfig['hiddenAct'],
     raw: Object.freeze({ ...r.raw }),
   });
 }
@@ -307,7 +320,7 @@ function parseEos(r: ConfigReader, fallback: number | null): number[] {
 }
 
 function parseSlidingWindow(r: ConfigReader, arch: Architecture, layers: number): SlidingWindow | null {
-  if (arch === 'LlamaForCausalLM') return null;
+  if (arch === 'LlamaForCausalLM' || arch === 'GemmaForCausalLM') return null;
   if (arch === 'MistralForCausalLM') {
     const v = r.raw.sliding_window;
     if (v === null) return null;
@@ -416,7 +429,8 @@ export function toHfConfigJson(cfg: ModelConfig, options: { torchDtype?: DType }
   o.num_key_value_heads = cfg.numKeyValueHeads;
   if (cfg.raw.head_dim !== undefined || cfg.headDim !== Math.floor(cfg.hiddenSize / cfg.numAttentionHeads))
     o.head_dim = cfg.headDim;
-  o.hidden_act = cfg.hiddenAct;
+  // Gemma files often carry both keys (hidden_act "gelu", hidden_activation "gelu_pytorch_tanh"): keep theirs
+  o.hidden_act = cfg.raw.hidden_act ?? cfg.hiddenAct;
   o.rms_norm_eps = cfg.rmsNormEps;
   o.tie_word_embeddings = cfg.tieWordEmbeddings;
   o.max_position_embeddings = cfg.maxPositionEmbeddings;
@@ -437,7 +451,8 @@ export function toHfConfigJson(cfg: ModelConfig, options: { torchDtype?: DType }
     flag('attention_bias', cfg.qkvBias);
     flag('mlp_bias', cfg.mlpBias);
   }
-  if (cfg.architecture === 'Qwen3ForCausalLM') flag('attention_bias', cfg.qkvBias);
+  if (cfg.architecture === 'Qwen3ForCausalLM' || cfg.architecture === 'GemmaForCausalLM')
+    flag('attention_bias', cfg.qkvBias);
   if (cfg.raw.rope_parameters === undefined || cfg.raw.rope_parameters === null) {
     o.rope_theta = cfg.ropeTheta;
     // Keep the file's own spelling (legacy `type` or `rope_type`) when it had one.

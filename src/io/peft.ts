@@ -50,6 +50,8 @@ export interface LoraConfig {
   readonly modulesToSave: readonly string[] | null;
   /** scaling = alpha / sqrt(r) instead of alpha / r. */
   readonly useRslora: boolean;
+  /** DoRA: each adapted module also has a magnitude vector (`lora_magnitude_vector`). */
+  readonly useDora: boolean;
   readonly fanInFanOut: boolean;
   readonly initLoraWeights: boolean | string;
   readonly taskType: string | null;
@@ -76,6 +78,7 @@ export function loraConfig(fields: Partial<Omit<LoraConfig, 'peftType' | 'raw'>>
     bias: 'none',
     modulesToSave: null,
     useRslora: false,
+    useDora: false,
     fanInFanOut: false,
     initLoraWeights: true,
     taskType: 'CAUSAL_LM',
@@ -98,7 +101,6 @@ export function loraConfig(fields: Partial<Omit<LoraConfig, 'peftType' | 'raw'>>
 
 /** Features PEFT can save that change the forward pass in ways lmforge does not implement. */
 const UNSUPPORTED_WHEN_SET: Record<string, string> = {
-  use_dora: 'DoRA (use_dora) adapters are not supported',
   layer_replication: 'layer_replication is not supported',
   lora_bias: 'lora_bias (a bias on lora_B) is not supported',
   target_parameters: 'target_parameters (LoRA on raw parameters) is not supported',
@@ -198,6 +200,7 @@ export function parseLoraConfig(raw: unknown, file = ADAPTER_CONFIG_FILE): LoraC
     bias: bias as LoraConfig['bias'],
     modulesToSave: modulesToSave as string[] | null,
     useRslora: bool('use_rslora', false),
+    useDora: bool('use_dora', false),
     fanInFanOut: bool('fan_in_fan_out', false),
     initLoraWeights: init as boolean | string,
     taskType: str('task_type'),
@@ -244,6 +247,7 @@ export function toAdapterConfigJson(cfg: LoraConfig): string {
   });
   const newer: [string, PyJson, boolean][] = [
     ['use_rslora', cfg.useRslora, cfg.useRslora],
+    ['use_dora', cfg.useDora, cfg.useDora],
     ['rank_pattern', { ...cfg.rankPattern }, Object.keys(cfg.rankPattern).length > 0],
     ['alpha_pattern', { ...cfg.alphaPattern }, Object.keys(cfg.alphaPattern).length > 0],
     [
@@ -322,6 +326,8 @@ export function loraParamsFor(cfg: LoraConfig, modulePath: string): { r: number;
 export type PeftKey =
   /** A LoRA factor of the module at `module`; `embedding` for lora_embedding_A/B. */
   | { readonly kind: 'lora'; readonly module: string; readonly part: 'A' | 'B'; readonly embedding: boolean }
+  /** DoRA's magnitude vector [out] of the module at `module`. */
+  | { readonly kind: 'magnitude'; readonly module: string }
   /** A base bias trained because bias is "all" or "lora_only". */
   | { readonly kind: 'bias'; readonly module: string }
   /** A parameter of a fully trained copy of a module listed in modules_to_save. */
@@ -340,8 +346,8 @@ export function parsePeftKey(
   if (m) return { kind: 'lora', module: m[1] as string, part: m[2] as 'A' | 'B', embedding: false };
   m = /^(.+)\.lora_embedding_(A|B)$/.exec(rest);
   if (m) return { kind: 'lora', module: m[1] as string, part: m[2] as 'A' | 'B', embedding: true };
-  if (/\.lora_magnitude_vector/.test(rest))
-    throw new FormatError(file, saved, 'is a DoRA magnitude vector; DoRA adapters are not supported');
+  m = /^(.+)\.lora_magnitude_vector$/.exec(rest);
+  if (m) return { kind: 'magnitude', module: m[1] as string };
   const dot = rest.lastIndexOf('.');
   if (dot > 0) {
     const module = rest.slice(0, dot);
@@ -357,6 +363,7 @@ export function parsePeftKey(
 export function peftSavedKey(k: PeftKey): string {
   if (k.kind === 'lora')
     return `${PEFT_PREFIX}${k.module}.${k.embedding ? `lora_embedding_${k.part}` : `lora_${k.part}.weight`}`;
+  if (k.kind === 'magnitude') return `${PEFT_PREFIX}${k.module}.lora_magnitude_vector`;
   if (k.kind === 'bias') return `${PEFT_PREFIX}${k.module}.bias`;
   return `${PEFT_PREFIX}${k.module}.${k.param}`;
 }
@@ -365,13 +372,19 @@ export function peftSavedKey(k: PeftKey): string {
 export function peftLiveKey(k: PeftKey, adapterName = DEFAULT_ADAPTER_NAME): string {
   if (k.kind === 'lora')
     return `${PEFT_PREFIX}${k.module}.${k.embedding ? `lora_embedding_${k.part}.${adapterName}` : `lora_${k.part}.${adapterName}.weight`}`;
+  if (k.kind === 'magnitude') return `${PEFT_PREFIX}${k.module}.lora_magnitude_vector.${adapterName}.weight`;
   if (k.kind === 'bias') return `${PEFT_PREFIX}${k.module}.bias`;
   return `${PEFT_PREFIX}${k.module}.modules_to_save.${adapterName}.${k.param}`;
 }
 
 /** Inverse of peftLiveKey: drops the adapter name (and "modules_to_save.") as get_peft_model_state_dict does. */
 export function peftLiveToSaved(live: string, adapterName = DEFAULT_ADAPTER_NAME): string {
-  return live.replace('.modules_to_save.', '.').split(`.${adapterName}`).join('');
+  // DoRA's live `lora_magnitude_vector.<name>.weight` is saved as `lora_magnitude_vector` (PEFT drops `.weight`)
+  return live
+    .replace('.modules_to_save.', '.')
+    .split(`.${adapterName}`)
+    .join('')
+    .replace(/\.lora_magnitude_vector\.weight$/, '.lora_magnitude_vector');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -411,9 +424,13 @@ export class LoraAdapter {
   }
 
   /** Modules with a LoRA in this adapter, each with its A and B saved keys. */
-  loraModules(): Map<string, { A: string; B: string; embedding: boolean }> {
-    const out = new Map<string, { A?: string; B?: string; embedding: boolean }>();
+  loraModules(): Map<string, { A: string; B: string; embedding: boolean; magnitude?: string }> {
+    const out = new Map<string, { A?: string; B?: string; embedding: boolean; magnitude?: string }>();
     for (const [saved, k] of this.keys) {
+      if (k.kind === 'magnitude') {
+        out.set(k.module, { embedding: false, ...out.get(k.module), magnitude: saved });
+        continue;
+      }
       if (k.kind !== 'lora') continue;
       const e = out.get(k.module) ?? { embedding: k.embedding };
       e[k.part] = saved;
@@ -426,7 +443,7 @@ export class LoraAdapter {
           `${PEFT_PREFIX}${module}`,
           `has lora_${e.A === undefined ? 'A' : 'B'} missing (each adapted module needs both factors)`,
         );
-    return out as Map<string, { A: string; B: string; embedding: boolean }>;
+    return out as Map<string, { A: string; B: string; embedding: boolean; magnitude?: string }>;
   }
 
   load(savedKey: string, options: LoadOptions = {}): Tensor {

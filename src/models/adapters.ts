@@ -3,7 +3,7 @@
  * (disable_adapter) and switch to a second frozen one (load_adapter + set_adapter). Holds the live adapter's config
  * and PEFT's original_module copies of the modules_to_save.
  */
-import { Generator, kaimingUniform_, keep, Tensor } from '../engine/index.js';
+import { Generator, kaimingUniform_, keep, scope, Tensor } from '../engine/index.js';
 import {
   isTargetModule,
   LLAMA_LINEAR_MODULES,
@@ -15,10 +15,11 @@ import {
   saveLoraAdapter,
 } from '../io/peft.js';
 import { Linear } from '../nn/linear.js';
-import { LoraLinear } from '../nn/lora-linear.js';
+import { LoraLinear, rowNorms } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
 import type { CausalLMModule } from './family.js';
 import { copyInto, findParameter, moduleAt, parentAndName } from './parameters.js';
+import { applyPissa, pissaInitName, pissaIterationsOf, savePissaAdapter } from './pissa.js';
 import { freezeAll } from './training-modes.js';
 
 /** LoRA settings in LLaMA-Factory's terms (lora_rank, lora_alpha, lora_dropout, lora_target, additional_target). */
@@ -32,6 +33,11 @@ export interface AddLoraOptions {
   /** Modules trained fully and saved with the adapter (embed_tokens, lm_head, norm...). */
   modulesToSave?: readonly string[];
   useRslora?: boolean;
+  /** DoRA: a trainable magnitude per output row, starting at the base weight's row norms (PEFT's use_dora). */
+  useDora?: boolean;
+  /** PiSSA (pissa_init): factors from the base weight's top-r singular directions, the base keeps the residual;
+   * `iterations` is pissa_iter (-1: until converged). */
+  pissa?: { iterations: number };
   /** Seeds A's Kaiming-uniform init (B starts at zero, so the adapter starts as a no-op). */
   seed?: number;
 }
@@ -44,6 +50,8 @@ export class Adapters {
    * which disable_adapter() runs instead of the trained copy).
    */
   private readonly modulesToSaveOriginals = new Map<Tensor, Tensor>();
+  /** PiSSA's initial factors per module path (pissa_convert subtracts them). */
+  private readonly pissaInitial = new Map<string, [Tensor, Tensor]>();
 
   constructor(
     private readonly module: CausalLMModule,
@@ -77,16 +85,32 @@ export class Adapters {
       targetModules: targets,
       modulesToSave: o.modulesToSave && o.modulesToSave.length > 0 ? [...o.modulesToSave] : null,
       useRslora: o.useRslora ?? false,
+      useDora: o.useDora ?? false,
+      ...(o.pissa ? { initLoraWeights: pissaInitName(o.pissa.iterations) } : {}),
       inferenceMode: false,
       baseModelNameOrPath: this.baseNameOrPath,
     });
     const gen = new Generator(o.seed ?? 42);
     freezeAll(this.module);
-    const wrapped = this.wrapLinears(cfg, (base, rank) => {
-      const a = keep(kaimingUniform_(Tensor.empty([rank, base.inFeatures]), gen, { a: Math.sqrt(5) }));
-      const b = keep(Tensor.zeros([base.outFeatures, rank]));
+    const wrapped = this.wrapLinears(cfg, (base, rank, path) => {
+      const [a, b] = o.pissa
+        ? this.pissaFactors(base, rank, loraParamsFor(cfg, path).scaling, o.pissa.iterations, gen, path)
+        : [
+            keep(kaimingUniform_(Tensor.empty([rank, base.inFeatures]), gen, { a: Math.sqrt(5) })),
+            keep(Tensor.zeros([base.outFeatures, rank])),
+          ];
       a.requiresGrad = b.requiresGrad = true;
-      return [a, b];
+      if (!cfg.useDora) return [a, b];
+      if (base.quantized) throw new Error('use_dora: DoRA over a quantized base is not implemented; drop use_dora');
+      // B = 0: the adapted weight is W, so m = ||W||_row and the adapter starts as a no-op (PEFT's init)
+      const m = keep(
+        Tensor.from(
+          scope(() => rowNorms(base.weight.to('f32'))),
+          [base.outFeatures],
+        ),
+      );
+      m.requiresGrad = true;
+      return [a, b, m];
     });
     if (wrapped === 0)
       throw new Error(
@@ -110,7 +134,13 @@ export class Adapters {
       const modules = adapter.loraModules();
       freezeAll(this.module);
       const seen = new Set<string>();
+      const pissaIterations = pissaIterationsOf(cfg.initLoraWeights);
+      const pissaGen = new Generator(42);
       this.wrapLinears(cfg, (base, rank, path) => {
+        // a PiSSA adapter adapts the residual: recompute it from the base, as PEFT does when loading one
+        const scaling = loraParamsFor(cfg, path).scaling;
+        if (pissaIterations !== null)
+          for (const t of applyPissa(base, rank, scaling, pissaIterations, pissaGen)) t.dispose();
         const keys = modules.get(path);
         if (!keys)
           throw new Error(`${dir}: adapter_config.json targets ${path} but the weights have no lora_A/lora_B for it`);
@@ -128,14 +158,21 @@ export class Adapters {
           );
         a.requiresGrad = trainable;
         b.requiresGrad = trainable;
-        return [a, b];
+        if (cfg.useDora !== (keys.magnitude !== undefined))
+          throw new Error(
+            `${dir}: adapter_config.json has use_dora: ${cfg.useDora} but ${path} ${keys.magnitude ? 'has' : 'has no'} lora_magnitude_vector`,
+          );
+        if (!keys.magnitude) return [a, b];
+        const m = keep(adapter.load(keys.magnitude, { dtype: 'f32' }));
+        m.requiresGrad = trainable;
+        return [a, b, m];
       });
       for (const path of modules.keys())
         if (!seen.has(path))
           throw new Error(`${dir}: weights for ${path} do not match any targeted linear layer of this model`);
       this.keepModulesToSaveOriginals(cfg);
       for (const [saved, k] of adapter.keys) {
-        if (k.kind === 'lora') continue;
+        if (k.kind === 'lora' || k.kind === 'magnitude') continue;
         const name = k.kind === 'bias' ? `${k.module}.bias` : `${k.module}.${k.param}`;
         const target = this.module.parameter(name) ?? findParameter(this.module, name);
         if (!target) throw new Error(`${dir}: ${saved} has no matching parameter ${name} in this model`);
@@ -163,11 +200,34 @@ export class Adapters {
     for (const [path, m] of this.loraLayers()) {
       weights.set(`${PEFT_PREFIX}${path}.lora_A.weight`, m.loraA);
       weights.set(`${PEFT_PREFIX}${path}.lora_B.weight`, m.loraB);
+      if (m.magnitude) weights.set(`${PEFT_PREFIX}${path}.lora_magnitude_vector`, m.magnitude);
     }
     for (const name of this.modulesToSaveParameters(this.lora))
       weights.set(`${PEFT_PREFIX}${name}`, findParameter(this.module, name) as Tensor);
     const baseModelNameOrPath = this.lora.baseModelNameOrPath ?? this.baseNameOrPath;
     saveLoraAdapter(dir, { ...this.lora, baseModelNameOrPath, inferenceMode: true }, weights);
+  }
+
+  /** PiSSA's initial factors, with copies kept for pissa_convert. */
+  private pissaFactors(base: Linear, r: number, scaling: number, iterations: number, gen: Generator, path: string) {
+    const [a, b] = applyPissa(base, r, scaling, iterations, gen);
+    this.pissaInitial.set(path, [keep(a.to('f32')), keep(b.to('f32'))]);
+    return [a, b] as const;
+  }
+
+  /** LLaMA-Factory's pissa_convert files: the starting adapter (pissa_init) or the trained one converted (pissa.ts). */
+  savePissa(dir: string, which: 'initial' | 'converted'): void {
+    const cfg = this.lora;
+    if (!cfg || this.pissaInitial.size === 0) throw new Error('the model has no PiSSA adapter (pissa_init)');
+    const layers = this.loraLayers().map(
+      ([path, m]) => [path, m, this.pissaInitial.get(path) as [Tensor, Tensor]] as const,
+    );
+    savePissaAdapter(
+      dir,
+      which,
+      { ...cfg, baseModelNameOrPath: cfg.baseModelNameOrPath ?? this.baseNameOrPath },
+      layers,
+    );
   }
 
   /** W += scaling * B @ A for every adapted layer; the model is a plain model again. */
@@ -219,6 +279,7 @@ export class Adapters {
     const adapter = LoraAdapter.open(dir);
     try {
       const cfg = adapter.config;
+      if (cfg.useDora) throw new Error(`${dir}: a DoRA adapter (use_dora) cannot be attached as a second adapter`);
       for (const [saved, k] of adapter.keys)
         if (k.kind !== 'lora')
           throw new Error(
@@ -258,6 +319,8 @@ export class Adapters {
 
   /** Frees the named adapters and the modules_to_save originals (the module tree frees the rest). */
   dispose(): void {
+    for (const f of this.pissaInitial.values()) for (const t of f) t.dispose();
+    this.pissaInitial.clear();
     for (const [, m] of this.loraLayers()) m.disposeNamedAdapters();
     for (const original of this.modulesToSaveOriginals.values()) original.dispose();
     this.modulesToSaveOriginals.clear();
@@ -266,7 +329,7 @@ export class Adapters {
   /** Wraps every targeted Linear (not the output head) in a LoraLinear; returns how many. */
   private wrapLinears(
     cfg: LoraConfig,
-    factors: (base: Linear, rank: number, path: string) => [Tensor, Tensor],
+    factors: (base: Linear, rank: number, path: string) => [Tensor, Tensor, Tensor?],
   ): number {
     let count = 0;
     for (const [path, m] of [...this.module.namedModules()]) {
@@ -274,11 +337,11 @@ export class Adapters {
         continue;
       if (!isTargetModule(cfg, path)) continue;
       const { r, scaling } = loraParamsFor(cfg, path);
-      const [a, b] = factors(m, r, path);
+      const [a, b, magnitude] = factors(m, r, path);
       const [parentPath, name] = parentAndName(path);
       moduleAt(this.module, parentPath).replaceChild(
         name,
-        new LoraLinear(m, { rank: r, scaling, dropout: cfg.loraDropout }, a, b, this.rng),
+        new LoraLinear(m, { rank: r, scaling, dropout: cfg.loraDropout }, a, b, this.rng, magnitude),
       );
       count++;
     }

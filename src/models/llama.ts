@@ -15,6 +15,7 @@ import {
   type RopeFrequencies,
   rope,
   ropeInvFreq,
+  scale,
   scope,
   swiglu,
   type Tensor,
@@ -36,6 +37,16 @@ import {
 /** Anything with forward(x): a Linear, or a LoraLinear wrapped around one. */
 interface Projection {
   forward(x: Tensor): Tensor;
+}
+
+/**
+ * What a family built on this decoder changes (gemma.ts): its RMSNorm, its MLP, and the factor the embeddings are
+ * multiplied by before the first layer.
+ */
+export interface DecoderParts {
+  norm(weight: Tensor, eps: number): RMSNorm;
+  mlp(cfg: ModelConfig, w: WeightSource, prefix: string): Module & Projection;
+  embedScale(cfg: ModelConfig): number;
 }
 
 /**
@@ -135,19 +146,19 @@ class Mlp extends Module {
 }
 
 export class DecoderLayer extends Module {
-  constructor(cfg: ModelConfig, index: number, w: WeightSource) {
+  constructor(cfg: ModelConfig, index: number, w: WeightSource, parts: DecoderParts = LLAMA_PARTS) {
     super();
     const prefix = `model.layers.${index}`;
     this.registerModule(
       'input_layernorm',
-      new RMSNorm(w(`${prefix}.input_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
+      parts.norm(w(`${prefix}.input_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
     );
     this.registerModule('self_attn', new Attention(cfg, index, w, `${prefix}.self_attn`));
     this.registerModule(
       'post_attention_layernorm',
-      new RMSNorm(w(`${prefix}.post_attention_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
+      parts.norm(w(`${prefix}.post_attention_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
     );
-    this.registerModule('mlp', new Mlp(cfg, w, `${prefix}.mlp`));
+    this.registerModule('mlp', parts.mlp(cfg, w, `${prefix}.mlp`));
   }
 
   /** h [B, T, C] -> h + attn(norm(h)), then + mlp(norm(.)) */
@@ -158,7 +169,7 @@ export class DecoderLayer extends Module {
     );
     const h1 = add(h, attn);
     releaseActivations([attn]);
-    const mlp = (this.child('mlp') as Mlp).forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
+    const mlp = projection(this, 'mlp').forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
     const out = add(h1, mlp);
     releaseActivations([mlp]);
     return out;
@@ -173,18 +184,23 @@ export class LlamaModel extends Module implements DecoderStack {
   /** Rewound by checkpointed layers that draw random numbers (LoRA dropout). */
   rng?: Generator;
 
+  /** Gemma's sqrt(hidden_size) (1 for Llama). */
+  private readonly embedScale: number;
+
   constructor(
     readonly cfg: ModelConfig,
     w: WeightSource,
+    parts: DecoderParts = LLAMA_PARTS,
   ) {
     super();
+    this.embedScale = parts.embedScale(cfg);
     this.registerModule(
       'embed_tokens',
       new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), cfg.padTokenId),
     );
     const layers = this.registerModule('layers', new ModuleList());
-    for (let i = 0; i < cfg.numHiddenLayers; i++) this.layers.push(layers.append(new DecoderLayer(cfg, i, w)));
-    this.registerModule('norm', new RMSNorm(w('model.norm.weight', [cfg.hiddenSize]), cfg.rmsNormEps));
+    for (let i = 0; i < cfg.numHiddenLayers; i++) this.layers.push(layers.append(new DecoderLayer(cfg, i, w, parts)));
+    this.registerModule('norm', parts.norm(w('model.norm.weight', [cfg.hiddenSize]), cfg.rmsNormEps));
   }
 
   get embedTokens(): Embedding {
@@ -199,6 +215,7 @@ export class LlamaModel extends Module implements DecoderStack {
   /** inputIds i32 [B, T] -> final hidden states [B, T, C] */
   forward(inputIds: Tensor, ctx: ForwardContext): Tensor {
     let h = this.embedTokens.forward(inputIds);
+    if (this.embedScale !== 1) h = scale(h, this.embedScale);
     // Without a tape no activation outlives its layer: each layer's are freed as it ends, so an inference forward
     // holds one layer's activations instead of every layer's (a 512-token SmolLM2 forward: ~15 MB, not ~450 MB).
     const taping = isGradEnabled() && (h.requiresGrad || this.parameters().some((p) => p.requiresGrad));
@@ -231,9 +248,10 @@ export class LlamaForCausalLM extends Module implements CausalLMModule {
   constructor(
     readonly cfg: ModelConfig,
     w: WeightSource,
+    parts: DecoderParts = LLAMA_PARTS,
   ) {
     super();
-    const model = this.registerModule('model', new LlamaModel(cfg, w));
+    const model = this.registerModule('model', new LlamaModel(cfg, w, parts));
     const head = cfg.tieWordEmbeddings
       ? new Linear(cfg.hiddenSize, cfg.vocabSize, model.embedTokens.weight)
       : new Linear(cfg.hiddenSize, cfg.vocabSize, w('lm_head.weight', [cfg.vocabSize, cfg.hiddenSize]));
@@ -258,6 +276,13 @@ export class LlamaForCausalLM extends Module implements CausalLMModule {
     return this.lmHead.forward(hidden);
   }
 }
+
+/** Llama's parts: LlamaRMSNorm, the SwiGLU MLP, unscaled embeddings. */
+export const LLAMA_PARTS: DecoderParts = {
+  norm: (weight, eps) => new RMSNorm(weight, eps),
+  mlp: (cfg, w, prefix) => new Mlp(cfg, w, prefix),
+  embedScale: () => 1,
+};
 
 /** Llama 2/3, Mistral, Qwen2, Qwen3 (SmolLM, TinyLlama, Yi are Llama): one decoder, switched by ModelConfig flags. */
 export const llamaFamily: ModelFamily = {

@@ -78,6 +78,11 @@ export class CausalLM {
     setFullTraining(this.module);
   }
 
+  /** NEFTune (neftune_noise_alpha): noise on the input embeddings while training, drawn from the model's stream. */
+  setNeftune(alpha: number | null): void {
+    this.module.model.embedTokens.neftune = alpha === null ? null : { alpha, rng: this.rng };
+  }
+
   /** Freezes every weight (inference). */
   freezeAll(): void {
     freezeAll(this.module);
@@ -147,6 +152,11 @@ export class CausalLM {
   /** Writes adapter_config.json + adapter_model.safetensors in PEFT's format. */
   saveAdapter(dir: string): void {
     this.adapters.save(dir);
+  }
+
+  /** pissa_convert's folders: the starting PiSSA adapter, or the trained one as a LoRA for the original base. */
+  savePissaAdapter(dir: string, which: 'initial' | 'converted'): void {
+    this.adapters.savePissa(dir, which);
   }
 
   /** W += scaling * B @ A for every adapted layer; the model is a plain model again. */

@@ -12,7 +12,7 @@ import type { CausalLMModule } from './family.js';
 /** [name, tensor]: HF names for model weights, PEFT's saved keys (base_model.model.…lora_A.weight) for LoRA. */
 export function namedParameters(module: Module): [string, Tensor][] {
   return [...module.namedParameters()].map(([name, t]) => [
-    /\.lora_[AB]\.weight$/.test(name) ? `${PEFT_PREFIX}${name}` : name,
+    /\.(lora_[AB]\.weight|lora_magnitude_vector)$/.test(name) ? `${PEFT_PREFIX}${name}` : name,
     t,
   ]);
 }

@@ -4,9 +4,10 @@
  */
 import type { ModelConfig } from '../io/model-config.js';
 import type { CausalLMModule, ModelFamily, WeightSource } from './family.js';
+import { gemmaFamily } from './gemma.js';
 import { llamaFamily } from './llama.js';
 
-const FAMILIES: readonly ModelFamily[] = [llamaFamily];
+const FAMILIES: readonly ModelFamily[] = [llamaFamily, gemmaFamily];
 
 const BY_ARCHITECTURE = new Map<string, ModelFamily>(
   FAMILIES.flatMap((family) => family.architectures.map((a): [string, ModelFamily] => [a, family])),

@@ -10,6 +10,8 @@ export interface FreezeOptions {
   trainableModules?: readonly string[] | 'all';
   /** Modules outside the layers that also train (embed_tokens, norm, lm_head). */
   extraModules?: readonly string[];
+  /** These layers instead of the first/last trainableLayers (LLaMA Pro's expanded blocks). */
+  layerIds?: readonly number[];
 }
 
 /** Trains every weight (full fine-tuning). Trainable weights must be f32. */
@@ -30,7 +32,7 @@ export function freezeAll(module: Module): void {
 export function setFreezeTraining(module: Module, config: ModelConfig, o: FreezeOptions): string[] {
   const n = config.numHiddenLayers;
   const k = o.trainableLayers;
-  const ids = k > 0 ? range(Math.max(0, n - k), n) : range(0, Math.min(-k, n));
+  const ids = o.layerIds ?? (k > 0 ? range(Math.max(0, n - k), n) : range(0, Math.min(-k, n)));
   const names = namedParameters(module).map(([name]) => name);
   const hidden = new Set(
     names.filter((s) => s.includes('.0.')).map((s) => (s.split('.0.')[1] as string).split('.')[0] as string),

@@ -3,8 +3,27 @@
  * scaling = alpha / r (alpha / sqrt(r) with rsLoRA). The base layer stays frozen; only A and B train.
  * Children are named `lora_A` / `lora_B` so parameter paths match PEFT's saved keys
  * (`...q_proj.lora_A.weight`).
+ *
+ * DoRA (PEFT's use_dora): a trainable magnitude m [out] (`lora_magnitude_vector`) rescales each output row of the
+ * adapted weight to m / ||W + s B A||_row, the norm taken without gradient as PEFT's DoraLinearLayer does:
+ *   y = (m / n) ⊙ (W x + s B A x) + b,   n = ||W + s B A|| per row (detached)
+ * with dropout: y = W x + b + ((m / n) ⊙ (W + s B A) - W) dropout(x). Merging stores (m / n) ⊙ (W + s B A).
  */
-import { add, dropout, keep, linear, loraLinear, matmul, noGrad, scale, type Tensor } from '../engine/index.js';
+import {
+  add,
+  dropout,
+  keep,
+  linear,
+  loraLinear,
+  matmul,
+  mul,
+  noGrad,
+  scale,
+  scope,
+  sub,
+  sumLastDim,
+  Tensor,
+} from '../engine/index.js';
 import type { Generator as RandomGenerator } from '../engine/random.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
@@ -37,6 +56,7 @@ export class LoraLinear extends Module {
     loraA: Tensor,
     loraB: Tensor,
     private readonly rng: RandomGenerator,
+    magnitude?: Tensor,
   ) {
     super();
     const { rank } = settings;
@@ -50,6 +70,17 @@ export class LoraLinear extends Module {
     if (base.bias) this.registerParameter('bias', base.bias);
     this.registerModule('lora_A', new Linear(base.inFeatures, rank, loraA));
     this.registerModule('lora_B', new Linear(rank, base.outFeatures, loraB));
+    if (magnitude) {
+      if (base.quantized) throw new Error('DoRA over a quantized base weight is not implemented');
+      if (magnitude.numel !== base.outFeatures)
+        throw new Error(`lora_magnitude_vector must be [${base.outFeatures}], got [${magnitude.shape.join(', ')}]`);
+      this.registerParameter('lora_magnitude_vector', magnitude);
+    }
+  }
+
+  /** DoRA's magnitude vector m [out], or null for plain LoRA. */
+  get magnitude(): Tensor | null {
+    return this.parameter('lora_magnitude_vector') ?? null;
   }
 
   get scaling(): number {
@@ -86,7 +117,34 @@ export class LoraLinear extends Module {
     }
     const p = this.training ? this.settings.dropout : 0;
     const dropped = p > 0 ? dropout(x, p, { generator: this.rng, training: true }) : undefined;
+    const m = this.magnitude;
+    if (m) return this.doraForward(x, m, dropped);
     return this.adapted(x, this.loraA, this.loraB, this.scaling, dropped);
+  }
+
+  /** DoRA: the adapted weight W + s B A [out, in] with each row rescaled to m / (its detached norm). */
+  private doraWeight(m: Tensor): { weight: Tensor; base: Tensor } {
+    const w = this.base.weight;
+    const base = w.dtype === 'f32' ? w : w.to('f32');
+    const adapted = add(base, scale(matmul(this.loraB, this.loraA), this.scaling));
+    const norms = rowNorms(adapted);
+    const [out, inp] = adapted.shape as [number, number];
+    const rowScale = mul(
+      m.reshape([out]),
+      Tensor.from(
+        norms.map((n) => 1 / n),
+        [out],
+      ),
+    );
+    const spread = matmul(rowScale.reshape([out, 1]), Tensor.from(new Float32Array(inp).fill(1), [1, inp]));
+    return { weight: mul(spread, adapted), base };
+  }
+
+  private doraForward(x: Tensor, m: Tensor, dropped?: Tensor): Tensor {
+    const { weight, base } = this.doraWeight(m);
+    const bias = this.base.bias ?? undefined;
+    if (!dropped) return linear(x, weight, bias);
+    return add(linear(x, base, bias), linear(dropped, sub(weight, base)));
   }
 
   /** base(x) + s * B (A xd): one fused op over a tensor weight; over a quantized one (QLoRA) the quantized product
@@ -124,6 +182,19 @@ export class LoraLinear extends Module {
       throw new Error(
         `merging would leave the named adapters (${[...this.named.keys()].join(', ')}) on a changed base`,
       );
+    const m = this.magnitude;
+    if (m) {
+      const w = this.base.weight;
+      const stored = keep(scope(() => noGrad(() => this.doraWeight(m).weight.to(w.dtype))));
+      stored.name = w.name;
+      stored.requiresGrad = w.requiresGrad;
+      w.dispose();
+      this.base.replaceWeight(stored);
+      m.dispose();
+      this.loraA.dispose();
+      this.loraB.dispose();
+      return this.base;
+    }
     noGrad(() => {
       const w = this.base.weight;
       const delta = matmul(this.loraB, this.loraA); // [out, r] @ [r, in]
@@ -144,4 +215,9 @@ export class LoraLinear extends Module {
     this.loraB.dispose();
     return this.base;
   }
+}
+
+/** ||row||_2 of a [out, in] matrix, without gradient: [out] values. */
+export function rowNorms(w: Tensor): Float32Array {
+  return scope(() => noGrad(() => sumLastDim(mul(w.detach(), w.detach())).toFloat32Array())).map(Math.sqrt);
 }

@@ -10,6 +10,7 @@ import { Progress } from './progress.js';
 import { perplexity } from './results.js';
 import type { LrScheduler } from './schedulers.js';
 import type { Metrics, Stage, StepOutcome } from './stage.js';
+import type { Trackers } from './trackers/index.js';
 import type { TrainOptions } from './train-options.js';
 import type { TrainerLogWriter } from './trainer-log.js';
 import type { LogEntry, TrainerState } from './trainer-state.js';
@@ -68,6 +69,8 @@ export interface CallbackContext {
   logWriter: TrainerLogWriter;
   checkpointer: Checkpointer;
   options: TrainOptions;
+  /** report_to's trackers: every log entry goes to them too. */
+  trackers?: Trackers;
 }
 
 /** Whether a `steps`/`epoch` strategy with `interval` steps acts after this step. */
@@ -84,6 +87,7 @@ export function trainingCallbacks(ctx: CallbackContext): {
   const ta = args.training;
   const emitLog = (entry: LogEntry) => {
     const line = ctx.logWriter.onLog(state);
+    ctx.trackers?.log(entry);
     options.events?.onLog?.(entry, line);
   };
   const callbacks: Callback[] = [];

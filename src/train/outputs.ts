@@ -3,6 +3,7 @@
  * model (+ a stage's extra weights), the tokenizer with its chat template, trainer_state.json, train_results.json
  * (the whole run, every resumed part included), eval_results.json, the loss plots, and do_predict's predictions.
  */
+import { join } from 'node:path';
 import type { SupervisedRecord } from '../data/processors/types.js';
 import type { TrainArgs } from '../hparams/index.js';
 import { plotLoss } from './plot.js';
@@ -33,6 +34,11 @@ export function writeOutputs(
   if (model.adapterConfig) model.saveAdapter(outputDir);
   // The run's tokenizer (its template's chat template included) is written below, not the base folder's files.
   else model.save(outputDir, { tokenizer: false });
+  if (fa.pissa_init && fa.pissa_convert) {
+    const dir = join(outputDir, 'pissa_converted');
+    model.savePissaAdapter(dir, 'converted');
+    log(`PiSSA adapter converted to a LoRA adapter for the original model: ${dir}`);
+  }
   stage.saveExtra?.(outputDir);
   run.tokenizer.save(outputDir);
   state.save(outputDir);

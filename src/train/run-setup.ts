@@ -19,14 +19,32 @@ export function noDecay(name: string): boolean {
   return /bias$/.test(name) || /(?:^|\.)norm(?:$|\.)|_norm(?:$|\.)|layernorm|rmsnorm/.test(name);
 }
 
-/** optim (adamw_* or sgd) over the trainable weights, weight decay off for biases and norms as HF groups them. */
-export function createOptimizer(trainable: readonly [string, Tensor][], ta: TrainArgs['training']): AdamW | SGD {
+/** LoRA+ (loraplus_lr_ratio, loraplus_lr_embedding): lora_B learns `ratio` times faster than lora_A. */
+export interface LoraPlus {
+  ratio: number;
+  embeddingLr: number;
+}
+
+/**
+ * optim (adamw_* or sgd) over the trainable weights, weight decay off for biases and norms as HF groups them. With
+ * LoRA+, LLaMA-Factory's _create_loraplus_optimizer groups instead: lora_A and other weights at learning_rate;
+ * lora_B and 1-D weights at learning_rate * ratio (with or without decay); LoRA embedding B at loraplus_lr_embedding.
+ */
+export function createOptimizer(
+  trainable: readonly [string, Tensor][],
+  ta: TrainArgs['training'],
+  loraPlus: LoraPlus | null = null,
+): AdamW | SGD {
   const decay = trainable.filter(([n]) => !noDecay(n)).map(([, t]) => t);
   const noDecayParams = trainable.filter(([n]) => noDecay(n)).map(([, t]) => t);
-  const groups = [
-    { params: decay, weightDecay: ta.weight_decay },
-    { params: noDecayParams, weightDecay: 0 },
-  ].filter((g) => g.params.length > 0);
+  const groups = (
+    loraPlus === null
+      ? [
+          { params: decay, weightDecay: ta.weight_decay },
+          { params: noDecayParams, weightDecay: 0 },
+        ]
+      : loraPlusGroups(trainable, ta, loraPlus)
+  ).filter((g) => g.params.length > 0);
   return ta.optim === 'sgd'
     ? new SGD(groups, { lr: ta.learning_rate, weightDecay: ta.weight_decay })
     : new AdamW(groups, {
@@ -36,6 +54,37 @@ export function createOptimizer(trainable: readonly [string, Tensor][], ta: Trai
         eps: ta.adam_epsilon,
         weightDecay: ta.weight_decay,
       });
+}
+
+function loraPlusGroups(trainable: readonly [string, Tensor][], ta: TrainArgs['training'], lp: LoraPlus) {
+  const lr = ta.learning_rate;
+  const wd = ta.weight_decay;
+  const a: Tensor[] = [];
+  const b: Tensor[] = [];
+  const bNoDecay: Tensor[] = [];
+  const embedding: Tensor[] = [];
+  for (const [name, t] of trainable) {
+    if (name.includes('lora_embedding_B')) embedding.push(t);
+    else if (name.includes('lora_B') || t.ndim === 1) (noDecay(name) ? bNoDecay : b).push(t);
+    else a.push(t);
+  }
+  return [
+    { params: a, lr, weightDecay: wd },
+    { params: b, lr: lr * lp.ratio, weightDecay: wd },
+    { params: bNoDecay, lr: lr * lp.ratio, weightDecay: 0 },
+    { params: embedding, lr: lp.embeddingLr, weightDecay: wd },
+  ];
+}
+
+/**
+ * Sets each group's learning rate for a step as LambdaLR does: the group's initial rate times the schedule's factor
+ * (`lr / baseLr`). Groups that start at the base rate get `lr` itself, bit for bit.
+ */
+export function applyScheduledLr(groups: { lr: number }[], initialLrs: readonly number[], baseLr: number, lr: number) {
+  groups.forEach((g, i) => {
+    const initial = initialLrs[i] as number;
+    g.lr = initial === baseLr ? lr : baseLr === 0 ? 0 : initial * (lr / baseLr);
+  });
 }
 
 /** lr_scheduler_type over `totalSteps` optimizer-schedule steps, with warmup_steps / warmup_ratio resolved. */

@@ -133,7 +133,11 @@ export async function prepareRun(
     });
     // Optimizer (weight decay off for biases and norms, as HF groups them) and schedule.
     const trainable = [...modelTrainable, ...(stage.extraParameters?.() ?? [])];
-    const optimizer = createOptimizer(trainable, ta);
+    const loraPlus =
+      fa.finetuning_type === 'lora' && fa.loraplus_lr_ratio !== null
+        ? { ratio: fa.loraplus_lr_ratio, embeddingLr: fa.loraplus_lr_embedding }
+        : null;
+    const optimizer = createOptimizer(trainable, ta, loraPlus);
     const scheduler = createScheduler(stage.plan.scheduleSteps, ta);
     // The model's own dropout stream (its LoRA layers hold it): seeding a new one would leave the checkpoint
     // recording a stream no layer reads, and a resumed run would replay dropout masks from the start.

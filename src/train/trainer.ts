@@ -17,9 +17,10 @@ import { noteMissingRecord, trainLossOf, writeOutputs } from './outputs.js';
 import { predictOnly } from './predict-run.js';
 import { restoreState } from './resume.js';
 import { RunTotalsCounter } from './run-record.js';
-import { TrainError } from './run-setup.js';
+import { applyScheduledLr, TrainError } from './run-setup.js';
 import { type PreparedRun, prepareRun } from './setup.js';
 import type { Optimize } from './stage.js';
+import { openTrackers } from './trackers/index.js';
 import type { TrainOptions, TrainResult } from './train-options.js';
 import { TrainerLogWriter } from './trainer-log.js';
 import { TrainerState } from './trainer-state.js';
@@ -70,6 +71,8 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     evalSteps: ta.eval_steps,
     saveSteps: ta.save_steps,
   });
+  // Each group's starting rate (LoRA+ groups differ): the schedule scales them all by the same factor.
+  const initialLrs = optimizer.paramGroups.map((g) => g.lr);
   const parts: TrainingParts = {
     model: run.model,
     optimizer,
@@ -96,6 +99,11 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
   logWriter.reset(maxSteps, run.prior?.runtime ?? 0);
   writeTrainingArgsYaml(join(outputDir, 'training_args.yaml'), args);
   log(stage.plan.banner);
+  const trackers = openTrackers(args, outputDir, log);
+  if (args.finetuning.pissa_init && args.finetuning.pissa_convert) {
+    run.model.savePissaAdapter(join(outputDir, 'pissa_init'), 'initial');
+    log(`Initial PiSSA adapter saved at: ${join(outputDir, 'pissa_init')}`);
+  }
 
   const current = state;
   const checkpointer = new Checkpointer(
@@ -114,6 +122,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     logWriter,
     checkpointer,
     options,
+    trackers,
   });
   // Clip, check, update, clear: the stage calls it after each optimizer update's backward passes.
   const optimize: Optimize = (loss) => {
@@ -138,7 +147,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     while (state.global_step < maxSteps) {
       const step = state.global_step;
       const usedLr = scheduler.lr;
-      for (const g of optimizer.paramGroups) g.lr = usedLr;
+      applyScheduledLr(optimizer.paramGroups, initialLrs, ta.learning_rate, usedLr);
       const outcome = await stage.trainStep(step, optimize);
       scheduler.step();
       state.global_step = step + 1;
@@ -164,6 +173,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     }
   } finally {
     endAll(callbacks);
+    await trackers.finish();
   }
 
   const totals = counter.totals();

@@ -3,21 +3,35 @@
  * freeze (the last layers' chosen modules), or LoRA (a new or resumed adapter, earlier adapters merged first).
  */
 import type { TrainArgs } from '../hparams/index.js';
+import { LLAMA_LINEAR_MODULES } from '../io/peft.js';
 import type { CausalLM } from '../models/causal-lm.js';
+import { expandedLayerIds } from '../models/llama-pro.js';
 
 /** LoRA (new or resumed adapter, earlier adapters merged), freeze, or full fine-tuning (_setup_*_tuning). */
 export function setupTraining(model: CausalLM, args: TrainArgs, log: (m: string) => void): void {
+  const alpha = args.training.neftune_noise_alpha;
+  if (alpha !== null) {
+    model.setNeftune(alpha);
+    log(`Using noisy embedding with alpha=${alpha}`);
+  }
+  setupMethod(model, args, log);
+}
+
+function setupMethod(model: CausalLM, args: TrainArgs, log: (m: string) => void): void {
   const { model: ma, finetuning: fa, training: ta } = args;
   if (fa.finetuning_type === 'full') {
     model.setFullTraining();
     log('Fine-tuning method: Full');
     return;
   }
+  // LLaMA Pro: only the expanded blocks train (freeze: their modules; LoRA: adapters on their projections)
+  const expanded = fa.use_llama_pro ? expandedLayerIds(model.config.numHiddenLayers, fa.freeze_trainable_layers) : null;
   if (fa.finetuning_type === 'freeze') {
     const patterns = model.setFreezeTraining({
       trainableLayers: fa.freeze_trainable_layers,
       trainableModules: fa.freeze_trainable_modules,
       extraModules: fa.freeze_extra_modules ?? [],
+      ...(expanded ? { layerIds: expanded } : {}),
     });
     log(`Fine-tuning method: Freeze; trainable layers: ${patterns.join(',')}`);
     return;
@@ -33,7 +47,12 @@ export function setupTraining(model: CausalLM, args: TrainArgs, log: (m: string)
     model.loadAdapter(resume, { trainable: true });
     log(`resumed LoRA training of ${resume}`);
   } else {
-    const targets = fa.lora_target.length === 1 && fa.lora_target[0] === 'all' ? 'all' : fa.lora_target;
+    const all = fa.lora_target.length === 1 && fa.lora_target[0] === 'all';
+    const targets = expanded
+      ? expandedModules(model, expanded, all ? LLAMA_LINEAR_MODULES : fa.lora_target)
+      : all
+        ? 'all'
+        : fa.lora_target;
     model.addLora({
       r: fa.lora_rank,
       alpha: fa.lora_alpha ?? fa.lora_rank * 2,
@@ -41,10 +60,21 @@ export function setupTraining(model: CausalLM, args: TrainArgs, log: (m: string)
       targetModules: targets,
       ...(fa.additional_target ? { modulesToSave: fa.additional_target } : {}),
       useRslora: fa.use_rslora,
+      useDora: fa.use_dora,
+      ...(fa.pissa_init ? { pissa: { iterations: fa.pissa_iter } } : {}),
       seed: ta.seed,
     });
     log(
-      `Fine-tuning method: LoRA (rank ${fa.lora_rank}, alpha ${fa.lora_alpha}, targets ${Array.isArray(targets) ? targets.join(',') : targets})`,
+      `Fine-tuning method: ${fa.use_dora ? 'DoRA' : 'LoRA'}${fa.pissa_init ? ' with PiSSA init' : ''} (rank ${fa.lora_rank}, alpha ${fa.lora_alpha}, targets ${Array.isArray(targets) ? targets.join(',') : targets})`,
     );
   }
+}
+
+/** LLaMA-Factory's find_expanded_modules: the full paths of the targeted projections inside the expanded layers. */
+function expandedModules(model: CausalLM, layers: readonly number[], targets: readonly string[]): string[] {
+  const prefixes = layers.map((i) => `model.layers.${i}.`);
+  return model
+    .namedParameters()
+    .map(([name]) => name.replace(/\.weight$/, ''))
+    .filter((path) => prefixes.some((p) => path.startsWith(p)) && targets.some((t) => path.endsWith(`.${t}`)));
 }

@@ -104,10 +104,9 @@ test('valid combinations pass and derived values follow HF', () => {
 
 test('arguments that would change the weights, metrics or memory are errors, not notes (issue #23 item 7)', () => {
   const refused: Array<[Record<string, unknown>, RegExp]> = [
-    [{ neftune_noise_alpha: 5 }, /neftune_noise_alpha: 5 is not supported .*NEFTune.*remove neftune_noise_alpha/],
-    [{ use_dora: true }, /use_dora: true is not supported .*DoRA/],
+    [{ use_badam: true, finetuning_type: 'full' }, /use_badam: true is not supported .*BAdam/],
+    [{ use_adam_mini: true }, /use_adam_mini: true is not supported .*Adam-mini/],
     [{ use_galore: true, finetuning_type: 'full' }, /use_galore: true is not supported .*GaLore/],
-    [{ loraplus_lr_ratio: 16 }, /loraplus_lr_ratio: 16 is not supported/],
     [{ shift_attn: true }, /shift_attn: true is not supported .*S\^2-Attn/],
     [{ label_smoothing_factor: 0.1 }, /label_smoothing_factor: 0.1 is not supported/],
     [{ load_best_model_at_end: true }, /load_best_model_at_end: true is not supported/],

@@ -108,10 +108,14 @@ test('key mapping between saved keys, live PEFT keys and module paths', () => {
     () => parsePeftKey('model.layers.0.q_proj.lora_A.weight', null),
     /does not start with "base_model\.model\."/,
   );
-  assert.throws(
-    () => parsePeftKey('base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector', null),
-    /DoRA/,
+  // DoRA's magnitude: live `lora_magnitude_vector.default.weight`, saved without the name and `.weight`
+  const magnitude = parsePeftKey('base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector', null);
+  assert.deepEqual(magnitude, { kind: 'magnitude', module: 'model.layers.0.self_attn.q_proj' });
+  assert.equal(
+    peftLiveKey(magnitude),
+    'base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector.default.weight',
   );
+  assert.equal(peftLiveToSaved(peftLiveKey(magnitude)), peftSavedKey(magnitude));
   assert.throws(() => parsePeftKey('base_model.model.lm_head.weight', null), /is not a LoRA factor/);
 });
 
@@ -186,7 +190,9 @@ test('non-LoRA adapters, pickled weights and unsupported features are refused cl
   write({ peft_type: 'PREFIX_TUNING', num_virtual_tokens: 20 });
   assert.throws(() => LoraAdapter.open(dir), /"peft_type": "PREFIX_TUNING" adapters are not supported.*LoRA/);
   write({ peft_type: 'LORA', r: 8, use_dora: true });
-  assert.throws(() => readLoraConfig(dir), /"use_dora": DoRA/);
+  assert.equal(readLoraConfig(dir).useDora, true);
+  write({ peft_type: 'LORA', r: 8, lora_bias: true });
+  assert.throws(() => readLoraConfig(dir), /"lora_bias": lora_bias/);
   write({ peft_type: 'LORA', r: 0 });
   assert.throws(() => readLoraConfig(dir), /"r": must be a positive integer/);
   write({ peft_type: 'LORA', r: 8, bias: 'some' });

@@ -60,6 +60,15 @@ const VARIANTS: [string, Record<string, unknown>][] = [
     { architectures: ['Qwen3ForCausalLM'], head_dim: 16, tie_word_embeddings: false },
   ],
   ['no GQA (kv heads = heads)', { architectures: ['LlamaForCausalLM'], num_key_value_heads: 4 }],
+  [
+    'gemma ((1 + w) norms, GeGLU, scaled embeddings, tied, head_dim 16)',
+    {
+      architectures: ['GemmaForCausalLM'],
+      head_dim: 16,
+      hidden_act: 'gelu',
+      hidden_activation: 'gelu_pytorch_tanh',
+    },
+  ],
 ];
 
 for (const [label, extra] of VARIANTS) {
@@ -94,6 +103,7 @@ for (const [label, extra] of VARIANTS) {
           invFreq: ropeInvFreq(ropeConfigOf(cfg), cfg.headDim, t).invFreq,
           qkNorm: cfg.qkNorm,
           tied: cfg.tieWordEmbeddings,
+          gemma: cfg.architecture === 'GemmaForCausalLM',
         },
         (n) => weights.get(n),
         ids,
@@ -137,10 +147,11 @@ test('unsupported architectures and mismatched checkpoints get errors that name 
 
 /**
  * Full-training gradients through every layer against central finite differences of the float64 reference, for
- * q/k norms (Qwen3) and a plain Llama: the step frees RoPE inputs and the attention/MLP outputs early
+ * q/k norms (Qwen3), Gemma's (1 + w) norms, GeGLU and scaled embeddings, and a plain Llama: the step frees RoPE inputs and the attention/MLP outputs early
  * (Tensor.releaseValues), so this proves the tape still carries every path.
  */
-for (const [label, extra] of [VARIANTS[0], VARIANTS[VARIANTS.length - 2]] as [string, Record<string, unknown>][]) {
+const GRADIENT_VARIANTS = VARIANTS.filter(([label]) => /^(llama \(separate|qwen3|gemma)/.test(label));
+for (const [label, extra] of GRADIENT_VARIANTS) {
   test(`gradients match finite differences of the float64 reference: ${label}`, () => {
     const cfg = parseModelConfig({ ...base, ...extra });
     const model = createModel(cfg, { seed: 5 });
@@ -164,6 +175,7 @@ for (const [label, extra] of [VARIANTS[0], VARIANTS[VARIANTS.length - 2]] as [st
       invFreq: ropeInvFreq(ropeConfigOf(cfg), cfg.headDim, t).invFreq,
       qkNorm: cfg.qkNorm,
       tied: cfg.tieWordEmbeddings,
+      gemma: cfg.architecture === 'GemmaForCausalLM',
     };
     const objective = () => {
       const logits = referenceLogits(refCfg, (n) => weights.get(n), ids, b, t);
@@ -178,7 +190,9 @@ for (const [label, extra] of [VARIANTS[0], VARIANTS[VARIANTS.length - 2]] as [st
       'model.layers.0.self_attn.k_proj.weight',
       'model.layers.0.self_attn.o_proj.weight',
       'model.layers.0.mlp.down_proj.weight',
+      'model.layers.0.mlp.gate_proj.weight',
       'model.layers.1.input_layernorm.weight',
+      'model.norm.weight',
       'model.embed_tokens.weight',
       ...(cfg.qkNorm ? ['model.layers.0.self_attn.q_norm.weight', 'model.layers.1.self_attn.k_norm.weight'] : []),
     ];

@@ -2,7 +2,8 @@
  * A float64 Llama-family forward written from HF's definitions (tests only): embeddings, RMSNorm, RoPE
  * (rotate-half, inv_freq given), GQA causal attention with a key mask and an optional sliding window (HF's: query i
  * sees key j when i - j < size, in layers >= fromLayer), optional q/k/v/o biases, Qwen3's q/k norm,
- * SwiGLU MLP, tied or separate head. It takes the weights by HF name and returns logits [B * T * V].
+ * SwiGLU MLP, tied or separate head; `gemma`: (1 + w) RMSNorm, GeGLU with the tanh GELU, embeddings times
+ * sqrt(hidden_size). It takes the weights by HF name and returns logits [B * T * V].
  */
 export interface ReferenceConfig {
   vocabSize: number;
@@ -17,6 +18,7 @@ export interface ReferenceConfig {
   qkNorm: boolean;
   tied: boolean;
   slidingWindow?: { size: number; fromLayer: number };
+  gemma?: boolean;
 }
 
 type Weights = (name: string) => Float64Array | undefined;
@@ -86,10 +88,14 @@ export function referenceLogits(
   const emb = must('model.embed_tokens.weight');
   let h = new Float64Array(n * c);
   for (let i = 0; i < n; i++) h.set(emb.subarray((ids[i] as number) * c, ((ids[i] as number) + 1) * c), i * c);
+  if (cfg.gemma) h = h.map((x) => x * Math.fround(Math.sqrt(c)));
+  const norm = (x: Float64Array, weight: Float64Array) =>
+    rmsNorm(x, cfg.gemma ? weight.map((wv) => 1 + wv) : weight, cfg.eps);
+  const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
   const positions = Int32Array.from({ length: n }, (_, i) => i % t);
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}`;
-    const x = rmsNorm(h, must(`${p}.input_layernorm.weight`), cfg.eps);
+    const x = norm(h, must(`${p}.input_layernorm.weight`));
     const q = linear(x, must(`${p}.self_attn.q_proj.weight`), n, c, nh * d, w(`${p}.self_attn.q_proj.bias`));
     const k = linear(x, must(`${p}.self_attn.k_proj.weight`), n, c, nkv * d, w(`${p}.self_attn.k_proj.bias`));
     const vv = linear(x, must(`${p}.self_attn.v_proj.weight`), n, c, nkv * d, w(`${p}.self_attn.v_proj.bias`));
@@ -127,13 +133,13 @@ export function referenceLogits(
       }
     const o = linear(attn, must(`${p}.self_attn.o_proj.weight`), n, nh * d, c, w(`${p}.self_attn.o_proj.bias`));
     h = h.map((val, i) => val + (o[i] as number));
-    const x2 = rmsNorm(h, must(`${p}.post_attention_layernorm.weight`), cfg.eps);
+    const x2 = norm(h, must(`${p}.post_attention_layernorm.weight`));
     const g = linear(x2, must(`${p}.mlp.gate_proj.weight`), n, c, f, w(`${p}.mlp.gate_proj.bias`));
     const u = linear(x2, must(`${p}.mlp.up_proj.weight`), n, c, f, w(`${p}.mlp.up_proj.bias`));
-    const act = g.map((gv, i) => (gv / (1 + Math.exp(-gv))) * (u[i] as number));
+    const act = g.map((gv, i) => (cfg.gemma ? gelu(gv) : gv / (1 + Math.exp(-gv))) * (u[i] as number));
     const down = linear(act, must(`${p}.mlp.down_proj.weight`), n, f, c, w(`${p}.mlp.down_proj.bias`));
     h = h.map((val, i) => val + (down[i] as number));
   }
-  const hn = rmsNorm(h, must('model.norm.weight'), cfg.eps);
+  const hn = norm(h, must('model.norm.weight'));
   return linear(hn, cfg.tied ? emb : must('lm_head.weight'), n, c, v);
 }
