@@ -6,7 +6,7 @@
  */
 
 import { native } from '../../engine/native.js';
-import { ggmlQuantize } from '../../engine/quant/ggml-blocks.js';
+import { ggmlDequantize, ggmlQuantize } from '../../engine/quant/ggml-blocks.js';
 import { Tensor } from '../../engine/tensor.js';
 import type { GgmlType } from './gguf-format.js';
 
@@ -77,6 +77,24 @@ export function ggmlBytes(values: Float32Array, shape: readonly number[], type: 
       return out;
     } finally {
       converted.dispose();
+    }
+  } finally {
+    t.dispose();
+  }
+}
+
+/** The float32 values that `n` elements of ggml type `type` in `bytes` hold (the inverse of ggmlBytes). */
+export function ggmlValues(bytes: Uint8Array, type: GgmlType, n: number): Float32Array {
+  if (type === 'F32') return new Float32Array(bytes.slice(0, n * 4).buffer);
+  if (type !== 'F16' && type !== 'BF16') return ggmlDequantize(bytes, type, n);
+  const t = Tensor.from(new Float32Array(n), [n], type === 'F16' ? 'f16' : 'bf16');
+  try {
+    native.write(t.handle, 0, bytes.subarray(0, n * 2));
+    const f32 = t.to('f32');
+    try {
+      return f32.toFloat32Array();
+    } finally {
+      f32.dispose();
     }
   } finally {
     t.dispose();

@@ -38,6 +38,21 @@ export interface WrittenGguf {
   bytes: number;
 }
 
+/** Every tensor the file holds: llama.cpp's name, the HF parameter it comes from, its shape and ggml type. */
+export function ggufTensorPlan(model: CausalLM, type: GgufType): (GgufTensorInfo & { hfName: string })[] {
+  const config = model.config;
+  const named = model.namedParameters().flatMap(([hfName, t]) => {
+    const name = ggufTensorName(hfName, config);
+    return name === null ? [] : [{ name, hfName, shape: t.shape }];
+  });
+  const mixture: MixtureContext = {
+    layers: config.numHiddenLayers,
+    hasOutput: named.some((t) => t.name === 'output.weight'),
+    is70b: config.numHiddenLayers === 80 && config.numKeyValueHeads < config.numAttentionHeads,
+  };
+  return named.map((t) => ({ ...t, type: ggmlTypeFor(t.name, t.shape, type, mixture) }));
+}
+
 export function writeGguf(
   path: string,
   model: CausalLM,
@@ -50,19 +65,7 @@ export function writeGguf(
   const params = model.namedParameters();
   if (params.some(([n]) => n.includes('lora_')))
     throw new GgufExportError('the model still has a live LoRA adapter: merge it before writing GGUF');
-  const named = params.flatMap(([hfName, t]) => {
-    const name = ggufTensorName(hfName, config);
-    return name === null ? [] : [{ name, hfName, shape: t.shape }];
-  });
-  const mixture: MixtureContext = {
-    layers: config.numHiddenLayers,
-    hasOutput: named.some((t) => t.name === 'output.weight'),
-    is70b: config.numHiddenLayers === 80 && config.numKeyValueHeads < config.numAttentionHeads,
-  };
-  const tensors: (GgufTensorInfo & { hfName: string })[] = named.map((t) => ({
-    ...t,
-    type: ggmlTypeFor(t.name, t.shape, type, mixture),
-  }));
+  const tensors = ggufTensorPlan(model, type);
   const metadata: [string, GgufValue][] = [
     ['general.architecture', { type: 'string', value: arch }],
     ['general.type', { type: 'string', value: 'model' }],
