@@ -6,12 +6,11 @@
  * prompt = encode_oneturn(messages + an empty assistant turn) prompt ids, stop ids = the template's, greedy when
  * do_sample is off or the temperature is 0, n choices as n rows of one batch.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { getTemplate } from '../data/template/index.js';
 import type { Template } from '../data/template/template.js';
 import { noGrad, scope, Tensor } from '../engine/index.js';
 import type { GeneratingArgs } from '../hparams/generating-args.js';
+import { isModelSource } from '../io/model-source.js';
 import { type CausalLM, loadModel, type QuantizationOptions } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
@@ -292,9 +291,9 @@ export class ChatRunner {
 /** The tokenizer (from the model folder) and the template fixed onto it, as LLaMA-Factory's load_tokenizer does. */
 export function loadTokenizerAndTemplate(args: ChatModelArgs): { tokenizer: Tokenizer; template: Template } {
   const dir = args.model_name_or_path;
-  if (!dir || !existsSync(join(dir, 'config.json')))
+  if (!dir || !isModelSource(dir))
     throw new ChatModelError(
-      `model_name_or_path ${dir || '(not set)'} is not a local Hugging Face model folder (no config.json); pass --model_name_or_path <folder>`,
+      `model_name_or_path ${dir || '(not set)'} is not a local Hugging Face model folder (no config.json) or GGUF file; pass --model_name_or_path <folder or .gguf>`,
     );
   const tokenizer = Tokenizer.fromDir(dir);
   const template = getTemplate(args.template ?? undefined, tokenizer, {

