@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GGML_BLOCK_TYPES, ggmlDequantize, ggmlQuantize } from '../../src/engine/quant/ggml-blocks.js';
 import { ggmlTypeFor, useMoreBits } from '../../src/export/gguf/gguf-mixture.js';
+import { quantizeQ8_0 } from '../../src/export/index.js';
 import { Rng } from '../util/random.js';
 import { type ReferenceType, referenceDequantize, referenceQuantize } from './ggml-reference.js';
 
@@ -79,7 +80,9 @@ test('Q4_0 by hand: d = max / -8 as f16, q = trunc(x / d + 8.5) capped at 15, ni
   assert.deepEqual([...ggmlDequantize(b, 'Q4_0', 32).subarray(0, 3)], [-8, 7, -3]);
 });
 
-test('Q8_0 through the native path decodes as d * q', () => {
+test('Q8_0: the native blocks equal the TypeScript quantize_row_q8_0_ref and decode as d * q', () => {
+  const values = testValues(256 * 8, 9);
+  assert.deepEqual(ggmlQuantize(values, 'Q8_0'), quantizeQ8_0(values));
   const x = Float32Array.from({ length: 64 }, (_, i) => (i - 31) / 8);
   const back = ggmlDequantize(ggmlQuantize(x, 'Q8_0'), 'Q8_0', 64);
   for (let i = 0; i < 64; i++) assert.ok(Math.abs((back[i] as number) - (x[i] as number)) < 0.02, `${i}`);
