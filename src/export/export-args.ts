@@ -83,8 +83,8 @@ export function parseExportArgs(argv: readonly string[]): ParsedExportArgs {
   const ggufType = model.gguf_type as string;
   if (model.export_format === 'gguf' && !(GGUF_TYPES as readonly string[]).includes(ggufType))
     problems.push(
-      `gguf_type ${ggufType} is not written yet (so far: ${GGUF_TYPES.join(', ')}); choose one of those, or ` +
-        'export_format: hf and quantize with llama.cpp',
+      `gguf_type ${ggufType} is not written (choose one of ${GGUF_TYPES.join(', ')}), or export_format: hf and ` +
+        'quantize with llama.cpp',
     );
   for (const a of adapters ?? [])
     if (model.export_dir && samePath(model.export_dir as string, a))

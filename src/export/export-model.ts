@@ -18,7 +18,7 @@ import type { Template } from '../data/template/template.js';
 import { loadTokenizerAndTemplate } from '../infer/chat-runner.js';
 import { tempPathFor, writeFileAtomic } from '../io/atomic.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
-import { readModelConfig } from '../io/model-config.js';
+import { readSourceConfig } from '../io/model-source.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { paddedVocabSize } from '../models/resize-vocab.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -74,7 +74,7 @@ export async function exportModel(args: ExportArgs, hooks: ExportHooks = {}): Pr
     ? hubTarget(args.export_hub_model_id, args.hf_hub_token)
     : null;
   const { tokenizer, template } = loadTokenizerAndTemplate(args);
-  const config = readModelConfig(args.model_name_or_path);
+  const config = readSourceConfig(args.model_name_or_path);
   refuseQuantizedMerge(config, args.model_name_or_path, args.quantization_bit, args.adapter_name_or_path);
   if (args.export_format === 'gguf') {
     if (args.stage === 'rm')

@@ -11,9 +11,9 @@ export {
 } from './export-model.js';
 export { GgufExportError, ggufArch, ggufTensorName, permuteRows } from './gguf/gguf-arch.js';
 export { GGML_TYPE, type GgmlType, type GgufTensorInfo, type GgufValue, layoutGguf } from './gguf/gguf-format.js';
-export { f32ToF16Bits, quantizeQ8_0 } from './gguf/gguf-quantize.js';
+export { f32ToF16Bits, ggmlBytes, ggmlValues, quantizeQ8_0 } from './gguf/gguf-quantize.js';
 export { checkGgufTokenizer, ggufPreTokenizer, tokenizerMetadata } from './gguf/gguf-tokenizer.js';
-export { GGUF_TYPES, type GgufType, ggufFileName, writeGguf } from './gguf/write-gguf.js';
+export { GGUF_TYPES, type GgufType, ggufFileName, ggufTensorPlan, writeGguf } from './gguf/write-gguf.js';
 export { type HubTarget, HubUploadError, hubTarget, uploadExport } from './hub-upload.js';
 export { ExportTargetError, publishExport } from './publish.js';
 export { baseQuantization, QuantizedMergeError, refuseQuantizedMerge } from './quantized-base.js';

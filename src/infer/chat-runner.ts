@@ -6,13 +6,11 @@
  * prompt = encode_oneturn(messages + an empty assistant turn) prompt ids, stop ids = the template's, greedy when
  * do_sample is off or the temperature is 0, n choices as n rows of one batch.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { getTemplate } from '../data/template/index.js';
 import type { Template } from '../data/template/template.js';
 import { noGrad, scope, Tensor } from '../engine/index.js';
 import type { GeneratingArgs } from '../hparams/generating-args.js';
-import { readModelConfig } from '../io/model-config.js';
+import { isModelSource, readSourceConfig } from '../io/model-source.js';
 import { type CausalLM, loadModel, type QuantizationOptions } from '../models/causal-lm.js';
 import { paddedVocabSize } from '../models/resize-vocab.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -335,11 +333,11 @@ export function loadTokenizerAndTemplate(args: ChatModelArgs): {
   maxModelLen: number;
 } {
   const dir = args.model_name_or_path;
-  if (!dir || !existsSync(join(dir, 'config.json')))
+  if (!dir || !isModelSource(dir))
     throw new ChatModelError(
-      `model_name_or_path ${dir || '(not set)'} is not a local Hugging Face model folder (no config.json); pass --model_name_or_path <folder>`,
+      `model_name_or_path ${dir || '(not set)'} is not a local Hugging Face model folder (no config.json) or GGUF file; pass --model_name_or_path <folder or .gguf>`,
     );
-  const positions = readModelConfig(dir).maxPositionEmbeddings;
+  const positions = readSourceConfig(dir).maxPositionEmbeddings;
   let maxModelLen: number;
   try {
     maxModelLen = resolveMaxModelLen(args.max_model_len, positions);

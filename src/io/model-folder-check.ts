@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError } from './errors.js';
 import { readModelConfig } from './model-config.js';
+import { isGgufFile, readSourceConfig } from './model-source.js';
 import { withSafetensors } from './safetensors.js';
 
 /** The safetensors files a model folder's weights live in: the index's shards, else every *.safetensors. */
@@ -29,6 +30,10 @@ function weightFiles(dir: string): string[] {
 
 /** Throws a FormatError naming the file (and field) at fault; returns quietly for a sound folder. */
 export function checkModelFolder(dir: string): void {
+  if (isGgufFile(dir)) {
+    readSourceConfig(dir);
+    return;
+  }
   readModelConfig(dir);
   for (const file of weightFiles(dir)) {
     if (!existsSync(file)) throw new FormatError(file, null, 'is listed in model.safetensors.index.json but missing');

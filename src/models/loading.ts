@@ -12,6 +12,7 @@ import {
 } from '../io/model-config.js';
 import { checkParameters, formatParameterReport } from '../io/param-check.js';
 import type { WeightSource } from './family.js';
+import { isGgufPath, loadGgufModel } from './gguf-loading.js';
 import { CausalLM } from './model.js';
 import { type QuantizationOptions, quantizeProjections } from './quantization.js';
 import { buildModule } from './registry.js';
@@ -42,8 +43,9 @@ export interface LoadModelOptions {
   resizeVocabTo?: number;
 }
 
-/** Loads a HF checkpoint folder (config.json + safetensors), optionally with PEFT adapters. */
+/** Loads a HF checkpoint folder (config.json + safetensors) or a GGUF file, optionally with PEFT adapters. */
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<CausalLM> {
+  if (isGgufPath(dir)) return loadGgufModel(dir, options);
   if (options.threads !== undefined) setThreads(options.threads);
   const stored = readModelConfig(dir);
   const rows = options.resizeVocabTo ?? 0;

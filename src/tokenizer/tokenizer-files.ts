@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TokenizerError } from './errors.js';
+import { ggufTokenizerDir } from './gguf-tokenizer-files.js';
 import { sentencePieceToTokenizerJson } from './sentencepiece/convert.js';
 import { parseModelProto } from './sentencepiece/model-proto.js';
 
@@ -218,6 +219,8 @@ function singleSequenceSpecials(processor: unknown): { before: string[]; after: 
 
 /** Reads a Hugging Face tokenizer directory (tokenizer.json is required: the fast tokenizer format). */
 export function readTokenizerFiles(dir: string): TokenizerFiles {
+  // a GGUF file carries its tokenizer in its metadata
+  if (dir.toLowerCase().endsWith('.gguf')) dir = ggufTokenizerDir(dir);
   const tokenizerPath = join(dir, 'tokenizer.json');
   const spmPath = join(dir, 'tokenizer.model');
   if (!existsSync(tokenizerPath) && !existsSync(spmPath)) {

@@ -2,12 +2,12 @@
  * do_predict (LLaMA-Factory's run_sft with predict_with_generate): after training, or on its own with the model and
  * its adapters frozen, generate for the eval set and write generated_predictions.jsonl and predict_results.json.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { SupervisedRecord } from '../data/processors/types.js';
 import type { Template } from '../data/template/index.js';
 import { quantizationOf, type TrainArgs } from '../hparams/index.js';
+import { isModelSource } from '../io/model-source.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { metricsReport } from './metrics-report.js';
@@ -61,8 +61,10 @@ export async function predictOnly(
 ): Promise<TrainResult> {
   const { model: ma, data: da, finetuning: fa, training: ta } = args;
   const modelDir = ma.model_name_or_path as string;
-  if (!existsSync(join(modelDir, 'config.json')))
-    throw new TrainError(`model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json)`);
+  if (!isModelSource(modelDir))
+    throw new TrainError(
+      `model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json) or GGUF file`,
+    );
   const tokenizer = Tokenizer.fromDir(modelDir);
   const template = templateFor(tokenizer, args, log);
   const adapters = ma.adapter_name_or_path ?? [];

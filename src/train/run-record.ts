@@ -153,13 +153,17 @@ function trajectoryArgs(args: TrainArgs): Record<string, unknown> {
  */
 export function hashModelFolder(modelDir: string): string {
   const hash = createHash('sha256');
-  hash.update(readFileSync(join(modelDir, 'config.json')));
-  const weights = readdirSync(modelDir)
-    .filter((f) => f.endsWith('.safetensors') || f.endsWith('.bin'))
-    .sort();
+  // a GGUF file (model_name_or_path may be one) is sampled as one weight file; its header holds the config
+  const single = statSync(modelDir).isFile();
+  if (!single) hash.update(readFileSync(join(modelDir, 'config.json')));
+  const weights = single
+    ? ['']
+    : readdirSync(modelDir)
+        .filter((f) => f.endsWith('.safetensors') || f.endsWith('.bin'))
+        .sort();
   const chunk = Buffer.alloc(64 * 1024);
   for (const name of weights) {
-    const path = join(modelDir, name);
+    const path = single ? modelDir : join(modelDir, name);
     const size = statSync(path).size;
     hash.update(`${name}:${size};`);
     const fd = openSync(path, 'r');

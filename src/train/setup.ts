@@ -5,13 +5,12 @@
  * optimizer over the model's and the stage's trainable weights, the LR schedule and the dropout generator.
  */
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { Template } from '../data/template/index.js';
 import type { Generator, Tensor } from '../engine/index.js';
 import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { checkModelFolder } from '../io/model-folder-check.js';
+import { isModelSource } from '../io/model-source.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { paddedVocabSize } from '../models/resize-vocab.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -58,8 +57,10 @@ export async function prepareRun(
 
   // Tokenizer and template (get_template_and_fix_tokenizer).
   const modelDir = ma.model_name_or_path as string;
-  if (!existsSync(join(modelDir, 'config.json')))
-    throw new TrainError(`model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json)`);
+  if (!isModelSource(modelDir))
+    throw new TrainError(
+      `model_name_or_path ${modelDir} is not a local Hugging Face model folder (no config.json) or GGUF file`,
+    );
   // A broken config or truncated weights fail here, before the dataset is tokenized.
   checkModelFolder(modelDir);
   const tokenizer = Tokenizer.fromDir(modelDir);

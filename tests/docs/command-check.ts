@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { parseApiArgs } from '../../src/cli/api.js';
 import { parseChatArgs } from '../../src/cli/chat.js';
 import { parseEvalCommandArgs } from '../../src/cli/eval.js';
+import { parseExpandArgs } from '../../src/cli/expand.js';
+import { parseTokenizerArgs } from '../../src/cli/tokenizer.js';
 import { parseExportArgs } from '../../src/export/index.js';
 import { parseTrainArgs } from '../../src/hparams/index.js';
 
@@ -59,6 +61,12 @@ function checkLmforge(args: readonly string[], repo: string): void {
       return;
     case 'export':
       parseExportArgs(rest);
+      return;
+    case 'tokenizer':
+      parseTokenizerArgs(rest);
+      return;
+    case 'expand':
+      parseExpandArgs(rest);
       return;
     default:
       throw new Error(

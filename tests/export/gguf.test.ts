@@ -9,10 +9,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gguf } from '@huggingface/gguf';
 import { native } from '../../src/engine/native.js';
+import { GGML_BLOCK_TYPES, ggmlQuantize } from '../../src/engine/quant/ggml-blocks.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import {
   exportModel,
   f32ToF16Bits,
+  type GgufType,
   ggufPreTokenizer,
   parseExportArgs,
   permuteRows,
@@ -60,7 +62,7 @@ function param(model: CausalLM, name: string): Float32Array {
   return t.toFloat32Array();
 }
 
-async function exportGguf(type: 'f32' | 'f16' | 'bf16' | 'q8_0', dir = join(tempDir(`gguf-${type}`), 'out')) {
+async function exportGguf(type: GgufType, dir = join(tempDir(`gguf-${type}`), 'out')) {
   await exportModel(
     exportArgs({ adapter_name_or_path: [adapter], export_dir: dir, export_format: 'gguf', gguf_type: type }),
     { log: quiet },
@@ -184,6 +186,45 @@ test('q8_0, f16 and bf16 GGUF: matrices in the type, norms in F32, data within e
   }
 });
 
+test('q4_k_m, q5_k_m, q6_k, q4_0: the llama-quantize mixture per tensor, bytes of the reference quantizer', async () => {
+  // the tiny model: 4 layers (use_more_bits picks 2 and 3), rows of 256 (k-quants fit) and ffn_down rows of 704
+  // (no whole super-block: llama.cpp's fallbacks), a tied head (token_embd is the output: Q6_K)
+  const expected: Record<string, Record<string, number>> = {
+    q4_k_m: { token_embd: 14, 'blk.0.attn_q': 12, 'blk.0.attn_v': 12, 'blk.2.attn_v': 14, 'blk.0.ffn_down': 6 },
+    q5_k_m: { token_embd: 14, 'blk.1.ffn_up': 13, 'blk.1.attn_v': 13, 'blk.3.attn_v': 14, 'blk.1.ffn_down': 7 },
+    q6_k: { token_embd: 14, 'blk.0.attn_output': 14, 'blk.0.ffn_down': 8 },
+    q4_0: { token_embd: 14, 'blk.0.attn_v': 2, 'blk.3.ffn_down': 2 },
+  };
+  const fileType = { q4_k_m: 15, q5_k_m: 17, q6_k: 18, q4_0: 2 } as const;
+  const idToType = new Map(Object.entries(GGML_BLOCK_TYPES).map(([name, f]) => [f.id as number, name]));
+  for (const type of ['q4_k_m', 'q5_k_m', 'q6_k', 'q4_0'] as const) {
+    const { path, parsed } = await exportGguf(type);
+    const md = parsed.metadata as unknown as Record<string, unknown>;
+    assert.equal(md['general.file_type'], fileType[type], type);
+    const dtype = (name: string) => parsed.tensorInfos.find((t) => t.name === `${name}.weight`)?.dtype;
+    for (const [name, id] of Object.entries(expected[type] ?? {})) assert.equal(dtype(name), id, `${type} ${name}`);
+    if (type === 'q4_k_m')
+      for (let l = 0; l < 4; l++) {
+        assert.equal(dtype(`blk.${l}.ffn_down`), l >= 2 ? 8 : 6, `q4_k_m ffn_down ${l}: Q6_K -> Q8_0, Q4_K -> Q5_0`);
+        assert.equal(dtype(`blk.${l}.attn_v`), l >= 2 ? 14 : 12, `q4_k_m attn_v ${l}`);
+      }
+    for (const t of parsed.tensorInfos) if (t.shape.length === 1) assert.equal(t.dtype, 0, `${type} ${t.name} F32`);
+    // the bytes are the reference quantizer's of the merged f32 weights (Q/K rows in llama.cpp's order)
+    for (const [ggufName, hfName, heads] of [
+      ['blk.2.attn_v', 'model.layers.2.self_attn.v_proj.weight', 0],
+      ['blk.1.attn_k', 'model.layers.1.self_attn.k_proj.weight', 2],
+      ['blk.0.ffn_down', 'model.layers.0.mlp.down_proj.weight', 0],
+      ['token_embd', 'model.embed_tokens.weight', 0],
+    ] as const) {
+      const blockType = idToType.get(dtype(ggufName) as number) as keyof typeof GGML_BLOCK_TYPES;
+      let want = param(merged, hfName);
+      if (heads) want = permuteRows(want, heads, 256);
+      const bytes = ggmlQuantize(want, blockType);
+      assert.deepEqual(new Uint8Array(tensorData(path, parsed, `${ggufName}.weight`, bytes.length)), bytes, ggufName);
+    }
+  }
+});
+
 test('f32 -> f16 bits match the engine (round to nearest even, subnormals, overflow, NaN)', () => {
   const values = [
     0,
@@ -299,9 +340,9 @@ test('GGUF refusals: unwritten types, Qwen3, SentencePiece tokenizers, rm; an HF
         '--export_format',
         'gguf',
         '--gguf_type',
-        'q4_k_m',
+        'q3_k_m',
       ]),
-    /gguf_type q4_k_m is not written yet \(so far: f32, f16, bf16, q8_0\)/,
+    /gguf_type/,
   );
   const out = join(tempDir('gguf-refuse'), 'out');
   await assert.rejects(

@@ -6,6 +6,7 @@
  * the data section, a multiple of `general.alignment`, 32 by default). The data section starts at the first
  * aligned offset after the header.
  */
+import { GGML_BLOCK_TYPES, type GgmlBlockType } from '../../engine/quant/ggml-blocks.js';
 
 /** GGUF metadata value types. */
 export const GGUF_VALUE = {
@@ -25,15 +26,20 @@ export const GGUF_VALUE = {
 } as const;
 
 /** ggml tensor types this writer produces, with their ids. */
-export const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
+export const GGML_TYPE = {
+  F32: 0,
+  F16: 1,
+  BF16: 30,
+  ...Object.fromEntries(Object.entries(GGML_BLOCK_TYPES).map(([name, f]) => [name, f.id])),
+} as Record<'F32' | 'F16' | 'BF16' | GgmlBlockType, number>;
 export type GgmlType = keyof typeof GGML_TYPE;
 
-/** Elements per block and bytes per block of each type (Q8_0: an f16 scale + 32 int8). */
+/** Elements per block and bytes per block of each type (the block types' layouts: native/src/kernels/ggml_blocks.cc). */
 export const BLOCK: Record<GgmlType, { elements: number; bytes: number }> = {
   F32: { elements: 1, bytes: 4 },
   F16: { elements: 1, bytes: 2 },
   BF16: { elements: 1, bytes: 2 },
-  Q8_0: { elements: 32, bytes: 34 },
+  ...GGML_BLOCK_TYPES,
 };
 
 export const GGUF_VERSION = 3;

@@ -2,8 +2,12 @@
  * Tensor bytes in ggml's layouts. F32/F16/BF16 convert with the engine (round to nearest even, as numpy and torch
  * do). Q8_0 follows llama.cpp's reference quantize_row_q8_0_ref in float32 arithmetic: per block of 32 values,
  * d = max|x| / 127, id = d ? 1/d : 0, q = roundf(x * id) (ties away from zero), stored as the f16 of d then 32 int8.
+ * quantizeQ8_0 is that arithmetic in TypeScript, kept as the tests' reference; files are written by the native port
+ * (engine/quant/ggml-blocks.ts), which produces the same bytes, as it does for the 4–6-bit types.
  */
+
 import { native } from '../../engine/native.js';
+import { ggmlDequantize, ggmlQuantize } from '../../engine/quant/ggml-blocks.js';
 import { Tensor } from '../../engine/tensor.js';
 import type { GgmlType } from './gguf-format.js';
 
@@ -62,7 +66,7 @@ export function quantizeQ8_0(values: Float32Array): Uint8Array {
 
 /** The bytes of float32 `values` (shape `shape`) as ggml type `type`. */
 export function ggmlBytes(values: Float32Array, shape: readonly number[], type: GgmlType): Uint8Array {
-  if (type === 'Q8_0') return quantizeQ8_0(values);
+  if (type !== 'F32' && type !== 'F16' && type !== 'BF16') return ggmlQuantize(values, type);
   if (type === 'F32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   const t = Tensor.from(values, shape);
   try {
@@ -73,6 +77,24 @@ export function ggmlBytes(values: Float32Array, shape: readonly number[], type: 
       return out;
     } finally {
       converted.dispose();
+    }
+  } finally {
+    t.dispose();
+  }
+}
+
+/** The float32 values that `n` elements of ggml type `type` in `bytes` hold (the inverse of ggmlBytes). */
+export function ggmlValues(bytes: Uint8Array, type: GgmlType, n: number): Float32Array {
+  if (type === 'F32') return new Float32Array(bytes.slice(0, n * 4).buffer);
+  if (type !== 'F16' && type !== 'BF16') return ggmlDequantize(bytes, type, n);
+  const t = Tensor.from(new Float32Array(n), [n], type === 'F16' ? 'f16' : 'bf16');
+  try {
+    native.write(t.handle, 0, bytes.subarray(0, n * 2));
+    const f32 = t.to('f32');
+    try {
+      return f32.toFloat32Array();
+    } finally {
+      f32.dispose();
     }
   } finally {
     t.dispose();

