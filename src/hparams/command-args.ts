@@ -2,7 +2,7 @@
  * The few arguments a command has of its own (not LLaMA-Factory dataclass fields), as tables like the others so that
  * every command reads them with the same parser: YAML, `key=value`, `--key value`, booleans in every spelling.
  */
-import { bool, int, optInt, optStr } from './spec.js';
+import { bool, choice, float, int, optInt, optStr, str } from './spec.js';
 
 /** `lmforge chat`: the system prompt is LLaMA-Factory's default_system (alias --system). */
 export const CHAT_ARGS = {
@@ -22,4 +22,27 @@ export const INSPECT_ARGS = {
   index: int(0, 'preview: the first record to show.'),
   count: int(1, 'preview: how many records to show.'),
   json: bool(false, 'Machine-readable output.'),
+};
+
+/** `lmforge kb ...`: where knowledge bases live, how files are split (fixed at create) and how answers retrieve. */
+export const KB_ARGS = {
+  kb_root: str(
+    'knowledge_base',
+    'Folder of the knowledge bases: <kb_root>/<name>.sqlite (a name with / or .sqlite is a path).',
+  ),
+  chunk_size: int(250, 'create: most characters (or tokens, with chunk_unit=tokens) in a chunk.'),
+  chunk_overlap: int(50, 'create: characters (or tokens) a chunk repeats from the end of the one before.'),
+  chunk_unit: choice(
+    ['chars', 'tokens'] as const,
+    'chars',
+    "create: what chunk_size counts; tokens = model_name_or_path's tokenizer.",
+  ),
+  top_k: int(3, 'search/ask/chat: chunks retrieved per question.'),
+  score_threshold: float(1, 'search/ask/chat: lowest BM25 score a chunk needs; below it the answer is "not found".'),
+  prompt_language: choice(
+    ['auto', 'zh', 'en'] as const,
+    'auto',
+    'ask/chat: prompt template language (auto: by the question).',
+  ),
+  json: bool(false, 'Machine-readable output (list, search, ask).'),
 };

@@ -7,8 +7,16 @@ import { readFileSync, statSync } from 'node:fs';
 import { chunkWords, sha256 } from './chunk-text.js';
 import { KbError } from './errors.js';
 import { isSupported, listFiles, loadFile } from './loaders/index.js';
-import { type SplitOptions, splitSections } from './splitter.js';
+import { splitSections } from './splitter.js';
 import type { KnowledgeBase, NewChunk } from './store.js';
+import type { SpanMeasure } from './token-measure.js';
+
+export interface ImportSplit {
+  chunkSize: number;
+  chunkOverlap: number;
+  /** chunk_unit=tokens: the token measure of a document's text (characters when absent). */
+  tokenCounter?: (text: string) => Promise<SpanMeasure>;
+}
 
 export type FileOutcome =
   | { path: string; status: 'added' | 'replaced'; chunks: number }
@@ -24,7 +32,7 @@ export interface ImportReport {
 export async function importPaths(
   kb: KnowledgeBase,
   paths: readonly string[],
-  split: SplitOptions,
+  split: ImportSplit,
   onFile: (outcome: FileOutcome) => void = () => {},
 ): Promise<ImportReport> {
   const started = performance.now();
@@ -56,7 +64,7 @@ export async function importPaths(
   return { files, chunks, seconds: (performance.now() - started) / 1000 };
 }
 
-async function importFile(kb: KnowledgeBase, path: string, split: SplitOptions): Promise<FileOutcome> {
+async function importFile(kb: KnowledgeBase, path: string, split: ImportSplit): Promise<FileOutcome> {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -70,7 +78,9 @@ async function importFile(kb: KnowledgeBase, path: string, split: SplitOptions):
   try {
     const doc = await loadFile(path);
     format = doc.format;
-    chunks = splitSections(doc.text, doc.sections, split).map((span) => {
+    const measure = split.tokenCounter ? await split.tokenCounter(doc.text) : undefined;
+    const options = { chunkSize: split.chunkSize, chunkOverlap: split.chunkOverlap, ...(measure ? { measure } : {}) };
+    chunks = splitSections(doc.text, doc.sections, options).map((span) => {
       const text = doc.text.slice(span.start, span.end);
       return { ...span, text, hash: sha256(text), words: chunkWords(span.heading, text) };
     });

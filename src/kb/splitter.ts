@@ -12,8 +12,8 @@ import type { ChunkSpan, Section } from './types.js';
 export interface SplitOptions {
   chunkSize: number;
   chunkOverlap: number;
-  /** Length of a stretch of text in the unit chunk_size counts (characters by default; a tokenizer's tokens). */
-  length?: (text: string) => number;
+  /** Length of text[start, end) in the unit chunk_size counts (characters by default; a tokenizer's tokens). */
+  measure?: (start: number, end: number) => number;
 }
 
 /** Boundaries, coarsest first: each returns the offsets (within the text) a piece may end at. */
@@ -31,11 +31,11 @@ export function splitSections(text: string, sections: readonly Section[], option
   if (!Number.isInteger(chunkOverlap) || chunkOverlap < 0 || chunkOverlap >= chunkSize) {
     throw new KbError(`chunk_overlap must be >= 0 and below chunk_size (${chunkSize}), got ${chunkOverlap}`);
   }
-  const length = options.length ?? ((s: string) => s.length);
+  const length = options.measure ?? ((start: number, end: number) => end - start);
   const out: ChunkSpan[] = [];
   for (const section of sections) {
     const pieces = cut(text, section.start, section.end, 0, chunkSize, length);
-    for (const [start, end] of merge(text, pieces, chunkSize, chunkOverlap, length)) {
+    for (const [start, end] of merge(pieces, chunkSize, chunkOverlap, length)) {
       const [s, e] = trim(text, start, end);
       if (e > s) out.push({ start: s, end: e, heading: section.heading, page: section.page });
     }
@@ -44,11 +44,12 @@ export function splitSections(text: string, sections: readonly Section[], option
 }
 
 type Span = [number, number];
+type Measure = (start: number, end: number) => number;
 
 /** [start, end) cut into pieces no longer than size, at the coarsest boundaries that do the job. */
-function cut(text: string, start: number, end: number, level: number, size: number, length: (s: string) => number) {
-  if (length(text.slice(start, end)) <= size) return [[start, end] as Span];
-  if (level >= BOUNDARIES.length) return hardCut(text, start, end, size, length);
+function cut(text: string, start: number, end: number, level: number, size: number, length: Measure) {
+  if (length(start, end) <= size) return [[start, end] as Span];
+  if (level >= BOUNDARIES.length) return hardCut(start, end, size, length);
   const ends: number[] = [];
   const re = new RegExp(BOUNDARIES[level]!.source, 'g');
   const slice = text.slice(start, end);
@@ -68,7 +69,7 @@ function cut(text: string, start: number, end: number, level: number, size: numb
 }
 
 /** No boundary left: fixed-size pieces (in the length unit, found by bisection for token lengths). */
-function hardCut(text: string, start: number, end: number, size: number, length: (s: string) => number): Span[] {
+function hardCut(start: number, end: number, size: number, length: Measure): Span[] {
   const out: Span[] = [];
   let from = start;
   while (from < end) {
@@ -76,7 +77,7 @@ function hardCut(text: string, start: number, end: number, size: number, length:
     let hi = end;
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
-      if (length(text.slice(from, mid)) <= size) lo = mid;
+      if (length(from, mid) <= size) lo = mid;
       else hi = mid - 1;
     }
     out.push([from, lo]);
@@ -86,19 +87,19 @@ function hardCut(text: string, start: number, end: number, size: number, length:
 }
 
 /** Neighbouring pieces joined into chunks of at most size, each next chunk re-taking up to overlap of the last. */
-function merge(text: string, pieces: Span[], size: number, overlap: number, length: (s: string) => number): Span[] {
+function merge(pieces: Span[], size: number, overlap: number, length: Measure): Span[] {
   const out: Span[] = [];
   let first = 0;
   for (let i = 0; i < pieces.length; i++) {
     const end = pieces[i]![1];
-    if (i > first && length(text.slice(pieces[first]![0], end)) > size) {
+    if (i > first && length(pieces[first]![0], end) > size) {
       out.push([pieces[first]![0], pieces[i - 1]![1]]);
       // The next chunk starts at the latest pieces that fit in the overlap and leave room for piece i.
       let next = i;
       while (next - 1 > first) {
         const start = pieces[next - 1]![0];
-        const kept = length(text.slice(start, pieces[i - 1]![1]));
-        if (kept > overlap || length(text.slice(start, end)) > size) break;
+        const kept = length(start, pieces[i - 1]![1]);
+        if (kept > overlap || length(start, end) > size) break;
         next--;
       }
       first = next;
