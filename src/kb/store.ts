@@ -3,8 +3,10 @@
  *
  *   meta(key, value)                 settings fixed at create (chunk_size, chunk_overlap, chunk_unit, schema)
  *   documents(id, path, format, hash, bytes, chunks, added_at)   one row per imported file, path unique
- *   chunks(id, document_id, seq, start, end, heading, page, text, hash)   [start, end) in the document's text
- *   chunk_words (FTS5, rowid = chunks.id)   the chunk's BM25 words (jieba / English pieces) joined by spaces
+ *   chunks(id, document_id, seq, start, end, heading, page, text, hash, n_words)   [start, end) in the document
+ *   chunk_words (FTS5, rowid = chunks.id)   the chunk's BM25 words (jieba / English pieces) joined by spaces;
+ *                                   chunk_terms / chunk_postings (fts5vocab) read its document frequencies and
+ *                                   term frequencies for scoring
  *   embeddings(hash, model, dim, vector)   float32 vectors cached by chunk-text hash and encoder name
  *
  * A document is replaced in one transaction (old chunks out, new ones in), so a killed import leaves every file
@@ -58,18 +60,36 @@ CREATE TABLE IF NOT EXISTS documents(
 CREATE TABLE IF NOT EXISTS chunks(
   id INTEGER PRIMARY KEY, document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
   seq INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, heading TEXT, page INTEGER,
-  text TEXT NOT NULL, hash TEXT NOT NULL);
+  text TEXT NOT NULL, hash TEXT NOT NULL, n_words INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_words USING fts5(words, content='', contentless_delete=1,
   tokenize='unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5vocab(chunk_words, 'row');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_postings USING fts5vocab(chunk_words, 'instance');
 CREATE TABLE IF NOT EXISTS embeddings(
   hash TEXT NOT NULL, model TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY(hash, model));
 `;
 
-/** FTS5 query syntax would read words like AND/NEAR or quotes: every word is quoted. */
-function ftsQuery(words: readonly string[]): string {
-  return [...new Set(words)].map((w) => `"${w.replaceAll('"', '""')}"`).join(' OR ');
-}
+/**
+ * Okapi BM25 with Lucene's IDF, ln(1 + (N - n + 0.5) / (n + 0.5)), which stays positive however small the
+ * knowledge base (FTS5's own bm25() drops to ~0 for a word in half the chunks, so a threshold would mean different
+ * things at different sizes); k1 = 1.2, b = 0.75. Computed inside SQLite from the FTS5 index: the postings of the
+ * question's words only, grouped per chunk.
+ */
+const BM25_K1 = 1.2;
+const BM25_B = 0.75;
+const BM25_SQL = `
+WITH q(term) AS (SELECT DISTINCT value FROM json_each(?)),
+stats AS (SELECT count(*) AS n_chunks, coalesce(avg(n_words), 1) AS avg_words FROM chunks),
+df AS (SELECT t.term, t.doc AS n FROM chunk_terms t JOIN q ON t.term = q.term),
+tf AS (SELECT p.doc AS id, p.term, count(*) AS tf FROM chunk_postings p JOIN q ON p.term = q.term GROUP BY p.doc, p.term),
+scored AS (
+  SELECT tf.id, sum(ln(1 + (stats.n_chunks - df.n + 0.5) / (df.n + 0.5)) * tf.tf * ${BM25_K1 + 1} /
+    (tf.tf + ${BM25_K1} * (${1 - BM25_B} + ${BM25_B} * c.n_words / stats.avg_words))) AS score
+  FROM tf JOIN df ON df.term = tf.term JOIN chunks c ON c.id = tf.id, stats GROUP BY tf.id
+  ORDER BY score DESC, tf.id LIMIT ?)
+SELECT c.id, d.path AS source, c.start, c."end" AS "end", c.heading, c.page, c.text, scored.score
+FROM scored JOIN chunks c ON c.id = scored.id JOIN documents d ON d.id = c.document_id ORDER BY scored.score DESC, c.id`;
 
 export class KnowledgeBase {
   private constructor(
@@ -153,7 +173,7 @@ export class KnowledgeBase {
       'INSERT INTO documents(path, format, hash, bytes, chunks, added_at) VALUES (?, ?, ?, ?, ?, ?)',
     );
     const insertChunk = this.db.prepare(
-      'INSERT INTO chunks(document_id, seq, start, "end", heading, page, text, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO chunks(document_id, seq, start, "end", heading, page, text, hash, n_words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     const insertWords = this.db.prepare('INSERT INTO chunk_words(rowid, words) VALUES (?, ?)');
     return this.db.transaction(() => {
@@ -161,7 +181,17 @@ export class KnowledgeBase {
       const id = insertDoc.run(doc.path, doc.format, doc.hash, doc.bytes, chunks.length, new Date().toISOString())
         .lastInsertRowid as number;
       chunks.forEach((c, seq) => {
-        const chunkId = insertChunk.run(id, seq, c.start, c.end, c.heading, c.page, c.text, c.hash).lastInsertRowid;
+        const chunkId = insertChunk.run(
+          id,
+          seq,
+          c.start,
+          c.end,
+          c.heading,
+          c.page,
+          c.text,
+          c.hash,
+          c.words.length,
+        ).lastInsertRowid;
         insertWords.run(chunkId, c.words.join(' '));
       });
       return replaced ? 'replaced' : 'added';
@@ -181,17 +211,11 @@ export class KnowledgeBase {
     return true;
   }
 
-  /** BM25 (FTS5's, k1 = 1.2, b = 0.75) over the chunks' words; score = -bm25(), higher is better. */
+  /** The top k chunks by BM25 over their words (see BM25_SQL); higher is better, 0 shares no word. */
   searchWords(words: readonly string[], topK: number): Hit[] {
     if (words.length === 0) return [];
-    const rows = this.db
-      .prepare(
-        `SELECT c.id, d.path AS source, c.start, c."end" AS "end", c.heading, c.page, c.text, -bm25(chunk_words) AS score
-         FROM chunk_words JOIN chunks c ON c.id = chunk_words.rowid JOIN documents d ON d.id = c.document_id
-         WHERE chunk_words MATCH ? ORDER BY bm25(chunk_words) LIMIT ?`,
-      )
-      .all(ftsQuery(words), topK) as Hit[];
-    return rows;
+    // The index folds case as unicode61 does; the words are already lower-cased.
+    return this.db.prepare(BM25_SQL).all(JSON.stringify(words), topK) as Hit[];
   }
 
   close(): void {
