@@ -99,7 +99,8 @@ export function kbFile(name: string, kbRoot: string): string {
 
 export async function kbCommand(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help' || argv.includes('-h')) {
-    console.log(formatHelp(KB_GROUPS, 'kb', { extra: ['', ...USAGE] }));
+    // formatHelp's first two lines are the generic "lmforge kb <config.yaml>" usage: kb's own replaces them.
+    console.log([...USAGE, ...formatHelp(KB_GROUPS, 'kb').split('\n').slice(2)].join('\n'));
     return argv.length === 0 ? 2 : 0;
   }
   const { sub, positionals, rest } = split(argv);
