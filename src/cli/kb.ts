@@ -17,10 +17,11 @@ import { formatHelp, KB_GROUPS, parseCommandArgs } from '../hparams/index.js';
 import { parseInferArgs } from '../infer/chat-args.js';
 import type { Message } from '../infer/chat-engine.js';
 import { type Answer, ask } from '../kb/answer.js';
+import { embedMissing } from '../kb/dense.js';
 import { KbError } from '../kb/errors.js';
 import { importPaths } from '../kb/importer.js';
 import { LazyChatModel } from '../kb/lazy-model.js';
-import { searchBm25 } from '../kb/retriever.js';
+import { makeRetriever, type RetrieverKind } from '../kb/retriever.js';
 import { KnowledgeBase } from '../kb/store.js';
 import { loadTokenCounter } from '../kb/token-measure.js';
 import type { Hit } from '../kb/types.js';
@@ -83,11 +84,13 @@ export function parseKbArgs(argv: readonly string[]) {
 
 type KbOptions = {
   kb_root: string;
+  retriever: RetrieverKind;
+  embedding_model: string | null;
   chunk_size: number;
   chunk_overlap: number;
   chunk_unit: 'chars' | 'tokens';
   top_k: number;
-  score_threshold: number;
+  score_threshold: number | null;
   prompt_language: 'auto' | 'zh' | 'en';
   json: boolean;
 };
@@ -118,13 +121,13 @@ export async function kbCommand(argv: string[]): Promise<number> {
         typed.groups.model?.model_name_or_path as string | null,
       );
     case 'add':
-      return add(kbFile(name as string, options.kb_root), others);
+      return add(kbFile(name as string, options.kb_root), others, options.embedding_model);
     case 'remove':
       return remove(kbFile(name as string, options.kb_root), others);
     case 'list':
       return name === undefined ? listAll(options) : listDocuments(kbFile(name, options.kb_root), options);
     case 'search':
-      return search(kbFile(name as string, options.kb_root), others[0] as string, options);
+      return await search(kbFile(name as string, options.kb_root), others[0] as string, options);
     case 'ask':
     case 'chat':
       return answerCommand(sub, kbFile(name as string, options.kb_root), others[0] ?? null, rest, options);
@@ -146,7 +149,7 @@ function create(file: string, o: KbOptions, modelDir: string | null): number {
   return 0;
 }
 
-async function add(file: string, paths: string[]): Promise<number> {
+async function add(file: string, paths: string[], embeddingModel: string | null): Promise<number> {
   const kb = KnowledgeBase.open(file);
   try {
     const s = kb.settings;
@@ -173,6 +176,18 @@ async function add(file: string, paths: string[]): Promise<number> {
         `${failed} skipped; ${report.chunks} chunks in ${report.seconds.toFixed(2)} s (${rate} chunks/s); ` +
         `${kb.documents().length} documents, ${kb.chunkCount()} chunks in ${file}`,
     );
+    if (embeddingModel) {
+      const encoder = new LazyChatModel(encoderArgs(embeddingModel));
+      try {
+        const started = performance.now();
+        const n = await embedMissing(kb, encoder);
+        console.log(
+          `embedded ${n} chunks with ${encoder.name} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        );
+      } finally {
+        await encoder.close();
+      }
+    }
     return failed > 0 && failed === report.files.length ? 1 : 0;
   } finally {
     kb.close();
@@ -256,10 +271,30 @@ function where(h: Hit): string {
   return `${h.source}:${h.start}-${h.end}${extra ? ` (${extra})` : ''}`;
 }
 
-function search(file: string, query: string, o: KbOptions): number {
-  const kb = KnowledgeBase.open(file, { readonly: true });
+/** ChatModel arguments for an encoder folder: only the weights matter (no template, no generation). */
+function encoderArgs(dir: string) {
+  return { model_name_or_path: resolve(dir), template: null, default_system: null };
+}
+
+/** The encoder dense/hybrid need: embedding_model, else the answering model, else none (bm25). */
+function encoderFor(o: KbOptions, answering: LazyChatModel | null): LazyChatModel | undefined {
+  if (o.retriever === 'bm25') return undefined;
+  if (o.embedding_model) return new LazyChatModel(encoderArgs(o.embedding_model));
+  if (answering) return answering;
+  throw new KbError(`retriever=${o.retriever} needs --embedding_model <model folder>`);
+}
+
+async function search(file: string, query: string, o: KbOptions): Promise<number> {
+  // Dense retrieval caches the vectors it computes: only bm25 can read a knowledge base read-only.
+  const kb = KnowledgeBase.open(file, { readonly: o.retriever === 'bm25' });
+  const encoder = encoderFor(o, null);
   try {
-    const hits = searchBm25(kb, query, { topK: o.top_k, scoreThreshold: o.score_threshold });
+    const retrieve = makeRetriever(kb, o.retriever, {
+      topK: o.top_k,
+      scoreThreshold: o.score_threshold,
+      ...(encoder ? { encoder } : {}),
+    });
+    const hits = await retrieve(query);
     if (o.json)
       console.log(
         JSON.stringify(
@@ -277,6 +312,7 @@ function search(file: string, query: string, o: KbOptions): number {
     return 0;
   } finally {
     kb.close();
+    await encoder?.close();
   }
 }
 
@@ -297,18 +333,22 @@ async function answerCommand(
 ): Promise<number> {
   const { model: args, notes } = parseInferArgs(rest, KB_GROUPS, 'kb');
   for (const note of notes) console.error(`[lmforge] note: ${note}`);
-  const kb = KnowledgeBase.open(file, { readonly: true });
+  const kb = KnowledgeBase.open(file, { readonly: o.retriever === 'bm25' });
   const model = new LazyChatModel(args, () => console.error(`[lmforge] loading ${args.model_name_or_path}`));
+  const encoder = encoderFor(o, model);
   const out = (s: string) => process.stdout.write(s);
   const settings = {
-    topK: o.top_k,
-    scoreThreshold: o.score_threshold,
+    retrieve: makeRetriever(kb, o.retriever, {
+      topK: o.top_k,
+      scoreThreshold: o.score_threshold,
+      ...(encoder ? { encoder } : {}),
+    }),
     language: o.prompt_language,
     generation: {},
   };
   try {
     if (sub === 'ask') {
-      const answer = await ask(kb, model, question as string, { ...settings, history: [] }, o.json ? () => {} : out);
+      const answer = await ask(model, question as string, { ...settings, history: [] }, o.json ? () => {} : out);
       if (o.json) {
         const sources = answer.hits.map((h, i) => hitJson(h, i + 1));
         console.log(JSON.stringify({ question, answer: answer.answer, found: answer.found, sources }, null, 2));
@@ -329,7 +369,7 @@ async function answerCommand(
         continue;
       }
       out('Assistant: ');
-      const answer = await ask(kb, model, q, { ...settings, history }, out);
+      const answer = await ask(model, q, { ...settings, history }, out);
       out('\n');
       printSources(out, answer);
       history.push({ role: 'user', content: q }, { role: 'assistant', content: answer.answer });
@@ -340,5 +380,6 @@ async function answerCommand(
   } finally {
     kb.close();
     await model.close();
+    if (encoder !== model) await encoder?.close();
   }
 }

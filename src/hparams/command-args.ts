@@ -2,7 +2,7 @@
  * The few arguments a command has of its own (not LLaMA-Factory dataclass fields), as tables like the others so that
  * every command reads them with the same parser: YAML, `key=value`, `--key value`, booleans in every spelling.
  */
-import { bool, choice, float, int, optInt, optStr, str } from './spec.js';
+import { bool, choice, int, optFloat, optInt, optStr, str } from './spec.js';
 
 /** `lmforge chat`: the system prompt is LLaMA-Factory's default_system (alias --system). */
 export const CHAT_ARGS = {
@@ -38,7 +38,17 @@ export const KB_ARGS = {
     "create: what chunk_size counts; tokens = model_name_or_path's tokenizer.",
   ),
   top_k: int(3, 'search/ask/chat: chunks retrieved per question.'),
-  score_threshold: float(1, 'search/ask/chat: lowest BM25 score a chunk needs; below it the answer is "not found".'),
+  retriever: choice(
+    ['bm25', 'dense', 'hybrid'] as const,
+    'bm25',
+    "search/ask/chat: BM25 words, an encoder's vectors, or both fused.",
+  ),
+  embedding_model: optStr(
+    'Model folder whose mean-pooled hidden states embed chunks (dense/hybrid; default: model_name_or_path).',
+  ),
+  score_threshold: optFloat(
+    'search/ask/chat: lowest score a chunk needs (default bm25 1, dense 0.5, hybrid 0); else "not found".',
+  ),
   prompt_language: choice(
     ['auto', 'zh', 'en'] as const,
     'auto',

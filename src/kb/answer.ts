@@ -5,8 +5,6 @@
  */
 import type { GenerationOptions, Message, StreamPiece } from '../infer/chat-engine.js';
 import { answerPrompt, NOT_FOUND, type PromptLanguage, rewritePrompt } from './prompt.js';
-import { type SearchOptions, searchBm25 } from './retriever.js';
-import type { KnowledgeBase } from './store.js';
 import type { Hit } from './types.js';
 import { isMostlyChinese } from './words.js';
 
@@ -20,7 +18,9 @@ export interface AnsweringModel {
   ): Promise<unknown>;
 }
 
-export interface AskOptions extends SearchOptions {
+export interface AskOptions {
+  /** Ranked chunks for a question, already cut at the score threshold (retriever.ts's makeRetriever). */
+  retrieve: (question: string) => Promise<Hit[]>;
   /** Earlier turns (user question, assistant answer), oldest first. */
   history: readonly Message[];
   /** 'auto' picks zh when the question is mostly Chinese. */
@@ -37,7 +37,6 @@ export interface Answer {
 }
 
 export async function ask(
-  kb: KnowledgeBase,
   model: AnsweringModel,
   question: string,
   options: AskOptions,
@@ -58,7 +57,7 @@ export async function ask(
     // The literal question stays in the query: a poor rewrite adds words, it cannot take the question's away.
     if (standalone && standalone !== question) searchedFor = `${standalone} ${question}`;
   }
-  const hits = searchBm25(kb, searchedFor, options);
+  const hits = await options.retrieve(searchedFor);
   if (hits.length === 0) {
     const answer = NOT_FOUND[language];
     onText(answer);

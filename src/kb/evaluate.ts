@@ -40,18 +40,18 @@ export function answerRank(hits: readonly Hit[], q: SpanQuestion, docsRoot: stri
   return i < 0 ? null : i + 1;
 }
 
-export function evaluateRetrieval(
+export async function evaluateRetrieval(
   questions: readonly SpanQuestion[],
   docsRoot: string,
-  search: (question: string) => Hit[],
-): RetrievalScores {
+  search: (question: string) => Hit[] | Promise<Hit[]>,
+): Promise<RetrievalScores> {
   let hit1 = 0;
   let hit5 = 0;
   let rr = 0;
   const ms: number[] = [];
   for (const q of questions) {
     const started = performance.now();
-    const hits = search(q.question);
+    const hits = await search(q.question);
     ms.push(performance.now() - started);
     const rank = answerRank(hits, q, docsRoot);
     if (rank === null) continue;

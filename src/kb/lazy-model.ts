@@ -6,8 +6,9 @@ import type { GenerationOptions, Message, StreamPiece } from '../infer/chat-engi
 import { ChatModel } from '../infer/chat-model.js';
 import type { ChatModelArgs } from '../infer/chat-runner.js';
 import type { AnsweringModel } from './answer.js';
+import type { Encoder } from './dense.js';
 
-export class LazyChatModel implements AnsweringModel {
+export class LazyChatModel implements AnsweringModel, Encoder {
   private loading: Promise<ChatModel> | null = null;
 
   constructor(
@@ -29,6 +30,15 @@ export class LazyChatModel implements AnsweringModel {
 
   async chatLive(messages: readonly Message[], opts: GenerationOptions, onPiece: (piece: StreamPiece) => void) {
     return (await this.model()).chatLive(messages, opts, onPiece);
+  }
+
+  /** The encoder name embeddings are cached under: the model folder. */
+  get name(): string {
+    return this.args.model_name_or_path;
+  }
+
+  async embed(texts: readonly string[]) {
+    return (await this.model()).embed(texts);
   }
 
   async close(): Promise<void> {

@@ -15,6 +15,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import * as sqliteVec from 'sqlite-vec';
 import { KbError } from './errors.js';
 import type { ChunkSpan, Hit } from './types.js';
 
@@ -137,6 +138,8 @@ export class KnowledgeBase {
     db.pragma('busy_timeout = 10000');
     if (!readonly) db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
+    // vec_normalize / vec_distance_cosine for dense retrieval (the binary ships inside the npm package).
+    sqliteVec.load(db);
     return db;
   }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { GenerationOptions, Message, StreamPiece } from '../../src/infer/chat-engine.js';
 import { type AnsweringModel, ask } from '../../src/kb/answer.js';
+import { makeRetriever } from '../../src/kb/retriever.js';
 import { KnowledgeBase } from '../../src/kb/store.js';
 import { words } from '../../src/kb/words.js';
 import { tempDir } from '../util/tokenizers.js';
@@ -37,7 +38,12 @@ function kbWith(texts: Record<string, string>): KnowledgeBase {
   return kb;
 }
 
-const options = { topK: 3, scoreThreshold: 0.5, language: 'auto' as const, generation: {}, history: [] };
+const optionsFor = (kb: KnowledgeBase) => ({
+  retrieve: makeRetriever(kb, 'bm25', { topK: 3, scoreThreshold: 0.5 }),
+  language: 'auto' as const,
+  generation: {},
+  history: [],
+});
 
 test('the prompt numbers the sources with their file and heading; the answer streams', async () => {
   const kb = kbWith({
@@ -46,7 +52,7 @@ test('the prompt numbers the sources with their file and heading; the answer str
   });
   const model = new ScriptedModel(['The Yangtze [1].']);
   let streamed = '';
-  const answer = await ask(kb, model, 'Which river is the longest?', options, (t) => {
+  const answer = await ask(model, 'Which river is the longest?', optionsFor(kb), (t) => {
     streamed += t;
   });
   assert.equal(answer.found, true);
@@ -66,7 +72,7 @@ test('the prompt numbers the sources with their file and heading; the answer str
 test('a Chinese question gets the Chinese template', async () => {
   const kb = kbWith({ '/kb/城市.txt': '北京是中国的首都。' });
   const model = new ScriptedModel(['北京 [1]']);
-  await ask(kb, model, '中国的首都是哪里？', options, () => {});
+  await ask(model, '中国的首都是哪里？', optionsFor(kb), () => {});
   const prompt = model.seen[0]!.at(-1)!.content as string;
   assert.match(prompt, /请只根据下面编号的资料回答问题/);
   assert.match(prompt, /\[1\] 城市\.txt, Facts\n北京是中国的首都。/);
@@ -77,13 +83,13 @@ test('below the threshold the answer is "not found" and the model is never asked
   const kb = kbWith({ '/kb/rivers.txt': 'The Yangtze is the longest river in Asia.' });
   const model = new ScriptedModel([]);
   let streamed = '';
-  const answer = await ask(kb, model, 'quantum chromodynamics', options, (t) => {
+  const answer = await ask(model, 'quantum chromodynamics', optionsFor(kb), (t) => {
     streamed += t;
   });
   assert.equal(answer.found, false);
   assert.match(streamed, /Not found in the knowledge base/);
   assert.equal(model.seen.length, 0);
-  const zh = await ask(kb, model, '量子色动力学', options, () => {});
+  const zh = await ask(model, '量子色动力学', optionsFor(kb), () => {});
   assert.match(zh.answer, /知识库中没有找到/);
   kb.close();
 });
@@ -98,7 +104,7 @@ test('a follow-up is rewritten with the history, and retrieval uses the rewrite'
     { role: 'user', content: 'Tell me about the Yangtze.' },
     { role: 'assistant', content: 'It is a river in China.' },
   ];
-  const answer = await ask(kb, model, 'How long is it?', { ...options, history }, () => {});
+  const answer = await ask(model, 'How long is it?', { ...optionsFor(kb), history }, () => {});
   const rewrite = model.seen[0]!.at(-1)!.content as string;
   assert.match(rewrite, /User: Tell me about the Yangtze\.\nAssistant: It is a river in China\./);
   assert.match(rewrite, /Follow-up: How long is it\?/);

@@ -27,7 +27,7 @@ test('BM25 hit@5 >= 0.9 on examples/kb (zh and en)', async () => {
     ['en', questions.filter((q) => q.source.startsWith('brown/'))],
   ] as const) {
     assert.ok(subset.length >= 100, name);
-    const scores = evaluateRetrieval(subset, docs, search);
+    const scores = await evaluateRetrieval(subset, docs, search);
     assert.ok(scores.hitAt5 >= 0.9, `${name} hit@5 ${scores.hitAt5}`);
     assert.ok(scores.mrr <= scores.hitAt5 + 1e-9 || scores.hitAt5 === 1, 'MRR@10 cannot pass hit@5 by much');
     assert.ok(scores.hitAt1 <= scores.hitAt5);
