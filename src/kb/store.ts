@@ -19,7 +19,7 @@ import * as sqliteVec from 'sqlite-vec';
 import { KbError } from './errors.js';
 import type { ChunkSpan, Hit } from './types.js';
 
-const SCHEMA_VERSION = '1';
+const SCHEMA_VERSION = '2';
 
 export interface KbSettings {
   chunk_size: number;
@@ -128,7 +128,9 @@ export class KnowledgeBase {
     }
     if (schema !== SCHEMA_VERSION) {
       db.close();
-      throw new KbError(`${file}: not an lmforge knowledge base (schema ${schema ?? 'missing'})`);
+      throw new KbError(
+        `${file}: not an lmforge knowledge base of this version (schema ${schema ?? 'missing'}, expected ${SCHEMA_VERSION}): create a new one and add the files again`,
+      );
     }
     return kb;
   }
