@@ -58,6 +58,11 @@ export const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./tokenizer.js')).tokenizerCommand(args),
     parse: async (args) => (await import('./tokenizer.js')).parseTokenizerArgs(args),
   },
+  kb: {
+    describe: 'a local knowledge base over your files: create, add, remove, list, search, ask, chat (with sources)',
+    run: async (args) => (await import('./kb.js')).kbCommand(args),
+    parse: async (args) => (await import('./kb.js')).parseKbArgs(args),
+  },
   train: {
     describe:
       'fine-tune or pre-train a model from a LLaMA-Factory-style YAML (stages pt, sft, rm, dpo/orpo/simpo, kto, ppo)',

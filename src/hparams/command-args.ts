@@ -2,7 +2,7 @@
  * The few arguments a command has of its own (not LLaMA-Factory dataclass fields), as tables like the others so that
  * every command reads them with the same parser: YAML, `key=value`, `--key value`, booleans in every spelling.
  */
-import { bool, choice, float, int, list, optInt, optList, optStr } from './spec.js';
+import { bool, choice, float, int, list, optFloat, optInt, optList, optStr, str } from './spec.js';
 
 /** `lmforge chat`: the system prompt is LLaMA-Factory's default_system (alias --system). */
 export const CHAT_ARGS = {
@@ -49,4 +49,37 @@ export const TOKENIZER_ARGS = {
   compare_tokenizer: optStr('stats: a second tokenizer folder, measured on the same text (before/after).'),
   json: bool(false, 'stats: machine-readable output.'),
   output_dir: optStr('train/extend: the folder to write the tokenizer (train) or the extended model (extend) into.'),
+};
+
+/** `lmforge kb ...`: where knowledge bases live, how files are split (fixed at create) and how answers retrieve. */
+export const KB_ARGS = {
+  kb_root: str(
+    'knowledge_base',
+    'Folder of the knowledge bases: <kb_root>/<name>.sqlite (a name with / or .sqlite is a path).',
+  ),
+  chunk_size: int(250, 'create: most characters (or tokens, with chunk_unit=tokens) in a chunk.'),
+  chunk_overlap: int(50, 'create: characters (or tokens) a chunk repeats from the end of the one before.'),
+  chunk_unit: choice(
+    ['chars', 'tokens'] as const,
+    'chars',
+    "create: what chunk_size counts; tokens = model_name_or_path's tokenizer.",
+  ),
+  top_k: int(3, 'search/ask/chat: chunks retrieved per question.'),
+  retriever: choice(
+    ['bm25', 'dense', 'hybrid'] as const,
+    'bm25',
+    "search/ask/chat: BM25 words, an encoder's vectors, or both fused.",
+  ),
+  embedding_model: optStr(
+    'Model folder whose mean-pooled hidden states embed chunks (dense/hybrid; default: model_name_or_path).',
+  ),
+  score_threshold: optFloat(
+    'search/ask/chat: lowest score a chunk needs (default bm25 1, dense 0.5, hybrid 0); else "not found".',
+  ),
+  prompt_language: choice(
+    ['auto', 'zh', 'en'] as const,
+    'auto',
+    'ask/chat: prompt template language (auto: by the question).',
+  ),
+  json: bool(false, 'Machine-readable output (list, search, ask).'),
 };

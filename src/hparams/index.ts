@@ -1,6 +1,6 @@
 /** Arguments: LLaMA-Factory's names, types, defaults and rules, from YAML/JSON files or flags. */
 
-export { CHAT_ARGS, INSPECT_ARGS, SERVER_ARGS, TOKENIZER_ARGS } from './command-args.js';
+export { CHAT_ARGS, INSPECT_ARGS, KB_ARGS, SERVER_ARGS, TOKENIZER_ARGS } from './command-args.js';
 export { DATA_ARGS, type DataArgs } from './data-args.js';
 export { didYouMean, editDistance } from './did-you-mean.js';
 export { HparamsError } from './errors.js';
@@ -17,6 +17,7 @@ export {
   type GroupSet,
   givenOnCommandLine,
   INFER_GROUPS,
+  KB_GROUPS,
   parseCommandArgs,
   type RawArgs,
   readArgs,
