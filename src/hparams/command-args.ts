@@ -2,7 +2,7 @@
  * The few arguments a command has of its own (not LLaMA-Factory dataclass fields), as tables like the others so that
  * every command reads them with the same parser: YAML, `key=value`, `--key value`, booleans in every spelling.
  */
-import { bool, int, optInt, optStr } from './spec.js';
+import { bool, int, optInt, optList, optStr } from './spec.js';
 
 /** `lmforge chat`: the system prompt is LLaMA-Factory's default_system (alias --system). */
 export const CHAT_ARGS = {
@@ -22,4 +22,14 @@ export const INSPECT_ARGS = {
   index: int(0, 'preview: the first record to show.'),
   count: int(1, 'preview: how many records to show.'),
   json: bool(false, 'Machine-readable output.'),
+};
+
+/** `lmforge webui`: where it listens, the token a non-loopback address needs, and the folders the board may touch. */
+export const WEBUI_ARGS = {
+  host: optStr('Address to listen on (default 127.0.0.1; any other address needs --token or WEBUI_TOKEN).'),
+  port: optInt('Port to listen on (default 7860, as LlamaBoard).'),
+  token: optStr('Token every request must carry (default WEBUI_TOKEN); required when --host is not loopback.'),
+  work_dirs: optList(
+    'Folders the board may read and write (comma-separated; default the current folder). Every path stays inside.',
+  ),
 };

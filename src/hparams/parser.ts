@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { CHAT_ARGS, INSPECT_ARGS, SERVER_ARGS } from './command-args.js';
+import { CHAT_ARGS, INSPECT_ARGS, SERVER_ARGS, WEBUI_ARGS } from './command-args.js';
 import { DATA_ARGS } from './data-args.js';
 import { didYouMean } from './did-you-mean.js';
 import { HparamsError } from './errors.js';
@@ -47,6 +47,9 @@ export const CHAT_GROUPS = { ...INFER_GROUPS, chat: CHAT_ARGS } as const;
 
 /** The groups `lmforge api` accepts: inference plus the server's address and queue. */
 export const API_GROUPS = { ...INFER_GROUPS, server: SERVER_ARGS } as const;
+
+/** The groups `lmforge webui` accepts: inference (the board's first model) plus its address, token and work dirs. */
+export const WEBUI_GROUPS = { ...INFER_GROUPS, webui: WEBUI_ARGS } as const;
 
 /** The groups `lmforge data preview|stats` accept: what tokenizing a dataset needs, plus what to show. */
 export const DATA_GROUPS = {
