@@ -138,7 +138,8 @@
     const chosen = $('template').value;
     let text = '';
     if (implied && implied.implied && chosen && chosen !== implied.implied) {
-      text = t('template_differs', { implied: implied.implied, chosen });
+      const key = implied.sameLayout.includes(chosen) ? 'template_system_differs' : 'template_differs';
+      text = t(key, { implied: implied.implied, chosen });
     } else if (implied && !implied.hasChatTemplate && chosen && !['default', 'empty'].includes(chosen)) {
       text = t('no_chat_template');
     }
@@ -221,7 +222,17 @@
     text(P - 2, H - P + 12, y0.toFixed(3), 'start');
   }
 
+  /** The adapter picker again: a run that just finished has added one. */
+  async function refreshAdapters() {
+    const select = $('adapter');
+    const chosen = select.value;
+    const { adapters } = await api('/api/adapters');
+    for (const a of adapters) ensureOption(select, a);
+    select.value = chosen;
+  }
+
   function showRun(s) {
+    if (s.status !== 'running' && lastSnapshot && lastSnapshot.status === 'running') refreshAdapters().catch(() => {});
     lastSnapshot = s;
     const p = s.progress;
     const pct = p ? p.percentage : 0;
@@ -418,7 +429,10 @@
     $('start').onclick = start;
     $('abort').onclick = () => api('/api/train/abort', { output_dir: $('output_dir').value.trim() }).catch((e) => say(e.message, true));
     $('tab-train').onclick = () => selectTab('train');
-    $('tab-chat').onclick = () => selectTab('chat');
+    $('tab-chat').onclick = () => {
+      selectTab('chat');
+      refreshAdapters().catch(() => {});
+    };
     $('chat-load').onclick = chatLoad;
     $('chat-unload').onclick = async () => {
       await api('/api/chat/unload', {});

@@ -103,13 +103,15 @@ export interface TemplateHint {
   implied: string | null;
   /** Whether the tokenizer has a chat template at all (a base model usually has none). */
   hasChatTemplate: boolean;
+  /** Templates with the same layout once a system prompt is given (they differ only in their default system). */
+  sameLayout: string[];
 }
 
 /** Which named template renders like the model's own chat template (LlamaBoard's pre-selected template). */
 export function impliedTemplate(workDirs: WorkDirs, modelDir: string): TemplateHint {
   const tokenizer = Tokenizer.fromDir(workDirs.resolve(modelDir));
   const jinja = tokenizer.chatTemplate;
-  if (jinja === null) return { implied: null, hasChatTemplate: false };
+  if (jinja === null) return { implied: null, hasChatTemplate: false, sameLayout: [] };
   // With and without a system prompt: templates that differ only in their default system (qwen, chatml) part here.
   const probes: Array<{ system: string | null; theirs: string }> = [];
   try {
@@ -118,24 +120,27 @@ export function impliedTemplate(workDirs: WorkDirs, modelDir: string): TemplateH
       probes.push({ system, theirs: tokenizer.applyChatTemplate(messages, { chatTemplate: jinja }) });
     }
   } catch {
-    return { implied: null, hasChatTemplate: true };
+    return { implied: null, hasChatTemplate: true, sameLayout: [] };
   }
   const specials = { bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken };
   const bos = tokenizer.bosToken ?? '';
   const strip = (s: string) => (bos && s.startsWith(bos) ? s.slice(bos.length) : s).trim();
+  let implied: string | null = null;
+  const sameLayout: string[] = [];
   for (const name of templateNames()) {
     const template = registeredTemplate(name);
     if (!template || name === 'empty') continue;
     try {
-      const same = probes.every(
+      const matches = probes.map(
         (p) => strip(template.renderText(PROBE, specials, p.system).join('')) === strip(p.theirs),
       );
-      if (same) return { implied: name, hasChatTemplate: true };
+      if (matches[0]) sameLayout.push(name);
+      if (implied === null && matches.every(Boolean)) implied = name;
     } catch {
       // a template that cannot lay out this conversation is not the one
     }
   }
-  return { implied: null, hasChatTemplate: true };
+  return { implied, hasChatTemplate: true, sameLayout };
 }
 
 export interface PreviewRequest {
