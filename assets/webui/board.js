@@ -371,10 +371,41 @@
     }
   }
 
+  // ---- export --------------------------------------------------------------------------------------------
+
+  function showExport(s) {
+    $('export-status').textContent = s.status === 'idle' ? '' : `${t(s.status)}${s.exportDir ? `: ${s.exportDir}` : ''}`;
+    $('export-status').dataset.status = s.status;
+    $('export-log').textContent = s.logTail;
+  }
+
+  async function exportModel() {
+    const args = {
+      model_name_or_path: $('model').value.trim(),
+      finetuning_type: $('finetuning_type').value,
+      export_dir: $('export_dir').value.trim(),
+      export_size: Number($('export_size').value),
+      export_format: $('export_format').value,
+    };
+    if ($('adapter').value) args.adapter_name_or_path = $('adapter').value;
+    if ($('template').value) args.template = $('template').value;
+    try {
+      let s = await api('/api/export/start', { args });
+      showExport(s);
+      while (s.status === 'running') {
+        await new Promise((r) => setTimeout(r, 500));
+        s = await api('/api/export/state');
+        showExport(s);
+      }
+    } catch (e) {
+      $('export-status').textContent = e.message;
+    }
+  }
+
   // ---- wiring --------------------------------------------------------------------------------------------
 
   function selectTab(name) {
-    for (const tab of ['train', 'chat']) {
+    for (const tab of ['train', 'chat', 'export']) {
       $(`tab-${tab}`).setAttribute('aria-selected', String(tab === name));
       $(`panel-${tab}`).hidden = tab !== name;
     }
@@ -433,6 +464,8 @@
       selectTab('chat');
       refreshAdapters().catch(() => {});
     };
+    $('tab-export').onclick = () => selectTab('export');
+    $('export-start').onclick = exportModel;
     $('chat-load').onclick = chatLoad;
     $('chat-unload').onclick = async () => {
       await api('/api/chat/unload', {});

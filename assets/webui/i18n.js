@@ -22,6 +22,8 @@ window.BOARD_TEXT = {
     no_chat_template: 'The tokenizer has no chat template (a base model?): use the "default" or "empty" template.',
     loaded: 'Model loaded', unloaded: 'No model loaded', loading: 'Loading model...', saved: 'Saved to',
     checkpoints: 'Checkpoints', trained_legend: 'green: trained tokens; grey: masked',
+    export: 'Export', export_dir: 'Export dir', export_size: 'Max shard size (GB)', export_format: 'Format',
+    export_start: 'Export',
   },
   zh: {
     lang: '语言', model: '模型路径', finetuning_type: '微调方法', adapter: '检查点路径', none: '（无）',
@@ -43,5 +45,7 @@ window.BOARD_TEXT = {
     no_chat_template: '分词器没有对话模板（基座模型？）：请使用 "default" 或 "empty" 模板。',
     loaded: '模型已加载', unloaded: '未加载模型', loading: '正在加载模型……', saved: '已保存到',
     checkpoints: '检查点', trained_legend: '绿色：训练的词元；灰色：被掩码',
+    export: 'Export', export_dir: '导出目录', export_size: '最大分块大小（GB）', export_format: '格式',
+    export_start: '开始导出',
   },
 };

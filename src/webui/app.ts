@@ -16,6 +16,7 @@ import { findAdapters, findModelDirs, impliedTemplate, listDatasets, previewReco
 import type { ChatSession } from './chat-session.js';
 import { trainCommandLine } from './command-line.js';
 import { LLAMABOARD_DEFAULTS } from './defaults.js';
+import type { ExportJob } from './export-job.js';
 import { argsYaml, type RunManager, type RunSnapshot } from './runs.js';
 import { OutsideWorkDirsError, type WorkDirs } from './work-dirs.js';
 
@@ -23,6 +24,7 @@ export interface BoardContext {
   workDirs: WorkDirs;
   runs: RunManager;
   chat: ChatSession;
+  exportJob: ExportJob;
   /** null: no token needed (loopback only). */
   token: string | null;
   /** Folder with index.html, board.js, board.css. */
@@ -163,6 +165,9 @@ export function createBoardApp(ctx: BoardContext): Hono {
     const outputDir = workDirs.resolve(str(c.req.query('output_dir'), 'output_dir'));
     return sse((send) => runs.watch(outputDir, (s: RunSnapshot) => send(s)));
   });
+
+  app.post('/api/export/start', async (c) => c.json(ctx.exportJob.start(record((await c.req.json()).args, 'args'))));
+  app.get('/api/export/state', (c) => c.json(ctx.exportJob.snapshot()));
 
   app.get('/api/chat/status', (c) => c.json(chat.status()));
   app.post('/api/chat/load', async (c) => {

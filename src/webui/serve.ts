@@ -10,6 +10,7 @@ import { serve } from '@hono/node-server';
 import { createBoardApp } from './app.js';
 import { isLoopback } from './auth.js';
 import { ChatSession } from './chat-session.js';
+import { ExportJob } from './export-job.js';
 import { RunManager } from './runs.js';
 import { WorkDirs } from './work-dirs.js';
 
@@ -32,6 +33,7 @@ export interface RunningBoard {
   port: number;
   runs: RunManager;
   chat: ChatSession;
+  exportJob: ExportJob;
   close(): Promise<void>;
 }
 
@@ -53,8 +55,10 @@ export function checkBoardOptions(o: Pick<BoardOptions, 'host' | 'token'>): void
 export function startBoard(options: BoardOptions): Promise<RunningBoard> {
   checkBoardOptions(options);
   const workDirs = new WorkDirs(options.workDirs);
+  const lmforgeBin = join(PACKAGE_ROOT, 'bin', 'lmforge.js');
+  const exportJob = new ExportJob(workDirs, lmforgeBin);
   const runs = new RunManager(workDirs, {
-    lmforgeBin: join(PACKAGE_ROOT, 'bin', 'lmforge.js'),
+    lmforgeBin,
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
   });
   const chat = new ChatSession(workDirs);
@@ -62,6 +66,7 @@ export function startBoard(options: BoardOptions): Promise<RunningBoard> {
     workDirs,
     runs,
     chat,
+    exportJob,
     token: options.token,
     assetsDir: join(PACKAGE_ROOT, 'assets', 'webui'),
     initial: options.initial ?? {},
@@ -74,8 +79,10 @@ export function startBoard(options: BoardOptions): Promise<RunningBoard> {
         port: info.port,
         runs,
         chat,
+        exportJob,
         close: async () => {
           await runs.close();
+          await exportJob.close();
           await chat.unload();
           await new Promise<void>((done) => {
             server.close(() => done());

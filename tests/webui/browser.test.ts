@@ -1,6 +1,7 @@
 // The board in a real browser (issue #15 item 7): playwright-core driving Debian's Chromium (.ci/run installs it).
 // Trains the tiny model from the Train tab to 100% with the loss chart drawn, aborts a second run and sees its
-// checkpoint, chats with the first run's adapter and sees a streamed answer, switches to Chinese. Screenshots of
+// checkpoint, chats with the first run's adapter and sees a streamed answer, exports the merged model, switches to
+// Chinese. Screenshots of
 // each tab (desktop and phone width) go to artifacts/webui/.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -20,7 +21,7 @@ async function fillForm(page: Page, outputDir: string, maxSteps: number): Promis
   await page.fill('#max_steps', String(maxSteps));
 }
 
-test('train to 100%, abort a run, chat with the adapter, switch to Chinese — in Chromium', {
+test('train to 100%, abort a run, chat with the adapter, export, switch to Chinese — in Chromium', {
   skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium fonts-wqy-microhei)`,
 }, async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -87,6 +88,14 @@ test('train to 100%, abort a run, chat with the adapter, switch to Chinese — i
     // (page-side code as strings: the tests are compiled without the DOM library)
     await page.waitForFunction("(document.querySelector('.msg.assistant')?.textContent ?? '').length > 0");
     await page.screenshot({ path: join(SHOTS, 'chat.png'), fullPage: true });
+
+    // Export: the adapter merged into the base as a Hugging Face checkpoint.
+    await page.click('#tab-export');
+    await page.fill('#export_dir', 'saves/merged');
+    await page.click('#export-start');
+    await page.waitForSelector('#export-status[data-status=finished]', { timeout: 60_000 });
+    assert.ok(existsSync(join(work, 'saves/merged/config.json')), (await page.textContent('#export-log')) ?? '');
+    await page.screenshot({ path: join(SHOTS, 'export.png'), fullPage: true });
 
     // Chinese labels, and the phone-width layout.
     await page.selectOption('#lang', 'zh');
