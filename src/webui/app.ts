@@ -41,24 +41,28 @@ const ASSETS: Record<string, string> = {
 
 const encoder = new TextEncoder();
 
+/** An SSE response; `subscribe` gets send/close and returns its cleanup, run once when either side ends it. */
 function sse(subscribe: (send: (data: unknown) => void, close: () => void) => () => void): Response {
+  let open = true;
   let unsubscribe: () => void = () => {};
+  const end = () => {
+    if (!open) return false;
+    open = false;
+    unsubscribe();
+    return true;
+  };
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      let open = true;
       const send = (data: unknown) => {
         if (open) controller.enqueue(encoder.encode(`data: ${JSON.stringify(data)}\n\n`));
       };
-      const close = () => {
-        if (!open) return;
-        open = false;
-        unsubscribe();
-        controller.close();
-      };
-      unsubscribe = subscribe(send, close);
+      unsubscribe = subscribe(send, () => {
+        if (end()) controller.close();
+      });
+      if (!open) unsubscribe(); // closed during subscribe
     },
     cancel() {
-      unsubscribe();
+      end(); // the browser went away (Stop, a closed tab)
     },
   });
   return new Response(body, {

@@ -2,7 +2,7 @@
  * The Chat tab's model: one ChatModel (in its worker thread, so the board keeps answering while it generates)
  * loaded from a model folder and optional adapters inside the work dirs, shared by every browser of the board.
  */
-import type { GenerationOptions, Message, StreamPiece } from '../infer/chat-engine.js';
+import type { GenerationOptions, GenerationStream, Message } from '../infer/chat-engine.js';
 import { ChatModel } from '../infer/chat-model.js';
 import type { WorkDirs } from './work-dirs.js';
 
@@ -62,12 +62,16 @@ export class ChatSession {
   }
 
   /** The answer's pieces as they are generated; `signal` (the browser's stop button or a closed tab) ends it. */
-  stream(messages: readonly Message[], opts: GenerationOptions, signal: AbortSignal): AsyncIterable<StreamPiece> {
+  stream(messages: readonly Message[], opts: GenerationOptions, signal: AbortSignal): GenerationStream {
     if (!this.model) {
       throw Object.assign(new Error('no model is loaded: pick a model path and press Load model first'), {
         userFacing: true,
       });
     }
-    return this.model.streamChat(messages, opts, signal);
+    const stream = this.model.streamChat(messages, opts, signal);
+    // A stopped answer rejects `result` with an AbortError; nobody awaits the totals here, so it must not surface
+    // as an unhandled rejection (which ends the lmforge process).
+    stream.result.catch(() => {});
+    return stream;
   }
 }
