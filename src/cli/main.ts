@@ -69,6 +69,11 @@ export const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./train.js')).trainCommand(args),
     parse: async (args) => (await import('../hparams/index.js')).parseTrainArgs(args),
   },
+  webui: {
+    describe: 'the browser board (LlamaBoard): train and watch runs, chat; 127.0.0.1:7860 unless --host/--port',
+    run: async (args) => (await import('./webui.js')).webuiCommand(args),
+    parse: async (args) => (await import('./webui.js')).parseWebuiArgs(args),
+  },
   version: {
     describe: 'print the lmforge version (also --version, -v)',
     run: async () => {
@@ -80,11 +85,8 @@ export const COMMANDS: Record<string, Command> = {
 
 /** LLaMA-Factory commands lmforge does not have yet: named plainly rather than answered "unknown command". */
 const NOT_YET: Record<string, string> = {
-  webui:
-    "LLaMA-Factory's Gradio board has no lmforge equivalent: train from a YAML with lmforge train, and for a " +
-    'browser chat run lmforge api and point an OpenAI-compatible web client at http://localhost:8000/v1',
   webchat:
-    'chat in the terminal with lmforge chat, or run lmforge api and point an OpenAI-compatible web chat client ' +
+    'chat in lmforge webui (its Chat tab), in the terminal with lmforge chat, or run lmforge api and point an OpenAI-compatible web chat client ' +
     'at http://localhost:8000/v1',
 };
 

@@ -83,3 +83,13 @@ export const KB_ARGS = {
   ),
   json: bool(false, 'Machine-readable output (list, search, ask).'),
 };
+
+/** `lmforge webui`: where it listens, the token a non-loopback address needs, and the folders the board may touch. */
+export const WEBUI_ARGS = {
+  host: optStr('Address to listen on (default 127.0.0.1; any other address needs --token or WEBUI_TOKEN).'),
+  port: optInt('Port to listen on (default 7860, as LlamaBoard).'),
+  token: optStr('Token every request must carry (default WEBUI_TOKEN); required when --host is not loopback.'),
+  work_dirs: optList(
+    'Folders the board may read and write (comma-separated; default the current folder). Every path stays inside.',
+  ),
+};

@@ -1,6 +1,6 @@
 /** Arguments: LLaMA-Factory's names, types, defaults and rules, from YAML/JSON files or flags. */
 
-export { CHAT_ARGS, INSPECT_ARGS, KB_ARGS, SERVER_ARGS, TOKENIZER_ARGS } from './command-args.js';
+export { CHAT_ARGS, INSPECT_ARGS, KB_ARGS, SERVER_ARGS, TOKENIZER_ARGS, WEBUI_ARGS } from './command-args.js';
 export { DATA_ARGS, type DataArgs } from './data-args.js';
 export { didYouMean, editDistance } from './did-you-mean.js';
 export { HparamsError } from './errors.js';
@@ -26,6 +26,7 @@ export {
   type TypedArgs,
   type TypeOptions,
   typeArgs,
+  WEBUI_GROUPS,
 } from './parser.js';
 export { type ArgGroup, type ArgKind, type ArgSpec, ArgValueError, type ArgValues, defaultsOf } from './spec.js';
 export { checkTrainArgs, parseTrainArgs, SUPPORTED_TRACKERS, type TrainArgs } from './train-args.js';

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { CHAT_ARGS, INSPECT_ARGS, KB_ARGS, SERVER_ARGS, TOKENIZER_ARGS } from './command-args.js';
+import { CHAT_ARGS, INSPECT_ARGS, KB_ARGS, SERVER_ARGS, TOKENIZER_ARGS, WEBUI_ARGS } from './command-args.js';
 import { DATA_ARGS } from './data-args.js';
 import { didYouMean } from './did-you-mean.js';
 import { HparamsError } from './errors.js';
@@ -50,6 +50,8 @@ export const API_GROUPS = { ...INFER_GROUPS, server: SERVER_ARGS } as const;
 
 /** The groups `lmforge kb ...` accept: inference (ask/chat load a model) plus the knowledge base's own. */
 export const KB_GROUPS = { ...INFER_GROUPS, kb: KB_ARGS } as const;
+/** The groups `lmforge webui` accepts: inference (the board's first model) plus its address, token and work dirs. */
+export const WEBUI_GROUPS = { ...INFER_GROUPS, webui: WEBUI_ARGS } as const;
 
 /** The groups `lmforge data preview|stats` accept: what tokenizing a dataset needs, plus what to show. */
 export const DATA_GROUPS = {

@@ -10,6 +10,7 @@ import { parseChatArgs } from '../../src/cli/chat.js';
 import { parseEvalCommandArgs } from '../../src/cli/eval.js';
 import { parseExpandArgs } from '../../src/cli/expand.js';
 import { parseTokenizerArgs } from '../../src/cli/tokenizer.js';
+import { parseWebuiArgs } from '../../src/cli/webui.js';
 import { parseExportArgs } from '../../src/export/index.js';
 import { parseTrainArgs } from '../../src/hparams/index.js';
 
@@ -67,6 +68,9 @@ function checkLmforge(args: readonly string[], repo: string): void {
       return;
     case 'expand':
       parseExpandArgs(rest);
+      return;
+    case 'webui':
+      parseWebuiArgs(rest);
       return;
     default:
       throw new Error(
