@@ -18,7 +18,8 @@ INSERT INTO book VALUES
   (6, 'Cherry Garden', 3, 2020, 260, 'Poetry'),
   (7, 'Old Bridge', 4, 1999, 510, 'History'),
   (8, 'Northern Lights', 5, 2021, 300, 'Novel'),
-  (9, 'Cold Case', 2, 2018, 410, 'Thriller');
+  (9, 'Cold Case', 2, 2018, 410, 'Thriller'),
+  (10, 'Silent Shore', 5, 2023, 240, 'Novel');
 INSERT INTO member VALUES
   (1, 'Tom', 'Oslo', 2015),
   (2, 'Lena', 'Berlin', 2018),

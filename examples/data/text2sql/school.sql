@@ -20,7 +20,8 @@ INSERT INTO student VALUES
   (7, 'Sophia', 11, 16, 'Boston'),
   (8, 'Ethan', 12, 18, 'Denver'),
   (9, 'Isabella', 10, 15, 'Austin'),
-  (10, 'Mason', 11, 17, 'Chicago');
+  (10, 'Mason', 11, 17, 'Chicago'),
+  (11, 'Harper', 9, 14, 'Austin');
 INSERT INTO course VALUES
   (1, 'Algebra', 1, 4),
   (2, 'Geometry', 4, 3),

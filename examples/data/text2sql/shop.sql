@@ -19,7 +19,8 @@ INSERT INTO product VALUES
   (5, 'Lamp', 'Furniture', 35.5, 40),
   (6, 'Headphones', 'Electronics', 150.0, 0),
   (7, 'Notebook', 'Stationery', 2.5, 300),
-  (8, 'Pen', 'Stationery', 1.2, 500);
+  (8, 'Pen', 'Stationery', 1.2, 500),
+  (9, 'Stapler', 'Stationery', 8.0, 25);
 INSERT INTO orders VALUES
   (1, 1, 2021), (2, 2, 2021), (3, 1, 2022), (4, 3, 2022), (5, 4, 2022),
   (6, 5, 2023), (7, 2, 2023), (8, 6, 2023), (9, 1, 2023), (10, 4, 2024);
