@@ -33,11 +33,11 @@ type DatabaseConstructor = new (
   options?: { readonly?: boolean; fileMustExist?: boolean },
 ) => SqliteDatabase;
 
-let constructor: DatabaseConstructor | undefined;
+let loaded: DatabaseConstructor | undefined;
 
 function sqlite(): DatabaseConstructor {
-  constructor ??= createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
-  return constructor;
+  loaded ??= createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
+  return loaded;
 }
 
 export class SqlDatabaseError extends Error {
