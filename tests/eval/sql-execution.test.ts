@@ -8,7 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openSqlDatabase } from '../../src/data/sqlite.js';
-import { extractSql, hasOrderBy, judgeSql, type SqlVerdict, sqlExecutionMetrics } from '../../src/eval/sql-execution.js';
+import {
+  extractSql,
+  hasOrderBy,
+  judgeSql,
+  type SqlVerdict,
+  sqlExecutionMetrics,
+} from '../../src/eval/sql-execution.js';
 import { SqlRunner } from '../../src/eval/sql-runner.js';
 import { tempDir } from '../util/tokenizers.js';
 
