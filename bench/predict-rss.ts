@@ -38,6 +38,8 @@ export async function run(args: string[]): Promise<void> {
       { eval: true },
     );
     let loopStart = 0;
+    // Main-thread readings at the progress bar's lines (start and end at least): what V8 holds beside native memory.
+    const heap: { heap: number; external: number; arrayBuffers: number; rss: number }[] = [];
     const started = performance.now();
     await train(
       {
@@ -63,6 +65,8 @@ export async function run(args: string[]): Promise<void> {
           isTTY: false,
           write: () => {
             loopStart ||= Date.now();
+            const m = process.memoryUsage();
+            heap.push({ heap: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss });
             return true;
           },
         },
@@ -87,6 +91,10 @@ export async function run(args: string[]): Promise<void> {
       rss_mb_at_50pct: mb(at(0.5)),
       rss_mb_at_100pct: mb(at(1)),
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+      heap_mb_first: mb(heap[0]?.heap ?? 0),
+      heap_mb_last: mb(heap.at(-1)?.heap ?? 0),
+      external_mb_first: mb(heap[0]?.external ?? 0),
+      external_mb_last: mb(heap.at(-1)?.external ?? 0),
       predictions_mb: mb(statSync(join(dir, 'out', 'generated_predictions.jsonl')).size),
     };
     if (args.includes('--json')) {
@@ -103,6 +111,9 @@ export async function run(args: string[]): Promise<void> {
       ['peak (maxRSS)', result.peak_rss_mb],
     ] as const)
       console.log(`| ${name} | ${v.toFixed(1)} |`);
+    console.log(
+      `V8 heap ${result.heap_mb_first.toFixed(1)} -> ${result.heap_mb_last.toFixed(1)} MB, external ${result.external_mb_first.toFixed(1)} -> ${result.external_mb_last.toFixed(1)} MB (loop start -> end)`,
+    );
     console.log(
       `generated_predictions.jsonl: ${result.predictions_mb.toFixed(1)} MB on disk (${rss.length} RSS readings)`,
     );
