@@ -2,7 +2,8 @@
  * The SQLite databases of text-to-SQL datasets, opened read-only through better-sqlite3 (12.x; 13.x needs Node 22).
  * A database is a `.sqlite`/`.db` file (opened with readonly: true) or a `.sql` script of DDL + INSERTs (run into a
  * private in-memory database that is then made query_only), so bundled sets can keep reviewable text in git.
- * better-sqlite3 is loaded on first use: nothing else in lmforge pays for its native module.
+ * better-sqlite3 is an optional peer dependency, loaded on first use: installing lmforge compiles nothing for it,
+ * and nothing else in lmforge pays for its native module.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -36,7 +37,14 @@ type DatabaseConstructor = new (
 let loaded: DatabaseConstructor | undefined;
 
 function sqlite(): DatabaseConstructor {
-  loaded ??= createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
+  if (loaded) return loaded;
+  try {
+    loaded = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
+  } catch (e) {
+    throw new SqlDatabaseError(
+      `text-to-SQL datasets and the sql_execution metric need better-sqlite3 (an optional peer dependency of lmforge, so that installing lmforge compiles nothing): run \`npm install --save-exact better-sqlite3@12.9.0\` (12.x; 13.x needs Node 22). (${(e as Error).message.split('\n')[0]})`,
+    );
+  }
   return loaded;
 }
 
