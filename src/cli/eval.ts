@@ -77,7 +77,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
       onSubject: (subject, done, total) => console.error(`[lmforge] ${done}/${total} ${subject}`),
     });
     console.log(result.scoreInfo);
-    if (evalArgs.saveDir) console.error(`[lmforge] wrote results.json and results.log in ${evalArgs.saveDir}`);
+    if (evalArgs.saveDir)
+      console.error(`[lmforge] wrote results.json, results.log and results_detail.json in ${evalArgs.saveDir}`);
     return 0;
   } finally {
     await chat.close();

@@ -4,9 +4,10 @@
  * else is a bug: one line saying so, where to report it, and the path of a file holding the full trace (in the
  * run's output_dir when the command knows it, else the temp folder).
  */
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { arch, platform, release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Where lmforge bugs go; printed with every unexpected error. */
 export const REPORT_TO = 'the lmforge issue tracker (attach the trace file below and the command you ran)';
@@ -25,6 +26,32 @@ const SYSTEM_USER_CODES: Record<string, string> = {
   EADDRNOTAVAIL: 'the address is not available on this machine: check --host',
 };
 
+/**
+ * lmforge's optional peer dependencies (package.json `peerDependencies`, all optional): the knowledge base's SQLite,
+ * vector and document parsers, which text-to-SQL shares. A plain install leaves them out, so it compiles nothing;
+ * a command that needs one says what to install.
+ */
+function optionalPackages(): Record<string, string> {
+  try {
+    const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json');
+    return (
+      (JSON.parse(readFileSync(pkg, 'utf8')) as { peerDependencies?: Record<string, string> }).peerDependencies ?? {}
+    );
+  } catch {
+    return {};
+  }
+}
+
+/** The optional package a failed import names, or null. */
+function missingOptionalPackage(e: Error): string | null {
+  const code = (e as SystemError).code;
+  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return null;
+  const name = /Cannot find (?:package|module) '([^']+)'/.exec(e.message)?.[1];
+  if (!name) return null;
+  const pkg = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : (name.split('/')[0] as string);
+  return pkg in optionalPackages() ? pkg : null;
+}
+
 let reportDir: string | undefined;
 
 /** A command that knows its output folder (train's output_dir) names it here, so a crash trace lands beside the run. */
@@ -42,12 +69,21 @@ interface SystemError extends Error {
 export function isUserError(e: unknown): e is Error {
   if (!(e instanceof Error)) return false;
   if ((e as { userFacing?: unknown }).userFacing === true) return true;
+  if (missingOptionalPackage(e) !== null) return true;
   const code = (e as SystemError).code;
   return code !== undefined && code in SYSTEM_USER_CODES;
 }
 
 /** The one line shown for a user error. */
 export function userMessage(e: Error): string {
+  const missing = missingOptionalPackage(e);
+  if (missing !== null) {
+    const all = Object.entries(optionalPackages()).map(([name, version]) => `${name}@${version}`);
+    return (
+      `this needs ${missing}, one of lmforge's optional packages (the knowledge base and text-to-SQL use them; a ` +
+      `plain install leaves them out so that it compiles nothing): run \`npm install --save-exact ${all.join(' ')}\``
+    );
+  }
   const sys = e as SystemError;
   if ((e as { userFacing?: unknown }).userFacing !== true && sys.code !== undefined) {
     const what = SYSTEM_USER_CODES[sys.code];

@@ -16,6 +16,7 @@ import type { DatasetAttr, DatasetTags } from './dataset-info.js';
 import { typeName } from './dataset-info.js';
 import type { DataRow } from './loaders.js';
 import type { Message, Role } from './message.js';
+import { convertText2Sql, type Text2SqlMeta } from './text2sql.js';
 
 export type { Message, Role };
 
@@ -29,6 +30,8 @@ export interface AlignedExample {
   _images: Media[] | null;
   _videos: Media[] | null;
   _audios: Media[] | null;
+  /** text2sql only: the record's database, for the sql_execution metric */
+  _sql?: Text2SqlMeta;
 }
 
 export interface Violation {
@@ -64,7 +67,9 @@ export function convertRecord(row: DataRow, attr: DatasetAttr, ctx: ConvertConte
         ? convertAlpaca(row, attr, ctx)
         : attr.formatting === 'sharegpt'
           ? convertSharegpt(row, attr, ctx)
-          : convertOpenai(row, attr, ctx);
+          : attr.formatting === 'text2sql'
+            ? convertSql(row, attr, ctx)
+            : convertOpenai(row, attr, ctx);
     return { ok: true, example };
   } catch (err) {
     if (err instanceof RecordError) return { ok: false, field: err.field, rule: err.rule };
@@ -171,6 +176,21 @@ function convertAlpaca(row: DataRow, attr: DatasetAttr, ctx: ConvertContext): Al
     _images: mediaOf(row, c.images, attr, ctx),
     _videos: mediaOf(row, c.videos, attr, ctx),
     _audios: mediaOf(row, c.audios, attr, ctx),
+  };
+}
+
+function convertSql(row: DataRow, attr: DatasetAttr, ctx: ConvertContext): AlignedExample {
+  if (!attr.text2sql) throw new Error(`dataset ${attr.name} has formatting text2sql but no text2sql attributes`);
+  const r = convertText2Sql(row, attr.text2sql, ctx.mediaDir, fail);
+  return {
+    _prompt: [{ role: 'user', content: r.prompt }],
+    _response: r.sql === null ? [] : [{ role: 'assistant', content: r.sql }],
+    _system: r.system,
+    _tools: '',
+    _images: null,
+    _videos: null,
+    _audios: null,
+    _sql: r.meta,
   };
 }
 

@@ -9,11 +9,12 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { DatasetConfigError, UnknownDatasetError } from './errors.js';
+import { parseText2SqlEntry, TEXT2SQL_KEYS, type Text2SqlAttr } from './text2sql.js';
 
 export const DATA_CONFIG = 'dataset_info.json';
 
 export type LoadFrom = 'hf_hub' | 'ms_hub' | 'om_hub' | 'script' | 'cloud_file' | 'file';
-export type Formatting = 'alpaca' | 'sharegpt' | 'openai';
+export type Formatting = 'alpaca' | 'sharegpt' | 'openai' | 'text2sql';
 
 export const COLUMN_NAMES = [
   'prompt',
@@ -63,6 +64,8 @@ export interface DatasetAttr {
   revision: string | null;
   columns: DatasetColumns;
   tags: DatasetTags;
+  /** formatting text2sql only: its columns, database folder and prompt (src/data/text2sql.ts) */
+  text2sql?: Text2SqlAttr;
 }
 
 const DEFAULT_COLUMNS: DatasetColumns = {
@@ -120,6 +123,7 @@ const ENTRY_KEYS = [
   'num_samples',
   'columns',
   'tags',
+  ...TEXT2SQL_KEYS,
 ] as const;
 
 function envFlag(name: string): boolean {
@@ -239,8 +243,15 @@ export function parseDatasetEntry(name: string, entry: JsonObject, where = `${DA
   }
 
   const formatting = optString(where, entry, 'formatting') ?? 'alpaca';
-  if (formatting !== 'alpaca' && formatting !== 'sharegpt' && formatting !== 'openai') {
-    throw new DatasetConfigError(`${where}: "formatting" must be alpaca, sharegpt or openai, got "${formatting}".`);
+  if (formatting !== 'alpaca' && formatting !== 'sharegpt' && formatting !== 'openai' && formatting !== 'text2sql') {
+    throw new DatasetConfigError(
+      `${where}: "formatting" must be alpaca, sharegpt, openai or text2sql, got "${formatting}".`,
+    );
+  }
+  if (formatting !== 'text2sql') {
+    for (const key of TEXT2SQL_KEYS)
+      if (entry[key] !== undefined)
+        throw new DatasetConfigError(`${where}: "${key}" is for "formatting": "text2sql" only; remove it.`);
   }
   const ranking = entry.ranking ?? false;
   if (typeof ranking !== 'boolean') {
@@ -255,7 +266,12 @@ export function parseDatasetEntry(name: string, entry: JsonObject, where = `${DA
   if (formatting === 'openai') columns.messages = 'messages';
   let tags: DatasetTags = { ...(formatting === 'openai' ? OPENAI_TAGS : SHAREGPT_TAGS) };
   let legacyRoleTags: Partial<DatasetTags> = {};
-  if (entry.columns !== undefined) {
+  let text2sql: Text2SqlAttr | undefined;
+  if (formatting === 'text2sql') {
+    text2sql = parseText2SqlEntry(where, entry);
+    for (const key of COLUMN_NAMES) columns[key] = null;
+    columns.system = text2sql.columns.system;
+  } else if (entry.columns !== undefined) {
     const c = entry.columns;
     if (!isObject(c)) throw new DatasetConfigError(`${where}: "columns" must be an object, got ${typeName(c)}.`);
     // Early LLaMA-Factory versions put the sharegpt role/content keys under columns; keep those files working.
@@ -288,6 +304,7 @@ export function parseDatasetEntry(name: string, entry: JsonObject, where = `${DA
     revision: optString(where, entry, 'revision'),
     columns,
     tags,
+    ...(text2sql ? { text2sql } : {}),
   };
 }
 

@@ -206,7 +206,11 @@ export function checkColumnsPresent(loaded: LoadedRows, attr: DatasetAttr, stage
   if (loaded.rows.length === 0) return;
   const c = attr.columns;
   const needed: [string, string | null][] = [];
-  if (attr.formatting === 'alpaca') {
+  if (attr.text2sql) {
+    const t = attr.text2sql.columns;
+    needed.push(['question', t.question], ['db_id', t.db_id ?? t.schema]);
+    if (stage !== undefined && stage !== 'pt') needed.push(['sql', t.sql]);
+  } else if (attr.formatting === 'alpaca') {
     needed.push(['prompt', c.prompt]);
     if (attr.ranking) needed.push(['chosen', c.chosen], ['rejected', c.rejected]);
     else if (stage !== undefined && stage !== 'pt') needed.push(['response', c.response]);

@@ -31,6 +31,7 @@ import {
 } from './processors/types.js';
 import { registeredTemplate } from './template/registry.js';
 import type { Template } from './template/template.js';
+import type { Text2SqlMeta } from './text2sql.js';
 import { decodeRecords, readRecords, TokenStoreError, writeRecords } from './token-store.js';
 
 export interface PreprocessArgs extends DatasetArgs, ProcessorArgs {
@@ -54,6 +55,8 @@ export interface SplitStats {
 export interface TokenizedDatasetModule {
   train_dataset: TokenizedRecord[] | null;
   eval_dataset: TokenizedRecord[] | null;
+  /** text2sql eval sets tokenized for generation: each eval record's database (null for other records) */
+  eval_sql?: (Text2SqlMeta | null)[];
   stats: { train: SplitStats | null; eval: SplitStats | null };
   /** where the records came from */
   source: 'built' | 'cache' | 'tokenized_path';
@@ -201,10 +204,18 @@ function reportDropped(split: string, stats: SplitStats, log: (m: string) => voi
   log(`${split}: dropped ${stats.dropped.length} of ${stats.examples} example(s)`);
 }
 
+/** The databases of the eval examples that became records (generation keeps one record per kept example). */
+function evalSqlOf(examples: readonly AlignedExample[], stats: SplitStats): (Text2SqlMeta | null)[] | undefined {
+  if (!examples.some((e) => e._sql)) return undefined;
+  const dropped = new Set(stats.dropped.map((d) => d.index));
+  return examples.filter((_, i) => !dropped.has(i)).map((e) => e._sql ?? null);
+}
+
 function saveSplits(dir: string, module: Omit<TokenizedDatasetModule, 'source' | 'cachePath'>): void {
   mkdirSync(dir, { recursive: true });
   if (module.train_dataset) writeRecords(join(dir, 'train.lmft'), module.train_dataset);
-  if (module.eval_dataset) writeRecords(join(dir, 'eval.lmft'), module.eval_dataset);
+  if (module.eval_dataset)
+    writeRecords(join(dir, 'eval.lmft'), module.eval_dataset, module.eval_sql ? { eval_sql: module.eval_sql } : {});
   writeFileAtomic(
     join(dir, 'meta.json'),
     `${JSON.stringify({ version: FORMAT_VERSION, stats: module.stats }, null, 1)}\n`,
@@ -224,8 +235,15 @@ function loadSplits(dir: string): Omit<TokenizedDatasetModule, 'source' | 'cache
       `${dir} holds tokenized data of format ${meta.version}; this lmforge writes ${FORMAT_VERSION}: rebuild it`,
     );
   }
-  const load = (name: string) => (existsSync(join(dir, name)) ? readRecords(join(dir, name)).records : null);
-  return { train_dataset: load('train.lmft'), eval_dataset: load('eval.lmft'), stats: meta.stats };
+  const load = (name: string) => (existsSync(join(dir, name)) ? readRecords(join(dir, name)) : null);
+  const evalSplit = load('eval.lmft');
+  const evalSql = evalSplit?.meta.eval_sql as (Text2SqlMeta | null)[] | undefined;
+  return {
+    train_dataset: load('train.lmft')?.records ?? null,
+    eval_dataset: evalSplit?.records ?? null,
+    ...(evalSql ? { eval_sql: evalSql } : {}),
+    stats: meta.stats,
+  };
 }
 
 /**
@@ -300,9 +318,14 @@ export async function getTokenizedDataset(
       (error as Error & { userFacing: boolean }).userFacing = true;
       throw error;
     }
+    const evalSql =
+      evalSplit && kinds[1] === 'unsupervised' && data.eval_dataset
+        ? evalSqlOf(data.eval_dataset, evalSplit.stats)
+        : undefined;
     module = {
       train_dataset: train?.records ?? null,
       eval_dataset: evalSplit?.records ?? null,
+      ...(evalSql ? { eval_sql: evalSql } : {}),
       stats: { train: train?.stats ?? null, eval: evalSplit?.stats ?? null },
     };
     if (cachePath !== null) saveSplits(cachePath, module);

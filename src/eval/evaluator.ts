@@ -39,9 +39,19 @@ export interface EvalArgs {
 export const SCORE_ROWS = ['Average', 'STEM', 'Social Sciences', 'Humanities', 'Other'] as const;
 export type ScoreRow = (typeof SCORE_ROWS)[number];
 
+/** One scored question (results_detail.json): its index in the subject's split, the pick, the answer, the verdict. */
+export interface QuestionRecord {
+  index: number;
+  choice: Choice;
+  gold: string;
+  correct: boolean;
+}
+
 export interface EvalResult {
   /** Predicted letter per question, per subject (what results.json holds). */
   predictions: Record<string, Record<string, Choice>>;
+  /** Each question's choice, gold answer and correctness, per subject (what results_detail.json holds). */
+  questions: Record<string, QuestionRecord[]>;
   /** Right or wrong per question, per subject. */
   corrects: Record<string, boolean[]>;
   /** Accuracy x100 per row, for rows with questions. */
@@ -75,6 +85,7 @@ export async function runEvaluation(args: EvalArgs, scorer: ChoiceScorer, hooks:
   const byRow = new Map<ScoreRow, boolean[]>(SCORE_ROWS.map((r) => [r, []]));
   const predictions: EvalResult['predictions'] = {};
   const corrects: EvalResult['corrects'] = {};
+  const questions: EvalResult['questions'] = {};
   let done = 0;
   for (const [subject, info] of subjects) {
     const rows = loadSubject(args.taskDir, task.name, subject, task.split);
@@ -102,6 +113,12 @@ export async function runEvaluation(args: EvalArgs, scorer: ChoiceScorer, hooks:
     }
     const right = outputs.map((o, i) => o === labels[i]);
     corrects[subject] = right;
+    questions[subject] = outputs.map((choice, index) => ({
+      index,
+      choice,
+      gold: labels[index]!,
+      correct: right[index]!,
+    }));
     predictions[subject] = Object.fromEntries(outputs.map((o, i) => [String(i), o]));
     pushAll(byRow.get(info.category)!, right);
     pushAll(byRow.get('Average')!, right);
@@ -120,8 +137,9 @@ export async function runEvaluation(args: EvalArgs, scorer: ChoiceScorer, hooks:
     mkdirSync(args.saveDir, { recursive: true });
     writeFileSync(join(args.saveDir, 'results.json'), pythonJsonDumps(predictions, { indent: 2 }), 'utf8');
     writeFileSync(join(args.saveDir, 'results.log'), scoreInfo, 'utf8');
+    writeFileSync(join(args.saveDir, 'results_detail.json'), `${JSON.stringify(questions, null, 2)}\n`, 'utf8');
   }
-  return { predictions, corrects, scores, scoreInfo };
+  return { predictions, questions, corrects, scores, scoreInfo };
 }
 
 function pickSupport(dev: readonly ChoiceExample[], nShot: number, rng: SeededRandom): ChoiceExample[] {

@@ -7,6 +7,19 @@ const NOT_IMPLEMENTED = (what: string, name: string) => ({
 });
 const MULTIMODAL = 'only text models are supported; there is no vision tower or projector to freeze';
 
+/** What do_predict can score (lmforge's `metrics` argument; src/eval/prediction-scorer.ts computes them). */
+export const PREDICT_METRICS = [
+  'bleu',
+  'rouge',
+  'accuracy',
+  'exact_match',
+  'f1',
+  'precision',
+  'recall',
+  'sql_execution',
+] as const;
+export type PredictMetric = (typeof PREDICT_METRICS)[number];
+
 export const FINETUNING_ARGS = {
   stage: choice(
     ['pt', 'sft', 'rm', 'ppo', 'dpo', 'kto', 'orpo'] as const,
@@ -37,6 +50,20 @@ export const FINETUNING_ARGS = {
     'Whether or not to compute the token-level accuracy at evaluation.',
     NOT_IMPLEMENTED('eval_accuracy (token-level accuracy)', 'compute_accuracy'),
   ),
+  // lmforge extensions: LLaMA-Factory users edit its metric.py to score predictions differently.
+  metrics: list(
+    ['bleu', 'rouge'],
+    `lmforge extension: the metrics do_predict writes to predict_results.json (${PREDICT_METRICS.join(', ')}).`,
+  ),
+  custom_metric: optStr(
+    'lmforge extension: an .mjs file whose default export (predictions, references, records) => {name: number} ' +
+      'adds predict_<name> metrics.',
+  ),
+  metric_labels: optList(
+    'lmforge extension: the label set of accuracy/precision/recall/f1 (macro and micro averages over it); ' +
+      'default: the gold labels seen.',
+  ),
+  sql_timeout: float(5, 'lmforge extension: seconds one query may run in the sql_execution metric.'),
   disable_shuffling: bool(false, 'Whether or not to disable the shuffling of the training set.'),
   early_stopping_steps: optInt(
     'Number of steps to stop training if the `metric_for_best_model` does not improve.',

@@ -5,7 +5,7 @@ export { DATA_ARGS, type DataArgs } from './data-args.js';
 export { didYouMean, editDistance } from './did-you-mean.js';
 export { HparamsError } from './errors.js';
 export { EVALUATION_ARGS, type EvaluationArgs } from './evaluation-args.js';
-export { FINETUNING_ARGS, type FinetuningArgs } from './finetuning-args.js';
+export { FINETUNING_ARGS, type FinetuningArgs, PREDICT_METRICS, type PredictMetric } from './finetuning-args.js';
 export { GENERATING_ARGS, type GeneratingArgs, samplingOptions } from './generating-args.js';
 export { formatDefault, formatHelp } from './help.js';
 export { type ComputeDtype, MODEL_ARGS, type ModelArgs, quantizationOf } from './model-args.js';

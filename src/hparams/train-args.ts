@@ -5,7 +5,7 @@
 import type { DataArgs } from './data-args.js';
 import { didYouMean } from './did-you-mean.js';
 import { HparamsError } from './errors.js';
-import type { FinetuningArgs } from './finetuning-args.js';
+import { type FinetuningArgs, PREDICT_METRICS } from './finetuning-args.js';
 import type { GeneratingArgs } from './generating-args.js';
 import type { ComputeDtype, ModelArgs } from './model-args.js';
 import { readArgs, TRAIN_GROUPS, typeArgs } from './parser.js';
@@ -265,6 +265,14 @@ export function checkTrainArgs(args: TrainArgs): string[] {
     if (data.eval_dataset === null) p.push('Cannot use `predict_with_generate` if `eval_dataset` is None.');
     if (ft.compute_accuracy) p.push('Cannot use `predict_with_generate` and `compute_accuracy` together.');
   }
+  for (const m of ft.metrics) {
+    if ((PREDICT_METRICS as readonly string[]).includes(m)) continue;
+    const guess = didYouMean(m, PREDICT_METRICS);
+    p.push(
+      `metrics: unknown metric "${m}"${guess ? ` (did you mean ${guess}?)` : ''}; known: ${PREDICT_METRICS.join(', ')}.`,
+    );
+  }
+  if (!(ft.sql_timeout > 0)) p.push(`sql_timeout must be a positive number of seconds, got ${ft.sql_timeout}.`);
   if (tr.do_train && model.quantization_device_map === 'auto') {
     p.push('Cannot use device map for quantized models in training.');
   }

@@ -63,7 +63,7 @@ export const TRAINING_ARGS = {
     'Number of updates steps to accumulate before performing a backward/update pass.',
   ),
   eval_accumulation_steps: optInt('Number of predictions steps to accumulate before moving the tensors to the CPU.', {
-    note: 'predictions already live in CPU memory',
+    note: 'do_predict writes its predictions to disk every this many batches (every batch when unset)',
   }),
   eval_delay: float(
     0,

@@ -21,14 +21,14 @@ export interface RunOutputs {
   predictMetrics?: Metrics;
 }
 
-export function writeOutputs(
+export async function writeOutputs(
   run: PreparedRun,
   args: TrainArgs,
   state: TrainerState,
   totals: RunTotals,
   options: TrainOptions,
   log: (message: string) => void,
-): RunOutputs {
+): Promise<RunOutputs> {
   const { model, stage, outputDir } = run;
   const { finetuning: fa, training: ta } = args;
   if (model.adapterConfig) model.saveAdapter(outputDir);
@@ -64,7 +64,7 @@ export function writeOutputs(
     for (const f of written) log(`wrote ${f}`);
   }
   if (ta.do_predict) {
-    const metrics = runPredict(
+    const metrics = await runPredict(
       model,
       run.tokenizer,
       run.template,
@@ -72,6 +72,7 @@ export function writeOutputs(
       args,
       options,
       log,
+      run.evalSql,
     );
     if (metrics) out.predictMetrics = metrics;
   }

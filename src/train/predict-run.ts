@@ -6,7 +6,8 @@
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { SupervisedRecord } from '../data/processors/types.js';
 import type { Template } from '../data/template/index.js';
-import { quantizationOf, type TrainArgs } from '../hparams/index.js';
+import type { Text2SqlMeta } from '../data/text2sql.js';
+import { type PredictMetric, quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { isModelSource } from '../io/model-source.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -18,7 +19,7 @@ import { templateFor } from './template-setup.js';
 import type { TrainOptions, TrainResult } from './train-options.js';
 
 /** do_predict after training, or on its own: generate for the eval set and write the prediction files. */
-export function runPredict(
+export async function runPredict(
   model: CausalLM,
   tokenizer: Tokenizer,
   template: Template,
@@ -26,18 +27,31 @@ export function runPredict(
   args: TrainArgs,
   options: TrainOptions,
   log: (m: string) => void,
-): Metrics | null {
-  const ta = args.training;
+  evalSql?: readonly (Text2SqlMeta | null)[],
+): Promise<Metrics | null> {
+  const { training: ta, finetuning: fa } = args;
+  if (fa.metrics.includes('sql_execution') && !evalSql)
+    throw new TrainError(
+      'metrics: sql_execution needs a text2sql eval_dataset ("formatting": "text2sql" in dataset_info.json), whose records name their database',
+    );
   if (evalSet.length === 0)
     throw new TrainError('do_predict needs examples to predict: set eval_dataset (or val_size) and check cutoff_len');
   log(`***** Running prediction ***** examples ${evalSet.length}, batch ${ta.per_device_eval_batch_size}`);
-  const { metrics, complete } = predict({
+  const { metrics, complete } = await predict({
     model,
     tokenizer,
     template,
     records: evalSet,
+    ...(evalSql ? { evalSql } : {}),
     generating: args.generating,
     batchSize: ta.per_device_eval_batch_size,
+    accumulationSteps: ta.eval_accumulation_steps,
+    scoring: {
+      metrics: fa.metrics as PredictMetric[],
+      labels: fa.metric_labels,
+      customMetric: fa.custom_metric,
+      sqlTimeout: fa.sql_timeout,
+    },
     outputDir: ta.output_dir,
     seed: ta.seed,
     ...(options.progress === undefined ? {} : { progress: options.progress }),
@@ -49,7 +63,7 @@ export function runPredict(
   }
   // As HF's log_metrics: rounded for the eye; predict_results.json keeps the raw numbers.
   for (const line of metricsReport('predict', metrics)) log(line);
-  log(`wrote generated_predictions.jsonl and predict_results.json in ${ta.output_dir}`);
+  log(`wrote generated_predictions.jsonl, sample_scores.jsonl and predict_results.json in ${ta.output_dir}`);
   return metrics;
 }
 
@@ -85,7 +99,7 @@ export async function predictOnly(
       template,
       { log },
     );
-    metrics = runPredict(
+    metrics = await runPredict(
       model,
       tokenizer,
       template,
@@ -93,6 +107,7 @@ export async function predictOnly(
       args,
       options,
       log,
+      dataset.eval_sql,
     );
   } finally {
     model.dispose();

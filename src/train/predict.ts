@@ -1,16 +1,20 @@
 /**
  * Batch prediction (LLaMA-Factory's run_sft with do_predict + predict_with_generate): every eval record's prompt is
  * generated from in batches of per_device_eval_batch_size (left-padded by generate, decoding as the generating
- * arguments say), then BLEU-4 / ROUGE against the reference are computed as ComputeSimilarity does, and
- * generated_predictions.jsonl + predict_results.json (+ all_results.json) are written to output_dir.
+ * arguments say). Each batch is scored as it comes (the `metrics` list: BLEU-4 / ROUGE as ComputeSimilarity,
+ * exact match, labels, SQL execution) and streamed to generated_predictions.jsonl and sample_scores.jsonl, so a long
+ * run holds one batch of generated ids, never all of them and never any logits; predict_results.json (+
+ * all_results.json) follow when every sample is done.
  */
 import type { SupervisedRecord } from '../data/processors/types.js';
 import type { Template } from '../data/template/template.js';
-import { computeSimilarity, writePredictions } from '../eval/metrics.js';
+import type { Text2SqlMeta } from '../data/text2sql.js';
+import type { PredictionRecord } from '../eval/custom-metric.js';
+import { PredictionScorer, type ScorerOptions } from '../eval/prediction-scorer.js';
+import { PredictionWriter } from '../eval/prediction-writer.js';
 import { type GeneratingArgs, samplingOptions } from '../hparams/generating-args.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { pushAll } from '../util/arrays.js';
 import type { ProgressStream } from './progress.js';
 import { Progress } from './progress.js';
 import { saveMetrics, speedMetrics } from './results.js';
@@ -21,8 +25,14 @@ export interface PredictOptions {
   template: Template;
   /** Tokenized for generation: input_ids = the prompt, labels = the reference answer's ids. */
   records: readonly SupervisedRecord[];
+  /** text2sql eval sets: each record's database, for sql_execution */
+  evalSql?: readonly (Text2SqlMeta | null)[];
   generating: GeneratingArgs;
   batchSize: number;
+  /** eval_accumulation_steps: batches kept in memory before they are written (default 1) */
+  accumulationSteps?: number | null;
+  /** what to score; default BLEU and ROUGE, as LLaMA-Factory */
+  scoring?: ScorerOptions;
   outputDir: string;
   seed: number;
   progress?: ProgressStream | false;
@@ -35,22 +45,25 @@ export interface PredictResult {
   complete: boolean;
 }
 
-export function predict(o: PredictOptions): PredictResult {
+export async function predict(o: PredictOptions): Promise<PredictResult> {
   const { model, tokenizer, template, records, generating: g } = o;
   if (g.num_beams > 1) throw new Error('num_beams > 1 (beam search) is not implemented; use num_beams: 1');
   const stop = template.stopIds(tokenizer);
   const pad = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
   const sampling = samplingOptions(g);
   const started = performance.now();
-  const predictions: number[][] = [];
   const steps = Math.ceil(records.length / o.batchSize);
+  const scorer = await PredictionScorer.create(o.scoring ?? { metrics: ['bleu', 'rouge'] });
+  const writer = new PredictionWriter(o.outputDir, o.accumulationSteps ?? 1);
   const progress =
     o.progress === false ? null : new Progress({ stream: o.progress ?? process.stderr, label: 'predict' });
   progress?.start(0, steps);
+  let committed = false;
   try {
     for (let step = 0; step < steps; step++) {
       if (o.signal?.aborted) return { metrics: {}, complete: false };
-      const batch = records.slice(step * o.batchSize, (step + 1) * o.batchSize);
+      const first = step * o.batchSize;
+      const batch = records.slice(first, first + o.batchSize);
       const { tokens } = model.generateDetailed(
         batch.map((r) => r.input_ids),
         {
@@ -63,32 +76,44 @@ export function predict(o: PredictOptions): PredictResult {
           ...(o.signal ? { signal: o.signal } : {}),
         },
       );
-      pushAll(predictions, tokens);
+      if (o.signal?.aborted) return { metrics: {}, complete: false };
+      // save_predictions: the prompt with its special tokens, the prediction and label as the generating args decode.
+      const rows = batch.map((r, i) => ({
+        prompt: tokenizer.decode(r.input_ids, { skipSpecialTokens: false }),
+        predict: tokenizer.decode(tokens[i] as number[], { skipSpecialTokens: g.skip_special_tokens }),
+        label: tokenizer.decode(labelIds(r.labels), { skipSpecialTokens: g.skip_special_tokens }),
+      }));
+      // compute_metrics decodes with skip_special_tokens=True whatever the argument says.
+      const scores = await scorer.scoreBatch(
+        batch.map((r, i) => ({
+          prediction: tokenizer.decode(tokens[i] as number[], { skipSpecialTokens: true }),
+          reference: tokenizer.decode(labelIds(r.labels), { skipSpecialTokens: true }),
+          sql: o.evalSql?.[first + i] ?? null,
+        })),
+      );
+      writer.addBatch(rows, scores);
       progress?.update({ step: step + 1, total: steps });
     }
+    const readBack = (): PredictionRecord[] =>
+      writer.readBack().map((row, i) => {
+        const dbId = o.evalSql?.[i]?.db_id;
+        return dbId ? { ...row, db_id: dbId } : row;
+      });
+    const scored = await scorer.finish(readBack);
+    const runtime = (performance.now() - started) / 1000;
+    const metrics: Record<string, number> = {
+      ...scored,
+      ...speedMetrics('predict', runtime, { samples: records.length, steps }),
+    };
+    writer.commit();
+    committed = true;
+    saveMetrics(o.outputDir, 'predict', metrics);
+    return { metrics, complete: true };
   } finally {
+    if (!committed) writer.abort();
+    scorer.close();
     progress?.done();
   }
-  const runtime = (performance.now() - started) / 1000;
-  // save_predictions: the prompt with its special tokens, the prediction and label as the generating args decode.
-  const skipSpecialTokens = g.skip_special_tokens;
-  const rows = records.map((r, i) => ({
-    prompt: tokenizer.decode(r.input_ids, { skipSpecialTokens: false }),
-    predict: tokenizer.decode(predictions[i] as number[], { skipSpecialTokens }),
-    label: tokenizer.decode(labelIds(r.labels), { skipSpecialTokens }),
-  }));
-  // compute_metrics decodes with skip_special_tokens=True whatever the argument says.
-  const similarity = computeSimilarity(
-    predictions.map((p) => tokenizer.decode(p, { skipSpecialTokens: true })),
-    records.map((r) => tokenizer.decode(labelIds(r.labels), { skipSpecialTokens: true })),
-  );
-  const metrics: Record<string, number> = {
-    ...similarity,
-    ...speedMetrics('predict', runtime, { samples: records.length, steps }),
-  };
-  writePredictions(o.outputDir, rows, metrics);
-  saveMetrics(o.outputDir, 'predict', metrics);
-  return { metrics, complete: true };
 }
 
 /** Reference ids without ignored positions (-100). */

@@ -76,6 +76,10 @@ const NOT_TRAJECTORY: ReadonlySet<string> = new Set([
   // finetuning
   'plot_loss',
   'compute_accuracy',
+  'metrics',
+  'custom_metric',
+  'metric_labels',
+  'sql_timeout',
   'include_effective_tokens_per_second',
   'badam_verbose',
   // training

@@ -7,6 +7,7 @@
 
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { Template } from '../data/template/index.js';
+import type { Text2SqlMeta } from '../data/text2sql.js';
 import type { Generator, Tensor } from '../engine/index.js';
 import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { checkModelFolder } from '../io/model-folder-check.js';
@@ -36,6 +37,8 @@ export interface PreparedRun {
   template: Template;
   trainSet: readonly unknown[];
   evalSet: readonly unknown[];
+  /** text2sql eval sets tokenized for generation: each eval record's database */
+  evalSql?: readonly (Text2SqlMeta | null)[];
   stage: Stage;
   /** Every trainable weight: the model's, then the stage's (a value head). */
   trainable: [string, Tensor][];
@@ -154,6 +157,7 @@ export async function prepareRun(
       template,
       trainSet,
       evalSet,
+      ...(dataset.eval_sql ? { evalSql: dataset.eval_sql } : {}),
       stage,
       trainable,
       optimizer,

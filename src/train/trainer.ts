@@ -178,7 +178,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
 
   const totals = counter.totals();
   noteMissingRecord(run, log);
-  const outputs = interrupted ? {} : writeOutputs(run, args, state, totals, options, log);
+  const outputs = interrupted ? {} : await writeOutputs(run, args, state, totals, options, log);
   const evalLoss = outputs.evalLoss ?? lastEvalLoss();
   return result(state, trainLossOf(totals), {
     trained: true,

@@ -175,3 +175,26 @@ test('an error thrown outside the command (a callback, an unawaited promise) is 
     assert.match(readFileSync(file, 'utf8'), /RangeError: late failure/);
   }
 });
+
+test('a missing optional package (the knowledge base, text-to-SQL) is one line saying what to install', () => {
+  const lines: string[] = [];
+  const io = { error: (l: string) => lines.push(l), env: {} };
+  const missing = Object.assign(new Error("Cannot find package 'mammoth' imported from /app/src/kb/loaders/docx.ts"), {
+    code: 'ERR_MODULE_NOT_FOUND',
+  });
+  assert.equal(reportFailure(missing, 'kb', ['add', 'notes'], '0.1.0', io), 1);
+  assert.equal(lines.length, 1, lines.join('\n'));
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { peerDependencies: Record<string, string> };
+  assert.match(
+    lines[0]!,
+    new RegExp(`needs mammoth.*npm install --save-exact .*mammoth@${pkg.peerDependencies.mammoth}`),
+  );
+  assert.match(lines[0]!, /better-sqlite3@/);
+  // Any other missing module is a bug in lmforge, reported as one.
+  lines.length = 0;
+  const other = Object.assign(new Error("Cannot find package 'left-pad' imported from /x.js"), {
+    code: 'ERR_MODULE_NOT_FOUND',
+  });
+  reportFailure(other, 'kb', [], '0.1.0', io);
+  assert.match(lines.join('\n'), /unexpected error/);
+});

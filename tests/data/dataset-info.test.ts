@@ -143,7 +143,7 @@ test('legacy columns.role/content become the role and content tags', () => {
 
 test('wrong keys and values raise DatasetConfigError naming the file, dataset and key', () => {
   const cases: [object, RegExp][] = [
-    [{ file_name: 'a', formatting: 'chatml' }, /cfg › d: "formatting" must be alpaca, sharegpt or openai/],
+    [{ file_name: 'a', formatting: 'chatml' }, /cfg › d: "formatting" must be alpaca, sharegpt, openai or text2sql/],
     [{ file_name: 'a', ranking: 'yes' }, /"ranking" must be true or false/],
     [{ file_name: 'a', num_samples: -2 }, /"num_samples" must be a positive integer/],
     [{ file_name: 'a', columns: { promt: 'x' } }, /cfg › d › columns: unknown column "promt"/],

@@ -27,7 +27,7 @@ function oracle(answers: Map<string, string>): ChoiceScorer {
   };
 }
 
-test('MMLU, 0-shot: exact prompts, accuracy table, results.json and results.log', async () => {
+test('MMLU, 0-shot: exact prompts, accuracy table, results.json, results.log and results_detail.json', async () => {
   const saveDir = join(tmp(), 'out');
   const seen: Message[][] = [];
   const batchSizes: number[] = [];
@@ -66,6 +66,20 @@ test('MMLU, 0-shot: exact prompts, accuracy table, results.json and results.log'
     readFileSync(join(saveDir, 'results.json'), 'utf8'),
     '{\n  "astronomy": {\n    "0": "A",\n    "1": "A",\n    "2": "A"\n  },\n  "philosophy": {\n    "0": "A",\n    "1": "A"\n  }\n}',
   );
+  // Each question's choice, gold answer and verdict, per subject.
+  const detail = {
+    astronomy: [
+      { index: 0, choice: 'A', gold: 'B', correct: false },
+      { index: 1, choice: 'A', gold: 'A', correct: true },
+      { index: 2, choice: 'A', gold: 'C', correct: false },
+    ],
+    philosophy: [
+      { index: 0, choice: 'A', gold: 'A', correct: true },
+      { index: 1, choice: 'A', gold: 'D', correct: false },
+    ],
+  };
+  assert.deepEqual(result.questions, detail);
+  assert.deepEqual(JSON.parse(readFileSync(join(saveDir, 'results_detail.json'), 'utf8')), detail);
   await assert.rejects(
     runEvaluation(
       { task: 'mmlu_test', taskDir: TASK_DIR, nShot: 0, lang: 'en', batchSize: 2, seed: 42, saveDir },

@@ -4,11 +4,11 @@
  * on its own (no do_train) and after training.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { getTemplate } from '../../src/data/template/index.js';
-import { computeSimilarity } from '../../src/eval/metrics.js';
+import { computeSimilarity, sampleSimilarity } from '../../src/eval/metrics.js';
 import { loadModel } from '../../src/models/causal-lm.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { train } from '../../src/train/trainer.js';
@@ -129,4 +129,90 @@ test('predict after LoRA training writes the prediction files beside the adapter
   ])
     assert.ok(existsSync(join(out, f)), f);
   assert.equal(readRows(out).length, 5);
+});
+
+function readJsonl(path: string): Record<string, unknown>[] {
+  return readFileSync(path, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+}
+
+test('sample_scores.jsonl: per-sample scores whose means are the reported averages, plus the metrics list and a custom metric', async () => {
+  const dir = tempDir('custom-metric');
+  const metricFile = join(dir, 'metric.mjs');
+  writeFileSync(
+    metricFile,
+    `export default (predictions, references, records) => ({
+      mean_length: predictions.reduce((a, p) => a + p.length, 0) / predictions.length,
+      references: references.length,
+      prompts_seen: records.filter((r) => typeof r.prompt === 'string' && r.label === references[records.indexOf(r)]).length,
+    });\n`,
+  );
+  const out = join(root, 'scores');
+  const result = await train(
+    {
+      ...common,
+      output_dir: out,
+      metrics: 'bleu,rouge,exact_match,accuracy,f1,precision,recall',
+      custom_metric: metricFile,
+      eval_accumulation_steps: 2,
+    },
+    quiet,
+  );
+  const metrics = JSON.parse(readFileSync(join(out, 'predict_results.json'), 'utf8'));
+  assert.deepEqual(result.predictMetrics, metrics);
+  const scores = readJsonl(join(out, 'sample_scores.jsonl'));
+  const rows = readRows(out);
+  assert.equal(scores.length, 5);
+  assert.deepEqual(
+    scores.map((s) => s.index),
+    [0, 1, 2, 3, 4],
+  );
+  for (const key of ['bleu-4', 'rouge-1', 'rouge-2', 'rouge-l', 'exact_match']) {
+    const values = scores.map((s) => s[key] as number);
+    const mean = values.reduce((a, v) => a + v, 0) / values.length;
+    assert.ok(
+      Math.abs(mean - metrics[`predict_${key}`]) < 1e-9,
+      `${key}: mean ${mean} vs ${metrics[`predict_${key}`]}`,
+    );
+  }
+  // Each sample's BLEU/ROUGE is sampleSimilarity of its own row: the same computation as the averages.
+  for (const [i, r] of rows.entries()) {
+    const own = sampleSimilarity(r.predict, r.label);
+    for (const k of ['bleu-4', 'rouge-1', 'rouge-2', 'rouge-l'] as const)
+      assert.equal(scores[i]![k], own[k], `${i} ${k}`);
+  }
+  // A random model's 6 tokens never equal the reference: exact match and accuracy are 0, and so are the F1s.
+  assert.equal(metrics.predict_exact_match, 0);
+  assert.equal(metrics.predict_accuracy, 0);
+  for (const k of ['f1', 'precision', 'recall']) {
+    assert.equal(metrics[`predict_${k}_macro`], 0, k);
+    assert.equal(metrics[`predict_${k}_micro`], 0, k);
+  }
+  // The custom module saw every prediction, reference and record.
+  const lengths = rows.map((r) => r.predict.length);
+  assert.equal(metrics.predict_mean_length, lengths.reduce((a, b) => a + b, 0) / lengths.length);
+  assert.equal(metrics.predict_references, 5);
+  assert.equal(metrics.predict_prompts_seen, 5);
+  // eval_accumulation_steps only changes when rows reach the disk, not what they are.
+  assert.deepEqual(readRows(out), readRows(join(root, 'only')));
+  assert.ok(!readdirSync(out).some((f) => f.includes('.tmp')), 'no temporary file left');
+});
+
+test('a custom metric that returns no number, an unknown metric or sql_execution without text2sql data fails with the file or the name; nothing is written', async () => {
+  const dir = tempDir('bad-metric');
+  const metricFile = join(dir, 'metric.mjs');
+  writeFileSync(metricFile, 'export default () => ({ score: "high" });\n');
+  const out = join(root, 'bad');
+  await assert.rejects(
+    train({ ...common, output_dir: out, custom_metric: metricFile }, quiet),
+    (e: Error) => e.message.includes(metricFile) && e.message.includes('"score" must be a finite number'),
+  );
+  assert.ok(!existsSync(join(out, 'generated_predictions.jsonl')), 'nothing written on failure');
+  await assert.rejects(train({ ...common, output_dir: out, metrics: 'bleu,rogue' }, quiet), /did you mean rouge/);
+  await assert.rejects(
+    train({ ...common, output_dir: out, metrics: 'sql_execution' }, quiet),
+    /sql_execution needs a text2sql eval_dataset/,
+  );
 });
