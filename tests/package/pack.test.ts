@@ -215,11 +215,22 @@ console.log(logits.shape.join('x'));
   assert.match(await sh(process.execPath, ['forward.mjs'], bare), /^1x2x\d+\n$/);
 
   writeFileSync(join(installed, 'prebuilds', 'linux-x64', 'lmforge.node'), 'not an ELF file');
-  const env = await sh('npx', ['--offline', 'lmforge', 'env'], bare).then(
-    () => assert.fail('lmforge env ran without an engine'),
+  // env is for broken setups: it still prints, with the addon row saying what to run.
+  const env = await sh('npx', ['--offline', 'lmforge', 'env'], bare);
+  assert.match(
+    env,
+    /native addon: not loaded: lmforge's prebuilt native engine .*lmforge\.node does not load here \(.+\)\. Build/,
+  );
+  assert.match(env, /`npm rebuild lmforge`/);
+  // A command that needs the engine stops with that message as one line.
+  const chat = await sh(
+    'npx',
+    ['--offline', 'lmforge', 'chat', '--model_name_or_path', 'node_modules/lmforge/examples/tiny/base'],
+    bare,
+  ).then(
+    () => assert.fail('lmforge chat ran without an engine'),
     (e: Error) => e.message,
   );
-  assert.match(env, /lmforge env: lmforge's prebuilt native engine .*lmforge\.node does not load here \(.+\)\. Build/);
-  assert.match(env, /`npm rebuild lmforge`/);
-  assert.doesNotMatch(env, /\n\s+at /, 'no stack trace');
+  assert.match(chat, /lmforge chat: lmforge's prebuilt native engine .*does not load here .*`npm rebuild lmforge`/s);
+  assert.doesNotMatch(chat, /\n\s+at /, 'no stack trace');
 });
