@@ -7,6 +7,7 @@ import { API_GROUPS, formatHelp, HparamsError, INFER_GROUPS } from '../hparams/i
 import { parseInferArgs } from '../infer/chat-args.js';
 import { ChatModel } from '../infer/chat-model.js';
 import { type RunningServer, resolveServerOptions, type ServerOptions, startApiServer } from '../server/index.js';
+import { untilStopped } from './until-stopped.js';
 
 export interface StartedApi {
   server: RunningServer;
@@ -102,15 +103,7 @@ export async function apiCommand(argv: string[]): Promise<number> {
   }
   const api = await startApi(argv);
   console.error(`[lmforge] API on ${api.server.url}/v1 (GET /v1/models lists the model); Ctrl-C stops it`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopped();
   await api.close();
   return 0;
 }

@@ -4,6 +4,7 @@
  * Ctrl-C aborts the board's runs (each saves a checkpoint) and stops it.
  */
 import { formatHelp, parseCommandArgs, WEBUI_GROUPS } from '../hparams/index.js';
+import { untilStopped } from './until-stopped.js';
 
 export function parseWebuiArgs(argv: readonly string[]) {
   return parseCommandArgs(argv, WEBUI_GROUPS, { command: 'webui' });
@@ -46,15 +47,7 @@ export async function webuiCommand(
   });
   const tokenHint = (webui.token ?? env.WEBUI_TOKEN) ? ' (open it with ?token=<your token>)' : '';
   console.error(`[lmforge] board on ${board.url}/${tokenHint}; Ctrl-C stops it`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopped();
   await board.close();
   return 0;
 }

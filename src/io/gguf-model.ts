@@ -22,7 +22,8 @@ const LAYER_NAMES: Record<string, string> = {
   'mlp.down_proj': 'ffn_down',
 };
 
-/** llama.cpp's tensor name for an HF parameter name (the lm_head of a tied model reads token_embd). */
+/** llama.cpp's tensor name for an HF parameter name, or null for one it has none for (the lm_head of a tied model
+ * reads token_embd); export (export/gguf/gguf-arch.ts) and import share this one table. */
 export function ggufNameOf(hfName: string, tied: boolean): string | null {
   if (hfName === 'model.embed_tokens.weight') return 'token_embd.weight';
   if (hfName === 'model.norm.weight') return 'output_norm.weight';

@@ -127,8 +127,17 @@ class Attention extends Module {
   }
 }
 
-class Mlp extends Module {
-  constructor(cfg: ModelConfig, w: WeightSource, prefix: string) {
+/** How a gated MLP joins its gate and up projections: Llama's SwiGLU, silu(gate) * up (one fused kernel). */
+export type GateActivation = (gate: Tensor, up: Tensor) => Tensor;
+
+/** The gated MLP of the Llama family; a family with another activation (Gemma's GeGLU) passes its own. */
+export class Mlp extends Module {
+  constructor(
+    cfg: ModelConfig,
+    w: WeightSource,
+    prefix: string,
+    private readonly activation: GateActivation = swiglu,
+  ) {
     super();
     const { hiddenSize: c, intermediateSize: f, mlpBias } = cfg;
     const lin = (name: string, out: number, inp: number) => projectionLayer(w, prefix, name, out, inp, mlpBias);
@@ -137,11 +146,11 @@ class Mlp extends Module {
     this.registerModule('down_proj', lin('down_proj', c, f));
   }
 
-  /** x [B, T, C] -> down(silu(gate(x)) * up(x)) [B, T, C] */
+  /** x [B, T, C] -> down(activation(gate(x), up(x))) [B, T, C] */
   forward(x: Tensor): Tensor {
     const gate = projection(this, 'gate_proj').forward(x);
     const up = projection(this, 'up_proj').forward(x);
-    return projection(this, 'down_proj').forward(swiglu(gate, up));
+    return projection(this, 'down_proj').forward(this.activation(gate, up));
   }
 }
 

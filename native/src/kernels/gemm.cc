@@ -31,6 +31,7 @@
 #include "kernels/gemm/avx2.h"
 #include "kernels/gemm/avx512.h"
 #include "kernels/gemm/avx512_bf16.h"
+#include "kernels/gemm/pack_buffer.h"
 #include "kernels/gemm/portable.h"
 #include "kernels/gemm/unpacked.h"
 
@@ -141,19 +142,9 @@ const Path kPortable = {
 // rounded to bf16 after packing, which gives the same products (a bf16 x bf16 product is exact in f32) summed in
 // f32, so results differ only by the order of the f32 additions.
 
-// Rounds n packed floats to the nearest bf16 (ties to even; NaN stays NaN), in place.
+// Rounds n packed floats to the nearest bf16 (core/dtype.h's rounding: ties to even, NaN stays NaN), in place.
 void round_to_bf16(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, &x[i], 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) {
-      u |= 0x00400000u;  // quiet NaN: rounding must not carry its payload into the exponent
-    } else {
-      u += 0x7fffu + ((u >> 16) & 1u);
-    }
-    u &= 0xffff0000u;
-    std::memcpy(&x[i], &u, 4);
-  }
+  for (int64_t i = 0; i < n; ++i) x[i] = bf16_to_f32(f32_to_bf16(x[i]));
 }
 
 // A pack function followed by rounding of what it wrote (Width = the panel's MR or NR).
@@ -234,20 +225,7 @@ const Path& current_path() {
   return kPortable;
 }
 
-// Per-thread packing buffers, grown on demand and kept for the thread's lifetime (pool threads persist).
-struct PackBuffer {
-  float* data = nullptr;
-  size_t floats = 0;
-  ~PackBuffer() { std::free(data); }
-  float* get(size_t n) {
-    if (n > floats) {
-      std::free(data);
-      data = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
-      floats = n;
-    }
-    return data;
-  }
-};
+// Per-thread packing buffers (gemm/pack_buffer.h).
 thread_local PackBuffer t_pack_a, t_pack_b;
 // The small operand of a skinny or narrow product, widened to f32 by the calling thread and read by all workers.
 thread_local PackBuffer t_small;

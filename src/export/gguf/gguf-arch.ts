@@ -5,6 +5,7 @@
  * (per head: rows [0..D/2) and [D/2..D) interleave); Qwen2 keeps HF's order (llama.cpp applies NEOX RoPE to it).
  * A tied head is not written: llama.cpp reads token_embd for the output when output.weight is absent.
  */
+import { ggufNameOf } from '../../io/gguf-model.js';
 import type { ModelConfig } from '../../io/model-config.js';
 import type { GgufValue } from './gguf-format.js';
 
@@ -24,27 +25,12 @@ export function ggufArch(config: ModelConfig): GgufArch {
   );
 }
 
-const LAYER_NAMES: Record<string, string> = {
-  input_layernorm: 'attn_norm',
-  post_attention_layernorm: 'ffn_norm',
-  'self_attn.q_proj': 'attn_q',
-  'self_attn.k_proj': 'attn_k',
-  'self_attn.v_proj': 'attn_v',
-  'self_attn.o_proj': 'attn_output',
-  'mlp.gate_proj': 'ffn_gate',
-  'mlp.up_proj': 'ffn_up',
-  'mlp.down_proj': 'ffn_down',
-};
-
 /** llama.cpp's name for an HF parameter, or null for one GGUF does not store (a tied lm_head). */
 export function ggufTensorName(hfName: string, config: ModelConfig): string | null {
-  if (hfName === 'model.embed_tokens.weight') return 'token_embd.weight';
-  if (hfName === 'model.norm.weight') return 'output_norm.weight';
-  if (hfName === 'lm_head.weight') return config.tieWordEmbeddings ? null : 'output.weight';
-  const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hfName);
-  const mapped = m ? LAYER_NAMES[m[2] as string] : undefined;
-  if (!m || mapped === undefined) throw new GgufExportError(`no GGUF name for the parameter ${hfName}`);
-  return `blk.${m[1]}.${mapped}.${m[3]}`;
+  if (hfName === 'lm_head.weight' && config.tieWordEmbeddings) return null;
+  const name = ggufNameOf(hfName, false);
+  if (name === null) throw new GgufExportError(`no GGUF name for the parameter ${hfName}`);
+  return name;
 }
 
 /**

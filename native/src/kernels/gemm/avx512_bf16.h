@@ -16,10 +16,10 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
 #include "core/dtype.h"
 #include "kernels/gemm/avx512.h"
+#include "kernels/gemm/pack_buffer.h"
 
 #define LMF_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
@@ -33,20 +33,7 @@ using gemm_avx512::MR;
 using gemm_avx512::NR;
 
 // One f32 panel while it is turned into pairs (packing reuses the f32 path's widening pack, then pairs rows).
-struct PanelScratch {
-  float* data = nullptr;
-  size_t floats = 0;
-  ~PanelScratch() { std::free(data); }
-  float* get(size_t n) {
-    if (n > floats) {
-      std::free(data);
-      data = static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64));
-      floats = n;
-    }
-    return data;
-  }
-};
-inline thread_local PanelScratch t_panel;
+inline thread_local PackBuffer t_panel;
 
 // 16 words (lo[i], hi[i]) from two rows of 16 f32, each rounded to bf16 (hi may be null: the zero pad of an odd K).
 LMF_AVX512_BF16 inline __m512i pair16(const float* lo, const float* hi) {
