@@ -6,8 +6,10 @@
  */
 
 import type { GenerationOptions, Message, ToolDefinition } from '../infer/chat-engine.js';
+import { MAX_TOP_LOGPROBS } from '../infer/logprobs.js';
 import { pythonJsonText } from '../util/python-json.js';
 import { invalidRequest } from './errors.js';
+import { parseResponseFormat } from './response-format.js';
 import {
   describe,
   fieldError,
@@ -38,7 +40,7 @@ type OpenAiRole = (typeof OPENAI_ROLES)[number];
 export function parseChatRequest(raw: unknown): ChatRequest {
   const body = requireObject(raw, null);
   const model = requireString(body, 'model');
-  refuseUnsupported(body, ['logprobs', 'top_logprobs', 'logit_bias', 'audio', 'prediction']);
+  refuseUnsupported(body, ['logit_bias', 'audio', 'prediction']);
   const { system, messages } = parseMessages(body.messages);
   const tools = parseTools(body);
   const stream = optionalBoolean(body, 'stream') ?? false;
@@ -52,6 +54,10 @@ export function parseChatRequest(raw: unknown): ChatRequest {
   if (doSample === false) options.temperature = 0;
   if (tools) options.tools = tools;
   if (system !== undefined) options.system = system;
+  const logprobs = parseLogprobs(body);
+  if (logprobs !== undefined) options.logprobs = logprobs;
+  const responseFormat = parseResponseFormat(body);
+  if (responseFormat) options.responseFormat = responseFormat;
   return {
     model,
     messages,
@@ -59,6 +65,15 @@ export function parseChatRequest(raw: unknown): ChatRequest {
     includeUsage: streamOptions ? optionalBoolean(streamOptions, 'include_usage') === true : false,
     options,
   };
+}
+
+/** `logprobs: true` with `top_logprobs` alternatives (0..20) -> the engine's count; undefined when off. */
+function parseLogprobs(body: Json): number | undefined {
+  const on = optionalBoolean(body, 'logprobs') ?? false;
+  const top = optionalInteger(body, 'top_logprobs', 0, MAX_TOP_LOGPROBS);
+  if (top !== undefined && !on)
+    throw invalidRequest("'top_logprobs' needs 'logprobs': true.", 'top_logprobs', 'invalid_value');
+  return on ? (top ?? 0) : undefined;
 }
 
 function parseMessages(raw: unknown): { system: string | undefined; messages: Message[] } {

@@ -336,3 +336,36 @@ function stepArray(f: Extract<Frame, { t: 'arr' }>, rest: Stack, b: number, out:
   if (f.max === 0) return;
   startValue(deref(f.items), push(rest, { ...f, phase: 'after', count: 1 }), b, out);
 }
+
+/**
+ * When every state is inside a string between characters (no escape or UTF-8 sequence under way): how many more
+ * characters the roomiest one may take. null otherwise. A token of plain string characters then fits iff its
+ * length is within this room, whatever the stacks below hold (token-mask.ts's fast path).
+ */
+export function stringRoom(states: readonly Stack[]): number | null {
+  let room = -1;
+  for (const s of states) {
+    if (s === null || s.top.t !== 'str' || s.top.esc !== 0 || s.top.cont !== 0) return null;
+    room = Math.max(room, s.top.max - s.top.len);
+  }
+  return room < 0 ? null : room;
+}
+
+/**
+ * Characters in `bytes` if it is plain string content (printable ASCII other than quote and backslash, or complete
+ * valid UTF-8 sequences), else -1.
+ */
+export function plainStringChars(bytes: Uint8Array): number {
+  let chars = 0;
+  let s: Stack = { top: stringFrame(0, Number.MAX_SAFE_INTEGER, false), rest: null };
+  for (const b of bytes) {
+    if (b === QUOTE || b === BACKSLASH) return -1;
+    const out: Stack[] = [];
+    stepString(s?.top as Extract<Frame, { t: 'str' }>, null, b, out);
+    if (out.length === 0) return -1;
+    s = out[0] as Stack;
+    if ((b & 0xc0) !== 0x80) chars++;
+  }
+  const top = s?.top as Extract<Frame, { t: 'str' }>;
+  return top.cont === 0 && bytes.length > 0 ? chars : -1;
+}

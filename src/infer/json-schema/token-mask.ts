@@ -7,7 +7,7 @@
  */
 import type { TokenBytes } from '../token-bytes.js';
 import type { SchemaNode } from './compile.js';
-import { advance, advanceBytes, canEnd, initialStates, type Stack } from './matcher.js';
+import { advance, advanceBytes, canEnd, initialStates, plainStringChars, type Stack, stringRoom } from './matcher.js';
 
 interface TrieNode {
   /** Tokens whose bytes end at this node. */
@@ -15,14 +15,36 @@ interface TrieNode {
   children: Map<number, TrieNode>;
 }
 
-const tries = new WeakMap<TokenBytes, TrieNode>();
+/**
+ * The vocabulary's tries: `all` tokens, and `special` ones only (those that are not plain string characters);
+ * `plainChars[id]` is a plain token's length in characters, -1 for the others. Inside a string, plain tokens are
+ * decided by length alone and only the few special ones are walked.
+ */
+interface VocabIndex {
+  all: TrieNode;
+  special: TrieNode;
+  plainChars: Int32Array;
+}
 
-function trieOf(table: TokenBytes): TrieNode {
-  let root = tries.get(table);
-  if (root) return root;
-  root = { ids: [], children: new Map() };
+const indexes = new WeakMap<TokenBytes, VocabIndex>();
+
+function indexOf(table: TokenBytes): VocabIndex {
+  let index = indexes.get(table);
+  if (index) return index;
+  const plainChars = Int32Array.from(table.bytes, (b) => (b ? plainStringChars(b) : -1));
+  index = {
+    all: trieOf(table, () => true),
+    special: trieOf(table, (id) => plainChars[id] === -1),
+    plainChars,
+  };
+  indexes.set(table, index);
+  return index;
+}
+
+function trieOf(table: TokenBytes, keep: (id: number) => boolean): TrieNode {
+  const root: TrieNode = { ids: [], children: new Map() };
   for (const [id, bytes] of table.bytes.entries()) {
-    if (!bytes || bytes.length === 0) continue;
+    if (!bytes || bytes.length === 0 || !keep(id)) continue;
     let node = root;
     for (const b of bytes) {
       let child = node.children.get(b);
@@ -34,13 +56,12 @@ function trieOf(table: TokenBytes): TrieNode {
     }
     node.ids.push(id);
   }
-  tries.set(table, root);
   return root;
 }
 
 export class GrammarConstraint {
   private states: Stack[];
-  private readonly trie: TrieNode;
+  private readonly index: VocabIndex;
   private readonly allowed: Uint8Array;
 
   constructor(
@@ -49,7 +70,7 @@ export class GrammarConstraint {
     private readonly stopIds: readonly number[],
   ) {
     this.states = initialStates(root);
-    this.trie = trieOf(table);
+    this.index = indexOf(table);
     this.allowed = new Uint8Array(table.bytes.length);
   }
 
@@ -74,7 +95,19 @@ export class GrammarConstraint {
         if (child.children.size > 0) walk(child, next);
       }
     };
-    walk(this.trie, this.states);
+    const room = stringRoom(this.states);
+    if (room === null) walk(this.index.all, this.states);
+    else {
+      const plain = this.index.plainChars;
+      for (let id = 0; id < plain.length; id++) {
+        const chars = plain[id] as number;
+        if (chars >= 0 && chars <= room) {
+          allowed[id] = 1;
+          any = true;
+        }
+      }
+      walk(this.index.special, this.states);
+    }
     // A dead end (no token fits) ends the generation rather than writing something invalid.
     if (this.complete || !any) for (const id of this.stopIds) allowed[id] = 1;
     const n = Math.min(row.length, allowed.length);
