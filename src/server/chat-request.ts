@@ -21,6 +21,7 @@ import {
   refuseUnsupported,
   requireObject,
   requireString,
+  streamIncludeUsage,
 } from './validate.js';
 
 /** The most choices one request may ask for: each costs a full generation. */
@@ -44,7 +45,6 @@ export function parseChatRequest(raw: unknown): ChatRequest {
   const { system, messages } = parseMessages(body.messages);
   const tools = parseTools(body);
   const stream = optionalBoolean(body, 'stream') ?? false;
-  const streamOptions = body.stream_options == null ? undefined : requireObject(body.stream_options, 'stream_options');
   const n = optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1;
   if (stream && n > 1) throw invalidRequest('Cannot stream multiple responses: use n = 1 with stream.', 'n');
   if (stream && tools) throw invalidRequest('Cannot stream function calls: leave out stream or tools.', 'stream');
@@ -62,7 +62,7 @@ export function parseChatRequest(raw: unknown): ChatRequest {
     model,
     messages,
     stream,
-    includeUsage: streamOptions ? optionalBoolean(streamOptions, 'include_usage') === true : false,
+    includeUsage: streamIncludeUsage(body),
     options,
   };
 }

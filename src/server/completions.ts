@@ -17,6 +17,7 @@ import {
   requireObject,
   requireString,
   requireTexts,
+  streamIncludeUsage,
 } from './validate.js';
 
 /** OpenAI's limit on a completion's logprobs. */
@@ -26,6 +27,7 @@ interface CompletionRequest {
   model: string;
   prompts: string[];
   stream: boolean;
+  includeUsage: boolean;
   options: GenerationOptions;
 }
 
@@ -43,7 +45,7 @@ function parseCompletionRequest(raw: unknown): CompletionRequest {
   // Legacy completions: logprobs is the number of alternatives (0..5), each token's own logprob always included.
   const logprobs = optionalInteger(body, 'logprobs', 0, MAX_COMPLETION_LOGPROBS);
   if (logprobs !== undefined) options.logprobs = logprobs;
-  return { model, prompts, stream, options };
+  return { model, prompts, stream, includeUsage: streamIncludeUsage(body), options };
 }
 
 export async function completions(ctx: ServerContext, body: unknown, signal: AbortSignal): Promise<Response> {
@@ -93,14 +95,10 @@ function streamCompletion(
   const created = unixSeconds();
   const wantLogprobs = req.options.logprobs !== undefined;
   let offset = 0;
+  const event = (choices: unknown[], usage?: unknown) =>
+    JSON.stringify({ id, object: 'text_completion', created, model: req.model, choices, ...(usage ? { usage } : {}) });
   const chunk = (text: string, finish: string | null, logprobs: CompletionLogprobs | null = null) =>
-    JSON.stringify({
-      id,
-      object: 'text_completion',
-      created,
-      model: req.model,
-      choices: [{ index: 0, text, finish_reason: finish, logprobs }],
-    });
+    event([{ index: 0, text, finish_reason: finish, logprobs }]);
   return streamGeneration(
     (abort) => ctx.engine.streamComplete(req.prompts[0]!, req.options, abort),
     req.options.stop,
@@ -111,7 +109,11 @@ function streamCompletion(
         offset += text.length;
         return chunk(text, null, logprobs);
       },
-      closing: (finish) => [chunk('', finish)],
+      closing: (finish, result) => {
+        const events = [chunk('', finish)];
+        if (req.includeUsage) events.push(event([], tokenUsage(result.promptTokens, result.completionTokens)));
+        return events;
+      },
     },
     signal,
     release,

@@ -141,6 +141,15 @@ export function generationOptions(body: Json, n: number, maxTokensKeys: readonly
   return options;
 }
 
+/** `stream_options.include_usage` (chat and completions): a last chunk with empty choices carries the usage. */
+export function streamIncludeUsage(body: Json): boolean {
+  if (body.stream_options == null) return false;
+  const options = requireObject(body.stream_options, 'stream_options');
+  const v = options.include_usage;
+  if (v != null && typeof v !== 'boolean') throw fieldError('stream_options.include_usage', 'true or false', v);
+  return v === true;
+}
+
 /** Parameters this server does not implement are refused rather than silently ignored. */
 export function refuseUnsupported(body: Json, keys: readonly string[]): void {
   for (const key of keys) {

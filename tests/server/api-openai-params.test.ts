@@ -84,7 +84,7 @@ test('chat logprobs: OpenAI shape, the greedy token is the best alternative, byt
   );
 });
 
-test('completions logprobs: parallel token lists with offsets, streamed per chunk', async () => {
+test('completions logprobs: parallel token lists with offsets, streamed per chunk with include_usage', async () => {
   const req = { model: 'tiny', prompt: 'Once upon a time', max_tokens: 8, temperature: 0, logprobs: 2 };
   const res = await client.completions.create(req);
   const lp = res.choices[0]?.logprobs;
@@ -102,10 +102,16 @@ test('completions logprobs: parallel token lists with offsets, streamed per chun
     offset += t.length;
   }
   assert.equal(lp.tokens.join('').replace(/^ /, ''), res.choices[0]?.text);
-  const stream = await client.completions.create({ ...req, stream: true });
+  const stream = await client.completions.create({ ...req, stream: true, stream_options: { include_usage: true } });
   const tokens: string[] = [];
-  for await (const chunk of stream) tokens.push(...(chunk.choices[0]?.logprobs?.tokens ?? []));
+  let last: OpenAI.Completion | undefined;
+  for await (const chunk of stream) {
+    tokens.push(...(chunk.choices[0]?.logprobs?.tokens ?? []));
+    last = chunk;
+  }
   assert.deepEqual(tokens, lp.tokens);
+  assert.deepEqual(last?.choices, []);
+  assert.deepEqual(last?.usage, res.usage);
 });
 
 test('presence, frequency and repetition penalties reach the model: the answer equals the in-process one', async () => {
