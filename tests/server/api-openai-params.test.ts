@@ -206,6 +206,18 @@ test('response_format json_schema: sampled answers parse and validate for every 
     assert.equal(res.choices[0]?.finish_reason, 'stop', `seed ${seed}: ${text}`);
     assert.equal(schemaViolation(JSON.parse(text), schema), null, text);
   }
+  const stream = await client.chat.completions.create({
+    model: 'tiny',
+    messages,
+    temperature: 1,
+    seed: 99,
+    max_tokens: 200,
+    stream: true,
+    response_format: { type: 'json_schema', json_schema: { name: 'person', schema } },
+  });
+  let streamed = '';
+  for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? '';
+  assert.equal(schemaViolation(JSON.parse(streamed), schema), null, streamed);
   const obj = await client.chat.completions.create({
     model: 'tiny',
     messages,
