@@ -35,6 +35,8 @@ export interface AttentionOptions {
   queryOffset?: number;
   /** Sliding window (causal only): a query sees at most this many keys, itself included. */
   slidingWindow?: number;
+  /** Soft-capping (Gemma 2's attn_logit_softcapping): scores become softcap * tanh(score / softcap), > 0. */
+  softcap?: number;
 }
 
 /** out [B, T, H, D] = softmax(q k^T * scale + masks) v, per head, with grouped-query KV heads. */
@@ -72,6 +74,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       throw new Error(`${op}: slidingWindow must be an integer >= 1 (keys a query sees), got ${window}`);
     if (!causal) throw new Error(`${op}: slidingWindow needs causal attention (HF defines it over causal masks only)`);
   }
+  const softcap = opts.softcap ?? 0;
+  if (opts.softcap !== undefined && !(Number.isFinite(softcap) && softcap > 0))
+    throw new Error(`${op}: softcap must be a finite number > 0 (attn_logit_softcapping), got ${opts.softcap}`);
   const { keyMask, segmentIds } = opts;
   if (keyMask) expectI32Shape(op, 'keyMask', keyMask, [B, S]);
   if (segmentIds) {
@@ -91,6 +96,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     keyMask?.handle ?? null,
     segmentIds?.handle ?? null,
     window,
+    softcap,
   ];
 
   const out = Tensor.empty([B, T, H, D]);
