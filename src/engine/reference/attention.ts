@@ -23,6 +23,8 @@ export interface AttentionRefOptions {
   slidingWindow?: number;
   /** Gemma 2's attn_logit_softcapping: scores become softcap * tanh(score / softcap) before the softmax. */
   softcap?: number;
+  /** ALiBi: score += slopes[h] * j. */
+  alibiSlopes?: ArrayLike<number>;
 }
 
 /** d(capped score)/d(scaled score) at the capped score s: 1 - (s / softcap)^2 (1 without soft-capping). */
@@ -47,7 +49,8 @@ function score(
   let dot = 0;
   for (let d = 0; d < D; d++)
     dot += (q[((b * T + t) * H + h) * D + d] as number) * (k[((b * S + j) * KVH + g) * D + d] as number);
-  return opts.softcap ? opts.softcap * Math.tanh((dot * scale) / opts.softcap) : dot * scale;
+  const capped = opts.softcap ? opts.softcap * Math.tanh((dot * scale) / opts.softcap) : dot * scale;
+  return capped + (opts.alibiSlopes ? (opts.alibiSlopes[h] as number) * j : 0);
 }
 
 /** Softmax weights p[j] of query (b, h, t) over its S keys (0 for invisible keys); null when none is visible. */
@@ -146,7 +149,8 @@ export function attentionBackwardRef(
           const pj = p[j] as number;
           if (pj === 0) continue;
           const kv = ((b * S + j) * KVH + g) * D;
-          const cap = capDerivative(score(q, k, dims, opts, b, h, t, j), opts.softcap);
+          const alibi = opts.alibiSlopes ? (opts.alibiSlopes[h] as number) * j : 0;
+          const cap = capDerivative(score(q, k, dims, opts, b, h, t, j) - alibi, opts.softcap);
           const ds = pj * ((dp[j] as number) - pdp) * scale * cap;
           for (let d = 0; d < D; d++) {
             dv[kv + d] = (dv[kv + d] as number) + pj * (dout[o + d] as number);
