@@ -12,7 +12,13 @@ import { createModel } from '../../src/models/causal-lm.js';
 import { gemmaTwoSettings } from '../../src/models/gemma2-settings.js';
 import { expectedParametersOf } from '../../src/models/registry.js';
 import { decoderReferenceLogits } from '../util/decoder-reference.js';
-import { checkGradients, checkLogitsParity, checkLoraStep, type ReferenceForward } from '../util/family-checks.js';
+import {
+  checkCachedGeneration,
+  checkGradients,
+  checkLogitsParity,
+  checkLoraStep,
+  type ReferenceForward,
+} from '../util/family-checks.js';
 
 const sizes = {
   vocab_size: 97,
@@ -222,4 +228,12 @@ test('final soft-capping bounds the logits and the fused loss equals the logits 
 test('a LoRA SFT step on a tiny Gemma 2 and Gemma 3: every projection gets gradients, the loss falls', () => {
   checkLoraStep(GEMMA2, 3 * 7 * 2);
   checkLoraStep(GEMMA3, 3 * 7 * 2);
+});
+
+test('gemma2: greedy generation with the KV cache equals recomputing every step (left padding)', () => {
+  checkCachedGeneration(GEMMA2);
+});
+
+test('gemma3: greedy generation with the KV cache equals recomputing every step (left padding)', () => {
+  checkCachedGeneration(GEMMA3);
 });

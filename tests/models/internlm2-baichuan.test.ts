@@ -13,7 +13,13 @@ import { createModel } from '../../src/models/causal-lm.js';
 import { copyInto } from '../../src/models/parameters.js';
 import { expectedParametersOf } from '../../src/models/registry.js';
 import { decoderReferenceLogits } from '../util/decoder-reference.js';
-import { checkGradients, checkLogitsParity, checkLoraStep, type ReferenceForward } from '../util/family-checks.js';
+import {
+  checkCachedGeneration,
+  checkGradients,
+  checkLogitsParity,
+  checkLoraStep,
+  type ReferenceForward,
+} from '../util/family-checks.js';
 
 const INTERNLM2 = {
   architectures: ['InternLM2ForCausalLM'],
@@ -267,4 +273,12 @@ test('NormHead: a head row scaled by 3 gives the same logits (rows are normalise
 
 test('a LoRA SFT step on a tiny Baichuan 2: W_pack, o_proj and the MLP train', () => {
   checkLoraStep(BAICHUAN, 2 * 5 * 2);
+});
+
+test('internlm2: greedy generation with the KV cache equals recomputing every step (left padding)', () => {
+  checkCachedGeneration({ ...INTERNLM2, max_position_embeddings: 64 });
+});
+
+test('baichuan: greedy generation with the KV cache equals recomputing every step (left padding)', () => {
+  checkCachedGeneration(BAICHUAN);
 });

@@ -12,7 +12,13 @@ import { createModel } from '../../src/models/causal-lm.js';
 import { expectedParametersOf } from '../../src/models/registry.js';
 import { assertClose } from '../util/assert.js';
 import { decoderReferenceLogits } from '../util/decoder-reference.js';
-import { checkGradients, checkLogitsParity, checkLoraStep, type ReferenceForward } from '../util/family-checks.js';
+import {
+  checkCachedGeneration,
+  checkGradients,
+  checkLogitsParity,
+  checkLoraStep,
+  type ReferenceForward,
+} from '../util/family-checks.js';
 
 const SHORT = [1, 1.5];
 const LONG = [2, 5];
@@ -153,4 +159,9 @@ test('Phi-3 gradients match finite differences through the fused projections', (
 
 test('a LoRA SFT step on a tiny Phi-3: qkv_proj, o_proj, gate_up_proj and down_proj of every layer train', () => {
   checkLoraStep(PHI3, 2 * 4 * 2);
+});
+
+test('phi3: greedy generation with the KV cache equals recomputing every step (left padding)', () => {
+  // original_max_position_embeddings above the 15 tokens: generate's one RoPE table matches every step's
+  checkCachedGeneration({ ...PHI3, original_max_position_embeddings: 32 });
 });

@@ -139,3 +139,73 @@ export function checkLoraStep(raw: Record<string, unknown>, expectedTrainable: n
   model.dispose();
   assert.ok(last < first, `loss ${first} -> ${last}`);
 }
+
+/** Greedy continuation recomputing the whole left-padded sequence at every step (no cache), as generate lays it out. */
+function greedyWithoutCache(model: ReturnType<typeof createModel>, prompts: number[][], steps: number): Float32Array[] {
+  const rows = prompts.map((p) => [...p]);
+  const b = rows.length;
+  const width = Math.max(...prompts.map((p) => p.length));
+  const v = model.config.vocabSize;
+  const logits: Float32Array[] = [];
+  for (let step = 0; step < steps; step++) {
+    const len = width + step;
+    const data = new Int32Array(b * len);
+    const attn = new Int32Array(b * len);
+    const pos = new Int32Array(b * len).fill(1);
+    rows.forEach((r, i) => {
+      const pad = len - r.length;
+      r.forEach((id, j) => {
+        data[i * len + pad + j] = id;
+        attn[i * len + pad + j] = 1;
+        pos[i * len + pad + j] = j;
+      });
+    });
+    const last = scope(() => {
+      const all = model
+        .forward({
+          inputIds: { data, shape: [b, len] },
+          attentionMask: { data: attn, shape: [b, len] },
+          positionIds: { data: pos, shape: [b, len] },
+        })
+        .logits.toFloat32Array();
+      const out = new Float32Array(b * v);
+      for (let i = 0; i < b; i++) out.set(all.subarray((i * len + len - 1) * v, (i * len + len) * v), i * v);
+      return out;
+    });
+    logits.push(last);
+    rows.forEach((r, i) => {
+      const row = last.subarray(i * v, (i + 1) * v);
+      r.push(row.indexOf(Math.max(...row)));
+    });
+  }
+  return logits;
+}
+
+/** Greedy generation with the KV cache (left padding, 10 steps) gives the logits of recomputing every step. */
+export function checkCachedGeneration(raw: Record<string, unknown>): void {
+  const model = createModel(parseModelConfig(raw), { seed: 3, std: 0.5 });
+  try {
+    const prompts = [
+      [5, 17, 3],
+      [8, 41, 22, 60, 9],
+    ];
+    const steps = 10;
+    const stepLogits: Float32Array[] = [];
+    model.generateDetailed(prompts, {
+      maxNewTokens: steps,
+      stop: [],
+      onStepLogits: (l) => stepLogits.push(Float32Array.from(l)),
+    });
+    const recomputed = greedyWithoutCache(model, prompts, steps);
+    assert.equal(stepLogits.length, steps);
+    for (let s = 0; s < steps; s++)
+      assertClose(
+        stepLogits[s] as Float32Array,
+        recomputed[s] as Float32Array,
+        { atol: 2e-5, rtol: 1e-4 },
+        `step ${s}`,
+      );
+  } finally {
+    model.dispose();
+  }
+}
