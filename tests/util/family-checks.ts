@@ -109,7 +109,10 @@ export function checkGradients(
   model.dispose();
 }
 
-/** A LoRA SFT step with target 'all': `expectedTrainable` LoRA tensors all get gradients, and the loss falls. */
+/**
+ * A LoRA SFT step with target 'all': `expectedTrainable` LoRA tensors all get gradients (the same ones with
+ * gradient checkpointing, which recomputes each layer in the backward), and a few AdamW steps lower the loss.
+ */
 export function checkLoraStep(raw: Record<string, unknown>, expectedTrainable: number): void {
   const model = createModel(parseModelConfig(raw), { seed: 2, std: 0.1 });
   model.addLora({ r: 2, targetModules: 'all' });
@@ -121,10 +124,31 @@ export function checkLoraStep(raw: Record<string, unknown>, expectedTrainable: n
       loss.backward();
       return loss.item();
     });
+  // B starts at 0, so only B gets a nonzero gradient at first: one step makes A's gradients nonzero too.
+  const warmup = new AdamW(
+    model.trainableParameters().map(([, t]) => t),
+    { lr: 0.05 },
+  );
+  step();
+  warmup.step();
+  warmup.zeroGrad();
+  model.gradientCheckpointing = true;
+  step();
+  const checkpointed = model.trainableParameters().map(([, t]) => t.grad?.toFloat32Array() ?? new Float32Array());
+  warmup.zeroGrad();
+  model.gradientCheckpointing = false;
   const first = step();
   const trainable = model.trainableParameters();
   assert.equal(trainable.length, expectedTrainable, trainable.map(([n]) => n).join(', '));
-  for (const [name, t] of trainable) assert.ok(t.grad, `${name} has a gradient`);
+  for (const [i, [name, t]] of trainable.entries()) {
+    assert.ok(t.grad, `${name} has a gradient`);
+    assertClose(
+      checkpointed[i] as Float32Array,
+      t.grad.toFloat32Array(),
+      { atol: 1e-6, rtol: 1e-4 },
+      `${name} checkpointed`,
+    );
+  }
   const optimizer = new AdamW(
     trainable.map(([, t]) => t),
     { lr: 0.05 },
