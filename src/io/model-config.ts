@@ -15,6 +15,13 @@
  *   head_dim defaults to 128, not hidden/heads; sliding window as Qwen2.
  * - Gemma: GeGLU MLP (tanh-approximated GELU: `hidden_activation`, else `hidden_act`), (1 + w) RMSNorm, embeddings
  *   scaled by sqrt(hidden_size), tied embeddings by default, head_dim default 256 (src/models/gemma.ts).
+ * - Gemma 2 / Gemma 3 (text): Gemma's defaults; their own keys (soft-capping, query_pre_attn_scalar, the layer
+ *   pattern of sliding windows, Gemma 3's local RoPE base) are read by src/models/gemma2-settings.ts.
+ * - Phi-3 / Phi-4: fused qkv_proj and gate_up_proj (src/models/phi3.ts), no biases, rms_norm_eps 1e-5, LongRoPE
+ *   (`rope_scaling.type` "longrope" or its old name "su"), `partial_rotary_factor`, `sliding_window` on every layer.
+ * - InternLM2 (remote code InternLM2Config): `bias` (default true) on wqkv and wo, max_position_embeddings 2048, pad 0.
+ * - Baichuan 2 (remote code BaichuanConfig): no biases, MHA, `model_max_length` for the length (src/models/baichuan.ts
+ *   decides RoPE or ALiBi).
  */
 
 import { readFileSync } from 'node:fs';
@@ -29,6 +36,11 @@ export const SUPPORTED_ARCHITECTURES = [
   'Qwen2ForCausalLM',
   'Qwen3ForCausalLM',
   'GemmaForCausalLM',
+  'Gemma2ForCausalLM',
+  'Gemma3ForCausalLM',
+  'Phi3ForCausalLM',
+  'InternLM2ForCausalLM',
+  'BaichuanForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -38,7 +50,15 @@ const MODEL_TYPE: Record<Architecture, string> = {
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
   GemmaForCausalLM: 'gemma',
+  Gemma2ForCausalLM: 'gemma2',
+  Gemma3ForCausalLM: 'gemma3_text',
+  Phi3ForCausalLM: 'phi3',
+  InternLM2ForCausalLM: 'internlm2',
+  BaichuanForCausalLM: 'baichuan',
 };
+
+/** Gemma's family (1, 2 and 3): head_dim 256, GeGLU, (1 + w) norms, scaled embeddings, tied, bos 2 / eos 1 / pad 0. */
+const GEMMA_ARCHITECTURES: readonly Architecture[] = ['GemmaForCausalLM', 'Gemma2ForCausalLM', 'Gemma3ForCausalLM'];
 
 /** `rope_scaling` in the engine's terms (src/engine/ops/rope-config.ts): the kernel's single source of truth. */
 export type { RopeScaling };
@@ -174,7 +194,11 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
   const isQwen = isQwen3 || architecture === 'Qwen2ForCausalLM';
   const isLlama = architecture === 'LlamaForCausalLM';
   const isMistral = architecture === 'MistralForCausalLM';
-  const isGemma = architecture === 'GemmaForCausalLM';
+  const isGemma = GEMMA_ARCHITECTURES.includes(architecture);
+  const isGemma3 = architecture === 'Gemma3ForCausalLM';
+  const isPhi3 = architecture === 'Phi3ForCausalLM';
+  const isInternLM2 = architecture === 'InternLM2ForCausalLM';
+  const isBaichuan = architecture === 'BaichuanForCausalLM';
 
   const hiddenSize = r.positive('hidden_size');
   const numAttentionHeads = r.positive('num_attention_heads');
@@ -199,10 +223,22 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
 
   const maxPositionEmbeddings = r.positive(
     'max_position_embeddings',
-    isLlama ? 2048 : isMistral ? 4096 * 32 : isGemma ? 8192 : 32768,
+    isBaichuan
+      ? r.positive('model_max_length', 4096)
+      : isLlama || isInternLM2
+        ? 2048
+        : isMistral
+          ? 4096 * 32
+          : isGemma3
+            ? 131072
+            : isGemma
+              ? 8192
+              : isPhi3
+                ? 4096
+                : 32768,
   );
-  const { ropeTheta, ropeScaling } = parseRope(r, maxPositionEmbeddings);
-  const attentionBias = r.bool('attention_bias', false);
+  const { ropeTheta, ropeScaling } = parseRope(r, maxPositionEmbeddings, isGemma3 ? 1000000 : 10000, isPhi3);
+  const attentionBias = isInternLM2 ? r.bool('bias', true) : r.bool('attention_bias', false);
   const numHiddenLayers = r.positive('num_hidden_layers');
 
   const torchDtypeName = r.raw.torch_dtype ?? r.raw.dtype ?? null;
@@ -222,16 +258,16 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
     headDim,
     ropeTheta,
     ropeScaling,
-    rmsNormEps: r.num('rms_norm_eps', 1e-6),
-    qkvBias: isQwen3 || isLlama || isGemma ? attentionBias : !isMistral,
-    oBias: isQwen3 || isLlama || isGemma ? attentionBias : false,
+    rmsNormEps: r.num('rms_norm_eps', isPhi3 ? 1e-5 : 1e-6),
+    qkvBias: isQwen3 || isLlama || isGemma || isInternLM2 ? attentionBias : !isMistral && !isPhi3 && !isBaichuan,
+    oBias: isQwen3 || isLlama || isGemma || isInternLM2 ? attentionBias : false,
     mlpBias: isLlama ? r.bool('mlp_bias', false) : false,
     qkNorm: isQwen3,
     tieWordEmbeddings: r.bool('tie_word_embeddings', isGemma),
     maxPositionEmbeddings,
     bosTokenId: r.tokenId('bos_token_id', isQwen ? null : isGemma ? 2 : 1),
-    eosTokenIds: parseEos(r, isQwen ? null : isGemma ? 1 : 2),
-    padTokenId: r.tokenId('pad_token_id', isGemma ? 0 : null),
+    eosTokenIds: parseEos(r, isQwen ? null : isGemma ? 1 : isPhi3 ? 32000 : 2),
+    padTokenId: r.tokenId('pad_token_id', isGemma || isInternLM2 || isBaichuan ? 0 : isPhi3 ? 32000 : null),
     torchDtype,
     slidingWindow: parseSlidingWindow(r, architecture, numHiddenLayers),
     hiddenAct: hiddenAct as ModelConfig['hiddenAct'],
@@ -254,14 +290,19 @@ function parseArchitecture(r: ConfigReader): Architecture {
 function parseRope(
   r: ConfigReader,
   maxPositionEmbeddings: number,
+  defaultTheta: number,
+  allowPartialRotary: boolean,
 ): { ropeTheta: number; ropeScaling: RopeScaling | null } {
   // transformers 5 moved rope_theta and the scaling into `rope_parameters`; older files use the top-level keys.
   const params = r.raw.rope_parameters;
   const key = params !== undefined && params !== null ? 'rope_parameters' : 'rope_scaling';
   const partial = r.raw.partial_rotary_factor;
-  if (partial !== undefined && partial !== null && partial !== 1)
+  if (allowPartialRotary) {
+    if (partial !== undefined && partial !== null && !(typeof partial === 'number' && partial > 0 && partial <= 1))
+      r.fail('partial_rotary_factor', `must be a number in (0, 1], got ${JSON.stringify(partial)}`);
+  } else if (partial !== undefined && partial !== null && partial !== 1)
     r.fail('partial_rotary_factor', `${JSON.stringify(partial)} is not supported (only full rotary embeddings, 1)`);
-  let ropeTheta = r.num('rope_theta', 10000);
+  let ropeTheta = r.num('rope_theta', defaultTheta);
   const s = r.raw[key];
   if (s === undefined || s === null) return { ropeTheta, ropeScaling: null };
   if (typeof s !== 'object' || Array.isArray(s)) r.fail(key, 'must be an object or null');
@@ -302,9 +343,47 @@ function parseRope(
       ropeScaling: { type: 'llama3', factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings },
     };
   }
+  if (kind === 'longrope' || kind === 'su') {
+    const factors = (name: string): number[] => {
+      const v = o[name];
+      if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && x > 0))
+        r.fail(`${key}.${name}`, `must be a list of numbers > 0 (one per rotary frequency), got ${JSON.stringify(v)}`);
+      return v as number[];
+    };
+    const shortFactor = factors('short_factor');
+    const longFactor = factors('long_factor');
+    if (shortFactor.length !== longFactor.length)
+      r.fail(`${key}.long_factor`, `has ${longFactor.length} values, short_factor ${shortFactor.length}`);
+    // HF: with a top-level original_max_position_embeddings (Phi-3) the factor is the ratio of the two lengths.
+    const topOriginal = r.has('original_max_position_embeddings');
+    const originalMaxPositionEmbeddings = topOriginal
+      ? r.positive('original_max_position_embeddings')
+      : maxPositionEmbeddings;
+    const factor = topOriginal ? maxPositionEmbeddings / originalMaxPositionEmbeddings : numberField('factor', 1);
+    const given = o.attention_factor;
+    if (given !== undefined && given !== null && (typeof given !== 'number' || !(given > 0)))
+      r.fail(`${key}.attention_factor`, `must be a number > 0, got ${JSON.stringify(given)}`);
+    const attentionFactor =
+      typeof given === 'number'
+        ? given
+        : factor <= 1
+          ? 1
+          : Math.sqrt(1 + Math.log(factor) / Math.log(originalMaxPositionEmbeddings));
+    return {
+      ropeTheta,
+      ropeScaling: {
+        type: 'longrope',
+        factor,
+        shortFactor,
+        longFactor,
+        originalMaxPositionEmbeddings,
+        attentionFactor,
+      },
+    };
+  }
   return r.fail(
     `${key}.rope_type`,
-    `${JSON.stringify(kind)} is not supported (supported: default, linear, dynamic, llama3)`,
+    `${JSON.stringify(kind)} is not supported (supported: default, linear, dynamic, llama3, longrope)`,
   );
 }
 
@@ -320,7 +399,18 @@ function parseEos(r: ConfigReader, fallback: number | null): number[] {
 }
 
 function parseSlidingWindow(r: ConfigReader, arch: Architecture, layers: number): SlidingWindow | null {
-  if (arch === 'LlamaForCausalLM' || arch === 'GemmaForCausalLM') return null;
+  // Gemma 2 / 3 window only some layers; their family reads the pattern itself (models/gemma2-settings.ts).
+  if (
+    arch === 'LlamaForCausalLM' ||
+    arch === 'InternLM2ForCausalLM' ||
+    arch === 'BaichuanForCausalLM' ||
+    GEMMA_ARCHITECTURES.includes(arch)
+  )
+    return null;
+  if (arch === 'Phi3ForCausalLM') {
+    const v = r.raw.sliding_window;
+    return v === undefined || v === null ? null : { size: r.positive('sliding_window'), fromLayer: 0 };
+  }
   if (arch === 'MistralForCausalLM') {
     const v = r.raw.sliding_window;
     if (v === null) return null;
@@ -400,6 +490,10 @@ const FLOAT_KEYS = new Set([
   'attention_factor',
   'mscale',
   'mscale_all_dim',
+  'final_logit_softcapping',
+  'attn_logit_softcapping',
+  'rope_local_base_freq',
+  'partial_rotary_factor',
 ]);
 
 function toPy(value: unknown, key: string): PyJson {
@@ -451,8 +545,9 @@ export function toHfConfigJson(cfg: ModelConfig, options: { torchDtype?: DType }
     flag('attention_bias', cfg.qkvBias);
     flag('mlp_bias', cfg.mlpBias);
   }
-  if (cfg.architecture === 'Qwen3ForCausalLM' || cfg.architecture === 'GemmaForCausalLM')
+  if (cfg.architecture === 'Qwen3ForCausalLM' || GEMMA_ARCHITECTURES.includes(cfg.architecture))
     flag('attention_bias', cfg.qkvBias);
+  if (cfg.architecture === 'InternLM2ForCausalLM') o.bias = cfg.qkvBias;
   if (cfg.raw.rope_parameters === undefined || cfg.raw.rope_parameters === null) {
     o.rope_theta = cfg.ropeTheta;
     // Keep the file's own spelling (legacy `type` or `rope_type`) when it had one.
@@ -468,6 +563,8 @@ export function toHfConfigJson(cfg: ModelConfig, options: { torchDtype?: DType }
 
 function ropeScalingJson(s: RopeScaling | null): Record<string, unknown> | null {
   if (s === null) return null;
+  if (s.type === 'longrope')
+    return { rope_type: 'longrope', short_factor: [...s.shortFactor], long_factor: [...s.longFactor] };
   if (s.type !== 'llama3') return { rope_type: s.type, factor: s.factor };
   return {
     rope_type: 'llama3',

@@ -68,6 +68,11 @@ export interface CausalLMModule extends Module {
   forward(inputIds: Tensor, ctx: ForwardContext): Tensor;
   /** hidden [..., C] -> logits [..., V] (generation computes the head for the last position only). */
   head(hidden: Tensor): Tensor;
+  /**
+   * The weight [V, C] with logits = hidden @ W^T for the fused loss: absent or undefined = lm_head's own weight when
+   * it is a plain projection; null = head() does more (Gemma 2's soft-capping), so losses go through the logits.
+   */
+  fusedHeadWeight?(): Tensor | null | undefined;
 }
 
 export interface ModelFamily {
@@ -77,4 +82,6 @@ export interface ModelFamily {
   readonly architectures: readonly string[];
   /** The module tree for `config`, every parameter taken from `weights` by its HF path. */
   build(config: ModelConfig, weights: WeightSource): CausalLMModule;
+  /** Every parameter a checkpoint holds, HF name -> shape; absent = the Llama layout (io/model-config.ts). */
+  expectedParameters?(config: ModelConfig): Map<string, number[]>;
 }

@@ -131,6 +131,8 @@ export function hiddenStates(module: CausalLMModule, input: PassInput): Tensor {
 
 /** The head's weight when the head is a plain bias-free projection (a live LoRA head needs the logits path). */
 function fusableHeadWeight(module: CausalLMModule): Tensor | null {
+  const own = module.fusedHeadWeight?.();
+  if (own !== undefined) return own;
   const head = module.child('lm_head');
   const linear = head instanceof LoraLinear ? (head.enabled ? null : head.base) : head;
   return linear instanceof Linear && !linear.bias ? linear.weight : null;

@@ -4,18 +4,13 @@ import { join } from 'node:path';
 import { fill_, Generator, keep, normal_, QuantizedMatrix, setThreads, Tensor } from '../engine/index.js';
 import { bnbParameterShapes, bnbQuantizationOf, readBnbWeight } from '../io/bnb-checkpoint.js';
 import { CheckpointReader } from '../io/checkpoint.js';
-import {
-  expectedParameters,
-  isIgnorableCheckpointTensor,
-  type ModelConfig,
-  readModelConfig,
-} from '../io/model-config.js';
+import { isIgnorableCheckpointTensor, type ModelConfig, readModelConfig } from '../io/model-config.js';
 import { checkParameters, formatParameterReport } from '../io/param-check.js';
 import type { WeightSource } from './family.js';
 import { isGgufPath, loadGgufModel } from './gguf-loading.js';
 import { CausalLM } from './model.js';
 import { type QuantizationOptions, quantizeProjections } from './quantization.js';
-import { buildModule } from './registry.js';
+import { buildModule, expectedParametersOf } from './registry.js';
 import { EMBEDDING_NAME, LM_HEAD_NAME, noisyMeanResize } from './resize-vocab.js';
 
 export interface LoadModelOptions {
@@ -54,7 +49,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const reader = CheckpointReader.open(dir);
   const resizeGen = new Generator(42);
   try {
-    const expected = expectedParameters(config);
+    const expected = expectedParametersOf(config);
     // A bitsandbytes checkpoint keeps its projections quantized; quantization_bit does not apply to it (as in
     // LLaMA-Factory, which ignores it for pre-quantized models).
     const prequantized = bnbQuantizationOf(config, dir);
