@@ -42,6 +42,8 @@ export interface World {
   broadcastTensor_(t: Tensor): void;
   /** Rank 0's result of `fn` (JSON) on every rank; an error thrown on rank 0 is thrown on every rank. */
   fromMain<T>(fn: () => T): T;
+  /** Every rank's `value` (JSON), in rank order, on every rank. */
+  gather<T>(value: T): T[];
   /** Waits for every rank; `what` names the place in messages ("step 3's gradient sync"). */
   barrier(what: string): void;
   /** What a timeout message adds after naming the rank (the last checkpoint, how to resume). */
@@ -62,6 +64,9 @@ class SingleProcess implements World {
   broadcastTensor_(): void {}
   fromMain<T>(fn: () => T): T {
     return fn();
+  }
+  gather<T>(value: T): T[] {
+    return [value];
   }
   barrier(): void {}
 }
@@ -99,8 +104,17 @@ class MpiWorld implements World {
   }
 
   fromMain<T>(fn: () => T): T {
+    return this.fromRank(0, fn);
+  }
+
+  gather<T>(value: T): T[] {
+    return Array.from({ length: this.size }, (_, r) => this.fromRank(r, () => value));
+  }
+
+  private fromRank<T>(root: number, fn: () => T): T {
+    const isRoot = this.rank === root;
     let payload = '';
-    if (this.isMain) {
+    if (isRoot) {
       try {
         payload = JSON.stringify({ ok: fn() ?? null });
       } catch (e) {
@@ -111,9 +125,9 @@ class MpiWorld implements World {
       }
     }
     const bytes = new TextEncoder().encode(payload);
-    const length = this.sumValues([this.isMain ? bytes.byteLength : 0])[0] as number;
-    const buf = this.isMain ? bytes : new Uint8Array(length);
-    this.check(broadcastBytes_(buf, 0, this.timeoutS), 'a broadcast from rank 0');
+    const length = this.sumValues([isRoot ? bytes.byteLength : 0])[0] as number;
+    const buf = isRoot ? bytes : new Uint8Array(length);
+    this.check(broadcastBytes_(buf, root, this.timeoutS), `a broadcast from rank ${root}`);
     const got = JSON.parse(new TextDecoder().decode(buf)) as { ok?: T; error?: string; userFacing?: boolean };
     if (got.error !== undefined) throw Object.assign(new Error(got.error), { userFacing: got.userFacing });
     return got.ok as T;

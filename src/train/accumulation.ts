@@ -107,17 +107,19 @@ export function accumulatingStage(objective: Objective, ctx: AccumulationContext
   return stage;
 }
 
-/** The update's loss (the sum of the ranks' shares) and each micro-batch's metrics averaged over the ranks. */
+/**
+ * The update's loss (the sum of the ranks' shares) and each micro-batch's metrics averaged over the ranks that
+ * logged them (a kto micro-batch without chosen examples on one rank logs no chosen rewards there).
+ */
 function combineOverRanks(
   world: World,
   loss: number,
   metrics: readonly Metrics[],
 ): { loss: number; metrics: Metrics[] } {
-  const keys = metrics.map((m) => Object.keys(m).sort());
-  const summed = world.sumValues([loss, ...metrics.flatMap((m, i) => (keys[i] ?? []).map((k) => m[k] as number))]);
-  let at = 1;
-  const averaged = keys.map((ks) => Object.fromEntries(ks.map((k) => [k, (summed[at++] as number) / world.size])));
-  return { loss: summed[0] as number, metrics: averaged };
+  const total = world.sumValues([loss])[0] as number;
+  const everyRank = world.gather(metrics);
+  const averaged = metrics.map((_, i) => meanMetrics(everyRank.map((m) => m[i] ?? {})));
+  return { loss: total, metrics: averaged };
 }
 
 /** eval_loss and the objective's eval_ metrics: each batch weighs the samples it holds. */
