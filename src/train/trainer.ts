@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkDeepspeed } from '../dist/deepspeed.js';
 import { injectFaultAt } from '../dist/fault.js';
 import { currentWorld, joinWorld, threadsPerRank } from '../dist/world.js';
 import {
@@ -56,6 +57,7 @@ export async function train(
       `data-parallel over ${world.size} ranks (${world.localSize} on this node, ${getThreads()} engine threads each)`,
     );
     if (fa.stage === 'ppo') throw new TrainError('stage ppo does not run data-parallel yet: run it in one process');
+    checkDeepspeed(ta.deepspeed);
     if (ta.do_predict && !ta.do_train) throw new TrainError('do_predict runs in one process: start it without mpirun');
   }
   if (!ta.do_train && !ta.do_predict)
