@@ -8,6 +8,7 @@
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { Template } from '../data/template/index.js';
 import type { Text2SqlMeta } from '../data/text2sql.js';
+import { currentWorld } from '../dist/world.js';
 import type { Generator, Tensor } from '../engine/index.js';
 import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { checkModelFolder } from '../io/model-folder-check.js';
@@ -56,7 +57,8 @@ export async function prepareRun(
   const { model: ma, data: da, finetuning: fa, training: ta } = args;
   // stage orpo (LLaMA-Factory 0.6's name) is the dpo stage with pref_loss orpo, on the same pairwise data
   const dataStage = fa.stage === 'orpo' ? 'dpo' : fa.stage;
-  const resumeFrom = resolveResume(args, log);
+  // Rank 0 decides (it may clear output_dir); every rank resumes from the same checkpoint.
+  const resumeFrom = currentWorld().fromMain(() => resolveResume(args, log));
 
   // Tokenizer and template (get_template_and_fix_tokenizer).
   const modelDir = ma.model_name_or_path as string;
