@@ -85,9 +85,7 @@ export const MODEL_ARGS = {
     note: GPU_ONLY,
   }),
   enable_liger_kernel: bool(false, 'Whether or not to enable liger kernel for faster training.', { note: GPU_ONLY }),
-  moe_aux_loss_coef: optFloat('Coefficient of the auxiliary router loss in mixture-of-experts model.', {
-    note: 'no mixture-of-experts family is supported, so there is no router loss',
-  }),
+  moe_aux_loss_coef: optFloat('Coefficient of the auxiliary router loss in mixture-of-experts model.'),
   disable_gradient_checkpointing: bool(false, 'Whether or not to disable gradient checkpointing.'),
   use_reentrant_gc: bool(true, 'Whether or not to use reentrant gradient checkpointing.', {
     note: 'a PyTorch checkpointing detail with no equivalent here',

@@ -22,6 +22,7 @@ import type { DType } from '../engine/dtype.js';
 import type { RopeConfig, RopeScaling } from '../engine/ops/rope-config.js';
 import { type PyJson, pyFloat, pythonJsonDumps } from '../util/python-json.js';
 import { FormatError } from './errors.js';
+import { isMoeArchitecture, type MoeConfig, moeBlockParameters, parseMoeConfig } from './moe-config.js';
 
 export const SUPPORTED_ARCHITECTURES = [
   'LlamaForCausalLM',
@@ -29,6 +30,9 @@ export const SUPPORTED_ARCHITECTURES = [
   'Qwen2ForCausalLM',
   'Qwen3ForCausalLM',
   'GemmaForCausalLM',
+  'MixtralForCausalLM',
+  'Qwen2MoeForCausalLM',
+  'Qwen3MoeForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -38,6 +42,9 @@ const MODEL_TYPE: Record<Architecture, string> = {
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
   GemmaForCausalLM: 'gemma',
+  MixtralForCausalLM: 'mixtral',
+  Qwen2MoeForCausalLM: 'qwen2_moe',
+  Qwen3MoeForCausalLM: 'qwen3_moe',
 };
 
 /** `rope_scaling` in the engine's terms (src/engine/ops/rope-config.ts): the kernel's single source of truth. */
@@ -85,6 +92,8 @@ export interface ModelConfig {
   readonly slidingWindow: SlidingWindow | null;
   /** The MLP's activation: SiLU (SwiGLU), or Gemma's tanh-approximated GELU (GeGLU). */
   readonly hiddenAct: 'silu' | 'gelu_pytorch_tanh';
+  /** The sparse mixture-of-experts blocks (Mixtral, Qwen2-MoE, Qwen3-MoE; src/io/moe-config.ts); absent for dense. */
+  readonly moe?: MoeConfig;
   /** The parsed file, so saving keeps keys lmforge does not interpret. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
@@ -175,6 +184,11 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
   const isLlama = architecture === 'LlamaForCausalLM';
   const isMistral = architecture === 'MistralForCausalLM';
   const isGemma = architecture === 'GemmaForCausalLM';
+  // The MoE families' attention is their dense sibling's: Mixtral = Mistral, Qwen2-MoE = Qwen2 (q/k/v biases unless
+  // qkv_bias is false), Qwen3-MoE = Qwen3 (q/k norms), with head_dim hidden/heads unless given.
+  const isMixtral = architecture === 'MixtralForCausalLM';
+  const isQwen2Moe = architecture === 'Qwen2MoeForCausalLM';
+  const isQwen3Moe = architecture === 'Qwen3MoeForCausalLM';
 
   const hiddenSize = r.positive('hidden_size');
   const numAttentionHeads = r.positive('num_attention_heads');
@@ -199,7 +213,7 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
 
   const maxPositionEmbeddings = r.positive(
     'max_position_embeddings',
-    isLlama ? 2048 : isMistral ? 4096 * 32 : isGemma ? 8192 : 32768,
+    isLlama ? 2048 : isMistral || isMixtral ? 4096 * 32 : isGemma || isQwen2Moe ? 8192 : 32768,
   );
   const { ropeTheta, ropeScaling } = parseRope(r, maxPositionEmbeddings);
   const attentionBias = r.bool('attention_bias', false);
@@ -210,12 +224,17 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
     r.fail('torch_dtype', `must be a string such as "bfloat16", got ${JSON.stringify(torchDtypeName)}`);
   const torchDtype = torchDtypeName === null ? null : (TORCH_DTYPES[torchDtypeName as string] ?? null);
 
+  const intermediateSize = r.positive('intermediate_size');
+  const moe = isMoeArchitecture(architecture)
+    ? parseMoeConfig(architecture, r.raw, numHiddenLayers, intermediateSize, file)
+    : undefined;
+  const isQwenMoe = isQwen2Moe || isQwen3Moe;
   return Object.freeze({
     architecture,
     modelType: MODEL_TYPE[architecture],
     vocabSize: r.positive('vocab_size'),
     hiddenSize,
-    intermediateSize: r.positive('intermediate_size'),
+    intermediateSize,
     numHiddenLayers,
     numAttentionHeads,
     numKeyValueHeads,
@@ -223,18 +242,24 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
     ropeTheta,
     ropeScaling,
     rmsNormEps: r.num('rms_norm_eps', 1e-6),
-    qkvBias: isQwen3 || isLlama || isGemma ? attentionBias : !isMistral,
-    oBias: isQwen3 || isLlama || isGemma ? attentionBias : false,
+    qkvBias:
+      isQwen3 || isLlama || isGemma || isQwen3Moe
+        ? attentionBias
+        : isQwen2Moe
+          ? r.bool('qkv_bias', true)
+          : !isMistral && !isMixtral,
+    oBias: isQwen3 || isLlama || isGemma || isQwen3Moe ? attentionBias : false,
     mlpBias: isLlama ? r.bool('mlp_bias', false) : false,
-    qkNorm: isQwen3,
+    qkNorm: isQwen3 || isQwen3Moe,
     tieWordEmbeddings: r.bool('tie_word_embeddings', isGemma),
     maxPositionEmbeddings,
-    bosTokenId: r.tokenId('bos_token_id', isQwen ? null : isGemma ? 2 : 1),
-    eosTokenIds: parseEos(r, isQwen ? null : isGemma ? 1 : 2),
+    bosTokenId: r.tokenId('bos_token_id', isQwen || isQwenMoe ? null : isGemma ? 2 : 1),
+    eosTokenIds: parseEos(r, isQwen || isQwenMoe ? null : isGemma ? 1 : 2),
     padTokenId: r.tokenId('pad_token_id', isGemma ? 0 : null),
     torchDtype,
     slidingWindow: parseSlidingWindow(r, architecture, numHiddenLayers),
     hiddenAct: hiddenAct as ModelConfig['hiddenAct'],
+    ...(moe ? { moe } : {}),
     raw: Object.freeze({ ...r.raw }),
   });
 }
@@ -326,6 +351,9 @@ function parseSlidingWindow(r: ConfigReader, arch: Architecture, layers: number)
     if (v === null) return null;
     return { size: r.positive('sliding_window', 4096), fromLayer: 0 };
   }
+  // MixtralConfig's sliding_window defaults to None.
+  if (arch === 'MixtralForCausalLM')
+    return r.has('sliding_window') ? { size: r.positive('sliding_window'), fromLayer: 0 } : null;
   if (!r.bool('use_sliding_window', false)) return null;
   if (r.raw.sliding_window === null) return null;
   const size = r.positive('sliding_window', 4096);
@@ -364,9 +392,12 @@ export function expectedParameters(cfg: ModelConfig): Map<string, number[]> {
       out.set(`${a}.k_norm.weight`, [D]);
     }
     const m = `model.layers.${i}.mlp`;
-    linear(`${m}.gate_proj`, I, C, cfg.mlpBias);
-    linear(`${m}.up_proj`, I, C, cfg.mlpBias);
-    linear(`${m}.down_proj`, C, I, cfg.mlpBias);
+    if (cfg.moe?.sparseLayers[i]) moeBlockParameters(cfg.moe, i, C, out);
+    else {
+      linear(`${m}.gate_proj`, I, C, cfg.mlpBias);
+      linear(`${m}.up_proj`, I, C, cfg.mlpBias);
+      linear(`${m}.down_proj`, C, I, cfg.mlpBias);
+    }
     out.set(`model.layers.${i}.input_layernorm.weight`, [C]);
     out.set(`model.layers.${i}.post_attention_layernorm.weight`, [C]);
   }

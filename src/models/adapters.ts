@@ -18,7 +18,7 @@ import { Linear } from '../nn/linear.js';
 import { LoraLinear, rowNorms } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
 import type { CausalLMModule } from './family.js';
-import { copyInto, findParameter, moduleAt, parentAndName } from './parameters.js';
+import { allLinearModuleNames, copyInto, findParameter, moduleAt, parentAndName } from './parameters.js';
 import { applyPissa, pissaInitName, pissaIterationsOf, savePissaAdapter } from './pissa.js';
 import { freezeAll } from './training-modes.js';
 
@@ -76,7 +76,7 @@ export class Adapters {
       o.targetModules === undefined ||
       o.targetModules === 'all' ||
       (o.targetModules.length === 1 && o.targetModules[0] === 'all')
-        ? LLAMA_LINEAR_MODULES
+        ? allLinearModuleNames(this.module)
         : [...o.targetModules];
     const cfg = loraConfig({
       r: o.r,

@@ -68,6 +68,12 @@ export interface CausalLMModule extends Module {
   forward(inputIds: Tensor, ctx: ForwardContext): Tensor;
   /** hidden [..., C] -> logits [..., V] (generation computes the head for the last position only). */
   head(hidden: Tensor): Tensor;
+  /**
+   * A mixture-of-experts family's router_aux_loss_coef x load-balancing loss of the last forward, as a scalar node
+   * over `anchor` (that forward's final hidden state or logits), `weight` times (1 for a mean loss, the counted
+   * tokens for a summed one); null when the model adds none (models/moe.ts).
+   */
+  routerAuxLoss?(anchor: Tensor, weight: number): Tensor | null;
 }
 
 export interface ModelFamily {

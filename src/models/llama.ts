@@ -45,8 +45,13 @@ interface Projection {
  */
 export interface DecoderParts {
   norm(weight: Tensor, eps: number): RMSNorm;
-  mlp(cfg: ModelConfig, w: WeightSource, prefix: string): Module & Projection;
+  /** Layer `layerIndex`'s MLP at `prefix` (`model.layers.{i}.{mlpName}`). */
+  mlp(cfg: ModelConfig, w: WeightSource, prefix: string, layerIndex: number): Module & Projection;
   embedScale(cfg: ModelConfig): number;
+  /** The MLP's module name in a layer (default `mlp`; Mixtral's sparse block is `block_sparse_moe`). */
+  mlpName?: string;
+  /** Called as each forward pass starts, before the first layer (the MoE router statistics reset here). */
+  beginForward?(inputIds: Tensor, ctx: ForwardContext): void;
 }
 
 /**
@@ -167,8 +172,11 @@ export class DecoderLayer extends Module {
       'post_attention_layernorm',
       parts.norm(w(`${prefix}.post_attention_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
     );
-    this.registerModule('mlp', parts.mlp(cfg, w, `${prefix}.mlp`));
+    this.mlpName = parts.mlpName ?? 'mlp';
+    this.registerModule(this.mlpName, parts.mlp(cfg, w, `${prefix}.${this.mlpName}`, index));
   }
+
+  private readonly mlpName: string;
 
   /** h [B, T, C] -> h + attn(norm(h)), then + mlp(norm(.)) */
   forward(h: Tensor, ctx: ForwardContext): Tensor {
@@ -178,7 +186,7 @@ export class DecoderLayer extends Module {
     );
     const h1 = add(h, attn);
     releaseActivations([attn]);
-    const mlp = projection(this, 'mlp').forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
+    const mlp = projection(this, this.mlpName).forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
     const out = add(h1, mlp);
     releaseActivations([mlp]);
     return out;
@@ -195,6 +203,7 @@ export class LlamaModel extends Module implements DecoderStack {
 
   /** Gemma's sqrt(hidden_size) (1 for Llama). */
   private readonly embedScale: number;
+  private readonly beginForward: DecoderParts['beginForward'];
 
   constructor(
     readonly cfg: ModelConfig,
@@ -203,6 +212,7 @@ export class LlamaModel extends Module implements DecoderStack {
   ) {
     super();
     this.embedScale = parts.embedScale(cfg);
+    this.beginForward = parts.beginForward;
     this.registerModule(
       'embed_tokens',
       new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), cfg.padTokenId),
@@ -223,6 +233,7 @@ export class LlamaModel extends Module implements DecoderStack {
 
   /** inputIds i32 [B, T] -> final hidden states [B, T, C] */
   forward(inputIds: Tensor, ctx: ForwardContext): Tensor {
+    this.beginForward?.(inputIds, ctx);
     let h = this.embedTokens.forward(inputIds);
     if (this.embedScale !== 1) h = scale(h, this.embedScale);
     // Without a tape no activation outlives its layer: each layer's are freed as it ends, so an inference forward

@@ -4,7 +4,7 @@
  */
 import { keep, native, type Tensor } from '../engine/index.js';
 import type { ModelConfig } from '../io/model-config.js';
-import { PEFT_PREFIX } from '../io/peft.js';
+import { LLAMA_LINEAR_MODULES, PEFT_PREFIX } from '../io/peft.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
 import type { CausalLMModule } from './family.js';
@@ -83,4 +83,19 @@ export function castFrozen(module: CausalLMModule, config: ModelConfig, dtype: '
     emb.replaceWeight(converted);
     if (config.tieWordEmbeddings) (module.child('lm_head') as Linear).replaceWeight(converted);
   }
+}
+
+/**
+ * LoRA's `all` target as LLaMA-Factory's find_all_linear_modules finds it: the last name of every Linear module but
+ * the output head — for the Llama decoder q/k/v/o and gate/up/down, for the MoE families also the router `gate`,
+ * Mixtral's expert w1/w2/w3 and Qwen2-MoE's shared_expert_gate. Llama's names come first in their usual order, so a
+ * dense model's adapter_config.json lists them as before.
+ */
+export function allLinearModuleNames(module: Module): string[] {
+  const names = new Set<string>();
+  for (const [path, m] of module.namedModules())
+    if (m instanceof Linear && path !== 'lm_head' && !path.endsWith('.lora_A') && !path.endsWith('.lora_B'))
+      names.add(path.split('.').at(-1) as string);
+  const known = LLAMA_LINEAR_MODULES.filter((n) => names.has(n));
+  return [...known, ...[...names].filter((n) => !known.includes(n)).sort()];
 }

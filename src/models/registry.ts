@@ -6,8 +6,9 @@ import type { ModelConfig } from '../io/model-config.js';
 import type { CausalLMModule, ModelFamily, WeightSource } from './family.js';
 import { gemmaFamily } from './gemma.js';
 import { llamaFamily } from './llama.js';
+import { moeFamily } from './moe.js';
 
-const FAMILIES: readonly ModelFamily[] = [llamaFamily, gemmaFamily];
+const FAMILIES: readonly ModelFamily[] = [llamaFamily, gemmaFamily, moeFamily];
 
 const BY_ARCHITECTURE = new Map<string, ModelFamily>(
   FAMILIES.flatMap((family) => family.architectures.map((a): [string, ModelFamily] => [a, family])),

@@ -13,6 +13,7 @@ import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { checkModelFolder } from '../io/model-folder-check.js';
 import { isModelSource } from '../io/model-source.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import { configureMoe, type MoeForCausalLM } from '../models/moe.js';
 import { paddedVocabSize } from '../models/resize-vocab.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { AdamW, SGD } from './optimizers.js';
@@ -109,6 +110,8 @@ export async function prepareRun(
     setupTraining(model, withResizedTargets(args, model, resizeVocabTo, log), log);
     if (storage !== 'f32') model.castFrozen(storage);
     model.gradientCheckpointing = !ma.disable_gradient_checkpointing;
+    if (configureMoe(model.module, ma.moe_aux_loss_coef))
+      log(`router aux loss: router_aux_loss_coef ${(model.module as MoeForCausalLM).routerStatistics.coef}`);
     model.train();
     const modelTrainable = model.trainableParameters();
     const trainableCount = modelTrainable.reduce((a, [, t]) => a + t.numel, 0);
