@@ -16,6 +16,7 @@ import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { configureMoe, type MoeForCausalLM } from '../models/moe.js';
 import { paddedVocabSize } from '../models/resize-vocab.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { createGaloreOptimizer } from './galore-setup.js';
 import type { AdamW, SGD } from './optimizers.js';
 import { resolveResume } from './resume.js';
 import { checkResumable, type RunFingerprint, type RunTotals, runFingerprint } from './run-record.js';
@@ -144,7 +145,9 @@ export async function prepareRun(
       fa.finetuning_type === 'lora' && fa.loraplus_lr_ratio !== null
         ? { ratio: fa.loraplus_lr_ratio, embeddingLr: fa.loraplus_lr_embedding }
         : null;
-    const optimizer = createOptimizer(trainable, ta, loraPlus);
+    const optimizer = fa.use_galore
+      ? createGaloreOptimizer(model, trainable, ta, fa, log)
+      : createOptimizer(trainable, ta, loraPlus);
     const scheduler = createScheduler(stage.plan.scheduleSteps, ta);
     // The model's own dropout stream (its LoRA layers hold it): seeding a new one would leave the checkpoint
     // recording a stream no layer reads, and a resumed run would replay dropout masks from the start.
