@@ -181,8 +181,10 @@ export const FINETUNING_ARGS = {
   apollo_scale_type: choice(['channel', 'tensor'] as const, 'channel', 'Type of APOLLO scaling (channel or tensor).'),
   apollo_layerwise: bool(false, 'Whether or not to enable layer-wise update to further save memory.'),
   apollo_scale_front: bool(false, 'Whether or not to use the norm-growth limiter in front of gradient scaling.'),
-  use_badam: bool(false, 'Whether or not to use the BAdam optimizer.', NOT_IMPLEMENTED('BAdam', 'use_badam')),
-  badam_mode: choice(['layer', 'ratio'] as const, 'layer', 'Whether to use layer-wise or ratio-wise BAdam optimizer.'),
+  use_badam: bool(false, 'Whether or not to use the BAdam optimizer.'),
+  badam_mode: choice(['layer', 'ratio'] as const, 'layer', 'Whether to use layer-wise or ratio-wise BAdam optimizer.', {
+    refuse: { why: 'ratio-wise BAdam (sparse masks over every matrix) is not implemented; use badam_mode: layer' },
+  }),
   badam_start_block: optInt('The starting block index for layer-wise BAdam.'),
   badam_switch_mode: choice(
     ['ascending', 'descending', 'random', 'fixed'] as const,

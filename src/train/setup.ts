@@ -16,6 +16,7 @@ import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { configureMoe, type MoeForCausalLM } from '../models/moe.js';
 import { paddedVocabSize } from '../models/resize-vocab.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { createBadamOptimizer } from './badam.js';
 import { createGaloreOptimizer } from './galore-setup.js';
 import type { AdamW, SGD } from './optimizers.js';
 import { resolveResume } from './resume.js';
@@ -147,7 +148,9 @@ export async function prepareRun(
         : null;
     const optimizer = fa.use_galore
       ? createGaloreOptimizer(model, trainable, ta, fa, log)
-      : createOptimizer(trainable, ta, loraPlus);
+      : fa.use_badam
+        ? createBadamOptimizer(trainable, ta, fa, log)
+        : createOptimizer(trainable, ta, loraPlus);
     const scheduler = createScheduler(stage.plan.scheduleSteps, ta);
     // The model's own dropout stream (its LoRA layers hold it): seeding a new one would leave the checkpoint
     // recording a stream no layer reads, and a resumed run would replay dropout masks from the start.
