@@ -70,9 +70,7 @@ export const MODEL_ARGS = {
       note: 'FlashAttention is CUDA-only; the CPU engine uses its own fused attention',
     },
   ),
-  shift_attn: bool(false, 'Enable shift short attention (S^2-Attn) proposed by LongLoRA.', {
-    refuse: { why: `S^2-Attn is not implemented: training would use full causal attention; ${REMOVE('shift_attn')}` },
-  }),
+  shift_attn: bool(false, 'Enable shift short attention (S^2-Attn) proposed by LongLoRA.'),
   mixture_of_depths: optChoice(
     ['convert', 'load'] as const,
     'Convert the model to mixture-of-depths (MoD) or load the MoD model.',

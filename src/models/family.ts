@@ -45,6 +45,8 @@ export interface ForwardContext {
   cache?: KVCache;
   /** RoPE inverse frequencies for this pass (computed once per forward, shared by every layer). */
   rope: RopeFrequencies;
+  /** LongLoRA's S²-Attn for this pass (a training forward of a model with shift_attn; models/shift-attention.ts). */
+  shiftAttention?: boolean;
 }
 
 /** `model`: embeddings, decoder layers, final norm. */
@@ -54,6 +56,8 @@ export interface DecoderStack extends Module {
   gradientCheckpointing: boolean;
   /** The dropout stream, rewound by checkpointed layers that draw random numbers (LoRA dropout). */
   rng?: Generator;
+  /** Train with LongLoRA's shifted sparse attention (shift_attn); applies to training-mode forwards only. */
+  shiftAttention?: boolean;
   /** RoPE frequencies for positions up to maxPosition. */
   ropeFrequencies(maxPosition: number): RopeFrequencies;
   /** inputIds i32 [B, T] -> final hidden states [B, T, C] */

@@ -33,6 +33,7 @@ import {
   projectionLayer,
   type WeightSource,
 } from './family.js';
+import { shiftedSparseAttention } from './shift-attention.js';
 
 /** Anything with forward(x): a Linear, or a LoraLinear wrapped around one. */
 interface Projection {
@@ -125,6 +126,9 @@ class Attention extends Module {
         queryOffset: ctx.cache.length,
         ...window,
       });
+    } else if (ctx.shiftAttention) {
+      if (ctx.segmentIds) throw new Error('shift_attn cannot attend within packed sequences; turn off neat_packing');
+      out = shiftedSparseAttention(q, k, v, ctx.keyMask);
     } else {
       out = attention(q, k, v, { keyMask: ctx.keyMask, segmentIds: ctx.segmentIds, ...window });
     }
@@ -200,6 +204,8 @@ export class LlamaModel extends Module implements DecoderStack {
   gradientCheckpointing = false;
   /** Rewound by checkpointed layers that draw random numbers (LoRA dropout). */
   rng?: Generator;
+  /** LongLoRA's S²-Attn in training-mode forwards (shift_attn). */
+  shiftAttention = false;
 
   /** Gemma's sqrt(hidden_size) (1 for Llama). */
   private readonly embedScale: number;
@@ -232,7 +238,8 @@ export class LlamaModel extends Module implements DecoderStack {
   }
 
   /** inputIds i32 [B, T] -> final hidden states [B, T, C] */
-  forward(inputIds: Tensor, ctx: ForwardContext): Tensor {
+  forward(inputIds: Tensor, context: ForwardContext): Tensor {
+    const ctx = this.shiftAttention && this.training && !context.cache ? { ...context, shiftAttention: true } : context;
     this.beginForward?.(inputIds, ctx);
     let h = this.embedTokens.forward(inputIds);
     if (this.embedScale !== 1) h = scale(h, this.embedScale);

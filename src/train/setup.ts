@@ -112,6 +112,11 @@ export async function prepareRun(
     setupTraining(model, withResizedTargets(args, model, resizeVocabTo, log), log);
     if (storage !== 'f32') model.castFrozen(storage);
     model.gradientCheckpointing = !ma.disable_gradient_checkpointing;
+    // LLaMA-Factory's configure_longlora: S²-Attn for the llama model type only, a warning for others.
+    if (ma.shift_attn && model.config.modelType === 'llama') {
+      model.module.model.shiftAttention = true;
+      log('Using shift short attention with group_size_ratio=1/4.');
+    } else if (ma.shift_attn) log('Current model does not support shift short attention.');
     if (configureMoe(model.module, ma.moe_aux_loss_coef))
       log(`router aux loss: router_aux_loss_coef ${(model.module as MoeForCausalLM).routerStatistics.coef}`);
     model.train();

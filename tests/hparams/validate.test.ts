@@ -111,7 +111,6 @@ test('arguments that would change the weights, metrics or memory are errors, not
       { use_galore: true, finetuning_type: 'full', galore_proj_type: 'left' },
       /galore_proj_type: "left" is not supported/,
     ],
-    [{ shift_attn: true }, /shift_attn: true is not supported .*S\^2-Attn/],
     [{ label_smoothing_factor: 0.1 }, /label_smoothing_factor: 0.1 is not supported/],
     [{ load_best_model_at_end: true }, /load_best_model_at_end: true is not supported/],
     [{ save_strategy: 'best', metric_for_best_model: 'loss' }, /save_strategy: "best" is not supported/],
@@ -128,6 +127,7 @@ test('arguments that would change the weights, metrics or memory are errors, not
   assert.ok(parseTrainArgs({ ...base, ddp_timeout: 9000 }).notes.some((n) => n.startsWith('ddp_timeout:')));
   // GaLore and BAdam are implemented (issue #18): use_galore / use_badam parse for full training.
   assert.equal(parseTrainArgs({ ...base, use_badam: true, finetuning_type: 'full' }).finetuning.use_badam, true);
+  assert.equal(parseTrainArgs({ ...base, shift_attn: true }).model.shift_attn, true);
   assert.equal(parseTrainArgs({ ...base, use_galore: true, finetuning_type: 'full' }).finetuning.use_galore, true);
   // Vocabulary growth is implemented (issue #17): resize_vocab, add_tokens and add_special_tokens parse.
   const grown = parseTrainArgs({ ...base, resize_vocab: true, add_tokens: 'a,b', add_special_tokens: '<x>' });
