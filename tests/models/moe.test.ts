@@ -342,3 +342,21 @@ test('a LoRA SFT step on a tiny Qwen2-MoE: `all` wraps the router, experts and s
   model.dispose();
   assert.ok(last < first, `loss ${first} -> ${last}`);
 });
+
+test('generation over the KV cache on a tiny Mixtral continues as the full forward would (greedy)', () => {
+  const cfg = parseModelConfig({ ...base, ...(VARIANTS[0]?.[1] as object), output_router_logits: true });
+  const model = createModel(cfg, { seed: 8, std: 0.5 });
+  const prompt = [3, 17, 29, 4, 11];
+  const out = model.generate(prompt, { maxNewTokens: 4, doSample: false });
+  const tokens = [...prompt];
+  for (let i = 0; i < 4; i++) {
+    const next = scope(() => {
+      const logits = model.forward({ inputIds: [tokens] }).logits.toFloat32Array();
+      const last = logits.subarray((tokens.length - 1) * cfg.vocabSize);
+      return last.indexOf(Math.max(...last));
+    });
+    tokens.push(next);
+  }
+  assert.deepEqual(out, tokens);
+  model.dispose();
+});
