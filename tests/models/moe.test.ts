@@ -360,3 +360,47 @@ test('generation over the KV cache on a tiny Mixtral continues as the full forwa
   assert.deepEqual(out, tokens);
   model.dispose();
 });
+
+test('QLoRA on a 4-bit Qwen3-MoE: the experts load quantized, the router unquantized, and a LoRA step trains', async () => {
+  const cfg = parseModelConfig({
+    ...base,
+    ...(VARIANTS[2]?.[1] as object),
+    hidden_size: 64,
+    moe_intermediate_size: 64,
+  });
+  const original = createModel(cfg, { seed: 9, std: 0.1 });
+  const dir = mkdtempSync(join(tmpdir(), 'lmforge-moe-q-'));
+  try {
+    original.save(dir);
+    const model = await loadModel(dir, { quantization: { bits: 4 } });
+    const quantized = new Set(model.quantizedWeights().map(([n]) => n));
+    assert.ok(quantized.has('model.layers.0.mlp.experts.0.gate_proj.weight'), [...quantized].join(', '));
+    assert.ok(!quantized.has('model.layers.0.mlp.gate.weight'), 'the router stays unquantized');
+    model.addLora({ r: 2, targetModules: 'all' });
+    model.train();
+    const ids = [[2, 9, 14, 3, 27, 41, 1, 33]];
+    const loss = () =>
+      scope(() => {
+        const { loss: l } = model.forward({ inputIds: ids, labels: ids, returnLogits: false });
+        l.backward();
+        return l.item();
+      });
+    const first = loss();
+    const optimizer = new AdamW(
+      model.trainableParameters().map(([, t]) => t),
+      { lr: 0.05 },
+    );
+    let last = first;
+    for (let i = 0; i < 4; i++) {
+      optimizer.step();
+      optimizer.zeroGrad();
+      last = loss();
+    }
+    optimizer.zeroGrad();
+    assert.ok(last < first, `loss ${first} -> ${last}`);
+    model.dispose();
+  } finally {
+    original.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
