@@ -29,6 +29,7 @@ import type { DType } from '../engine/dtype.js';
 import type { RopeConfig, RopeScaling } from '../engine/ops/rope-config.js';
 import { type PyJson, pyFloat, pythonJsonDumps } from '../util/python-json.js';
 import { FormatError } from './errors.js';
+import { isMoeArchitecture, type MoeConfig, moeBlockParameters, parseMoeConfig } from './moe-config.js';
 
 export const SUPPORTED_ARCHITECTURES = [
   'LlamaForCausalLM',
@@ -41,6 +42,9 @@ export const SUPPORTED_ARCHITECTURES = [
   'Phi3ForCausalLM',
   'InternLM2ForCausalLM',
   'BaichuanForCausalLM',
+  'MixtralForCausalLM',
+  'Qwen2MoeForCausalLM',
+  'Qwen3MoeForCausalLM',
 ] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
@@ -55,6 +59,9 @@ const MODEL_TYPE: Record<Architecture, string> = {
   Phi3ForCausalLM: 'phi3',
   InternLM2ForCausalLM: 'internlm2',
   BaichuanForCausalLM: 'baichuan',
+  MixtralForCausalLM: 'mixtral',
+  Qwen2MoeForCausalLM: 'qwen2_moe',
+  Qwen3MoeForCausalLM: 'qwen3_moe',
 };
 
 /** Gemma's family (1, 2 and 3): head_dim 256, GeGLU, (1 + w) norms, scaled embeddings, tied, bos 2 / eos 1 / pad 0. */
@@ -105,6 +112,8 @@ export interface ModelConfig {
   readonly slidingWindow: SlidingWindow | null;
   /** The MLP's activation: SiLU (SwiGLU), or Gemma's tanh-approximated GELU (GeGLU). */
   readonly hiddenAct: 'silu' | 'gelu_pytorch_tanh';
+  /** The sparse mixture-of-experts blocks (Mixtral, Qwen2-MoE, Qwen3-MoE; src/io/moe-config.ts); absent for dense. */
+  readonly moe?: MoeConfig;
   /** The parsed file, so saving keeps keys lmforge does not interpret. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
@@ -199,6 +208,11 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
   const isPhi3 = architecture === 'Phi3ForCausalLM';
   const isInternLM2 = architecture === 'InternLM2ForCausalLM';
   const isBaichuan = architecture === 'BaichuanForCausalLM';
+  // The MoE families' attention is their dense sibling's: Mixtral = Mistral, Qwen2-MoE = Qwen2 (q/k/v biases unless
+  // qkv_bias is false), Qwen3-MoE = Qwen3 (q/k norms), with head_dim hidden/heads unless given.
+  const isMixtral = architecture === 'MixtralForCausalLM';
+  const isQwen2Moe = architecture === 'Qwen2MoeForCausalLM';
+  const isQwen3Moe = architecture === 'Qwen3MoeForCausalLM';
 
   const hiddenSize = r.positive('hidden_size');
   const numAttentionHeads = r.positive('num_attention_heads');
@@ -227,11 +241,11 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
       ? r.positive('model_max_length', 4096)
       : isLlama || isInternLM2
         ? 2048
-        : isMistral
+        : isMistral || isMixtral
           ? 4096 * 32
           : isGemma3
             ? 131072
-            : isGemma
+            : isGemma || isQwen2Moe
               ? 8192
               : isPhi3
                 ? 4096
@@ -246,12 +260,17 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
     r.fail('torch_dtype', `must be a string such as "bfloat16", got ${JSON.stringify(torchDtypeName)}`);
   const torchDtype = torchDtypeName === null ? null : (TORCH_DTYPES[torchDtypeName as string] ?? null);
 
+  const intermediateSize = r.positive('intermediate_size');
+  const moe = isMoeArchitecture(architecture)
+    ? parseMoeConfig(architecture, r.raw, numHiddenLayers, intermediateSize, file)
+    : undefined;
+  const isQwenMoe = isQwen2Moe || isQwen3Moe;
   return Object.freeze({
     architecture,
     modelType: MODEL_TYPE[architecture],
     vocabSize: r.positive('vocab_size'),
     hiddenSize,
-    intermediateSize: r.positive('intermediate_size'),
+    intermediateSize,
     numHiddenLayers,
     numAttentionHeads,
     numKeyValueHeads,
@@ -259,18 +278,24 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
     ropeTheta,
     ropeScaling,
     rmsNormEps: r.num('rms_norm_eps', isPhi3 ? 1e-5 : 1e-6),
-    qkvBias: isQwen3 || isLlama || isGemma || isInternLM2 ? attentionBias : !isMistral && !isPhi3 && !isBaichuan,
-    oBias: isQwen3 || isLlama || isGemma || isInternLM2 ? attentionBias : false,
+    qkvBias:
+      isQwen3 || isLlama || isGemma || isInternLM2 || isQwen3Moe
+        ? attentionBias
+        : isQwen2Moe
+          ? r.bool('qkv_bias', true)
+          : !isMistral && !isPhi3 && !isBaichuan && !isMixtral,
+    oBias: isQwen3 || isLlama || isGemma || isInternLM2 || isQwen3Moe ? attentionBias : false,
     mlpBias: isLlama ? r.bool('mlp_bias', false) : false,
-    qkNorm: isQwen3,
+    qkNorm: isQwen3 || isQwen3Moe,
     tieWordEmbeddings: r.bool('tie_word_embeddings', isGemma),
     maxPositionEmbeddings,
-    bosTokenId: r.tokenId('bos_token_id', isQwen ? null : isGemma ? 2 : 1),
-    eosTokenIds: parseEos(r, isQwen ? null : isGemma ? 1 : isPhi3 ? 32000 : 2),
+    bosTokenId: r.tokenId('bos_token_id', isQwen || isQwenMoe ? null : isGemma ? 2 : 1),
+    eosTokenIds: parseEos(r, isQwen || isQwenMoe ? null : isGemma ? 1 : isPhi3 ? 32000 : 2),
     padTokenId: r.tokenId('pad_token_id', isGemma || isInternLM2 || isBaichuan ? 0 : isPhi3 ? 32000 : null),
     torchDtype,
     slidingWindow: parseSlidingWindow(r, architecture, numHiddenLayers),
     hiddenAct: hiddenAct as ModelConfig['hiddenAct'],
+    ...(moe ? { moe } : {}),
     raw: Object.freeze({ ...r.raw }),
   });
 }
@@ -416,6 +441,9 @@ function parseSlidingWindow(r: ConfigReader, arch: Architecture, layers: number)
     if (v === null) return null;
     return { size: r.positive('sliding_window', 4096), fromLayer: 0 };
   }
+  // MixtralConfig's sliding_window defaults to None.
+  if (arch === 'MixtralForCausalLM')
+    return r.has('sliding_window') ? { size: r.positive('sliding_window'), fromLayer: 0 } : null;
   if (!r.bool('use_sliding_window', false)) return null;
   if (r.raw.sliding_window === null) return null;
   const size = r.positive('sliding_window', 4096);
@@ -454,9 +482,12 @@ export function expectedParameters(cfg: ModelConfig): Map<string, number[]> {
       out.set(`${a}.k_norm.weight`, [D]);
     }
     const m = `model.layers.${i}.mlp`;
-    linear(`${m}.gate_proj`, I, C, cfg.mlpBias);
-    linear(`${m}.up_proj`, I, C, cfg.mlpBias);
-    linear(`${m}.down_proj`, C, I, cfg.mlpBias);
+    if (cfg.moe?.sparseLayers[i]) moeBlockParameters(cfg.moe, i, C, out);
+    else {
+      linear(`${m}.gate_proj`, I, C, cfg.mlpBias);
+      linear(`${m}.up_proj`, I, C, cfg.mlpBias);
+      linear(`${m}.down_proj`, C, I, cfg.mlpBias);
+    }
     out.set(`model.layers.${i}.input_layernorm.weight`, [C]);
     out.set(`model.layers.${i}.post_attention_layernorm.weight`, [C]);
   }

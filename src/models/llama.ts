@@ -33,6 +33,7 @@ import {
   projectionLayer,
   type WeightSource,
 } from './family.js';
+import { shiftedSparseAttention } from './shift-attention.js';
 
 /** Anything with forward(x): a Linear, or a LoraLinear wrapped around one. */
 interface Projection {
@@ -45,8 +46,13 @@ interface Projection {
  */
 export interface DecoderParts {
   norm(weight: Tensor, eps: number): RMSNorm;
-  mlp(cfg: ModelConfig, w: WeightSource, prefix: string): Module & Projection;
+  /** Layer `layerIndex`'s MLP at `prefix` (`model.layers.{i}.{mlpName}`). */
+  mlp(cfg: ModelConfig, w: WeightSource, prefix: string, layerIndex: number): Module & Projection;
   embedScale(cfg: ModelConfig): number;
+  /** The MLP's module name in a layer (default `mlp`; Mixtral's sparse block is `block_sparse_moe`). */
+  mlpName?: string;
+  /** Called as each forward pass starts, before the first layer (the MoE router statistics reset here). */
+  beginForward?(inputIds: Tensor, ctx: ForwardContext): void;
 }
 
 /**
@@ -120,6 +126,9 @@ class Attention extends Module {
         queryOffset: ctx.cache.length,
         ...window,
       });
+    } else if (ctx.shiftAttention) {
+      if (ctx.segmentIds) throw new Error('shift_attn cannot attend within packed sequences; turn off neat_packing');
+      out = shiftedSparseAttention(q, k, v, ctx.keyMask);
     } else {
       out = attention(q, k, v, { keyMask: ctx.keyMask, segmentIds: ctx.segmentIds, ...window });
     }
@@ -167,8 +176,11 @@ export class DecoderLayer extends Module {
       'post_attention_layernorm',
       parts.norm(w(`${prefix}.post_attention_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
     );
-    this.registerModule('mlp', parts.mlp(cfg, w, `${prefix}.mlp`));
+    this.mlpName = parts.mlpName ?? 'mlp';
+    this.registerModule(this.mlpName, parts.mlp(cfg, w, `${prefix}.${this.mlpName}`, index));
   }
+
+  private readonly mlpName: string;
 
   /** h [B, T, C] -> h + attn(norm(h)), then + mlp(norm(.)) */
   forward(h: Tensor, ctx: ForwardContext): Tensor {
@@ -178,7 +190,7 @@ export class DecoderLayer extends Module {
     );
     const h1 = add(h, attn);
     releaseActivations([attn]);
-    const mlp = projection(this, 'mlp').forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
+    const mlp = projection(this, this.mlpName).forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
     const out = add(h1, mlp);
     releaseActivations([mlp]);
     return out;
@@ -192,9 +204,12 @@ export class LlamaModel extends Module implements DecoderStack {
   gradientCheckpointing = false;
   /** Rewound by checkpointed layers that draw random numbers (LoRA dropout). */
   rng?: Generator;
+  /** LongLoRA's S²-Attn in training-mode forwards (shift_attn). */
+  shiftAttention = false;
 
   /** Gemma's sqrt(hidden_size) (1 for Llama). */
   private readonly embedScale: number;
+  private readonly beginForward: DecoderParts['beginForward'];
 
   constructor(
     readonly cfg: ModelConfig,
@@ -203,6 +218,7 @@ export class LlamaModel extends Module implements DecoderStack {
   ) {
     super();
     this.embedScale = parts.embedScale(cfg);
+    this.beginForward = parts.beginForward;
     this.registerModule(
       'embed_tokens',
       new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), cfg.padTokenId),
@@ -222,7 +238,9 @@ export class LlamaModel extends Module implements DecoderStack {
   }
 
   /** inputIds i32 [B, T] -> final hidden states [B, T, C] */
-  forward(inputIds: Tensor, ctx: ForwardContext): Tensor {
+  forward(inputIds: Tensor, context: ForwardContext): Tensor {
+    const ctx = this.shiftAttention && this.training && !context.cache ? { ...context, shiftAttention: true } : context;
+    this.beginForward?.(inputIds, ctx);
     let h = this.embedTokens.forward(inputIds);
     if (this.embedScale !== 1) h = scale(h, this.embedScale);
     // Without a tape no activation outlives its layer: each layer's are freed as it ends, so an inference forward

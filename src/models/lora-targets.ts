@@ -1,7 +1,8 @@
 /**
  * LLaMA-Factory's lora_target `all` (its find_all_linear_modules): the names of every Linear below the top level of
  * a causal LM, the output head excluded, in module order. Llama gives q_proj ... down_proj; Phi-3 qkv_proj, o_proj,
- * gate_up_proj, down_proj; InternLM2 wqkv, wo, w1, w3, w2; Baichuan W_pack, o_proj, gate_proj, up_proj, down_proj.
+ * gate_up_proj, down_proj; InternLM2 wqkv, wo, w1, w3, w2; Baichuan W_pack, o_proj, gate_proj, up_proj, down_proj;
+ * the MoE families also their router `gate`, Mixtral's expert w1/w2/w3 and Qwen2-MoE's shared_expert_gate.
  */
 import { LLAMA_LINEAR_MODULES } from '../io/peft.js';
 import { Linear } from '../nn/linear.js';

@@ -9,6 +9,7 @@ import { gemmaFamily } from './gemma.js';
 import { gemma2Family, gemma3Family } from './gemma2.js';
 import { internlm2Family } from './internlm2.js';
 import { llamaFamily } from './llama.js';
+import { moeFamily } from './moe.js';
 import { phi3Family } from './phi3.js';
 
 const FAMILIES: readonly ModelFamily[] = [
@@ -19,6 +20,7 @@ const FAMILIES: readonly ModelFamily[] = [
   phi3Family,
   internlm2Family,
   baichuanFamily,
+  moeFamily,
 ];
 
 const BY_ARCHITECTURE = new Map<string, ModelFamily>(
