@@ -68,6 +68,15 @@ export interface CausalLMModule extends Module {
   forward(inputIds: Tensor, ctx: ForwardContext): Tensor;
   /** hidden [..., C] -> logits [..., V] (generation computes the head for the last position only). */
   head(hidden: Tensor): Tensor;
+  /** The output head's module path when it is not `lm_head` (ChatGLM's `transformer.output_layer`). */
+  readonly headPath?: string;
+  /** The layers' Linear names LoRA's `all` targets when they are not Llama's (q_proj ... down_proj). */
+  readonly linearModuleNames?: readonly string[];
+}
+
+/** The output head's module path: LoRA's `all` skips it, the fused loss reads its weight. */
+export function headPathOf(module: CausalLMModule): string {
+  return module.headPath ?? 'lm_head';
 }
 
 export interface ModelFamily {

@@ -16,7 +16,8 @@ import {
 } from '../engine/index.js';
 import { Linear } from '../nn/linear.js';
 import { LoraLinear } from '../nn/lora-linear.js';
-import type { CausalLMModule, ForwardContext } from './family.js';
+import { type CausalLMModule, type ForwardContext, headPathOf } from './family.js';
+import { moduleAt as moduleAtPath } from './parameters.js';
 import { type TokenBatch, toTokenTensor } from './token-batch.js';
 
 export interface ForwardInput {
@@ -131,7 +132,7 @@ export function hiddenStates(module: CausalLMModule, input: PassInput): Tensor {
 
 /** The head's weight when the head is a plain bias-free projection (a live LoRA head needs the logits path). */
 function fusableHeadWeight(module: CausalLMModule): Tensor | null {
-  const head = module.child('lm_head');
+  const head = moduleAtPath(module, headPathOf(module));
   const linear = head instanceof LoraLinear ? (head.enabled ? null : head.base) : head;
   return linear instanceof Linear && !linear.bias ? linear.weight : null;
 }

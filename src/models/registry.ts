@@ -3,11 +3,13 @@
  * in FAMILIES; loading, adapters, training modes, the forward paths and saving need nothing else.
  */
 import type { ModelConfig } from '../io/model-config.js';
+import { chatglmFamily } from './chatglm.js';
 import type { CausalLMModule, ModelFamily, WeightSource } from './family.js';
 import { gemmaFamily } from './gemma.js';
+import { glm4Family } from './glm4.js';
 import { llamaFamily } from './llama.js';
 
-const FAMILIES: readonly ModelFamily[] = [llamaFamily, gemmaFamily];
+const FAMILIES: readonly ModelFamily[] = [llamaFamily, gemmaFamily, chatglmFamily, glm4Family];
 
 const BY_ARCHITECTURE = new Map<string, ModelFamily>(
   FAMILIES.flatMap((family) => family.architectures.map((a): [string, ModelFamily] => [a, family])),
