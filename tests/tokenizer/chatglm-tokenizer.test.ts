@@ -5,7 +5,7 @@
  * full forward per step.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { getTemplate } from '../../src/data/template/index.js';
@@ -16,6 +16,7 @@ import { CHATGLM_COMMAND_TOKENS } from '../../src/tokenizer/sentencepiece/chatgl
 import { writeModelProto } from '../../src/tokenizer/sentencepiece/write-model-proto.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { trainSentencePieceBpe } from '../../src/tokenizer/train/train-sentencepiece.js';
+import { train } from '../../src/train/trainer.js';
 import { tempDir } from '../util/tokenizers.js';
 import { chinesePoems, englishRecords } from './chinese-corpus.js';
 
@@ -131,3 +132,51 @@ for (const [label, raw, templateName] of [
     model.dispose();
   });
 }
+
+test('ChatGLM3: a LoRA SFT run with the chatglm3 template (lora_target all) saves an adapter on its four modules', async () => {
+  const { dir: tokenizerDir } = chatglmTokenizerDir();
+  const tokenizer = Tokenizer.fromDir(tokenizerDir);
+  const vocab = Math.ceil(tokenizer.size / 64) * 64;
+  const modelDir = tempDir('chatglm3-model');
+  const model = createModel(
+    parseModelConfig({ ...CHATGLM3, padded_vocab_size: vocab, eos_token_id: 2, pad_token_id: 0 }),
+    {
+      seed: 3,
+    },
+  );
+  model.save(modelDir);
+  model.dispose();
+  for (const f of ['tokenizer.model', 'tokenizer_config.json']) copyFileSync(join(tokenizerDir, f), join(modelDir, f));
+  const outDir = tempDir('chatglm3-lora');
+  const result = await train(
+    {
+      model_name_or_path: modelDir,
+      stage: 'sft',
+      do_train: true,
+      finetuning_type: 'lora',
+      lora_target: 'all',
+      lora_rank: 4,
+      dataset: 'tiny_sft',
+      dataset_dir: 'examples/data',
+      template: 'chatglm3',
+      cutoff_len: 64,
+      max_samples: 16,
+      overwrite_cache: true,
+      preprocessing_num_workers: 1,
+      output_dir: outDir,
+      overwrite_output_dir: true,
+      per_device_train_batch_size: 4,
+      max_steps: 2,
+      logging_steps: 1,
+      learning_rate: 1e-3,
+      report_to: 'none',
+    },
+    { progress: false, log: () => {} },
+  );
+  const losses = result.logHistory.filter((e) => typeof e.loss === 'number').map((e) => e.loss as number);
+  assert.equal(losses.length, 2);
+  assert.ok(losses.every(Number.isFinite), losses.join(' -> '));
+  const adapter = JSON.parse(readFileSync(join(outDir, 'adapter_config.json'), 'utf8'));
+  assert.deepEqual([...adapter.target_modules].sort(), ['dense', 'dense_4h_to_h', 'dense_h_to_4h', 'query_key_value']);
+  assert.ok(existsSync(join(outDir, 'adapter_model.safetensors')));
+});
