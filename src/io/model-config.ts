@@ -94,6 +94,9 @@ export interface ModelConfig {
   /** Dims of each head that rotate, in GLM's interleaved pairs (src/models/glm-rotary.ts); absent: all, Llama's
    * rotate-half layout. */
   readonly rotaryDim?: number;
+  /** ChatGLM without multi_query_attention: query_key_value's rows are [q_h | k_h | v_h] per head, not
+   * [q | k | v]. */
+  readonly qkvPerHead?: boolean;
   /** ChatGLM's apply_residual_connection_post_layernorm: the residual is the normed input, not the input. */
   readonly residualPostLayernorm?: boolean;
   /** The parsed file, so saving keeps keys lmforge does not interpret. */
@@ -267,9 +270,8 @@ function parseChatGLMConfig(r: ConfigReader, architecture: Architecture): ModelC
     r.fail('post_layer_norm', 'false is not supported: lmforge applies the final RMSNorm (as every ChatGLM2/3)');
   const hiddenSize = r.positive('hidden_size');
   const numAttentionHeads = r.positive('num_attention_heads');
-  const numKeyValueHeads = r.bool('multi_query_attention', false)
-    ? r.positive('multi_query_group_num', 1)
-    : numAttentionHeads;
+  const multiQuery = r.bool('multi_query_attention', false);
+  const numKeyValueHeads = multiQuery ? r.positive('multi_query_group_num', 1) : numAttentionHeads;
   if (numAttentionHeads % numKeyValueHeads !== 0)
     r.fail('multi_query_group_num', `${numKeyValueHeads} does not divide num_attention_heads (${numAttentionHeads})`);
   const headDim = r.positive('kv_channels', 128);
@@ -305,6 +307,7 @@ function parseChatGLMConfig(r: ConfigReader, architecture: Architecture): ModelC
     slidingWindow: null,
     hiddenAct: 'silu',
     rotaryDim: headDim / 2,
+    qkvPerHead: !multiQuery,
     residualPostLayernorm: r.bool('apply_residual_connection_post_layernorm', false),
     raw: Object.freeze({ ...r.raw }),
   });
@@ -596,7 +599,7 @@ function chatGLMConfigJson(cfg: ModelConfig, options: { torchDtype?: DType }): s
   o.ffn_hidden_size = cfg.intermediateSize;
   o.num_layers = cfg.numHiddenLayers;
   o.num_attention_heads = cfg.numAttentionHeads;
-  o.multi_query_attention = cfg.numKeyValueHeads !== cfg.numAttentionHeads || cfg.raw.multi_query_attention === true;
+  o.multi_query_attention = cfg.qkvPerHead !== true;
   if (o.multi_query_attention) o.multi_query_group_num = cfg.numKeyValueHeads;
   o.kv_channels = cfg.headDim;
   o.layernorm_epsilon = cfg.rmsNormEps;

@@ -6,7 +6,7 @@
  *     post_attention_layernorm, mlp.{dense_h_to_4h, dense_4h_to_h}},
  *   transformer.encoder.final_layernorm, transformer.output_layer.
  * query_key_value is one Linear whose output is [q (H*D) | k (G*D) | v (G*D)] with G multi-query groups (head j reads
- * group j / (H/G), as grouped-query attention); the rotary embedding turns half of each head in interleaved pairs
+ * group j / (H/G), as grouped-query attention), or [q_h | k_h | v_h] per head without multi_query_attention; the rotary embedding turns half of each head in interleaved pairs
  * (glm-rotary.ts); dense_h_to_4h is the fused SwiGLU (fused-gated-mlp.ts). Blocks shared with llama.ts: the layer
  * loop (forwardLayers), RMSNorm, Linear, the attention kernel.
  * Shapes: B batch, T new tokens, C hidden, H heads, G groups, D kv_channels, V padded vocab.
@@ -62,9 +62,18 @@ class SelfAttention extends Module {
     const { numAttentionHeads: h, numKeyValueHeads: g, headDim: d } = this.cfg;
     const [b, t] = x.shape as [number, number, number];
     const qkv = projection(this, 'query_key_value').forward(x);
-    const qIn = narrowLastDim(qkv, 0, h * d).reshape([b, t, h, d]);
-    const kIn = narrowLastDim(qkv, h * d, g * d).reshape([b, t, g, d]);
-    const v = narrowLastDim(qkv, (h + g) * d, g * d).reshape([b, t, g, d]);
+    let qIn: Tensor;
+    let kIn: Tensor;
+    let v: Tensor;
+    if (this.cfg.qkvPerHead) {
+      // without multi-query: [B, T, H, 3D] viewed per head, then split (modeling_chatglm's non-MQA branch)
+      const perHead = qkv.reshape([b, t, h, 3 * d]);
+      [qIn, kIn, v] = [0, 1, 2].map((i) => narrowLastDim(perHead, i * d, d)) as [Tensor, Tensor, Tensor];
+    } else {
+      qIn = narrowLastDim(qkv, 0, h * d).reshape([b, t, h, d]);
+      kIn = narrowLastDim(qkv, h * d, g * d).reshape([b, t, g, d]);
+      v = narrowLastDim(qkv, (h + g) * d, g * d).reshape([b, t, g, d]);
+    }
     const q = glmRotary(this.cfg, qIn, ctx);
     const k = glmRotary(this.cfg, kIn, ctx);
     // The chunks' and rotations' backwards read no values (a one-hot GEMM's input gradient needs only g).

@@ -81,6 +81,24 @@ function get(w: Weights, name: string): Float64Array {
   return t;
 }
 
+/**
+ * ChatGLM's query_key_value rows as [q | k | v]: without multi_query_attention the checkpoint holds them per head,
+ * [q_h | k_h | v_h] (modeling_chatglm views the output as [.., H, 3D] and splits the last dim).
+ */
+function qkvRows(cfg: ModelConfig, rows: Float64Array | undefined, width: number): Float64Array | null {
+  if (!rows) return null;
+  if (!cfg.qkvPerHead) return rows;
+  const { numAttentionHeads: h, headDim: d } = cfg;
+  const out = new Float64Array(rows.length);
+  for (let head = 0; head < h; head++)
+    for (let part = 0; part < 3; part++)
+      out.set(
+        rows.subarray((head * 3 + part) * d * width, (head * 3 + part + 1) * d * width),
+        (part * h + head) * d * width,
+      );
+  return out;
+}
+
 /** The reference's view of a ChatGLM3 or GLM-4 checkpoint, by its HF names. */
 function referenceWeights(cfg: ModelConfig, w: Weights): GlmWeights {
   if (cfg.modelType === 'chatglm')
@@ -93,8 +111,8 @@ function referenceWeights(cfg: ModelConfig, w: Weights): GlmWeights {
         return {
           inputNorm: get(w, `${p}.input_layernorm.weight`),
           postNorm: get(w, `${p}.post_attention_layernorm.weight`),
-          qkv: get(w, `${p}.self_attention.query_key_value.weight`),
-          qkvBias: w.get(`${p}.self_attention.query_key_value.bias`) ?? null,
+          qkv: qkvRows(cfg, get(w, `${p}.self_attention.query_key_value.weight`), cfg.hiddenSize) as Float64Array,
+          qkvBias: qkvRows(cfg, w.get(`${p}.self_attention.query_key_value.bias`), 1),
           o: get(w, `${p}.self_attention.dense.weight`),
           oBias: w.get(`${p}.self_attention.dense.bias`) ?? null,
           gateUp: get(w, `${p}.mlp.dense_h_to_4h.weight`),
@@ -156,7 +174,6 @@ const VARIANTS: [string, Record<string, unknown>][] = [
       architectures: ['ChatGLMForConditionalGeneration'],
       multi_query_attention: false,
       apply_residual_connection_post_layernorm: true,
-      add_qkv_bias: false,
       rope_ratio: 1,
     },
   ],
@@ -309,7 +326,10 @@ test("LoRA 'all' targets LLaMA-Factory's modules (ChatGLM3: query_key_value, den
       for (const [name, p] of trainable) {
         assert.ok(!name.includes('output_layer') && !name.includes('lm_head'), name);
         if (name.endsWith('lora_A.weight')) continue;
-        assert.ok(p.grad?.toFloat32Array().some((x) => x !== 0), `${name} got a gradient`);
+        assert.ok(
+          p.grad?.toFloat32Array().some((x) => x !== 0),
+          `${name} got a gradient`,
+        );
       }
       model.saveAdapter(dir);
       const adapterConfig = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
