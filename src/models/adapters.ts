@@ -16,7 +16,7 @@ import {
 import { Linear } from '../nn/linear.js';
 import { LoraLinear, rowNorms } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
-import type { CausalLMModule } from './family.js';
+import { type CausalLMModule, headPathOf } from './family.js';
 import { allLinearModuleNames } from './lora-targets.js';
 import { copyInto, findParameter, moduleAt, parentAndName } from './parameters.js';
 import { applyPissa, pissaInitName, pissaIterationsOf, savePissaAdapter } from './pissa.js';
@@ -76,7 +76,7 @@ export class Adapters {
       o.targetModules === undefined ||
       o.targetModules === 'all' ||
       (o.targetModules.length === 1 && o.targetModules[0] === 'all')
-        ? allLinearModuleNames(this.module)
+        ? [...(this.module.linearModuleNames ?? allLinearModuleNames(this.module, headPathOf(this.module)))]
         : [...o.targetModules];
     const cfg = loraConfig({
       r: o.r,
@@ -332,8 +332,9 @@ export class Adapters {
     factors: (base: Linear, rank: number, path: string) => [Tensor, Tensor, Tensor?],
   ): number {
     let count = 0;
+    const head = headPathOf(this.module);
     for (const [path, m] of [...this.module.namedModules()]) {
-      if (!(m instanceof Linear) || !path.includes('.') || path.endsWith('.lora_A') || path.endsWith('.lora_B'))
+      if (!(m instanceof Linear) || !path.includes('.') || path === head || path.endsWith('.lora_A') || path.endsWith('.lora_B'))
         continue;
       if (!isTargetModule(cfg, path)) continue;
       const { r, scaling } = loraParamsFor(cfg, path);

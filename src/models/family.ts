@@ -83,6 +83,15 @@ export interface CausalLMModule extends Module {
    * tokens for a summed one); null when the model adds none (models/moe.ts).
    */
   routerAuxLoss?(anchor: Tensor, weight: number): Tensor | null;
+  /** The output head's module path when it is not `lm_head` (ChatGLM's `transformer.output_layer`). */
+  readonly headPath?: string;
+  /** The layers' Linear names LoRA's `all` targets when they are not Llama's (q_proj ... down_proj). */
+  readonly linearModuleNames?: readonly string[];
+}
+
+/** The output head's module path: LoRA's `all` skips it, the fused loss reads its weight. */
+export function headPathOf(module: CausalLMModule): string {
+  return module.headPath ?? 'lm_head';
 }
 
 export interface ModelFamily {

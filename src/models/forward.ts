@@ -17,7 +17,8 @@ import {
 } from '../engine/index.js';
 import { Linear } from '../nn/linear.js';
 import { LoraLinear } from '../nn/lora-linear.js';
-import type { CausalLMModule, ForwardContext } from './family.js';
+import { type CausalLMModule, type ForwardContext, headPathOf } from './family.js';
+import { moduleAt as moduleAtPath } from './parameters.js';
 import { type TokenBatch, toTokenTensor } from './token-batch.js';
 
 export interface ForwardInput {
@@ -153,7 +154,7 @@ export function hiddenStates(module: CausalLMModule, input: PassInput): Tensor {
 function fusableHeadWeight(module: CausalLMModule): Tensor | null {
   const own = module.fusedHeadWeight?.();
   if (own !== undefined) return own;
-  const head = module.child('lm_head');
+  const head = moduleAtPath(module, headPathOf(module));
   const linear = head instanceof LoraLinear ? (head.enabled ? null : head.base) : head;
   return linear instanceof Linear && !linear.bias ? linear.weight : null;
 }

@@ -127,7 +127,7 @@ class GemmaTwoDecoderLayer extends Module {
     for (const name of LAYER_NORMS)
       this.registerModule(name, new GemmaRMSNorm(w(`${prefix}.${name}.weight`, [c]), cfg.rmsNormEps));
     this.registerModule('self_attn', new GemmaTwoAttention(cfg, settings, index, w, `${prefix}.self_attn`));
-    this.registerModule('mlp', GEMMA_PARTS.mlp(cfg, w, `${prefix}.mlp`));
+    this.registerModule('mlp', GEMMA_PARTS.mlp(cfg, w, `${prefix}.mlp`, index));
   }
 
   /** h [B, T, C] -> h + postAttnNorm(attn(inputNorm(h))), then + postFfNorm(mlp(preFfNorm(.))) */

@@ -53,6 +53,10 @@ export interface DecoderParts {
   mlpName?: string;
   /** Called as each forward pass starts, before the first layer (the MoE router statistics reset here). */
   beginForward?(inputIds: Tensor, ctx: ForwardContext): void;
+  /** Rotary embedding of q or k [B, T, H, D] (GLM's partial interleaved one); absent: Llama's rope. */
+  rotary?(cfg: ModelConfig, x: Tensor, ctx: ForwardContext): Tensor;
+  /** The frequencies `rotary` reads from ctx.rope; absent: Llama's over the whole head. */
+  ropeFrequencies?(cfg: ModelConfig, maxPosition: number): RopeFrequencies;
 }
 
 /**
@@ -61,7 +65,7 @@ export interface DecoderParts {
  * tensors stay in the graph for their shapes; without this a step's scope keeps them to its end, ~18% of a Llama
  * layer's activations (PyTorch frees them by reference count).
  */
-function releaseActivations(tensors: readonly Tensor[]): void {
+export function releaseActivations(tensors: readonly Tensor[]): void {
   for (const t of tensors) t.releaseValues();
 }
 
@@ -78,6 +82,7 @@ class Attention extends Module {
     readonly layerIndex: number,
     w: WeightSource,
     prefix: string,
+    private readonly parts: DecoderParts = LLAMA_PARTS,
   ) {
     super();
     const sw = cfg.slidingWindow;
@@ -111,8 +116,9 @@ class Attention extends Module {
       kIn = (this.child('k_norm') as RMSNorm).forward(kIn);
       preRope.push(qIn, kIn);
     }
-    const q = rope(qIn, ctx.positionIds, ctx.rope);
-    const k = rope(kIn, ctx.positionIds, ctx.rope);
+    const rotary = this.parts.rotary;
+    const q = rotary ? rotary(this.cfg, qIn, ctx) : rope(qIn, ctx.positionIds, ctx.rope);
+    const k = rotary ? rotary(this.cfg, kIn, ctx) : rope(kIn, ctx.positionIds, ctx.rope);
     releaseActivations(preRope);
     // The window is over absolute key indices (cache slots, left padding included), as HF's mask over
     // cache_position. The cache keeps every key of a windowed layer (HF's DynamicCache does too, and only masks):
@@ -171,7 +177,7 @@ export class DecoderLayer extends Module {
       'input_layernorm',
       parts.norm(w(`${prefix}.input_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
     );
-    this.registerModule('self_attn', new Attention(cfg, index, w, `${prefix}.self_attn`));
+    this.registerModule('self_attn', new Attention(cfg, index, w, `${prefix}.self_attn`, parts));
     this.registerModule(
       'post_attention_layernorm',
       parts.norm(w(`${prefix}.post_attention_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
@@ -214,7 +220,7 @@ export class LlamaModel extends Module implements DecoderStack {
   constructor(
     readonly cfg: ModelConfig,
     w: WeightSource,
-    parts: DecoderParts = LLAMA_PARTS,
+    private readonly parts: DecoderParts = LLAMA_PARTS,
   ) {
     super();
     this.embedScale = parts.embedScale(cfg);
@@ -234,6 +240,7 @@ export class LlamaModel extends Module implements DecoderStack {
 
   /** RoPE frequencies for positions up to maxPosition (dynamic NTK rescales past the original length). */
   ropeFrequencies(maxPosition: number): RopeFrequencies {
+    if (this.parts.ropeFrequencies) return this.parts.ropeFrequencies(this.cfg, maxPosition);
     return ropeInvFreq(ropeConfigOf(this.cfg), this.cfg.headDim, maxPosition + 1);
   }
 
@@ -243,23 +250,41 @@ export class LlamaModel extends Module implements DecoderStack {
     this.beginForward?.(inputIds, ctx);
     let h = this.embedTokens.forward(inputIds);
     if (this.embedScale !== 1) h = scale(h, this.embedScale);
-    // Without a tape no activation outlives its layer: each layer's are freed as it ends, so an inference forward
-    // holds one layer's activations instead of every layer's (a 512-token SmolLM2 forward: ~15 MB, not ~450 MB).
-    const taping = isGradEnabled() && (h.requiresGrad || this.parameters().some((p) => p.requiresGrad));
-    for (const layer of this.layers) {
-      const input = h;
-      if (!taping) {
-        h = scope(() => layer.forward(input, ctx));
-        input.dispose();
-        continue;
-      }
-      const useCheckpoint = this.gradientCheckpointing && !ctx.cache;
-      h = useCheckpoint
-        ? checkpoint((x) => layer.forward(x, ctx), h, layer.parameters(), this.rng)
-        : layer.forward(h, ctx);
-    }
-    return (this.child('norm') as RMSNorm).forward(h);
+    return (this.child('norm') as RMSNorm).forward(forwardLayers(this, this.layers, h, ctx));
   }
+}
+
+/** A decoder layer as forwardLayers runs it. */
+export interface ResidualLayer extends Module {
+  forward(h: Tensor, ctx: ForwardContext): Tensor;
+}
+
+/**
+ * h [B, T, C] through every layer, as each family's stack runs them: freed layer by layer without a tape,
+ * checkpointed when the stack asks for it.
+ */
+export function forwardLayers(
+  stack: Module & { gradientCheckpointing: boolean; rng?: Generator },
+  layers: readonly ResidualLayer[],
+  h: Tensor,
+  ctx: ForwardContext,
+): Tensor {
+  // Without a tape no activation outlives its layer: each layer's are freed as it ends, so an inference forward
+  // holds one layer's activations instead of every layer's (a 512-token SmolLM2 forward: ~15 MB, not ~450 MB).
+  const taping = isGradEnabled() && (h.requiresGrad || stack.parameters().some((p) => p.requiresGrad));
+  for (const layer of layers) {
+    const input = h;
+    if (!taping) {
+      h = scope(() => layer.forward(input, ctx));
+      input.dispose();
+      continue;
+    }
+    const useCheckpoint = stack.gradientCheckpointing && !ctx.cache;
+    h = useCheckpoint
+      ? checkpoint((x) => layer.forward(x, ctx), h, layer.parameters(), stack.rng)
+      : layer.forward(h, ctx);
+  }
+  return h;
 }
 
 /** An indexable list of modules named 0, 1, 2, ... (torch.nn.ModuleList). */

@@ -4,9 +4,11 @@
  */
 import { expectedParameters, type ModelConfig } from '../io/model-config.js';
 import { baichuanFamily } from './baichuan.js';
+import { chatglmFamily } from './chatglm.js';
 import type { CausalLMModule, ModelFamily, WeightSource } from './family.js';
 import { gemmaFamily } from './gemma.js';
 import { gemma2Family, gemma3Family } from './gemma2.js';
+import { glm4Family } from './glm4.js';
 import { internlm2Family } from './internlm2.js';
 import { llamaFamily } from './llama.js';
 import { moeFamily } from './moe.js';
@@ -21,6 +23,8 @@ const FAMILIES: readonly ModelFamily[] = [
   internlm2Family,
   baichuanFamily,
   moeFamily,
+  chatglmFamily,
+  glm4Family,
 ];
 
 const BY_ARCHITECTURE = new Map<string, ModelFamily>(
