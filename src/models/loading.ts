@@ -36,6 +36,11 @@ export interface LoadModelOptions {
    * new rows are the old rows' mean plus noise (models/resize-vocab.ts). Ignored when the model already has as many.
    */
   resizeVocabTo?: number;
+  /**
+   * A GGUF file's Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K projections decoded to float weights instead of kept in their blocks
+   * (export merges adapters into them). Without it they stay quantized: a frozen base that trains only through LoRA.
+   */
+  dequantizeBase?: boolean;
 }
 
 /** Loads a HF checkpoint folder (config.json + safetensors) or a GGUF file, optionally with PEFT adapters. */
