@@ -50,7 +50,14 @@ interface Run {
   wallMs: number;
 }
 
-function run(outputDir: string, { killAfterMs, env }: { killAfterMs?: number; env?: NodeJS.ProcessEnv } = {}) {
+/**
+ * Runs the command; with `kill`, SIGKILLs it `afterMs` after it printed its `steps`-th step line (0: after spawn).
+ * Counting steps, not wall time, keeps every kill inside the run however loaded the machine is.
+ */
+function run(
+  outputDir: string,
+  { kill, env }: { kill?: { steps: number; afterMs: number }; env?: NodeJS.ProcessEnv } = {},
+) {
   return new Promise<Run>((resolve) => {
     const started = performance.now();
     const child = spawn(process.execPath, command(outputDir), {
@@ -59,12 +66,17 @@ function run(outputDir: string, { killAfterMs, env }: { killAfterMs?: number; en
     });
     let stderr = '';
     let firstStepMs: number | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    const arm = () => {
+      if (kill && !timer) timer = setTimeout(() => child.kill('SIGKILL'), kill.afterMs);
+    };
+    if (kill?.steps === 0) arm();
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
       stderr += chunk;
       if (firstStepMs === null && stderr.includes('[train] step')) firstStepMs = performance.now() - started;
+      if (kill && kill.steps > 0 && stderr.split('[train] step').length - 1 >= kill.steps) arm();
     });
-    const timer = killAfterMs === undefined ? null : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       resolve({ signal, code, stderr, firstStepMs, wallMs: performance.now() - started });
@@ -116,11 +128,12 @@ test('kill -9 at 10 seeded moments, each followed by the same command: bit-ident
       r = await run(out, { env: { LMFORGE_FAULT_KILL_IN_CHECKPOINT: String(1 + Math.floor(random() * 3)) } });
       landed.push(`in checkpoint write after step ${stepOf(out)}`);
     } else {
-      // Anywhere from late startup to the end of the remaining steps.
-      const remainingMs = (MAX_STEPS - done) * perStepMs;
-      const at = startupMs * 0.8 + random() * remainingMs * 0.9;
-      r = await run(out, { killAfterMs: at });
-      landed.push(`${Math.round(at)} ms (checkpoint ${done} -> ${stepOf(out)})`);
+      // Anywhere from late startup (the 0th step line: spawn) to inside the last remaining steps: after a seeded
+      // number of step lines, a seeded part of a step later.
+      const steps = Math.max(0, Math.floor(random() * (MAX_STEPS - done - 1)));
+      const afterMs = steps === 0 ? startupMs * 0.8 : random() * perStepMs;
+      r = await run(out, { kill: { steps, afterMs } });
+      landed.push(`step line ${steps} + ${Math.round(afterMs)} ms (checkpoint ${done} -> ${stepOf(out)})`);
     }
     if (r.signal === 'SIGKILL') kills++;
     else assert.equal(r.code, 0, `run ${i} ended without the kill but failed:\n${r.stderr}`);
