@@ -153,14 +153,21 @@ test('quantizing a bf16 or f16 weight reads its stored values', () => {
 });
 
 /** x [m, k] @ deq(W)^T + b and g @ deq(W) in float64, from the dequantized values (themselves checked above). */
-function checkProducts(type: QuantType, m: number, n: number, k: number, bias: boolean) {
+function checkProducts(
+  type: QuantType,
+  m: number,
+  n: number,
+  k: number,
+  bias: boolean,
+  format: { blocksize?: number; doubleQuant?: boolean } = {},
+) {
   const rng = new Rng(m * 7 + n * 3 + k);
   const w = weights(n, k, n + k);
   const x = rng.floats(m * k);
   const b = rng.floats(n, -0.5, 0.5);
   const g = rng.floats(m * n);
   scope(() => {
-    const q = QuantizedMatrix.quantize(Tensor.from(w, [n, k]), { type });
+    const q = QuantizedMatrix.quantize(Tensor.from(w, [n, k]), { type, ...format });
     const wq = Float64Array.from(q.dequantize().toFloat32Array());
     const yRef = gemmRef(x.f64, wq, { m, n, k, transB: true, ...(bias ? { bias: b.f64 } : {}) });
     const dxRef = gemmRef(g.f64, wq, { m, n: k, k: n });
@@ -191,6 +198,11 @@ for (const type of ['nf4', 'fp4', 'int8'] as const) {
   test(`quantizedLinear ${type}: decoding rows stream the bytes (m = 1, 3; odd shapes)`, () => {
     checkProducts(type, 1, 37, 70, true);
     checkProducts(type, 3, 33, 71, false);
+  });
+  test(`quantizedLinear ${type}: the fused decoding product (whole blocks per row) for every m from 1 to 8`, () => {
+    for (let m = 1; m <= 8; m++) checkProducts(type, m, 37, 192, m % 2 === 1);
+    checkProducts(type, 3, 19, 256, true, { blocksize: 128 });
+    checkProducts(type, 2, 21, 128, false, { doubleQuant: false });
   });
   test(`quantizedLinear ${type}: prefill rows decode tiles into the GEMM (m = 37)`, () => {
     checkProducts(type, 37, 45, 130, true);

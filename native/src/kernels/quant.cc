@@ -24,33 +24,13 @@
 #include "core/threadpool.h"
 #include "kernels/gemm.h"
 #include "kernels/isa_targets.h"
+#include "kernels/quant_matrix.h"
 
 namespace lmf {
 namespace {
 
-enum QType : int { kNf4 = 0, kFp4 = 1, kInt8 = 2 };
-
 typedef float V8f __attribute__((vector_size(32)));
 typedef uint32_t V8u __attribute__((vector_size(32)));
-
-struct QMatrix {
-  int type = kNf4;
-  int64_t rows = 0, cols = 0, blocksize = 64;
-  const uint8_t* data = nullptr;
-  const float* code = nullptr;          // 16 values (4-bit types)
-  const float* absmax = nullptr;        // f32 per block, when not double-quantized
-  const uint8_t* qabsmax = nullptr;     // 8-bit per block, when double-quantized
-  const float* nested_absmax = nullptr;
-  const float* nested_code = nullptr;   // 256 values
-  float offset = 0.f;
-  int64_t nested_blocksize = 256;
-  const float* scb = nullptr;           // int8: [rows]
-};
-
-LMF_INLINE float block_scale(const QMatrix& q, int64_t b) {
-  if (q.qabsmax) return q.nested_code[q.qabsmax[b]] * q.nested_absmax[b / q.nested_blocksize] + q.offset;
-  return q.absmax[b];
-}
 
 // Rows [r0, r1) of W as f32 into dst (row stride cols).
 LMF_INLINE void dequant_rows_body(const QMatrix* qp, int64_t r0, int64_t r1, float* __restrict dst) {
@@ -133,7 +113,7 @@ DotFn dot_for_isa() {
 }
 
 // Rows of an x with at most this many rows take the streaming path.
-constexpr int64_t kStreamRows = 8;
+constexpr int64_t kStreamRows = kQgemvMaxRows;
 // A decoded tile holds about this many bytes of f32 rows (a multiple of 16 rows).
 constexpr int64_t kTileBytes = 4 << 20;
 
@@ -150,6 +130,7 @@ void decode_tile(const QMatrix& q, int64_t n0, int64_t nn, float* tile) {
 // y [m, rows] = x [m, cols] @ W^T (+ bias).
 void qlinear_forward(const QMatrix& q, const float* x, int64_t m, const float* bias, float* y) {
   const int64_t N = q.rows, K = q.cols;
+  if (m <= kStreamRows && qgemv(q, x, m, bias, y)) return;
   if (m <= kStreamRows) {
     DotFn dot = dot_for_isa();
     parallel_for(N, 8, [&](int64_t b, int64_t e) {
