@@ -7,10 +7,11 @@
 //              f32 scale per 256 of them, offset by their mean: absmax = code8[q] * nested_absmax[b / 256] + offset.
 //   int8:      LLM.int8()'s weight storage: int8 [rows, cols] and the row absmax SCB; w = q * SCB[row] / 127.
 //
-// Products: y = x @ W^T (+ bias) and dx = dy @ W. Few rows (decoding) stream the quantized bytes: each output row of
-// W is decoded once into a thread's buffer and dotted with every x row. Otherwise W is decoded tile by tile (a
-// few MB of f32 rows) and each tile goes through the blocked GEMM. Every output is summed in an order that does not
-// depend on the thread count.
+// Products: y = x @ W^T (+ bias) and dx = dy @ W. Few rows (decoding) stream the quantized bytes through the fused
+// product of quant_gemv.cc (layouts it lacks: each output row of W decoded once into a thread's buffer and dotted
+// with every x row). Otherwise W is decoded tile by tile (a few MB of f32 rows) and each tile goes through the
+// blocked GEMM, in bf16 mixed precision when asked (the compute dtype bitsandbytes dequantizes to). Every output is
+// summed in an order that does not depend on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -128,7 +129,7 @@ void decode_tile(const QMatrix& q, int64_t n0, int64_t nn, float* tile) {
 }
 
 // y [m, rows] = x [m, cols] @ W^T (+ bias).
-void qlinear_forward(const QMatrix& q, const float* x, int64_t m, const float* bias, float* y) {
+void qlinear_forward(const QMatrix& q, const float* x, int64_t m, const float* bias, float* y, bool bf16) {
   const int64_t N = q.rows, K = q.cols;
   if (m <= kStreamRows && qgemv(q, x, m, bias, y)) return;
   if (m <= kStreamRows) {
@@ -155,12 +156,13 @@ void qlinear_forward(const QMatrix& q, const float* x, int64_t m, const float* b
     g.b = tile.data(), g.ldb = K;
     g.c = y + n0, g.ldc = N;
     g.bias = bias ? bias + n0 : nullptr;
+    g.bf16 = bf16;
     gemm(g);
   }
 }
 
 // dx [m, cols] = dy [m, rows] @ W, summed over row tiles in order.
-void qlinear_backward_input(const QMatrix& q, const float* dy, int64_t m, float* dx) {
+void qlinear_backward_input(const QMatrix& q, const float* dy, int64_t m, float* dx, bool bf16) {
   const int64_t N = q.rows, K = q.cols;
   const int64_t nt = tile_rows(q);
   std::vector<float> tile(static_cast<size_t>(nt * K));
@@ -173,6 +175,7 @@ void qlinear_backward_input(const QMatrix& q, const float* dy, int64_t m, float*
     g.b = tile.data(), g.ldb = K;
     g.c = dx, g.ldc = K;
     g.beta = n0 == 0 ? 0.f : 1.f;
+    g.bf16 = bf16;
     gemm(g);
   }
 }
@@ -338,19 +341,22 @@ Napi::Value QuantDequantize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// quantLinear(q, x f32 [m, cols], m, bias f32 [rows] | null, y f32 [m, rows])
+// quantLinear(q, x f32 [m, cols], m, bias f32 [rows] | null, y f32 [m, rows], bf16?): bf16 = mixed-precision tiles
 Napi::Value QuantLinear(const Napi::CallbackInfo& info) {
   QMatrix q;
   if (!read_qmatrix(info.Env(), info[0].As<Napi::Object>(), q)) return info.Env().Undefined();
-  qlinear_forward(q, arg_ptr<float>(info, 1), arg_int(info, 2), arg_opt_ptr<float>(info, 3), arg_ptr<float>(info, 4));
+  const bool bf16 = info.Length() > 5 && info[5].ToBoolean().Value();
+  qlinear_forward(q, arg_ptr<float>(info, 1), arg_int(info, 2), arg_opt_ptr<float>(info, 3), arg_ptr<float>(info, 4),
+                  bf16);
   return info.Env().Undefined();
 }
 
-// quantLinearBackwardInput(q, dy f32 [m, rows], m, dx f32 [m, cols])
+// quantLinearBackwardInput(q, dy f32 [m, rows], m, dx f32 [m, cols], bf16?)
 Napi::Value QuantLinearBackwardInput(const Napi::CallbackInfo& info) {
   QMatrix q;
   if (!read_qmatrix(info.Env(), info[0].As<Napi::Object>(), q)) return info.Env().Undefined();
-  qlinear_backward_input(q, arg_ptr<float>(info, 1), arg_int(info, 2), arg_ptr<float>(info, 3));
+  const bool bf16 = info.Length() > 4 && info[4].ToBoolean().Value();
+  qlinear_backward_input(q, arg_ptr<float>(info, 1), arg_int(info, 2), arg_ptr<float>(info, 3), bf16);
   return info.Env().Undefined();
 }
 
