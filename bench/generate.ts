@@ -1,11 +1,15 @@
 /**
- * `npm run bench -- generate [--threads N] [--clients 8] [--api-tokens 32] [--json] [--no-torch]`:
+ * `npm run bench -- generate [--threads N] [--clients 8] [--api-tokens 32] [--json] [--no-torch]
+ *  [--no-llama-cpp | --llama-cpp-only] [--quick]`:
  * 1. greedy decoding tokens/s of a random-weight SmolLM2-135M-shaped model (32-token prompts, 128 new tokens) at
  *    batch 1 and batch 8, beside plain PyTorch's KV-cache loop (bench/peers/torch_llama.py generate / generate-b8)
  *    at its best thread setting, measured in the same run;
  * 2. time to first token of the API: the server in this process on a loopback port with the worker-thread
  *    ChatModel (the same model saved with Mistral's real tokenizer), N clients streaming one chat completion each
- *    at the same moment (API_MAX_CONCURRENT 1, the default: requests queue, so the k-th waits for k-1 answers).
+ *    at the same moment (API_MAX_CONCURRENT 1, the default: requests queue, so the k-th waits for k-1 answers);
+ * 3. lmforge beside llama.cpp on the same GGUF files (bench/util/llama-cpp-generate.ts): prompt processing (512
+ *    tokens) and decoding (128 tokens) for f32, f16, q8_0, q4_0 and q4_k_m on the SmolLM2-135M shape and (without
+ *    --quick) the Llama-3.2-1B shape.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +20,8 @@ import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
 import { ChatModel } from '../src/infer/chat-model.js';
 import { createModel } from '../src/models/causal-lm.js';
 import { startApiServer } from '../src/server/index.js';
-import { SMOLLM2_135M } from './util/smollm2.js';
+import { GGUF_BENCH_TYPES, ggufBench, printGgufBench } from './util/llama-cpp-generate.js';
+import { LLAMA32_1B, SMOLLM2_135M } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -86,6 +91,16 @@ export async function run(args: string[]): Promise<void> {
   const apiTokens = flag('--api-tokens', 32);
   const torch = !args.includes('--no-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
   setThreads(threads);
+  const shapes = [
+    { name: 'SmolLM2-135M', config: SMOLLM2_135M },
+    ...(args.includes('--quick') ? [] : [{ name: 'Llama-3.2-1B', config: LLAMA32_1B }]),
+  ];
+  if (args.includes('--llama-cpp-only')) {
+    const gguf = await ggufBench(shapes, GGUF_BENCH_TYPES, threads);
+    if (json) console.log(JSON.stringify({ threads, llama_cpp: gguf }, null, 2));
+    else printGgufBench(gguf, threads);
+    return;
+  }
 
   // 1. Decoding throughput.
   const cfg = parseModelConfig(SMOLLM2_135M);
@@ -144,6 +159,8 @@ export async function run(args: string[]): Promise<void> {
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   }
 
+  const gguf = args.includes('--no-llama-cpp') ? [] : await ggufBench(shapes, GGUF_BENCH_TYPES, threads);
+
   const median = (xs: number[]) => xs[Math.floor(xs.length / 2)] as number;
   const report = {
     threads,
@@ -162,6 +179,7 @@ export async function run(args: string[]): Promise<void> {
       ttft_s: { min: ttfts[0], median: median(ttfts), max: ttfts.at(-1) },
       total_s: { min: totals[0], median: median(totals), max: totals.at(-1) },
     },
+    llama_cpp: gguf,
   };
   if (json) {
     console.log(JSON.stringify(report, null, 2));
@@ -182,4 +200,5 @@ export async function run(args: string[]): Promise<void> {
       `  ${clients} clients: first token min ${f(a.ttft_s.min, 3)} / median ${f(a.ttft_s.median, 3)} / max ${f(a.ttft_s.max, 3)} s; ` +
       `answer max ${f(a.total_s.max, 3)} s (requests queue one at a time)`,
   );
+  if (gguf.length) printGgufBench(gguf, threads);
 }

@@ -1,11 +1,12 @@
 /**
- * `npm run bench -- memory [--shape smollm2-135m|llama-3.2-1b] [--steps 3] [--threads N] [--decode-only] [--json]`: what a quantized
- * base saves and costs (issue #12). Random weights with the real shape's config, stored bf16 as HF checkpoints are;
- * for f32, bf16, int8 and nf4 (+ double quantization) frozen bases: peak RSS of loading, peak RSS and tokens/s of LoRA
- * SFT steps (512 tokens, r 16 on every linear layer, gradient checkpointing, through `train()`), greedy decoding
- * tokens/s at batch 1, and the quantized
- * projections' bytes per weight against theory (nf4 + double quant: 0.5 + 1/64 + 4/(64*256) ≈ 0.516, as bitsandbytes
- * states; without double quant 0.5 + 4/64). Beside them, PyTorch's f32 step (bench/peers/torch_llama.py sft-accum-ckpt,
+ * `npm run bench -- memory [--shape smollm2-135m|llama-3.2-1b] [--steps 3] [--threads N] [--decode-only] [--json]`:
+ * what a quantized base saves and costs (issue #12). Random weights with the real shape's config, stored bf16 as HF
+ * checkpoints are; for f32, bf16, int8 and nf4 (+ double quantization) frozen bases (the quantized ones in bf16
+ * compute with bf16 embeddings and head, as a QLoRA run with `bf16: true` holds them): peak RSS of loading, peak RSS
+ * and tokens/s of LoRA SFT steps (512 tokens, r 16 on every linear layer, gradient checkpointing, through
+ * `train()`), greedy decoding tokens/s at batch 1 (`--decode-only` skips the steps), and the quantized projections'
+ * bytes per weight against theory (nf4 + double quant: 0.5 + 1/64 + 4/(64*256) ≈ 0.516, as bitsandbytes states;
+ * without double quant 0.5 + 4/64). Beside them, PyTorch's f32 step (bench/peers/torch_llama.py sft-accum-ckpt,
  * Debian's python3-torch, SmolLM2 shape only, r 8) when installed. Each measurement is a fresh process.
  */
 import { spawnSync } from 'node:child_process';
@@ -45,14 +46,14 @@ const VARIANTS: Variant[] = ['f32', 'bf16', 'int8', 'nf4'];
 const TRAIN_ARGS: Record<Variant, Record<string, unknown>> = {
   f32: {},
   bf16: { bf16: true },
-  int8: { quantization_bit: 8 },
-  nf4: { quantization_bit: 4 },
+  int8: { quantization_bit: 8, bf16: true },
+  nf4: { quantization_bit: 4, bf16: true },
 };
 const LOAD_OPTIONS: Record<Variant, { dtype?: 'bf16'; quantization?: QuantizationOptions }> = {
   f32: {},
   bf16: { dtype: 'bf16' },
-  int8: { quantization: { bits: 8 } },
-  nf4: { quantization: { bits: 4 } },
+  int8: { dtype: 'bf16', quantization: { bits: 8 } },
+  nf4: { dtype: 'bf16', quantization: { bits: 4 } },
 };
 
 interface LoadResult {

@@ -9,6 +9,7 @@
   let lastSnapshot = null;
   let history = [];
   let chatAbort = null;
+  const languageHooks = [];
 
   const t = (key, vars = {}) =>
     (window.BOARD_TEXT[lang][key] || window.BOARD_TEXT.en[key] || key).replace(/\{(\w+)\}/g, (_, k) => vars[k] ?? '');
@@ -19,6 +20,7 @@
     $('lang').value = lang;
     updateTemplateWarning();
     if (lastSnapshot) showRun(lastSnapshot);
+    for (const hook of languageHooks) hook();
   }
 
   async function api(path, body) {
@@ -53,12 +55,18 @@
     return NUMBER.test(v) ? Number(v) : v;
   }
 
-  /** The form as lmforge train arguments (LLaMA-Factory's names). */
-  function collectArgs() {
+  /** The top bar as arguments: model, finetuning type, adapter, template, quantization. */
+  function modelArgs() {
     const args = { model_name_or_path: $('model').value.trim(), finetuning_type: $('finetuning_type').value };
     if ($('adapter').value) args.adapter_name_or_path = $('adapter').value;
     if ($('template').value) args.template = $('template').value;
     if ($('quantization_bit').value !== 'none') args.quantization_bit = Number($('quantization_bit').value);
+    return args;
+  }
+
+  /** The form as lmforge train arguments (LLaMA-Factory's names). */
+  function collectArgs() {
+    const args = modelArgs();
     args.do_train = true;
     const datasets = [...$('dataset').selectedOptions].map((o) => o.value);
     for (const f of TRAIN_FIELDS) args[f] = value(f);
@@ -405,11 +413,17 @@
   // ---- wiring --------------------------------------------------------------------------------------------
 
   function selectTab(name) {
-    for (const tab of ['train', 'chat', 'export']) {
-      $(`tab-${tab}`).setAttribute('aria-selected', String(tab === name));
-      $(`panel-${tab}`).hidden = tab !== name;
+    for (const tab of document.querySelectorAll('[role=tab]')) {
+      tab.setAttribute('aria-selected', String(tab.id === `tab-${name}`));
+      $(tab.getAttribute('aria-controls')).hidden = tab.id !== `tab-${name}`;
     }
   }
+
+  // What the other tabs' scripts (eval-tab.js) use of this page.
+  window.LMFORGE_BOARD = {
+    api, t, $, modelArgs, selectTab, smooth, defaultOutputDir,
+    onLanguage: (hook) => languageHooks.push(hook),
+  };
 
   async function init() {
     info = await api('/api/info');

@@ -17,3 +17,21 @@ export const SMOLLM2_135M = {
   bos_token_id: 1,
   eos_token_id: 2,
 };
+
+/** Llama-3.2-1B's config.json values (the larger shape of the GGUF benchmark; the tied head as the original). */
+export const LLAMA32_1B = {
+  architectures: ['LlamaForCausalLM'],
+  vocab_size: 128256,
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  num_hidden_layers: 16,
+  num_attention_heads: 32,
+  num_key_value_heads: 8,
+  head_dim: 64,
+  rms_norm_eps: 1e-5,
+  rope_theta: 500000,
+  max_position_embeddings: 8192,
+  tie_word_embeddings: true,
+  bos_token_id: 1,
+  eos_token_id: 2,
+};

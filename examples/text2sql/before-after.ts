@@ -1,9 +1,10 @@
 /**
- * Execution accuracy of the tiny base model on the bundled text-to-SQL test questions, before and after the LoRA
- * SFT of tiny_lora_sft.yaml: the same do_predict (metrics: sql_execution) runs on the base model alone, then after
+ * Execution accuracy of the tiny base model on the bundled text-to-SQL test questions, before and after the SFT of
+ * tiny_full_sft.yaml: the same do_predict (metrics: sql_execution) runs on the base model alone, then after
  * training. Prints both and writes <output_dir>/execution_accuracy.json.
  *
- *   npx tsx examples/text2sql/before-after.ts [config.yaml] [--max_steps N] [--output_dir DIR]
+ *   npx tsx examples/text2sql/before-after.ts [config.yaml] [--<argument> <value> ...]
+ *   e.g. --max_steps 20 --output_dir saves/t2s, or a LoRA run: --finetuning_type lora --lora_target all
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,11 +45,13 @@ export async function beforeAfter(
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
-  const configPath = args.find((a) => a.endsWith('.yaml')) ?? 'examples/text2sql/tiny_lora_sft.yaml';
+  const configPath = args.find((a) => a.endsWith('.yaml')) ?? 'examples/text2sql/tiny_full_sft.yaml';
   const overrides: Record<string, unknown> = {};
-  for (const flag of ['max_steps', 'output_dir']) {
-    const at = args.indexOf(`--${flag}`);
-    if (at >= 0) overrides[flag] = flag === 'max_steps' ? Number(args[at + 1]) : args[at + 1];
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    if (!flag.startsWith('--')) continue;
+    if (args[i + 1] === undefined) throw new Error(`${flag} needs a value`);
+    overrides[flag.slice(2)] = parse(args[++i]!); // YAML scalars, as in the config: 20, 1.0e-3, true, all
   }
   const r = await beforeAfter(configPath, overrides, (m) => console.error(`[lmforge] ${m}`));
   const row = (name: string, m: Record<string, number>) =>
@@ -56,5 +59,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`execution accuracy on ${r.samples} test questions (sql_execution)`);
   console.log(`${''.padEnd(22)} ${'EX %'.padStart(6)}  ${'errors'.padStart(6)}  ${'timeouts'.padStart(8)}`);
   console.log(row('before (base model)', r.before));
-  console.log(row('after (LoRA SFT)', r.after));
+  const method = String(overrides.finetuning_type ?? parse(readFileSync(configPath, 'utf8')).finetuning_type);
+  console.log(row(`after (${method} SFT)`, r.after));
 }

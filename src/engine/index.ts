@@ -8,6 +8,8 @@ export { native } from './native.js';
 export * from './ops/index.js';
 export { dynamicMap, FP4_CODE, NF4_CODE } from './quant/codebooks.js';
 export {
+  type GgmlQuantType,
+  isGgmlQuantType,
   QuantizedMatrix,
   type QuantizedParts,
   type QuantizeOptions,

@@ -99,6 +99,7 @@ export async function exportModel(args: ExportArgs, hooks: ExportHooks = {}): Pr
   const loadDtype = args.export_format === 'hf' && config.torchDtype === dtype ? dtype : 'f32';
   const model = await loadModel(args.model_name_or_path, {
     dtype: loadDtype,
+    dequantizeBase: true,
     ...(resizeVocabTo > 0 ? { resizeVocabTo } : {}),
     ...(adapters.length ? { adapter: adapters } : {}),
   });

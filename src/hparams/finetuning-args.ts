@@ -148,10 +148,8 @@ export const FINETUNING_ARGS = {
     'Alpha parameter from the LD-DPO paper, which controls the weighting of the verbose token log-probabilities in ' +
       'responses.',
   ),
-  // GaloreArguments, ApolloArguments, BAdamArgument: optimizer variants this engine does not have.
-  use_galore: bool(false, 'Whether or not to use the gradient low-Rank projection (GaLore).', {
-    ...NOT_IMPLEMENTED('GaLore', 'use_galore'),
-  }),
+  // GaloreArguments (src/train/galore.ts), ApolloArguments (not implemented), BAdamArgument.
+  use_galore: bool(false, 'Whether or not to use the gradient low-Rank projection (GaLore).'),
   galore_target: list(['all'], 'Name(s) of modules to apply GaLore. Use commas to separate multiple modules.'),
   galore_rank: int(16, 'The rank of GaLore gradients.'),
   galore_update_interval: int(200, 'Number of steps to update the GaLore projection.'),
@@ -160,8 +158,15 @@ export const FINETUNING_ARGS = {
     ['std', 'reverse_std', 'right', 'left', 'full'] as const,
     'std',
     'Type of GaLore projection.',
+    {
+      refuse: { why: 'only the std projection (right for tall, left for wide weights) is implemented; use std' },
+    },
   ),
-  galore_layerwise: bool(false, 'Whether or not to enable layer-wise update to further save memory.'),
+  galore_layerwise: bool(false, 'Whether or not to enable layer-wise update to further save memory.', {
+    refuse: {
+      why: 'layer-wise GaLore (an optimizer per parameter, stepped in backward hooks) is not implemented; remove it to step every GaLore weight at the end of the step',
+    },
+  }),
   use_apollo: bool(false, 'Whether or not to use the APOLLO optimizer.', NOT_IMPLEMENTED('APOLLO', 'use_apollo')),
   apollo_target: list(['all'], 'Name(s) of modules to apply APOLLO. Use commas to separate multiple modules.'),
   apollo_rank: int(16, 'The rank of APOLLO gradients.'),
@@ -176,8 +181,10 @@ export const FINETUNING_ARGS = {
   apollo_scale_type: choice(['channel', 'tensor'] as const, 'channel', 'Type of APOLLO scaling (channel or tensor).'),
   apollo_layerwise: bool(false, 'Whether or not to enable layer-wise update to further save memory.'),
   apollo_scale_front: bool(false, 'Whether or not to use the norm-growth limiter in front of gradient scaling.'),
-  use_badam: bool(false, 'Whether or not to use the BAdam optimizer.', NOT_IMPLEMENTED('BAdam', 'use_badam')),
-  badam_mode: choice(['layer', 'ratio'] as const, 'layer', 'Whether to use layer-wise or ratio-wise BAdam optimizer.'),
+  use_badam: bool(false, 'Whether or not to use the BAdam optimizer.'),
+  badam_mode: choice(['layer', 'ratio'] as const, 'layer', 'Whether to use layer-wise or ratio-wise BAdam optimizer.', {
+    refuse: { why: 'ratio-wise BAdam (sparse masks over every matrix) is not implemented; use badam_mode: layer' },
+  }),
   badam_start_block: optInt('The starting block index for layer-wise BAdam.'),
   badam_switch_mode: choice(
     ['ascending', 'descending', 'random', 'fixed'] as const,

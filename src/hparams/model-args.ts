@@ -70,9 +70,7 @@ export const MODEL_ARGS = {
       note: 'FlashAttention is CUDA-only; the CPU engine uses its own fused attention',
     },
   ),
-  shift_attn: bool(false, 'Enable shift short attention (S^2-Attn) proposed by LongLoRA.', {
-    refuse: { why: `S^2-Attn is not implemented: training would use full causal attention; ${REMOVE('shift_attn')}` },
-  }),
+  shift_attn: bool(false, 'Enable shift short attention (S^2-Attn) proposed by LongLoRA.'),
   mixture_of_depths: optChoice(
     ['convert', 'load'] as const,
     'Convert the model to mixture-of-depths (MoD) or load the MoD model.',
@@ -85,9 +83,7 @@ export const MODEL_ARGS = {
     note: GPU_ONLY,
   }),
   enable_liger_kernel: bool(false, 'Whether or not to enable liger kernel for faster training.', { note: GPU_ONLY }),
-  moe_aux_loss_coef: optFloat('Coefficient of the auxiliary router loss in mixture-of-experts model.', {
-    note: 'no mixture-of-experts family is supported, so there is no router loss',
-  }),
+  moe_aux_loss_coef: optFloat('Coefficient of the auxiliary router loss in mixture-of-experts model.'),
   disable_gradient_checkpointing: bool(false, 'Whether or not to disable gradient checkpointing.'),
   use_reentrant_gc: bool(true, 'Whether or not to use reentrant gradient checkpointing.', {
     note: 'a PyTorch checkpointing detail with no equivalent here',

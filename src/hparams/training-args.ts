@@ -137,8 +137,9 @@ export const TRAINING_ARGS = {
   tf32: optBool('Whether to enable tf32 mode, available in Ampere and newer GPU architectures.', {
     note: 'TF32 is an NVIDIA format',
   }),
+  // Under mpirun (or --nproc_per_node) every collective waits at most this long; then the job ends naming the rank.
   ddp_timeout: int(1800, 'Overrides the default timeout for distributed training (value should be given in seconds).', {
-    note: SINGLE_PROCESS,
+    note: 'bounds each collective of a data-parallel run (mpirun / --nproc_per_node); one process waits for no peer',
   }),
   ddp_find_unused_parameters: optBool(
     'When using distributed training, the value of the flag `find_unused_parameters`.',

@@ -8,8 +8,13 @@
  * `observation` = a tool's result), so templates format served conversations exactly as they format training data.
  */
 import type { Message } from '../data/converters.js';
+import type { TokenLogprob } from './logprobs.js';
 
 export type { Message, Role } from '../data/converters.js';
+export type { TokenLogprob, TopLogprob } from './logprobs.js';
+
+/** OpenAI's response_format, beyond plain text: any JSON object, or a value valid against a JSON Schema. */
+export type ResponseFormat = { type: 'json_object' } | { type: 'json_schema'; schema: Record<string, unknown> };
 
 /** A function the model may call, as OpenAI's `tools[].function` describes it. */
 export interface ToolDefinition {
@@ -42,6 +47,16 @@ export interface GenerationOptions {
   tools?: ToolDefinition[];
   /** System prompt; undefined = the template's default system. */
   system?: string;
+  /** Report each generated token's logprob with this many most likely alternatives (0..20); undefined = none. */
+  logprobs?: number;
+  /** OpenAI's presence_penalty (-2..2, over generated tokens); 0 = off. */
+  presencePenalty?: number;
+  /** OpenAI's frequency_penalty (-2..2, over generated tokens); 0 = off. */
+  frequencyPenalty?: number;
+  /** HF's repetition_penalty (> 0, over prompt and generated tokens); undefined = the model's default. */
+  repetitionPenalty?: number;
+  /** Grammar-constrained decoding: the text is JSON of this format (EOS only once the value is complete). */
+  responseFormat?: ResponseFormat;
 }
 
 /** Why generation ended: `stop` = EOS or a stop string, `length` = maxTokens or the context limit. */
@@ -57,6 +72,8 @@ export type FinishReason = GenerationFinish | 'tool_calls';
 export interface StreamPiece {
   text: string;
   tokenId?: number;
+  /** With `logprobs` requested: this token's (absent for the stop token). */
+  logprob?: TokenLogprob;
 }
 
 export interface GenerationResult {
@@ -64,6 +81,8 @@ export interface GenerationResult {
   finishReason: GenerationFinish;
   promptTokens: number;
   completionTokens: number;
+  /** With `logprobs` requested: one entry per generated token (the stop token excluded). */
+  logprobs?: TokenLogprob[];
 }
 
 /**

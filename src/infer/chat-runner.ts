@@ -29,6 +29,8 @@ import {
 } from './chat-engine.js';
 import { checkInputLength, type InputName, newTokenBudget, resolveMaxModelLen } from './context-limit.js';
 import { IncrementalDecoder } from './incremental-decoder.js';
+import { RequestProcessing } from './logit-processors.js';
+import type { TokenLogprob } from './logprobs.js';
 import { StopStringFilter } from './stop-strings.js';
 
 /** LLaMA-Factory's model/data/generating arguments that an inference engine reads (same names). */
@@ -196,13 +198,29 @@ export class ChatRunner {
     const filters = Array.from({ length: n }, () => new StopStringFilter(opts.stop));
     const texts = Array.from({ length: n }, () => '');
     const stopped = Array.from({ length: n }, () => false);
-    const emit = (row: number, text: string, tokenId?: number) => {
+    // Penalties, the JSON grammar and logprobs run on the logits before sampling (null: plain sampling).
+    const processing = RequestProcessing.create(
+      opts,
+      n,
+      this.model.config.vocabSize,
+      promptIds,
+      this.tokenizer,
+      stopIds,
+      g.repetition_penalty,
+    );
+    const logprobs: TokenLogprob[][] = Array.from({ length: n }, () => []);
+    const emit = (row: number, text: string, tokenId?: number, logprob?: TokenLogprob) => {
       if (stopped[row]) return;
       const check = (filters[row] as StopStringFilter).push(text);
       if (check.stopped) stopped[row] = true;
       texts[row] += check.text;
-      if (sink && (check.text || tokenId !== undefined))
-        sink(row, tokenId === undefined ? { text: check.text } : { text: check.text, tokenId });
+      if (logprob) logprobs[row]?.push(logprob);
+      if (sink && (check.text || tokenId !== undefined)) {
+        const piece: StreamPiece = { text: check.text };
+        if (tokenId !== undefined) piece.tokenId = tokenId;
+        if (logprob) piece.logprob = logprob;
+        sink(row, piece);
+      }
     };
     // A request aborted while it waited for the model never starts.
     if (control && Atomics.load(control, 0) === CONTROL_ABORT) throw abortError();
@@ -215,7 +233,9 @@ export class ChatRunner {
         temperature: doSample ? temperature : 1,
         topP: doSample ? (opts.topP ?? g.top_p) : 1,
         topK: doSample ? g.top_k : 0,
-        repetitionPenalty: g.repetition_penalty,
+        // With request processing the penalty is applied there (before logprobs are read), not by the sampler.
+        repetitionPenalty: processing ? 1 : g.repetition_penalty,
+        ...(processing ? { processLogits: processing.process } : {}),
         stop: stopIds,
         ...(opts.seed === undefined ? {} : { seed: opts.seed }),
         ...(control
@@ -231,8 +251,9 @@ export class ChatRunner {
           const signal = control ? Atomics.load(control, 0) : CONTROL_RUN;
           if (signal === CONTROL_ABORT) aborted = true;
           if (signal !== CONTROL_RUN) return false;
+          const logprob = processing?.accept(token, row);
           // The stop token ends the row; it counts as a completion token but is not text (HF's decode skips it).
-          emit(row, stopSet.has(token) ? '' : (decoders[row] as IncrementalDecoder).push(token), token);
+          emit(row, stopSet.has(token) ? '' : (decoders[row] as IncrementalDecoder).push(token), token, logprob);
           return stopped[row] ? false : undefined;
         },
       },
@@ -247,12 +268,14 @@ export class ChatRunner {
       }
       const reason = result.finishReasons[row];
       const finishReason: GenerationFinish = reason === 'length' && !stopped[row] ? 'length' : 'stop';
-      return {
+      const out: GenerationResult = {
         text: texts[row] as string,
         finishReason,
         promptTokens: promptIds.length,
         completionTokens: tokens.length,
       };
+      if (opts.logprobs !== undefined) out.logprobs = logprobs[row] as TokenLogprob[];
+      return out;
     });
   }
 

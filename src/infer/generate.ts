@@ -25,6 +25,11 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   /** Called after every decoding step with that step's next-token logits [B, V] (tests, scoring). */
   onStepLogits?: (logits: Float32Array, step: number) => void;
   /**
+   * Rewrites each step's next-token logits [B, V] (a copy) in place before sampling: per-request penalties and
+   * grammar masks (logit-processors.ts). onToken then sees that step's tokens chosen from the rewritten logits.
+   */
+  processLogits?: (logits: Float32Array, step: number) => void;
+  /**
    * Stops all rows when aborted (API clients that disconnect); read before every prefill chunk and decoding step.
    * Anything with `aborted` works, e.g. a view of a control word shared with another thread.
    */
@@ -150,8 +155,15 @@ export function generate(
       }
       if (options.onStepLogits) options.onStepLogits(logits.toFloat32Array(), step);
       const uniforms = Float32Array.from({ length: b }, () => draws.next());
-      const next = selectNextTokens(logits, history, uniforms, sampling);
-      logits.dispose();
+      let scores = logits;
+      if (options.processLogits) {
+        const data = logits.toFloat32Array();
+        options.processLogits(data, step);
+        scores = Tensor.from(data, logits.shape);
+        logits.dispose();
+      }
+      const next = selectNextTokens(scores, history, uniforms, sampling);
+      scores.dispose();
       for (let r = 0; r < b; r++) {
         if (finish[r]) continue;
         const id = next[r] as number;

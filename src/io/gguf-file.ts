@@ -181,17 +181,8 @@ export class GgufFile {
     return this.tensors.find((t) => t.name === name);
   }
 
-  /** The tensor's values as float32, decoded from its ggml type. */
-  readFloat32(entry: GgufTensorEntry): Float32Array {
-    const typeName = ggmlTypeName(entry.type);
-    if (typeName === null)
-      throw new FormatError(
-        this.path,
-        entry.name,
-        `ggml type ${entry.type} is not read (F32, F16, BF16, Q4_0, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K are): ` +
-          'requantize the file with llama-quantize to one of those',
-      );
-    const n = entry.shape.reduce((a, d) => a * d, 1);
+  /** The tensor's stored bytes (its ggml blocks, as the file holds them). */
+  readBytes(entry: GgufTensorEntry): Uint8Array {
     const bytes = new Uint8Array(tensorByteLength(entry));
     const fd = openSync(this.path, 'r');
     try {
@@ -205,6 +196,21 @@ export class GgufFile {
     } finally {
       closeSync(fd);
     }
+    return bytes;
+  }
+
+  /** The tensor's values as float32, decoded from its ggml type. */
+  readFloat32(entry: GgufTensorEntry): Float32Array {
+    const typeName = ggmlTypeName(entry.type);
+    if (typeName === null)
+      throw new FormatError(
+        this.path,
+        entry.name,
+        `ggml type ${entry.type} is not read (F32, F16, BF16, Q4_0, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K are): ` +
+          'requantize the file with llama-quantize to one of those',
+      );
+    const n = entry.shape.reduce((a, d) => a * d, 1);
+    const bytes = this.readBytes(entry);
     if (typeName === 'F32') return new Float32Array(bytes.buffer);
     if (typeName === 'F16' || typeName === 'BF16') {
       const t = Tensor.from(new Float32Array(n), [n], typeName === 'F16' ? 'f16' : 'bf16');

@@ -4,8 +4,9 @@
  * tensor llama.cpp names for it, q_proj/k_proj rows (and biases) of `llama` put back from llama.cpp's interleaved
  * RoPE order into HF's rotate-half order (the inverse of convert_hf_to_gguf's permute).
  */
+import type { GgmlQuantType } from '../engine/quant/quantized-matrix.js';
 import { FormatError } from './errors.js';
-import type { GgufFile, GgufMetadataValue } from './gguf-file.js';
+import { type GgufFile, type GgufMetadataValue, ggmlTypeName } from './gguf-file.js';
 import { type ModelConfig, parseModelConfig } from './model-config.js';
 
 const ARCHITECTURE: Record<string, string> = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM' };
@@ -104,6 +105,57 @@ export function unpermuteRows(values: Float32Array, heads: number, inner: number
         out.set(values.subarray(from, from + inner), (h * d + k * (d / 2) + j) * inner);
       }
   return out;
+}
+
+/** unpermuteRows on stored bytes: rows of `rowBytes` bytes each (whole ggml blocks), moved as units. */
+export function unpermuteRowBytes(bytes: Uint8Array, heads: number, rowBytes: number): Uint8Array {
+  const d = bytes.length / rowBytes / heads;
+  const out = new Uint8Array(bytes.length);
+  for (let h = 0; h < heads; h++)
+    for (let j = 0; j < d / 2; j++)
+      for (let k = 0; k < 2; k++) {
+        const from = (h * d + 2 * j + k) * rowBytes;
+        out.set(bytes.subarray(from, from + rowBytes), (h * d + k * (d / 2) + j) * rowBytes);
+      }
+  return out;
+}
+
+/** The ggml block types a projection stays quantized in (the types the integer-dot kernels read). */
+const KEPT_BLOCK_TYPES: Record<string, GgmlQuantType> = {
+  Q8_0: 'q8_0',
+  Q4_0: 'q4_0',
+  Q5_0: 'q5_0',
+  Q5_1: 'q5_1',
+  Q4_K: 'q4_k',
+  Q5_K: 'q5_k',
+  Q6_K: 'q6_k',
+};
+
+/**
+ * The stored blocks of the HF weight `hfName` [out, in] when `file` keeps it in a type the quantized kernels read
+ * (q/k rows put back in HF order), else null (read it as float32 with ggufParameter).
+ */
+export function ggufQuantizedWeight(
+  file: GgufFile,
+  config: ModelConfig,
+  hfName: string,
+  shape: readonly [number, number],
+): { type: GgmlQuantType; blocks: Uint8Array } | null {
+  const name = ggufNameOf(hfName, config.tieWordEmbeddings);
+  const entry = name === null ? undefined : file.tensor(name);
+  const typeName = entry ? ggmlTypeName(entry.type) : null;
+  const type = typeName ? KEPT_BLOCK_TYPES[typeName] : undefined;
+  if (!entry || !type) return null;
+  if (entry.shape.length !== 2 || entry.shape[0] !== shape[0] || entry.shape[1] !== shape[1])
+    throw new FormatError(file.path, entry.name, `is [${entry.shape}], the model config implies [${shape}]`);
+  const blocks = file.readBytes(entry);
+  if (ggufArchitecture(file) !== 'llama') return { type, blocks };
+  const rowBytes = blocks.length / shape[0];
+  if (/self_attn\.q_proj\.weight$/.test(hfName))
+    return { type, blocks: unpermuteRowBytes(blocks, config.numAttentionHeads, rowBytes) };
+  if (/self_attn\.k_proj\.weight$/.test(hfName))
+    return { type, blocks: unpermuteRowBytes(blocks, config.numKeyValueHeads, rowBytes) };
+  return { type, blocks };
 }
 
 /** The float32 values of the HF parameter `hfName` (shape `shape`) stored in `file`. */

@@ -6,7 +6,6 @@
 import { Generator, kaimingUniform_, keep, scope, Tensor } from '../engine/index.js';
 import {
   isTargetModule,
-  LLAMA_LINEAR_MODULES,
   LoraAdapter,
   type LoraConfig,
   loraConfig,
@@ -17,7 +16,8 @@ import {
 import { Linear } from '../nn/linear.js';
 import { LoraLinear, rowNorms } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
-import type { CausalLMModule } from './family.js';
+import { type CausalLMModule, headPathOf } from './family.js';
+import { allLinearModuleNames } from './lora-targets.js';
 import { copyInto, findParameter, moduleAt, parentAndName } from './parameters.js';
 import { applyPissa, pissaInitName, pissaIterationsOf, savePissaAdapter } from './pissa.js';
 import { freezeAll } from './training-modes.js';
@@ -76,7 +76,7 @@ export class Adapters {
       o.targetModules === undefined ||
       o.targetModules === 'all' ||
       (o.targetModules.length === 1 && o.targetModules[0] === 'all')
-        ? LLAMA_LINEAR_MODULES
+        ? [...(this.module.linearModuleNames ?? allLinearModuleNames(this.module, headPathOf(this.module)))]
         : [...o.targetModules];
     const cfg = loraConfig({
       r: o.r,
@@ -114,7 +114,7 @@ export class Adapters {
     });
     if (wrapped === 0)
       throw new Error(
-        `lora_target ${JSON.stringify(targets)} matches no linear layer (layers: ${LLAMA_LINEAR_MODULES.join(', ')})`,
+        `lora_target ${JSON.stringify(targets)} matches no linear layer (layers: ${allLinearModuleNames(this.module).join(', ')})`,
       );
     this.keepModulesToSaveOriginals(cfg);
     this.enableModulesToSave(cfg);
@@ -326,14 +326,15 @@ export class Adapters {
     this.modulesToSaveOriginals.clear();
   }
 
-  /** Wraps every targeted Linear (not the output head) in a LoraLinear; returns how many. */
+  /** Wraps every targeted Linear but the top-level one (the head: lm_head, InternLM2's output); returns how many. */
   private wrapLinears(
     cfg: LoraConfig,
     factors: (base: Linear, rank: number, path: string) => [Tensor, Tensor, Tensor?],
   ): number {
     let count = 0;
+    const head = headPathOf(this.module);
     for (const [path, m] of [...this.module.namedModules()]) {
-      if (!(m instanceof Linear) || path === 'lm_head' || path.endsWith('.lora_A') || path.endsWith('.lora_B'))
+      if (!(m instanceof Linear) || !path.includes('.') || path === head || path.endsWith('.lora_A') || path.endsWith('.lora_B'))
         continue;
       if (!isTargetModule(cfg, path)) continue;
       const { r, scaling } = loraParamsFor(cfg, path);

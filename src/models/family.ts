@@ -45,6 +45,8 @@ export interface ForwardContext {
   cache?: KVCache;
   /** RoPE inverse frequencies for this pass (computed once per forward, shared by every layer). */
   rope: RopeFrequencies;
+  /** LongLoRA's S²-Attn for this pass (a training forward of a model with shift_attn; models/shift-attention.ts). */
+  shiftAttention?: boolean;
 }
 
 /** `model`: embeddings, decoder layers, final norm. */
@@ -54,6 +56,8 @@ export interface DecoderStack extends Module {
   gradientCheckpointing: boolean;
   /** The dropout stream, rewound by checkpointed layers that draw random numbers (LoRA dropout). */
   rng?: Generator;
+  /** Train with LongLoRA's shifted sparse attention (shift_attn); applies to training-mode forwards only. */
+  shiftAttention?: boolean;
   /** RoPE frequencies for positions up to maxPosition. */
   ropeFrequencies(maxPosition: number): RopeFrequencies;
   /** inputIds i32 [B, T] -> final hidden states [B, T, C] */
@@ -68,6 +72,26 @@ export interface CausalLMModule extends Module {
   forward(inputIds: Tensor, ctx: ForwardContext): Tensor;
   /** hidden [..., C] -> logits [..., V] (generation computes the head for the last position only). */
   head(hidden: Tensor): Tensor;
+  /**
+   * The weight [V, C] with logits = hidden @ W^T for the fused loss: absent or undefined = lm_head's own weight when
+   * it is a plain projection; null = head() does more (Gemma 2's soft-capping), so losses go through the logits.
+   */
+  fusedHeadWeight?(): Tensor | null | undefined;
+  /**
+   * A mixture-of-experts family's router_aux_loss_coef x load-balancing loss of the last forward, as a scalar node
+   * over `anchor` (that forward's final hidden state or logits), `weight` times (1 for a mean loss, the counted
+   * tokens for a summed one); null when the model adds none (models/moe.ts).
+   */
+  routerAuxLoss?(anchor: Tensor, weight: number): Tensor | null;
+  /** The output head's module path when it is not `lm_head` (ChatGLM's `transformer.output_layer`). */
+  readonly headPath?: string;
+  /** The layers' Linear names LoRA's `all` targets when they are not Llama's (q_proj ... down_proj). */
+  readonly linearModuleNames?: readonly string[];
+}
+
+/** The output head's module path: LoRA's `all` skips it, the fused loss reads its weight. */
+export function headPathOf(module: CausalLMModule): string {
+  return module.headPath ?? 'lm_head';
 }
 
 export interface ModelFamily {
@@ -77,4 +101,6 @@ export interface ModelFamily {
   readonly architectures: readonly string[];
   /** The module tree for `config`, every parameter taken from `weights` by its HF path. */
   build(config: ModelConfig, weights: WeightSource): CausalLMModule;
+  /** Every parameter a checkpoint holds, HF name -> shape; absent = the Llama layout (io/model-config.ts). */
+  expectedParameters?(config: ModelConfig): Map<string, number[]>;
 }

@@ -3,6 +3,7 @@
  * through the fused linear cross-entropy, per-token log-probs for preference losses, and the last hidden state.
  */
 import {
+  add,
   crossEntropy,
   linearCrossEntropy,
   matmul,
@@ -16,7 +17,8 @@ import {
 } from '../engine/index.js';
 import { Linear } from '../nn/linear.js';
 import { LoraLinear } from '../nn/lora-linear.js';
-import type { CausalLMModule, ForwardContext } from './family.js';
+import { type CausalLMModule, type ForwardContext, headPathOf } from './family.js';
+import { moduleAt as moduleAtPath } from './parameters.js';
 import { type TokenBatch, toTokenTensor } from './token-batch.js';
 
 export interface ForwardInput {
@@ -72,10 +74,9 @@ export function forward(module: CausalLMModule, input: ForwardInput | LossOnlyIn
   const logits = module.forward(ids, ctx);
   if (input.labels === undefined) return { logits };
   const shifted = shiftedLabels(input.labels, b, t);
-  const loss = crossEntropy(logits.reshape([b * t, module.cfg.vocabSize]), shifted, {
-    reduction: input.lossReduction ?? 'mean',
-  });
-  return { logits, loss };
+  const reduction = input.lossReduction ?? 'mean';
+  const loss = crossEntropy(logits.reshape([b * t, module.cfg.vocabSize]), shifted, { reduction });
+  return { logits, loss: withRouterAuxLoss(module, loss, logits, shifted, reduction) };
 }
 
 /** The loss of LossOnlyInput: the last hidden state [B*T, C] and the head weight [V, C] into linearCrossEntropy. */
@@ -90,7 +91,27 @@ function fusedLoss(module: CausalLMModule, input: LossOnlyInput): Tensor {
   const shifted = shiftedLabels(input.labels, b, t);
   const hidden = module.model.forward(ids, ctx);
   // A tied head's weight is the embedding matrix itself: autograd adds this gradient to the lookup's.
-  return linearCrossEntropy(hidden.reshape([b * t, module.cfg.hiddenSize]), weight, shifted, { reduction });
+  const loss = linearCrossEntropy(hidden.reshape([b * t, module.cfg.hiddenSize]), weight, shifted, { reduction });
+  return withRouterAuxLoss(module, loss, hidden, shifted, reduction);
+}
+
+/**
+ * The loss plus an MoE model's router_aux_loss_coef x load-balancing loss, as HF's MoE causal LMs add it when
+ * output_router_logits. A summed loss gets the aux term times its counted tokens, so once the trainer divides by the
+ * accumulated batch's tokens the aux term is the token-weighted mean over the micro-batches.
+ */
+function withRouterAuxLoss(
+  module: CausalLMModule,
+  loss: Tensor,
+  anchor: Tensor,
+  shifted: Tensor,
+  reduction: 'mean' | 'sum',
+): Tensor {
+  if (!module.routerAuxLoss) return loss;
+  let weight = 1;
+  if (reduction === 'sum') weight = shifted.toInt32Array().reduce((n, y) => (y === -100 ? n : n + 1), 0);
+  const aux = module.routerAuxLoss(anchor, weight);
+  return aux ? add(loss, aux) : loss;
 }
 
 /**
@@ -131,7 +152,9 @@ export function hiddenStates(module: CausalLMModule, input: PassInput): Tensor {
 
 /** The head's weight when the head is a plain bias-free projection (a live LoRA head needs the logits path). */
 function fusableHeadWeight(module: CausalLMModule): Tensor | null {
-  const head = module.child('lm_head');
+  const own = module.fusedHeadWeight?.();
+  if (own !== undefined) return own;
+  const head = moduleAtPath(module, headPathOf(module));
   const linear = head instanceof LoraLinear ? (head.enabled ? null : head.base) : head;
   return linear instanceof Linear && !linear.bias ? linear.weight : null;
 }

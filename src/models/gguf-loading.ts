@@ -1,11 +1,13 @@
 /**
- * A CausalLM from a GGUF file (llama.cpp's, Ollama's or lmforge's own): the config its metadata implies, every
- * tensor decoded to float32 (or stored as `dtype`) from its ggml type, q/k rows back in HF order. The tokenizer comes
+ * A CausalLM from a GGUF file (llama.cpp's, Ollama's or lmforge's own): the config its metadata implies, q/k rows back
+ * in HF order. Decoder projections stored as Q8_0 / Q4_0 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K stay in their blocks (a frozen
+ * quantized base: it decodes with integer dots and trains through LoRA); every other tensor is decoded to float32
+ * (or stored as `dtype`). The tokenizer comes
  * from the same file's metadata (tokenizer/gguf-tokenizer.ts).
  */
-import { keep, setThreads, Tensor } from '../engine/index.js';
+import { keep, QuantizedMatrix, setThreads, Tensor } from '../engine/index.js';
 import { GgufFile } from '../io/gguf-file.js';
-import { ggufModelConfig, ggufParameter } from '../io/gguf-model.js';
+import { ggufModelConfig, ggufParameter, ggufQuantizedWeight } from '../io/gguf-model.js';
 import type { WeightSource } from './family.js';
 import { CausalLM } from './model.js';
 import { buildModule } from './registry.js';
@@ -21,6 +23,7 @@ export interface GgufLoadOptions {
   trainable?: boolean;
   threads?: number;
   quantization?: unknown;
+  dequantizeBase?: boolean;
 }
 
 export function loadGgufModel(path: string, options: GgufLoadOptions = {}): CausalLM {
@@ -41,6 +44,11 @@ export function loadGgufModel(path: string, options: GgufLoadOptions = {}): Caus
     stored.name = name;
     return keep(stored);
   };
+  if (!options.dequantizeBase)
+    weights.projection = (name, shape) => {
+      const stored = ggufQuantizedWeight(file, config, name, shape);
+      return stored ? QuantizedMatrix.fromGgml(stored.type, shape[0], shape[1], stored.blocks) : weights(name, shape);
+    };
   const module = buildModule(config, weights);
   const generationConfig: Record<string, unknown> = {};
   if (config.raw.bos_token_id !== undefined) generationConfig.bos_token_id = config.raw.bos_token_id;

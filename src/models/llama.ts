@@ -33,6 +33,7 @@ import {
   projectionLayer,
   type WeightSource,
 } from './family.js';
+import { shiftedSparseAttention } from './shift-attention.js';
 
 /** Anything with forward(x): a Linear, or a LoraLinear wrapped around one. */
 interface Projection {
@@ -45,8 +46,17 @@ interface Projection {
  */
 export interface DecoderParts {
   norm(weight: Tensor, eps: number): RMSNorm;
-  mlp(cfg: ModelConfig, w: WeightSource, prefix: string): Module & Projection;
+  /** Layer `layerIndex`'s MLP at `prefix` (`model.layers.{i}.{mlpName}`). */
+  mlp(cfg: ModelConfig, w: WeightSource, prefix: string, layerIndex: number): Module & Projection;
   embedScale(cfg: ModelConfig): number;
+  /** The MLP's module name in a layer (default `mlp`; Mixtral's sparse block is `block_sparse_moe`). */
+  mlpName?: string;
+  /** Called as each forward pass starts, before the first layer (the MoE router statistics reset here). */
+  beginForward?(inputIds: Tensor, ctx: ForwardContext): void;
+  /** Rotary embedding of q or k [B, T, H, D] (GLM's partial interleaved one); absent: Llama's rope. */
+  rotary?(cfg: ModelConfig, x: Tensor, ctx: ForwardContext): Tensor;
+  /** The frequencies `rotary` reads from ctx.rope; absent: Llama's over the whole head. */
+  ropeFrequencies?(cfg: ModelConfig, maxPosition: number): RopeFrequencies;
 }
 
 /**
@@ -55,7 +65,7 @@ export interface DecoderParts {
  * tensors stay in the graph for their shapes; without this a step's scope keeps them to its end, ~18% of a Llama
  * layer's activations (PyTorch frees them by reference count).
  */
-function releaseActivations(tensors: readonly Tensor[]): void {
+export function releaseActivations(tensors: readonly Tensor[]): void {
   for (const t of tensors) t.releaseValues();
 }
 
@@ -72,6 +82,7 @@ class Attention extends Module {
     readonly layerIndex: number,
     w: WeightSource,
     prefix: string,
+    private readonly parts: DecoderParts = LLAMA_PARTS,
   ) {
     super();
     const sw = cfg.slidingWindow;
@@ -105,8 +116,9 @@ class Attention extends Module {
       kIn = (this.child('k_norm') as RMSNorm).forward(kIn);
       preRope.push(qIn, kIn);
     }
-    const q = rope(qIn, ctx.positionIds, ctx.rope);
-    const k = rope(kIn, ctx.positionIds, ctx.rope);
+    const rotary = this.parts.rotary;
+    const q = rotary ? rotary(this.cfg, qIn, ctx) : rope(qIn, ctx.positionIds, ctx.rope);
+    const k = rotary ? rotary(this.cfg, kIn, ctx) : rope(kIn, ctx.positionIds, ctx.rope);
     releaseActivations(preRope);
     // The window is over absolute key indices (cache slots, left padding included), as HF's mask over
     // cache_position. The cache keeps every key of a windowed layer (HF's DynamicCache does too, and only masks):
@@ -120,6 +132,9 @@ class Attention extends Module {
         queryOffset: ctx.cache.length,
         ...window,
       });
+    } else if (ctx.shiftAttention) {
+      if (ctx.segmentIds) throw new Error('shift_attn cannot attend within packed sequences; turn off neat_packing');
+      out = shiftedSparseAttention(q, k, v, ctx.keyMask);
     } else {
       out = attention(q, k, v, { keyMask: ctx.keyMask, segmentIds: ctx.segmentIds, ...window });
     }
@@ -162,13 +177,16 @@ export class DecoderLayer extends Module {
       'input_layernorm',
       parts.norm(w(`${prefix}.input_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
     );
-    this.registerModule('self_attn', new Attention(cfg, index, w, `${prefix}.self_attn`));
+    this.registerModule('self_attn', new Attention(cfg, index, w, `${prefix}.self_attn`, parts));
     this.registerModule(
       'post_attention_layernorm',
       parts.norm(w(`${prefix}.post_attention_layernorm.weight`, [cfg.hiddenSize]), cfg.rmsNormEps),
     );
-    this.registerModule('mlp', parts.mlp(cfg, w, `${prefix}.mlp`));
+    this.mlpName = parts.mlpName ?? 'mlp';
+    this.registerModule(this.mlpName, parts.mlp(cfg, w, `${prefix}.${this.mlpName}`, index));
   }
+
+  private readonly mlpName: string;
 
   /** h [B, T, C] -> h + attn(norm(h)), then + mlp(norm(.)) */
   forward(h: Tensor, ctx: ForwardContext): Tensor {
@@ -178,7 +196,7 @@ export class DecoderLayer extends Module {
     );
     const h1 = add(h, attn);
     releaseActivations([attn]);
-    const mlp = projection(this, 'mlp').forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
+    const mlp = projection(this, this.mlpName).forward((this.child('post_attention_layernorm') as RMSNorm).forward(h1));
     const out = add(h1, mlp);
     releaseActivations([mlp]);
     return out;
@@ -192,17 +210,21 @@ export class LlamaModel extends Module implements DecoderStack {
   gradientCheckpointing = false;
   /** Rewound by checkpointed layers that draw random numbers (LoRA dropout). */
   rng?: Generator;
+  /** LongLoRA's S²-Attn in training-mode forwards (shift_attn). */
+  shiftAttention = false;
 
   /** Gemma's sqrt(hidden_size) (1 for Llama). */
   private readonly embedScale: number;
+  private readonly beginForward: DecoderParts['beginForward'];
 
   constructor(
     readonly cfg: ModelConfig,
     w: WeightSource,
-    parts: DecoderParts = LLAMA_PARTS,
+    private readonly parts: DecoderParts = LLAMA_PARTS,
   ) {
     super();
     this.embedScale = parts.embedScale(cfg);
+    this.beginForward = parts.beginForward;
     this.registerModule(
       'embed_tokens',
       new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), cfg.padTokenId),
@@ -218,30 +240,51 @@ export class LlamaModel extends Module implements DecoderStack {
 
   /** RoPE frequencies for positions up to maxPosition (dynamic NTK rescales past the original length). */
   ropeFrequencies(maxPosition: number): RopeFrequencies {
+    if (this.parts.ropeFrequencies) return this.parts.ropeFrequencies(this.cfg, maxPosition);
     return ropeInvFreq(ropeConfigOf(this.cfg), this.cfg.headDim, maxPosition + 1);
   }
 
   /** inputIds i32 [B, T] -> final hidden states [B, T, C] */
-  forward(inputIds: Tensor, ctx: ForwardContext): Tensor {
+  forward(inputIds: Tensor, context: ForwardContext): Tensor {
+    const ctx = this.shiftAttention && this.training && !context.cache ? { ...context, shiftAttention: true } : context;
+    this.beginForward?.(inputIds, ctx);
     let h = this.embedTokens.forward(inputIds);
     if (this.embedScale !== 1) h = scale(h, this.embedScale);
-    // Without a tape no activation outlives its layer: each layer's are freed as it ends, so an inference forward
-    // holds one layer's activations instead of every layer's (a 512-token SmolLM2 forward: ~15 MB, not ~450 MB).
-    const taping = isGradEnabled() && (h.requiresGrad || this.parameters().some((p) => p.requiresGrad));
-    for (const layer of this.layers) {
-      const input = h;
-      if (!taping) {
-        h = scope(() => layer.forward(input, ctx));
-        input.dispose();
-        continue;
-      }
-      const useCheckpoint = this.gradientCheckpointing && !ctx.cache;
-      h = useCheckpoint
-        ? checkpoint((x) => layer.forward(x, ctx), h, layer.parameters(), this.rng)
-        : layer.forward(h, ctx);
-    }
-    return (this.child('norm') as RMSNorm).forward(h);
+    return (this.child('norm') as RMSNorm).forward(forwardLayers(this, this.layers, h, ctx));
   }
+}
+
+/** A decoder layer as forwardLayers runs it. */
+export interface ResidualLayer extends Module {
+  forward(h: Tensor, ctx: ForwardContext): Tensor;
+}
+
+/**
+ * h [B, T, C] through every layer, as each family's stack runs them: freed layer by layer without a tape,
+ * checkpointed when the stack asks for it.
+ */
+export function forwardLayers(
+  stack: Module & { gradientCheckpointing: boolean; rng?: Generator },
+  layers: readonly ResidualLayer[],
+  h: Tensor,
+  ctx: ForwardContext,
+): Tensor {
+  // Without a tape no activation outlives its layer: each layer's are freed as it ends, so an inference forward
+  // holds one layer's activations instead of every layer's (a 512-token SmolLM2 forward: ~15 MB, not ~450 MB).
+  const taping = isGradEnabled() && (h.requiresGrad || stack.parameters().some((p) => p.requiresGrad));
+  for (const layer of layers) {
+    const input = h;
+    if (!taping) {
+      h = scope(() => layer.forward(input, ctx));
+      input.dispose();
+      continue;
+    }
+    const useCheckpoint = stack.gradientCheckpointing && !ctx.cache;
+    h = useCheckpoint
+      ? checkpoint((x) => layer.forward(x, ctx), h, layer.parameters(), stack.rng)
+      : layer.forward(h, ctx);
+  }
+  return h;
 }
 
 /** An indexable list of modules named 0, 1, 2, ... (torch.nn.ModuleList). */

@@ -4,18 +4,13 @@ import { join } from 'node:path';
 import { fill_, Generator, keep, normal_, QuantizedMatrix, setThreads, Tensor } from '../engine/index.js';
 import { bnbParameterShapes, bnbQuantizationOf, readBnbWeight } from '../io/bnb-checkpoint.js';
 import { CheckpointReader } from '../io/checkpoint.js';
-import {
-  expectedParameters,
-  isIgnorableCheckpointTensor,
-  type ModelConfig,
-  readModelConfig,
-} from '../io/model-config.js';
+import { isIgnorableCheckpointTensor, type ModelConfig, readModelConfig } from '../io/model-config.js';
 import { checkParameters, formatParameterReport } from '../io/param-check.js';
 import type { WeightSource } from './family.js';
 import { isGgufPath, loadGgufModel } from './gguf-loading.js';
 import { CausalLM } from './model.js';
 import { type QuantizationOptions, quantizeProjections } from './quantization.js';
-import { buildModule } from './registry.js';
+import { buildModule, expectedParametersOf } from './registry.js';
 import { EMBEDDING_NAME, LM_HEAD_NAME, noisyMeanResize } from './resize-vocab.js';
 
 export interface LoadModelOptions {
@@ -41,6 +36,11 @@ export interface LoadModelOptions {
    * new rows are the old rows' mean plus noise (models/resize-vocab.ts). Ignored when the model already has as many.
    */
   resizeVocabTo?: number;
+  /**
+   * A GGUF file's Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K projections decoded to float weights instead of kept in their blocks
+   * (export merges adapters into them). Without it they stay quantized: a frozen base that trains only through LoRA.
+   */
+  dequantizeBase?: boolean;
 }
 
 /** Loads a HF checkpoint folder (config.json + safetensors) or a GGUF file, optionally with PEFT adapters. */
@@ -54,7 +54,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const reader = CheckpointReader.open(dir);
   const resizeGen = new Generator(42);
   try {
-    const expected = expectedParameters(config);
+    const expected = expectedParametersOf(config);
     // A bitsandbytes checkpoint keeps its projections quantized; quantization_bit does not apply to it (as in
     // LLaMA-Factory, which ignores it for pre-quantized models).
     const prequantized = bnbQuantizationOf(config, dir);

@@ -3,6 +3,7 @@ import type { FinishReason, GenerationResult, ToolCall } from '../infer/chat-eng
 import { truncateAtStop } from '../infer/stop-strings.js';
 import { type ChatRequest, parseChatRequest } from './chat-request.js';
 import { requireGenerator, type ServerContext } from './context.js';
+import { chatLogprobs } from './logprobs-format.js';
 import type { ReleaseSlot } from './request-queue.js';
 import { newId, unixSeconds } from './sse.js';
 import { streamGeneration } from './stream-generation.js';
@@ -28,6 +29,7 @@ export async function chatCompletions(ctx: ServerContext, body: unknown, signal:
 }
 
 function chatResponse(ctx: ServerContext, req: ChatRequest, results: GenerationResult[]) {
+  const wantLogprobs = req.options.logprobs !== undefined;
   const choices = results.map((r, index) => {
     // The engine should honour stop strings itself; cutting again guarantees it.
     const cut = truncateAtStop(r.text, req.options.stop);
@@ -42,7 +44,7 @@ function chatResponse(ctx: ServerContext, req: ChatRequest, results: GenerationR
       };
       finish = 'tool_calls';
     }
-    return { index, message, finish_reason: finish, logprobs: null };
+    return { index, message, finish_reason: finish, logprobs: chatLogprobs(wantLogprobs, r.logprobs) };
   });
   const promptTokens = results[0]?.promptTokens ?? 0;
   const completionTokens = results.reduce((s, r) => s + r.completionTokens, 0);
@@ -73,15 +75,16 @@ function streamChat(
       choices,
       ...(usage ? { usage } : {}),
     });
-  const choice = (delta: Record<string, unknown>, finish: FinishReason | null) => [
-    { index: 0, delta, finish_reason: finish, logprobs: null },
+  const wantLogprobs = req.options.logprobs !== undefined;
+  const choice = (delta: Record<string, unknown>, finish: FinishReason | null, logprobs: unknown = null) => [
+    { index: 0, delta, finish_reason: finish, logprobs },
   ];
   return streamGeneration(
     (abort) => ctx.engine.streamChat(req.messages, req.options, abort),
     req.options.stop,
     {
       opening: () => [chunk(choice({ role: 'assistant', content: '' }, null))],
-      content: (text) => chunk(choice({ content: text }, null)),
+      content: (text, logprobs) => chunk(choice({ content: text }, null, chatLogprobs(wantLogprobs, logprobs))),
       closing: (finish, result) => {
         const events = [chunk(choice({}, finish))];
         if (req.includeUsage) {

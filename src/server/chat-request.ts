@@ -6,8 +6,10 @@
  */
 
 import type { GenerationOptions, Message, ToolDefinition } from '../infer/chat-engine.js';
+import { MAX_TOP_LOGPROBS } from '../infer/logprobs.js';
 import { pythonJsonText } from '../util/python-json.js';
 import { invalidRequest } from './errors.js';
+import { parseResponseFormat } from './response-format.js';
 import {
   describe,
   fieldError,
@@ -19,6 +21,7 @@ import {
   refuseUnsupported,
   requireObject,
   requireString,
+  streamIncludeUsage,
 } from './validate.js';
 
 /** The most choices one request may ask for: each costs a full generation. */
@@ -38,11 +41,10 @@ type OpenAiRole = (typeof OPENAI_ROLES)[number];
 export function parseChatRequest(raw: unknown): ChatRequest {
   const body = requireObject(raw, null);
   const model = requireString(body, 'model');
-  refuseUnsupported(body, ['logprobs', 'top_logprobs', 'logit_bias', 'audio', 'prediction']);
+  refuseUnsupported(body, ['logit_bias', 'audio', 'prediction']);
   const { system, messages } = parseMessages(body.messages);
   const tools = parseTools(body);
   const stream = optionalBoolean(body, 'stream') ?? false;
-  const streamOptions = body.stream_options == null ? undefined : requireObject(body.stream_options, 'stream_options');
   const n = optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1;
   if (stream && n > 1) throw invalidRequest('Cannot stream multiple responses: use n = 1 with stream.', 'n');
   if (stream && tools) throw invalidRequest('Cannot stream function calls: leave out stream or tools.', 'stream');
@@ -52,13 +54,26 @@ export function parseChatRequest(raw: unknown): ChatRequest {
   if (doSample === false) options.temperature = 0;
   if (tools) options.tools = tools;
   if (system !== undefined) options.system = system;
+  const logprobs = parseLogprobs(body);
+  if (logprobs !== undefined) options.logprobs = logprobs;
+  const responseFormat = parseResponseFormat(body);
+  if (responseFormat) options.responseFormat = responseFormat;
   return {
     model,
     messages,
     stream,
-    includeUsage: streamOptions ? optionalBoolean(streamOptions, 'include_usage') === true : false,
+    includeUsage: streamIncludeUsage(body),
     options,
   };
+}
+
+/** `logprobs: true` with `top_logprobs` alternatives (0..20) -> the engine's count; undefined when off. */
+function parseLogprobs(body: Json): number | undefined {
+  const on = optionalBoolean(body, 'logprobs') ?? false;
+  const top = optionalInteger(body, 'top_logprobs', 0, MAX_TOP_LOGPROBS);
+  if (top !== undefined && !on)
+    throw invalidRequest("'top_logprobs' needs 'logprobs': true.", 'top_logprobs', 'invalid_value');
+  return on ? (top ?? 0) : undefined;
 }
 
 function parseMessages(raw: unknown): { system: string | undefined; messages: Message[] } {

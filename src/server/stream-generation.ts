@@ -7,7 +7,13 @@
  * context) is then an HTTP error status, as OpenAI's is, not an error event after a 200; and a client that leaves
  * during the prefill aborts it, since the request's signal is watched from the start.
  */
-import type { FinishReason, GenerationResult, GenerationStream, StreamPiece } from '../infer/chat-engine.js';
+import type {
+  FinishReason,
+  GenerationResult,
+  GenerationStream,
+  StreamPiece,
+  TokenLogprob,
+} from '../infer/chat-engine.js';
 import { StopStringFilter } from '../infer/stop-strings.js';
 import type { ReleaseSlot } from './request-queue.js';
 import { sseResponse } from './sse.js';
@@ -15,7 +21,8 @@ import { sseResponse } from './sse.js';
 export interface StreamFormat {
   /** Events sent before the first piece (the chat role chunk). */
   opening: () => string[];
-  content: (text: string) => string;
+  /** A piece of text and the logprobs of the tokens that wrote it (empty unless the request asked for them). */
+  content: (text: string, logprobs: TokenLogprob[]) => string;
   /** Events after the last piece, up to but not including `[DONE]`. */
   closing: (finish: FinishReason, result: GenerationResult) => string[];
 }
@@ -55,16 +62,22 @@ export async function streamGeneration(
       yield* format.opening();
       const filter = new StopStringFilter(stop);
       let stopped = false;
+      // Logprobs of tokens whose text the filter still holds travel with the text once it is released.
+      let pending: TokenLogprob[] = [];
       for (let next = first; !next.done; next = await pieces.next()) {
+        if (next.value.logprob) pending.push(next.value.logprob);
         const check = filter.push(next.value.text);
-        if (check.text) yield format.content(check.text);
+        if (check.text) {
+          yield format.content(check.text, pending);
+          pending = [];
+        }
         if ((stopped = check.stopped)) {
           await pieces.return?.(); // ends the generation; its result still counts the tokens
           break;
         }
       }
       const tail = filter.flush();
-      if (tail) yield format.content(tail);
+      if (tail) yield format.content(tail, pending);
       const result = await generation.result;
       yield* format.closing(stopped ? 'stop' : result.finishReason, result);
       yield '[DONE]';

@@ -106,8 +106,10 @@ export function requireTexts(body: Json, key: string, what: string, listOnly = f
 }
 
 /**
- * The sampling fields chat and text completions share (temperature, top_p, the token limit, stop, seed) plus `n`,
- * as the engine's options. `maxTokensKeys` lists the names of the token limit, the first one given wins.
+ * The sampling fields chat and text completions share (temperature, top_p, the token limit, stop, seed, the
+ * penalties) plus `n`, as the engine's options. `maxTokensKeys` lists the names of the token limit, the first one
+ * given wins. presence_penalty and frequency_penalty are OpenAI's (over generated tokens); repetition_penalty is
+ * HF's, which LLaMA-Factory's API passes through (null or absent = the model's generating default).
  */
 export function generationOptions(body: Json, n: number, maxTokensKeys: readonly string[]): GenerationOptions {
   const options: GenerationOptions = { n };
@@ -126,7 +128,26 @@ export function generationOptions(body: Json, n: number, maxTokensKeys: readonly
   if (stop) options.stop = stop;
   const seed = optionalInteger(body, 'seed', Number.MIN_SAFE_INTEGER);
   if (seed !== undefined) options.seed = seed;
+  const presence = optionalNumber(body, 'presence_penalty', -2, 2);
+  if (presence) options.presencePenalty = presence;
+  const frequency = optionalNumber(body, 'frequency_penalty', -2, 2);
+  if (frequency) options.frequencyPenalty = frequency;
+  const repetition = body.repetition_penalty;
+  if (repetition != null) {
+    if (typeof repetition !== 'number' || !Number.isFinite(repetition) || repetition <= 0)
+      throw fieldError('repetition_penalty', 'a number > 0 (1 = no penalty)', repetition);
+    options.repetitionPenalty = repetition;
+  }
   return options;
+}
+
+/** `stream_options.include_usage` (chat and completions): a last chunk with empty choices carries the usage. */
+export function streamIncludeUsage(body: Json): boolean {
+  if (body.stream_options == null) return false;
+  const options = requireObject(body.stream_options, 'stream_options');
+  const v = options.include_usage;
+  if (v != null && typeof v !== 'boolean') throw fieldError('stream_options.include_usage', 'true or false', v);
+  return v === true;
 }
 
 /** Parameters this server does not implement are refused rather than silently ignored. */

@@ -2,7 +2,7 @@
  * The tokenizer of a GGUF file as Hugging Face tokenizer files: `tokenizer.ggml.model` gpt2 (byte-level BPE) becomes
  * a tokenizer.json with the vocabulary, merges and the pre-tokenizer `tokenizer.ggml.pre` names (gpt-2, llama-bpe,
  * qwen2), CONTROL tokens as special added tokens and USER_DEFINED ones as plain added tokens, BOS/EOS added as
- * add_bos/add_eos say; tokenizer_config.json gets the special tokens and `tokenizer.chat_template`. The files are
+ * add_bos/add_eos say (`llama` SentencePiece vocabularies: gguf-spm-tokenizer.ts); tokenizer_config.json gets the special tokens and `tokenizer.chat_template`. The files are
  * written once per GGUF (path, size, mtime) into a cache folder under the OS temp dir, then read as any folder.
  */
 import { createHash } from 'node:crypto';
@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { GgufFile } from '../io/gguf-file.js';
 import { LLAMA3_SPLIT, QWEN2_SPLIT } from './byte-level-splits.js';
 import { TokenizerError } from './errors.js';
+import { spmTokenizerJson } from './gguf-spm-tokenizer.js';
 
 const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
@@ -39,10 +40,11 @@ function preTokenizer(pre: string, path: string): unknown {
 /** tokenizer.json and tokenizer_config.json (as objects) for the tokenizer stored in `file`. */
 export function ggufTokenizerJson(file: GgufFile): { tokenizer: unknown; config: Record<string, unknown> } {
   const model = file.get('tokenizer.ggml.model');
+  if (model === 'llama') return spmTokenizerJson(file);
   if (model !== 'gpt2')
     throw new TokenizerError(
-      `${file.path}: tokenizer.ggml.model ${String(model)} is not read yet (gpt2 byte-level BPE is): load the model ` +
-        'from its Hugging Face folder instead',
+      `${file.path}: tokenizer.ggml.model ${String(model)} is not read yet (gpt2 byte-level BPE and llama SentencePiece are): ` +
+        'load the model from its Hugging Face folder instead',
     );
   const tokens = file.get('tokenizer.ggml.tokens') as string[] | undefined;
   if (!Array.isArray(tokens)) throw new TokenizerError(`${file.path}: tokenizer.ggml.tokens is missing`);

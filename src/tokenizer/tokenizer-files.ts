@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TokenizerError } from './errors.js';
 import { ggufTokenizerDir } from './gguf-tokenizer-files.js';
+import { CHATGLM_TOKENIZER_CLASS, withChatGLMCommands } from './sentencepiece/chatglm.js';
 import { sentencePieceToTokenizerJson } from './sentencepiece/convert.js';
 import { parseModelProto } from './sentencepiece/model-proto.js';
 
@@ -217,6 +218,15 @@ function singleSequenceSpecials(processor: unknown): { before: string[]; after: 
   return none;
 }
 
+// tokenizer.model as tokenizer.json; ChatGLM's (tokenizer_class ChatGLMTokenizer) with its command tokens.
+function convertSentencePiece(dir: string, spmPath: string): Json {
+  const proto = parseModelProto(readFileSync(spmPath), spmPath);
+  const json = sentencePieceToTokenizerJson(proto, spmPath) as Json;
+  const configPath = join(dir, 'tokenizer_config.json');
+  const config = existsSync(configPath) ? readJson(configPath) : {};
+  return config.tokenizer_class === CHATGLM_TOKENIZER_CLASS ? withChatGLMCommands(json, proto.pieces.length) : json;
+}
+
 /** Reads a Hugging Face tokenizer directory (tokenizer.json is required: the fast tokenizer format). */
 export function readTokenizerFiles(dir: string): TokenizerFiles {
   // a GGUF file carries its tokenizer in its metadata
@@ -232,7 +242,7 @@ export function readTokenizerFiles(dir: string): TokenizerFiles {
   // A sentencepiece-only folder (Llama 2, ChatGLM3, Baichuan, Yi) is converted as transformers' converters do.
   const tokenizerJson = existsSync(tokenizerPath)
     ? readFileSync(tokenizerPath, 'utf8')
-    : JSON.stringify(sentencePieceToTokenizerJson(parseModelProto(readFileSync(spmPath), spmPath), spmPath));
+    : JSON.stringify(convertSentencePiece(dir, spmPath));
   let parsed: Json;
   try {
     parsed = JSON.parse(tokenizerJson) as Json;

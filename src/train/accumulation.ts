@@ -3,10 +3,13 @@
  * over gradient_accumulation_steps micro-batches of the seeded data order (data-order.ts); the step's loss is the sum
  * of the micro-batches' shares; evaluation averages the eval batches weighted by the samples they hold.
  */
+
+import { currentWorld, type World } from '../dist/world.js';
 import type { TrainArgs } from '../hparams/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { DataOrder } from './data-order.js';
 import { pyRound } from './py-format.js';
+import { rankSlices } from './rank-shard.js';
 import { TrainError } from './run-setup.js';
 import { type Metrics, meanMetrics, type Objective, type Stage, type StepOutcome } from './stage.js';
 
@@ -21,9 +24,11 @@ export interface AccumulationContext {
 export function accumulatingStage(objective: Objective, ctx: AccumulationContext): Stage {
   const { model, trainSet, evalSet } = ctx;
   const { training: ta, finetuning: fa } = ctx.args;
+  const world = currentWorld();
+  // One global order for every rank: its micro-batches hold every rank's per-device batch (rank-shard.ts).
   const order = new DataOrder(
     trainSet.length,
-    ta.per_device_train_batch_size,
+    ta.per_device_train_batch_size * world.size,
     ta.gradient_accumulation_steps,
     ta.seed,
     !fa.disable_shuffling,
@@ -48,22 +53,34 @@ export function accumulatingStage(objective: Objective, ctx: AccumulationContext
       endsEpoch: (step) => (step + 1) % perEpoch === 0,
       samples:
         ta.max_steps > 0
-          ? maxSteps * ta.per_device_train_batch_size * ta.gradient_accumulation_steps
+          ? maxSteps * ta.per_device_train_batch_size * world.size * ta.gradient_accumulation_steps
           : trainSet.length * ta.num_train_epochs,
-      banner: `***** Running training ***** examples ${trainSet.length}, epochs ${numTrainEpochs}, batch ${ta.per_device_train_batch_size} x accumulation ${ta.gradient_accumulation_steps}, optimization steps ${maxSteps}`,
+      banner: `***** Running training ***** examples ${trainSet.length}, epochs ${numTrainEpochs}, batch ${ta.per_device_train_batch_size}${world.size > 1 ? ` x ${world.size} ranks` : ''} x accumulation ${ta.gradient_accumulation_steps}, optimization steps ${maxSteps}`,
     },
     trainStep(step, optimize): StepOutcome {
-      const batches = order.update(step).microBatches.map((idx) => objective.collate(idx.map((i) => trainSet[i])));
+      // [micro-batch][rank] -> collated batch. Every rank collates the whole update: the objectives normalise by
+      // all of it (sft by its token count, the others by its batch count), so the ranks' shares add up to the
+      // update's loss and gradient, and summing the gradients over the ranks gives one process's.
+      const byRank = order
+        .update(step)
+        .microBatches.map((idx) =>
+          rankSlices(idx, world.size, ta.per_device_train_batch_size).map((s) =>
+            objective.collate(s.map((i) => trainSet[i])),
+          ),
+        );
+      const update = byRank.flat();
       let loss = 0;
-      let inputTokens = 0;
       const metrics: Metrics[] = [];
-      for (const b of batches) {
-        const result = objective.step(b, batches);
+      for (const mine of byRank) {
+        const result = objective.step(mine[world.rank], update);
         loss += result.loss;
         metrics.push(result.metrics);
-        inputTokens += objective.inputTokens(b);
       }
-      return { loss, gradNorm: optimize(loss), metrics, inputTokens };
+      const inputTokens = update.reduce((n: number, b) => n + objective.inputTokens(b), 0);
+      // The first collective of the step: a barrier that names a rank that never comes (died or hangs).
+      world.barrier(`step ${step + 1}'s gradient sync`);
+      const combined = world.size > 1 ? combineOverRanks(world, loss, metrics) : { loss, metrics };
+      return { loss: combined.loss, gradNorm: optimize(combined.loss), metrics: combined.metrics, inputTokens };
     },
     // Trainer._maybe_log_save_evaluate: the loss averaged over the interval, the last norm, the next step's lr.
     logMetrics(interval, lr) {
@@ -88,6 +105,21 @@ export function accumulatingStage(objective: Objective, ctx: AccumulationContext
   if (objective.loadExtra) stage.loadExtra = (dir) => objective.loadExtra?.(dir);
   if (objective.dispose) stage.dispose = () => objective.dispose?.();
   return stage;
+}
+
+/**
+ * The update's loss (the sum of the ranks' shares) and each micro-batch's metrics averaged over the ranks that
+ * logged them (a kto micro-batch without chosen examples on one rank logs no chosen rewards there).
+ */
+function combineOverRanks(
+  world: World,
+  loss: number,
+  metrics: readonly Metrics[],
+): { loss: number; metrics: Metrics[] } {
+  const total = world.sumValues([loss])[0] as number;
+  const everyRank = world.gather(metrics);
+  const averaged = metrics.map((_, i) => meanMetrics(everyRank.map((m) => m[i] ?? {})));
+  return { loss: total, metrics: averaged };
 }
 
 /** eval_loss and the objective's eval_ metrics: each batch weighs the samples it holds. */

@@ -117,11 +117,12 @@ abstract class Optimizer<H extends object> {
       if (!p) throw new Error(`loadStateDict: state for parameter #${key}, but there are only ${params.length}`);
       const buffers: Record<string, Tensor> = {};
       for (const [k, data] of Object.entries(s.buffers)) {
-        if (data.length !== p.numel)
+        const shape = this.bufferShape(p, k, data.length);
+        if (data.length !== shape.reduce((x, y) => x * y, 1))
           throw new Error(
             `loadStateDict: ${k} of parameter #${key} (${p.name ?? formatShape(p.shape)}) has ${data.length} values, the parameter ${p.numel}`,
           );
-        buffers[k] = keep(Tensor.from(data, p.shape));
+        buffers[k] = keep(Tensor.from(data, shape));
       }
       restored.set(p, { step: s.step, buffers });
     }
@@ -133,6 +134,11 @@ abstract class Optimizer<H extends object> {
       Object.assign(group, g.hyper);
       this.validate(group, i);
     });
+  }
+
+  /** The shape a saved state buffer of p is restored with (p's own; GaLore's low-rank moments differ). */
+  protected bufferShape(p: Tensor, _buffer: string, _length: number): readonly number[] {
+    return p.shape;
   }
 
   /** Frees the state tensors (the optimizer starts afresh on its next step). */

@@ -8,13 +8,17 @@
 import { getTokenizedDataset } from '../data/preprocess.js';
 import type { Template } from '../data/template/index.js';
 import type { Text2SqlMeta } from '../data/text2sql.js';
+import { currentWorld } from '../dist/world.js';
 import type { Generator, Tensor } from '../engine/index.js';
 import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { checkModelFolder } from '../io/model-folder-check.js';
 import { isModelSource } from '../io/model-source.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
+import { configureMoe, type MoeForCausalLM } from '../models/moe.js';
 import { paddedVocabSize } from '../models/resize-vocab.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { createBadamOptimizer } from './badam.js';
+import { createGaloreOptimizer } from './galore-setup.js';
 import type { AdamW, SGD } from './optimizers.js';
 import { resolveResume } from './resume.js';
 import { checkResumable, type RunFingerprint, type RunTotals, runFingerprint } from './run-record.js';
@@ -56,7 +60,8 @@ export async function prepareRun(
   const { model: ma, data: da, finetuning: fa, training: ta } = args;
   // stage orpo (LLaMA-Factory 0.6's name) is the dpo stage with pref_loss orpo, on the same pairwise data
   const dataStage = fa.stage === 'orpo' ? 'dpo' : fa.stage;
-  const resumeFrom = resolveResume(args, log);
+  // Rank 0 decides (it may clear output_dir); every rank resumes from the same checkpoint.
+  const resumeFrom = currentWorld().fromMain(() => resolveResume(args, log));
 
   // Tokenizer and template (get_template_and_fix_tokenizer).
   const modelDir = ma.model_name_or_path as string;
@@ -109,6 +114,13 @@ export async function prepareRun(
     setupTraining(model, withResizedTargets(args, model, resizeVocabTo, log), log);
     if (storage !== 'f32') model.castFrozen(storage);
     model.gradientCheckpointing = !ma.disable_gradient_checkpointing;
+    // LLaMA-Factory's configure_longlora: S²-Attn for the llama model type only, a warning for others.
+    if (ma.shift_attn && model.config.modelType === 'llama') {
+      model.module.model.shiftAttention = true;
+      log('Using shift short attention with group_size_ratio=1/4.');
+    } else if (ma.shift_attn) log('Current model does not support shift short attention.');
+    if (configureMoe(model.module, ma.moe_aux_loss_coef))
+      log(`router aux loss: router_aux_loss_coef ${(model.module as MoeForCausalLM).routerStatistics.coef}`);
     model.train();
     const modelTrainable = model.trainableParameters();
     const trainableCount = modelTrainable.reduce((a, [, t]) => a + t.numel, 0);
@@ -141,7 +153,11 @@ export async function prepareRun(
       fa.finetuning_type === 'lora' && fa.loraplus_lr_ratio !== null
         ? { ratio: fa.loraplus_lr_ratio, embeddingLr: fa.loraplus_lr_embedding }
         : null;
-    const optimizer = createOptimizer(trainable, ta, loraPlus);
+    const optimizer = fa.use_galore
+      ? createGaloreOptimizer(model, trainable, ta, fa, log)
+      : fa.use_badam
+        ? createBadamOptimizer(trainable, ta, fa, log)
+        : createOptimizer(trainable, ta, loraPlus);
     const scheduler = createScheduler(stage.plan.scheduleSteps, ta);
     // The model's own dropout stream (its LoRA layers hold it): seeding a new one would leave the checkpoint
     // recording a stream no layer reads, and a resumed run would replay dropout masks from the start.

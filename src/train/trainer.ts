@@ -9,7 +9,18 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { clipGradNorm_, getMatmulPrecision, gradNorm, setMatmulPrecision, setThreads } from '../engine/index.js';
+import { checkDeepspeed } from '../dist/deepspeed.js';
+import { injectFaultAt } from '../dist/fault.js';
+import { currentWorld, joinWorld, threadsPerRank } from '../dist/world.js';
+import {
+  clipGradNorm_,
+  getMatmulPrecision,
+  getThreads,
+  gradNorm,
+  setMatmulPrecision,
+  setThreads,
+  Tensor,
+} from '../engine/index.js';
 import { parseTrainArgs, type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
 import { type Callback, Checkpointer, trainingCallbacks } from './callbacks.js';
 import type { TrainingParts } from './checkpoints.js';
@@ -33,15 +44,27 @@ export async function train(
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const args = isTrainArgs(config) ? config : parseTrainArgs(config);
-  const log = options.log ?? ((m: string) => console.error(`[lmforge] ${m}`));
-  for (const note of args.notes) log(`note: ${note}`);
   const { finetuning: fa, training: ta } = args;
+  // Under mpirun this process is one rank of a data-parallel job (src/dist); rank 0 alone speaks and writes.
+  const world = joinWorld({ timeoutS: ta.ddp_timeout });
+  const say = options.log ?? ((m: string) => console.error(`[lmforge] ${m}`));
+  const log = world.isMain ? say : () => {};
+  for (const note of args.notes) log(`note: ${note}`);
+  if (ta.threads !== null && ta.threads !== undefined) setThreads(ta.threads);
+  else if (world.size > 1) setThreads(threadsPerRank(world.localSize));
+  if (world.size > 1) {
+    log(
+      `data-parallel over ${world.size} ranks (${world.localSize} on this node, ${getThreads()} engine threads each)`,
+    );
+    if (fa.stage === 'ppo') throw new TrainError('stage ppo does not run data-parallel yet: run it in one process');
+    checkDeepspeed(ta.deepspeed);
+    if (ta.do_predict && !ta.do_train) throw new TrainError('do_predict runs in one process: start it without mpirun');
+  }
   if (!ta.do_train && !ta.do_predict)
     throw new TrainError('do_train and do_predict are false: nothing to do (set do_train: true or do_predict: true)');
   if (ta.do_predict && !ta.predict_with_generate)
     throw new TrainError('do_predict needs predict_with_generate: true (predictions are generated text)');
   if (ta.do_predict && fa.stage !== 'sft') throw new TrainError(`do_predict runs with stage sft, not ${fa.stage}`);
-  if (ta.threads !== null && ta.threads !== undefined) setThreads(ta.threads);
   // bf16 / pure_bf16: the run's GEMMs (forward, backward, generation) take bf16 operands with f32 sums.
   const precision = getMatmulPrecision();
   setMatmulPrecision(args.model.compute_dtype === 'bf16' ? 'bf16' : 'f32');
@@ -60,6 +83,7 @@ export async function train(
 
 async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions, log: (m: string) => void) {
   const ta = args.training;
+  const world = currentWorld();
   const { stage, optimizer, scheduler, outputDir } = run;
   const { maxSteps } = stage.plan;
   const counter = new RunTotalsCounter(run.prior ?? { loss_sum: 0, steps: 0, runtime: 0 });
@@ -93,14 +117,16 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
       return result(state, Number.NaN, { trained: false, interrupted: false });
     }
   }
+  // DDP starts every rank from rank 0's weights (a resumed run's are the same checkpoint's on every rank anyway).
+  for (const [, t] of run.trainable) world.broadcastTensor_(t);
   const logWriter = new TrainerLogWriter(outputDir, { overwrite: ta.overwrite_output_dir && !run.resumeFrom });
   // Lines logged after the checkpoint by the interrupted part are logged again by this one: drop the old copies.
-  if (run.resumeFrom) logWriter.dropAfter(state.global_step);
+  if (run.resumeFrom && world.isMain) logWriter.dropAfter(state.global_step);
   logWriter.reset(maxSteps, run.prior?.runtime ?? 0);
-  writeTrainingArgsYaml(join(outputDir, 'training_args.yaml'), args);
+  if (world.isMain) writeTrainingArgsYaml(join(outputDir, 'training_args.yaml'), args);
   log(stage.plan.banner);
-  const trackers = openTrackers(args, outputDir, log);
-  if (args.finetuning.pissa_init && args.finetuning.pissa_convert) {
+  const trackers = openTrackers(world.isMain ? args : withoutTrackers(args), outputDir, log);
+  if (args.finetuning.pissa_init && args.finetuning.pissa_convert && world.isMain) {
     run.model.savePissaAdapter(join(outputDir, 'pissa_init'), 'initial');
     log(`Initial PiSSA adapter saved at: ${join(outputDir, 'pissa_init')}`);
   }
@@ -114,7 +140,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     options.events?.onSave,
     run.resumeFrom ? state.global_step : null,
   );
-  const { callbacks, lastEvalLoss } = trainingCallbacks({
+  const everyCallback = trainingCallbacks({
     args,
     state,
     stage,
@@ -124,13 +150,22 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
     options,
     trackers,
   });
+  // Rank 0 alone logs, evaluates and saves; the other ranks wait for it at the end of each step.
+  const callbacks = world.isMain ? everyCallback.callbacks : [];
+  const lastEvalLoss = everyCallback.lastEvalLoss;
+  world.afterTimeout = () =>
+    checkpointer.lastSaved > 0
+      ? ` The last checkpoint, ${checkpointer.dirOf(checkpointer.lastSaved)}, is complete: run the same command again to resume from it.`
+      : ' No checkpoint was saved yet (save_steps): the same command starts over.';
   // Clip, check, update, clear: the stage calls it after each optimizer update's backward passes.
   const optimize: Optimize = (loss) => {
+    if (world.size > 1) reduceGradients(run.trainable);
     const grads = run.trainable.map(([, t]) => t.grad);
     const norm = ta.max_grad_norm > 0 ? clipGradNorm_(grads, ta.max_grad_norm) : gradNorm(grads);
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
       optimizer.zeroGrad();
-      const dir = checkpointer.save();
+      const dir = world.isMain ? checkpointer.save() : checkpointer.dirOf(state.global_step);
+      world.barrier('the save before stopping on a non-finite update');
       const [what, value] = Number.isFinite(loss) ? ['gradient norm', norm] : ['loss', loss];
       throw new TrainError(
         `the ${what} became ${value} at step ${state.global_step + 1}; the weights before this update are saved in ${dir}. ${stage.nonFiniteAdvice(dir)}`,
@@ -146,6 +181,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
   try {
     while (state.global_step < maxSteps) {
       const step = state.global_step;
+      if (world.size > 1) injectFaultAt(step + 1);
       const usedLr = scheduler.lr;
       applyScheduledLr(optimizer.paramGroups, initialLrs, ta.learning_rate, usedLr);
       const outcome = await stage.trainStep(step, optimize);
@@ -164,9 +200,13 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
       for (const c of callbacks) c.onStep(report);
       // Let signals (Ctrl-C) and timers run between steps.
       await new Promise((r) => setImmediate(r));
-      if (options.signal?.aborted && !report.last) {
+      world.barrier(`the end of step ${state.global_step}`);
+      // The ranks stop together: any rank's Ctrl-C stops them all.
+      const aborted = (world.sumValues([options.signal?.aborted ? 1 : 0])[0] as number) > 0;
+      if (aborted && !report.last) {
         interrupted = true;
-        if (checkpointer.lastSaved !== state.global_step) checkpointer.save();
+        if (checkpointer.lastSaved !== state.global_step && world.isMain) checkpointer.save();
+        world.barrier(`the save of checkpoint-${state.global_step}`);
         log(interruptedMessage(state.global_step, maxSteps, checkpointer.dirOf(state.global_step), stage, args));
         break;
       }
@@ -178,7 +218,8 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
 
   const totals = counter.totals();
   noteMissingRecord(run, log);
-  const outputs = interrupted ? {} : await writeOutputs(run, args, state, totals, options, log);
+  const outputs = interrupted || !world.isMain ? {} : await writeOutputs(run, args, state, totals, options, log);
+  world.barrier('the end of training (rank 0 writes the outputs)');
   const evalLoss = outputs.evalLoss ?? lastEvalLoss();
   return result(state, trainLossOf(totals), {
     trained: true,
@@ -194,6 +235,25 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
   ): TrainResult {
     return { outputDir, globalStep: s.global_step, maxSteps, trainLoss, logHistory: s.log_history, ...rest };
   }
+}
+
+/**
+ * DDP's gradient sync, after the backward (the tape has no per-tensor hooks to overlap it with): the summed
+ * gradients in 25 MiB buckets (the stage has passed a barrier that names a missing rank just before). A weight
+ * without a gradient on this rank joins with zeros, so every rank reduces the same buffers.
+ */
+function reduceGradients(trainable: readonly [string, Tensor][]): void {
+  const world = currentWorld();
+  for (const [, t] of trainable) t.grad ??= Tensor.zeros(t.shape);
+  world.sumTensors_(trainable.map(([, t]) => t.grad as Tensor));
+}
+
+function withoutTrackers(args: TrainArgs): TrainArgs {
+  return {
+    ...args,
+    training: { ...args.training, report_to: ['none'] },
+    finetuning: { ...args.finetuning, use_swanlab: false },
+  } as TrainArgs;
 }
 
 function endAll(callbacks: readonly Callback[]): void {

@@ -12,10 +12,12 @@ import { templateNames } from '../data/template/registry.js';
 import type { Message } from '../infer/chat-engine.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { requireToken } from './auth.js';
+import type { RunKind } from './board-run-file.js';
 import { findAdapters, findModelDirs, impliedTemplate, listDatasets, previewRecords } from './catalog.js';
 import type { ChatSession } from './chat-session.js';
 import { trainCommandLine } from './command-line.js';
 import { LLAMABOARD_DEFAULTS } from './defaults.js';
+import { readEvalResults, readPredictResults } from './eval-results.js';
 import type { ExportJob } from './export-job.js';
 import { argsYaml, type RunManager, type RunSnapshot } from './runs.js';
 import { OutsideWorkDirsError, type WorkDirs } from './work-dirs.js';
@@ -37,6 +39,7 @@ const ASSETS: Record<string, string> = {
   'board.js': 'text/javascript; charset=utf-8',
   'board.css': 'text/css; charset=utf-8',
   'i18n.js': 'text/javascript; charset=utf-8',
+  'eval-tab.js': 'text/javascript; charset=utf-8',
 };
 
 const encoder = new TextEncoder();
@@ -75,6 +78,11 @@ function str(v: unknown, name: string): string {
     throw Object.assign(new Error(`${name} is required (a non-empty string)`), { userFacing: true });
   }
   return v;
+}
+
+/** `train` (lmforge train: training, do_predict) unless the body asks for `eval` (lmforge eval). */
+function runKind(v: unknown): RunKind {
+  return v === 'eval' ? 'eval' : 'train';
 }
 
 function record(v: unknown, name: string): Record<string, unknown> {
@@ -138,9 +146,12 @@ export function createBoardApp(ctx: BoardContext): Hono {
   });
 
   app.post('/api/command', async (c) => {
-    const args = record((await c.req.json()).args, 'args');
+    const body = record(await c.req.json(), 'body');
+    const args = record(body.args, 'args');
     runs.confine(args); // the same refusals Start would give
-    return c.json({ command: trainCommandLine(args) });
+    if (runKind(body.kind) === 'train') return c.json({ command: trainCommandLine(args) });
+    const { output_dir, ...evalArgs } = args; // the run's folder; save_dir is its results/
+    return c.json({ command: trainCommandLine({ ...evalArgs, save_dir: `${output_dir}/results` }, 'eval') });
   });
   app.post('/api/args/save', async (c) => {
     const b = record(await c.req.json(), 'body');
@@ -156,9 +167,16 @@ export function createBoardApp(ctx: BoardContext): Hono {
   });
 
   app.post('/api/train/start', async (c) => {
-    const outputDir = runs.start(record((await c.req.json()).args, 'args'));
+    const body = record(await c.req.json(), 'body');
+    const outputDir = runs.start(record(body.args, 'args'), runKind(body.kind));
     return c.json(runs.snapshot(outputDir));
   });
+  app.get('/api/predict/results', (c) =>
+    c.json(readPredictResults(workDirs.resolve(str(c.req.query('output_dir'), 'output_dir')))),
+  );
+  app.get('/api/eval/results', (c) =>
+    c.json({ results: readEvalResults(workDirs.resolve(str(c.req.query('output_dir'), 'output_dir'))) }),
+  );
   app.post('/api/train/abort', async (c) => {
     const aborted = runs.abort(str((await c.req.json()).output_dir, 'output_dir'));
     return c.json({ aborted });

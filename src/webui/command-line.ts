@@ -1,12 +1,12 @@
-/** The Preview command button: the exact `lmforge train` command line the board's Start runs, one flag a line. */
+/** The Preview command button: the exact `lmforge train` (or `lmforge eval`) command line Start runs, one flag a line. */
 
 /** A value as a POSIX shell reads it back unchanged. */
 export function shellQuote(value: string): string {
   return /^[A-Za-z0-9_./:,=+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-export function trainCommandLine(args: Record<string, unknown>): string {
-  const lines = ['lmforge train'];
+export function trainCommandLine(args: Record<string, unknown>, command: 'train' | 'eval' = 'train'): string {
+  const lines = [`lmforge ${command}`];
   for (const [key, v] of Object.entries(args)) {
     if (v === undefined || v === null || v === '') continue;
     const text = Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v);

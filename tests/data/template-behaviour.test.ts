@@ -219,6 +219,45 @@ const STRINGS: Record<string, { system?: string; expected: string[]; specials?: 
       '很高兴认识你！',
     ],
   },
+  // The families lmforge trains beyond Llama (issue #18), as their own chat templates lay out a conversation (their
+  // tokenizers are gated or not available here, so the check is string by string): Gemma 2 and Gemma 3 as Gemma
+  // (<bos>, <start_of_turn>{role}, <end_of_turn>), InternLM2 ChatML after <s>, Baichuan 2's reserved role tokens
+  // (the EOS after each answer is the efficient EOS the encoder appends).
+  gemma2: {
+    specials: { bosToken: '<bos>', eosToken: '<eos>' },
+    expected: [
+      '<bos><start_of_turn>user\nHow are you<end_of_turn>\n<start_of_turn>model\n',
+      'I am fine!<end_of_turn>\n',
+      '<start_of_turn>user\n你好<end_of_turn>\n<start_of_turn>model\n',
+      '很高兴认识你！<end_of_turn>\n',
+    ],
+  },
+  gemma3: {
+    specials: { bosToken: '<bos>', eosToken: '<eos>' },
+    expected: [
+      '<bos><start_of_turn>user\nHow are you<end_of_turn>\n<start_of_turn>model\n',
+      'I am fine!<end_of_turn>\n',
+      '<start_of_turn>user\n你好<end_of_turn>\n<start_of_turn>model\n',
+      '很高兴认识你！<end_of_turn>\n',
+    ],
+  },
+  intern2: {
+    system: 'S',
+    expected: [
+      '<s><|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHow are you<|im_end|>\n<|im_start|>assistant\n',
+      'I am fine!<|im_end|>\n',
+      '<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n',
+      '很高兴认识你！<|im_end|>\n',
+    ],
+  },
+  baichuan2: {
+    expected: [
+      '<reserved_106>How are you<reserved_107>',
+      'I am fine!',
+      '<reserved_106>你好<reserved_107>',
+      '很高兴认识你！',
+    ],
+  },
   // LLaMA-Factory's test_phi4_template strings.
   phi4: {
     expected: [
@@ -236,12 +275,15 @@ test('named templates lay out the exact strings LLaMA-Factory defines', async ()
     const template = getTemplate(name, tokenizer, { log: quiet });
     assert.deepEqual(template.renderText(MESSAGES, specials ?? SPECIALS, system), expected, name);
   }
-  // gemma merges the system into the first user turn (Llama 2 style).
-  const gemma = getTemplate('gemma', tokenizer, { log: quiet });
-  assert.equal(
-    gemma.renderText(MESSAGES.slice(0, 1), { bosToken: '<bos>', eosToken: null }, 'S')[0],
-    '<bos><start_of_turn>user\nS\n\nHow are you<end_of_turn>\n<start_of_turn>model\n',
-  );
+  // gemma (and Gemma 2 / 3, whose chat templates do the same) merge the system into the first user turn.
+  for (const name of ['gemma', 'gemma2', 'gemma3']) {
+    const gemma = getTemplate(name, tokenizer, { log: quiet });
+    assert.equal(
+      gemma.renderText(MESSAGES.slice(0, 1), { bosToken: '<bos>', eosToken: null }, 'S')[0],
+      '<bos><start_of_turn>user\nS\n\nHow are you<end_of_turn>\n<start_of_turn>model\n',
+      name,
+    );
+  }
   // Every registered template lays each message out once, with its content, in order.
   for (const name of templateNames()) {
     const parts = getTemplate(name, tokenizer, { log: quiet }).renderText(MESSAGES, SPECIALS);

@@ -80,6 +80,44 @@ const CASES: Case[] = [
       ],
     },
   },
+  // Soft-capping (Gemma 2): small caps saturate the tanh; with GQA, a window, padding and a scale not 1/sqrt(D).
+  { name: 'softcap, GQA', dims: { B: 1, T: 70, S: 70, H: 4, KVH: 2, D: 12 }, opts: { softcap: 2.5 } },
+  {
+    name: 'softcap, window, padding, scale',
+    dims: { B: 2, T: 9, S: 9, H: 2, KVH: 1, D: 8 },
+    opts: {
+      softcap: 1.5,
+      slidingWindow: 4,
+      scale: 0.9,
+      keyMaskRows: [
+        [1, 1, 1, 1, 1, 1, 1, 0, 0],
+        [0, 0, 1, 1, 1, 1, 1, 1, 1],
+      ],
+    },
+  },
+  { name: 'softcap, decode step', dims: { B: 2, T: 1, S: 9, H: 2, KVH: 1, D: 16 }, opts: { softcap: 50 } },
+  // ALiBi (Baichuan 2 13B): slopes per query head, over key tiles, with padding, decode and a KV-cache offset.
+  {
+    name: 'alibi over key tiles',
+    dims: { B: 1, T: 90, S: 90, H: 4, KVH: 4, D: 8 },
+    opts: { alibiSlopes: [0.5, 0.25, 0.125, 0.0625] },
+  },
+  {
+    name: 'alibi, padding',
+    dims: { B: 2, T: 8, S: 8, H: 3, KVH: 3, D: 8 },
+    opts: {
+      alibiSlopes: [0.7, 0.3, 0.05],
+      keyMaskRows: [
+        [1, 1, 1, 1, 1, 1, 0, 0],
+        [0, 0, 1, 1, 1, 1, 1, 1],
+      ],
+    },
+  },
+  {
+    name: 'alibi, chunk after a cache',
+    dims: { B: 1, T: 3, S: 70, H: 2, KVH: 2, D: 5 },
+    opts: { alibiSlopes: [0.2, 0.02] },
+  },
 ];
 
 function numel(d: number[]): number {
@@ -117,7 +155,9 @@ function runNative(c: Case, x: Inputs): { out: Float32Array; dq: Float32Array; d
     const v = Tensor.from(x.v.f32, [B, S, KVH, D]).requiresGrad_();
     const keyMask = x.refOpts.keyMask ? Tensor.from(x.refOpts.keyMask, [B, S], 'i32') : undefined;
     const segmentIds = x.refOpts.segmentIds ? Tensor.from(x.refOpts.segmentIds, [B, T], 'i32') : undefined;
-    const opts = { ...c.opts, keyMask, segmentIds };
+    const slopes = x.refOpts.alibiSlopes;
+    const alibiSlopes = slopes ? Tensor.from(Float32Array.from(slopes), [H]) : undefined;
+    const opts = { ...c.opts, keyMask, segmentIds, alibiSlopes };
     const out = attention(q, k, v, opts);
     const res = { out: out.toFloat32Array() };
     out.backward(Tensor.from(x.dout.f32, [B, T, H, D]));
@@ -220,6 +260,33 @@ test('attention reference backward with a sliding window matches finite differen
   // The window changes the result: without it the same inputs give another output.
   const full = attentionRef(x.q.f64, x.k.f64, x.v.f64, dims, { keyMask: opts.keyMask });
   assert.ok(maxAbsDiff(full, attentionRef(x.q.f64, x.k.f64, x.v.f64, dims, opts)) > 1e-3);
+});
+
+test('attention reference backward with soft-capping matches finite differences, and the cap changes the result', () => {
+  const rng = new Rng(21);
+  const dims: AttentionDims = { B: 1, T: 5, S: 5, H: 2, KVH: 1, D: 4 };
+  const opts: AttentionRefOptions = { softcap: 0.8, scale: 1.3 };
+  const x = makeInputs({ name: 'fd softcap', dims }, rng);
+  const w = x.dout.f64;
+  const g = attentionBackwardRef(x.q.f64, x.k.f64, x.v.f64, w, dims, opts);
+  const loss = (q: Float64Array, k: Float64Array, v: Float64Array) => dot(attentionRef(q, k, v, dims, opts), w);
+  assertGradient((q) => loss(q, x.k.f64, x.v.f64), x.q.f64, g.dq, {}, 'dq');
+  assertGradient((k) => loss(x.q.f64, k, x.v.f64), x.k.f64, g.dk, {}, 'dk');
+  assertGradient((v) => loss(x.q.f64, x.k.f64, v), x.v.f64, g.dv, {}, 'dv');
+  const alibi: AttentionRefOptions = { alibiSlopes: [0.3, 0.6], softcap: 2 };
+  const ga = attentionBackwardRef(x.q.f64, x.k.f64, x.v.f64, w, dims, alibi);
+  const lossA = (q: Float64Array, k: Float64Array) => dot(attentionRef(q, k, x.v.f64, dims, alibi), w);
+  assertGradient((q) => lossA(q, x.k.f64), x.q.f64, ga.dq, {}, 'dq with ALiBi');
+  assertGradient((k) => lossA(x.q.f64, k), x.k.f64, ga.dk, {}, 'dk with ALiBi');
+  const uncapped = attentionRef(x.q.f64, x.k.f64, x.v.f64, dims, { scale: 1.3 });
+  assert.ok(maxAbsDiff(uncapped, attentionRef(x.q.f64, x.k.f64, x.v.f64, dims, opts)) > 1e-3);
+  assert.throws(
+    () =>
+      scope(() =>
+        attention(Tensor.zeros([1, 2, 1, 4]), Tensor.zeros([1, 2, 1, 4]), Tensor.zeros([1, 2, 1, 4]), { softcap: 0 }),
+      ),
+    /softcap must be a finite number > 0/,
+  );
 });
 
 test('attention: a sliding window never reads key tiles outside every window (forward and backward)', () => {

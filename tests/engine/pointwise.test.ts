@@ -13,6 +13,7 @@ import {
   sumLastDim,
   Tensor,
   takeRows,
+  tanh,
 } from '../../src/engine/index.js';
 import { POINTWISE_REF } from '../../src/engine/reference/pointwise.js';
 import { withThreads } from '../../src/engine/threads.js';
@@ -20,7 +21,7 @@ import { assertClose } from '../util/assert.js';
 import { assertGradient, dot } from '../util/gradcheck.js';
 import { Rng } from '../util/random.js';
 
-const OPS = { logSigmoid, sigmoid, relu, exp, log1mExp } as const;
+const OPS = { logSigmoid, sigmoid, relu, exp, log1mExp, tanh } as const;
 
 /** Inputs in each function's domain, including large magnitudes where naive formulas overflow. */
 function inputs(name: keyof typeof OPS, n: number, rng: Rng): Float64Array {

@@ -65,7 +65,13 @@ test('rope forward and backward match the float64 reference on every ISA path', 
         const x = rng.floats(n);
         const g = rng.floats(n);
         const pos = positionsFor(rng, B, T);
-        for (const freqs of [ropeInvFreq({ theta: 10000 }, D), { ...ropeInvFreq(LLAMA31, D), attentionFactor: 0.75 }]) {
+        // full rotary, scaled with an attention factor, and partial rotary (Phi's partial_rotary_factor 0.5)
+        const partial = D >= 4 && D % 4 === 0 ? [ropeInvFreq({ theta: 500 }, D / 2)] : [];
+        for (const freqs of [
+          ropeInvFreq({ theta: 10000 }, D),
+          { ...ropeInvFreq(LLAMA31, D), attentionFactor: 0.75 },
+          ...partial,
+        ]) {
           const got = runRope(x.f32, pos, shape, freqs, g.f32);
           const ref = (v: Float64Array, t: boolean) => ropeRef(v, pos, freqs.invFreq, H, D, freqs.attentionFactor, t);
           // cos/sin of angles up to ~6000 rad carry the f32 rounding of their argument (HF's own)
@@ -100,6 +106,19 @@ test('rope uses the rotate-half layout: dims i and i + D/2 form a pair', () => {
     const x = Tensor.from([1, 0, 0, 0, 0, 0, 0, 0], [1, 1, 1, 8]);
     const out = rope(x, Tensor.from([2], [1, 1], 'i32'), { theta: 10000 }).toFloat32Array();
     assertClose(out, [Math.cos(2), 0, 0, 0, Math.sin(2), 0, 0, 0], { atol: 1e-7, rtol: 0 }, 'rotate-half');
+  });
+});
+
+test('partial rotary: the first R dims rotate in pairs (i, i + R/2), dims [R, D) pass through unchanged', () => {
+  scope(() => {
+    // D 8, R 4: e_0 at position 2 -> cos(2) e_0 + sin(2) e_2; the tail dims 4..7 are copied
+    const x = Tensor.from([1, 0, 0, 0, 5, 6, 7, 8], [1, 1, 1, 8]).requiresGrad_();
+    const freqs = ropeInvFreq({ theta: 10000 }, 4);
+    const out = rope(x, Tensor.from([2], [1, 1], 'i32'), freqs);
+    const want = [Math.cos(2), 0, Math.sin(2), 0, 5, 6, 7, 8];
+    assertClose(out.toFloat32Array(), want, { atol: 1e-6, rtol: 0 }, 'partial rotary');
+    out.backward(Tensor.from([0, 0, 0, 0, 1, 2, 3, 4], [1, 1, 1, 8]));
+    assertClose(x.grad?.toFloat32Array() ?? [], [0, 0, 0, 0, 1, 2, 3, 4], { atol: 0, rtol: 0 }, 'pass-through grad');
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * The NL2SQL example, shortened for CI: examples/text2sql/tiny_lora_sft.yaml's before/after run with a few steps
+ * The NL2SQL example, shortened for CI: examples/text2sql/tiny_full_sft.yaml's before/after run with a few steps
  * and short generations. Its execution accuracy is computed on the bundled databases, and checked here against an
  * independent in-process execution of every generated query; the gold SQL judged against itself scores 100.
  */
@@ -67,8 +67,8 @@ test('the gold SQL judged against itself has 100% execution accuracy', async () 
   }
 });
 
-test('NL2SQL example: execution accuracy before and after a short LoRA SFT, per sample as executed here', async () => {
-  const r = await beforeAfter('examples/text2sql/tiny_lora_sft.yaml', {
+test('NL2SQL example: execution accuracy before and after a short full SFT, per sample as executed here', async () => {
+  const r = await beforeAfter('examples/text2sql/tiny_full_sft.yaml', {
     output_dir: out,
     max_steps: 4,
     max_new_tokens: 24,

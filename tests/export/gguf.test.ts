@@ -4,7 +4,7 @@
  * metadata, and tensor data laid out as ggml defines it (checked by reading the bytes back).
  */
 import assert from 'node:assert/strict';
-import { closeSync, cpSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, cpSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gguf } from '@huggingface/gguf';
@@ -329,7 +329,7 @@ test('pre-tokenizers: Llama 3 is llama-bpe; an unknown split regex is refused by
   assert.equal(ggufPreTokenizer(llama3.pre_tokenizer), null);
 });
 
-test('GGUF refusals: unwritten types, Qwen3, SentencePiece tokenizers, rm; an HF export in the folder stays', async () => {
+test('GGUF refusals: unwritten types, Qwen3, BPE without byte fallback, rm; an HF export in the folder stays', async () => {
   assert.throws(
     () =>
       parseExportArgs([
@@ -345,9 +345,14 @@ test('GGUF refusals: unwritten types, Qwen3, SentencePiece tokenizers, rm; an HF
     /gguf_type/,
   );
   const out = join(tempDir('gguf-refuse'), 'out');
+  // a BPE that is neither byte-level nor SentencePiece (no byte fallback) has no GGUF vocabulary type here
+  const noFallback = tinyMistralDir();
+  const json = JSON.parse(readFileSync(join(noFallback, 'tokenizer.json'), 'utf8'));
+  json.model.byte_fallback = false;
+  writeFileSync(join(noFallback, 'tokenizer.json'), JSON.stringify(json));
   await assert.rejects(
     exportModel(
-      exportArgs({ model_name_or_path: tinyMistralDir(), template: 'mistral', export_dir: out, export_format: 'gguf' }),
+      exportArgs({ model_name_or_path: noFallback, template: 'mistral', export_dir: out, export_format: 'gguf' }),
       {
         log: quiet,
       },

@@ -4,7 +4,8 @@
  * with each tensor replaced by what its GGUF blocks decode to): greedy continuations equal for f32/f16/bf16
  * (64 tokens) and q8_0 (32 tokens); for the 4–6-bit types the first 16 tokens equal and the top-1 token agrees on
  * at least 95% of teacher-forced positions. Models: the bundled tiny Llama and a random Qwen2-shaped model with
- * Qwen's real tokenizer. llama.cpp computes its products on f16/bf16/8-bit activations, so only greedy agreement,
+ * Qwen's real tokenizer. lmforge loading the GGUF itself (block types kept quantized, decoded with integer dots on
+ * q8 activations) continues as llama.cpp does too. llama.cpp computes its products on f16/bf16/8-bit activations, so only greedy agreement,
  * not logits, is compared.
  */
 import assert from 'node:assert/strict';
@@ -92,6 +93,8 @@ function argmaxRows(logits: Float32Array, vocab: number): number[] {
 interface Agreement {
   greedyLlama: number[];
   greedyOurs: number[];
+  /** lmforge's greedy continuation from the GGUF file itself (block types decoded with integer dots). */
+  greedyFromGguf: number[];
   topOneAgreement: number;
 }
 
@@ -113,6 +116,9 @@ async function compare(base: string, template: string, type: GgufType, text: str
     const steps = GREEDY[type] ?? 16;
     // generate returns the prompt and its continuation
     const greedyOurs = ours.generate(prompt, { maxNewTokens: TEACHER_FORCED, stop: [] }).slice(prompt.length);
+    const fromGguf = await loadModel(join(out, `model-${type}.gguf`));
+    const greedyFromGguf = fromGguf.generate(prompt, { maxNewTokens: steps, stop: [] }).slice(prompt.length);
+    fromGguf.dispose();
     const context = await gguf.createContext({ contextSize: 256, batchSize: 256, threads: 2, sequences: 1 });
     try {
       const sequence = context.getSequence();
@@ -146,7 +152,7 @@ async function compare(base: string, template: string, type: GgufType, text: str
         n++;
         if (results[i]?.next.token === top[i]) agree++;
       }
-      return { greedyLlama, greedyOurs: greedyOurs.slice(0, steps), topOneAgreement: agree / n };
+      return { greedyLlama, greedyOurs: greedyOurs.slice(0, steps), greedyFromGguf, topOneAgreement: agree / n };
     } finally {
       await context.dispose();
     }
@@ -175,6 +181,7 @@ for (const m of MODELS) {
       const r = await compare(dir, m.template, type, m.text);
       t.diagnostic(`top-1 agreement ${(100 * r.topOneAgreement).toFixed(1)}%`);
       assert.deepEqual(r.greedyLlama, r.greedyOurs);
+      assert.deepEqual(r.greedyFromGguf, r.greedyLlama, 'lmforge decoding the GGUF itself');
       assert.ok(r.topOneAgreement >= 0.95, `top-1 agreement ${r.topOneAgreement}`);
     });
   for (const type of LOW_BIT)
@@ -182,6 +189,7 @@ for (const m of MODELS) {
       const r = await compare(dir, m.template, type, m.text);
       t.diagnostic(`top-1 agreement ${(100 * r.topOneAgreement).toFixed(1)}%`);
       assert.deepEqual(r.greedyLlama, r.greedyOurs);
+      assert.deepEqual(r.greedyFromGguf, r.greedyLlama, 'lmforge decoding the GGUF itself');
       assert.ok(r.topOneAgreement >= 0.95, `top-1 agreement ${r.topOneAgreement}`);
     });
 }

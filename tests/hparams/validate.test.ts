@@ -104,10 +104,13 @@ test('valid combinations pass and derived values follow HF', () => {
 
 test('arguments that would change the weights, metrics or memory are errors, not notes (issue #23 item 7)', () => {
   const refused: Array<[Record<string, unknown>, RegExp]> = [
-    [{ use_badam: true, finetuning_type: 'full' }, /use_badam: true is not supported .*BAdam/],
+    [{ use_badam: true, finetuning_type: 'full', badam_mode: 'ratio' }, /badam_mode: "ratio" is not supported/],
     [{ use_adam_mini: true }, /use_adam_mini: true is not supported .*Adam-mini/],
-    [{ use_galore: true, finetuning_type: 'full' }, /use_galore: true is not supported .*GaLore/],
-    [{ shift_attn: true }, /shift_attn: true is not supported .*S\^2-Attn/],
+    [{ use_galore: true, finetuning_type: 'full', galore_layerwise: true }, /galore_layerwise: true is not supported/],
+    [
+      { use_galore: true, finetuning_type: 'full', galore_proj_type: 'left' },
+      /galore_proj_type: "left" is not supported/,
+    ],
     [{ label_smoothing_factor: 0.1 }, /label_smoothing_factor: 0.1 is not supported/],
     [{ load_best_model_at_end: true }, /load_best_model_at_end: true is not supported/],
     [{ save_strategy: 'best', metric_for_best_model: 'loss' }, /save_strategy: "best" is not supported/],
@@ -122,6 +125,10 @@ test('arguments that would change the weights, metrics or memory are errors, not
   const ok = parseTrainArgs({ ...base, generation_num_beams: 1, quantization_bit: null, flash_attn: 'fa2' });
   assert.ok(ok.notes.some((n) => n.startsWith('flash_attn: FlashAttention is CUDA-only')));
   assert.ok(parseTrainArgs({ ...base, ddp_timeout: 9000 }).notes.some((n) => n.startsWith('ddp_timeout:')));
+  // GaLore and BAdam are implemented (issue #18): use_galore / use_badam parse for full training.
+  assert.equal(parseTrainArgs({ ...base, use_badam: true, finetuning_type: 'full' }).finetuning.use_badam, true);
+  assert.equal(parseTrainArgs({ ...base, shift_attn: true }).model.shift_attn, true);
+  assert.equal(parseTrainArgs({ ...base, use_galore: true, finetuning_type: 'full' }).finetuning.use_galore, true);
   // Vocabulary growth is implemented (issue #17): resize_vocab, add_tokens and add_special_tokens parse.
   const grown = parseTrainArgs({ ...base, resize_vocab: true, add_tokens: 'a,b', add_special_tokens: '<x>' });
   assert.deepEqual(grown.model.add_special_tokens, ['<x>']);

@@ -60,14 +60,26 @@ for (const type of ['q4_k_m', 'q8_0', 'bf16'] as const)
     const original = await loadModel(TINY);
     const plan = new Map(ggufTensorPlan(original, type).map((t) => [t.hfName, t]));
     const loaded = await loadModel(path);
+    // Projections in a block type the integer-dot kernels read stay quantized (no float copy); the rest is float.
     const loadedParams = new Map(loaded.namedParameters());
+    const quantized = new Map(loaded.quantizedWeights());
+    const kept = new Set(['Q8_0', 'Q4_0', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K']);
     for (const [name, t] of original.namedParameters()) {
       const info = plan.get(name);
       assert.ok(info, name);
       const values = t.toFloat32Array();
       const stored = ggmlValues(ggmlBytes(values, info.shape, info.type), info.type, values.length);
-      assert.deepEqual(loadedParams.get(name)?.toFloat32Array(), stored, `${type} ${name} (${info.type})`);
+      const q = quantized.get(name);
+      const projection = /\.(self_attn|mlp)\.\w+_proj\.weight$/.test(name);
+      assert.equal(q !== undefined, projection && kept.has(info.type), `${name} (${info.type}) kept in its blocks`);
+      if (q) {
+        assert.equal(q.type, info.type.toLowerCase());
+        const dq = q.dequantize();
+        assert.deepEqual(dq.toFloat32Array(), stored, `${type} ${name} (${info.type})`);
+        dq.dispose();
+      } else assert.deepEqual(loadedParams.get(name)?.toFloat32Array(), stored, `${type} ${name} (${info.type})`);
     }
+    if (type === 'q8_0') assert.ok(quantized.size > 0, 'q8_0 projections stay quantized');
     const diff = maxAbsDiff(logitsOf(loaded), logitsOf(original));
     // (the tiny model's weights are bf16 values: bf16 stores them exactly)
     assert.ok(
@@ -119,9 +131,15 @@ test('Qwen2 GGUF -> lmforge: biases, HF row order, Qwen tokenizer (qwen2 pre-tok
 test('a q8_0 GGUF base: LoRA training, then export of the merge as a Hugging Face folder', async () => {
   const path = await exportTo(TINY, 'qwen', 'q8_0');
   const adapter = await trainedAdapter(5, [`model_name_or_path=${path}`]);
-  const withAdapter = await loadModel(path, { adapter });
+  const trainedOn = await loadModel(path, { adapter });
+  assert.equal(trainedOn.quantization, 'q8_0', 'the base stays in its q8_0 blocks');
   const base = await loadModel(path);
-  assert.ok(maxAbsDiff(logitsOf(withAdapter), logitsOf(base)) > 1e-4, 'the adapter trained on the GGUF base');
+  assert.ok(maxAbsDiff(logitsOf(trainedOn), logitsOf(base)) > 1e-4, 'the adapter trained on the GGUF base');
+  assert.throws(() => trainedOn.mergeAdapter(), /cannot merge a LoRA adapter into a quantized \(q8_0\) base/);
+  // export merges into the decoded base; so does a model loaded with dequantizeBase
+  const withAdapter = await loadModel(path, { adapter, dequantizeBase: true });
+  assert.equal(withAdapter.quantization, null);
+  assert.ok(maxAbsDiff(logitsOf(withAdapter), logitsOf(trainedOn)) < 2e-2, 'decoded and quantized bases agree');
   const out = join(tempDir('gguf-in-merge'), 'hf');
   await exportModel(
     exportArgs({ model_name_or_path: path, adapter_name_or_path: [adapter], export_dir: out, infer_dtype: 'float32' }),
@@ -133,7 +151,7 @@ test('a q8_0 GGUF base: LoRA training, then export of the merge as a Hugging Fac
   withAdapter.mergeAdapter();
   assert.ok(maxAbsDiff(logitsOf(merged), logitsOf(withAdapter)) < 1e-4, 'HF export of GGUF base + adapter');
   assert.deepEqual(await Tokenizer.fromDir(out).encode(TEXT), await Tokenizer.fromDir(TINY).encode(TEXT));
-  for (const m of [withAdapter, base, merged]) m.dispose();
+  for (const m of [trainedOn, withAdapter, base, merged]) m.dispose();
 });
 
 test('GGUF input errors name the file and say what to do', async () => {

@@ -203,7 +203,7 @@ test('bad configs name the file and key and say what is supported', () => {
       e instanceof FormatError &&
       e.file === path &&
       e.key === 'architectures' &&
-      /not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM\)/.test(
+      /not supported \(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM, .*Phi3ForCausalLM.*MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM[^)]*ChatGLMModel, ChatGLMForConditionalGeneration[^)]*GlmForCausalLM[^)]*\)/.test(
         e.message,
       ),
   );

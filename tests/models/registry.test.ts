@@ -14,6 +14,6 @@ test('every supported architecture has a registered family, and only those', () 
 test('an unregistered architecture is refused with the registered list', () => {
   assert.throws(
     () => familyFor({ architecture: 'GPT2LMHeadModel' as never }),
-    /no model family implements GPT2LMHeadModel \(registered: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM\)/,
+    /no model family implements GPT2LMHeadModel \(registered: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GemmaForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM, InternLM2ForCausalLM, BaichuanForCausalLM, MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, ChatGLMModel, ChatGLMForConditionalGeneration, GlmForCausalLM\)/,
   );
 });

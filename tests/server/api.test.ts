@@ -402,7 +402,36 @@ describe('errors', () => {
     await expect400({ model: 'm', messages: [user], stop: [1] }, 'stop', /list of strings, got an array of 1 item\./);
     await expect400({ model: 'm', messages: [user], stream: 'yes' }, 'stream', /true or false, got a string "yes"/);
     await expect400({ model: 'm', messages: [user], stream: true, n: 2 }, 'n', /Cannot stream multiple/);
-    await expect400({ model: 'm', messages: [user], logprobs: true }, 'logprobs', /not supported/);
+    await expect400({ model: 'm', messages: [user], logprobs: 'yes' }, 'logprobs', /true or false/);
+    await expect400({ model: 'm', messages: [user], top_logprobs: 2 }, 'top_logprobs', /needs 'logprobs': true/);
+    await expect400(
+      { model: 'm', messages: [user], logprobs: true, top_logprobs: 21 },
+      'top_logprobs',
+      /integer in \[0, 20\]/,
+    );
+    await expect400({ model: 'm', messages: [user], presence_penalty: 3 }, 'presence_penalty', /\[-2, 2\]/);
+    await expect400({ model: 'm', messages: [user], frequency_penalty: -2.5 }, 'frequency_penalty', /\[-2, 2\]/);
+    await expect400({ model: 'm', messages: [user], repetition_penalty: 0 }, 'repetition_penalty', /> 0/);
+    await expect400({ model: 'm', messages: [user], logit_bias: { 1: 2 } }, 'logit_bias', /not supported/);
+    await expect400(
+      { model: 'm', messages: [user], response_format: { type: 'xml' } },
+      'response_format.type',
+      /'json_object' or 'json_schema'/,
+    );
+    await expect400(
+      {
+        model: 'm',
+        messages: [user],
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: 'a+' } } },
+      },
+      'response_format.json_schema.schema',
+      /keyword 'pattern'/,
+    );
+    await expect400(
+      { model: 'm', messages: [user], response_format: { type: 'json_schema', json_schema: { schema: {} } } },
+      'response_format.json_schema.name',
+      /required/,
+    );
     await expect400({ model: 'm', messages: [user], tools: [{ type: 'retrieval' }] }, 'tools[0].type', /'function'/);
   });
 

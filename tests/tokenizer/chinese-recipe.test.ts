@@ -1,13 +1,16 @@
 // The Chinese-vocabulary recipe end to end on the tiny base (issue #17 item 7), with examples/chinese_vocab's
 // configs: train a Chinese tokenizer on the bundled poems, extend the tiny base, continue pre-training with the new
 // rows trainable, SFT, chat. The tiny base's own tokenizer was trained on these poems (0.83 tokens per Chinese
-// character), so the gain here is smaller than on Llama-3 (extend-vocab.test.ts asserts >= 1.5x there).
+// character, and the Chinese tokenizer alone reaches only 0.73 on held-out poems), so no vocabulary can make it
+// 1.5x cheaper; the recipe's >= 1.5x is asserted on a tiny base with a Llama 2-style vocabulary
+// (examples/chinese_vocab/llama2_vocab_base.ts: 1.80 -> 0.81 tokens per Chinese character, ~2.2x).
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse } from 'yaml';
+import { writeLlama2VocabBase } from '../../examples/chinese_vocab/llama2_vocab_base.js';
 import { main } from '../../src/cli/main.js';
 import { getTemplate } from '../../src/data/template/index.js';
 import { withSafetensors } from '../../src/io/safetensors.js';
@@ -44,22 +47,53 @@ function embeddingRows(dir: string, from: number, to: number): Float32Array {
   });
 }
 
+const tokenizerDir = join(out, 'tokenizer');
+const heldOut = join(out, 'held-out.txt');
+let trained: Promise<string> | undefined;
+
+/** Step 1, shared by both bases: the Chinese tokenizer trained on all poems but the last 400 (held out). */
+function trainedTokenizer(): Promise<string> {
+  trained ??= (async () => {
+    mkdirSync(out, { recursive: true });
+    const poems = chinesePoems();
+    const text = writeTextFile(out, 'poems.txt', poems.slice(0, -400));
+    writeTextFile(out, 'held-out.txt', poems.slice(-400));
+    const trainCfg = yaml('tokenizer_train.yaml');
+    await cli(
+      ['tokenizer', 'train', '--text_files', text, '--vocab_size', String(trainCfg.vocab_size)].concat([
+        '--special_tokens',
+        String(trainCfg.special_tokens),
+        '--output_dir',
+        tokenizerDir,
+      ]),
+    );
+    return tokenizerDir;
+  })();
+  return trained;
+}
+
+async function stats(base: string, extended: string): Promise<{ gain: number; before: Stats; after: Stats }> {
+  const all = JSON.parse(
+    await cli(
+      ['tokenizer', 'stats', '--model_name_or_path', base, '--compare_tokenizer', extended].concat([
+        '--text_files',
+        heldOut,
+        '--json',
+      ]),
+    ),
+  ) as Record<string, Stats>;
+  const [before, after] = [all[base] as Stats, all[extended] as Stats];
+  return { gain: before.tokensPerHanChar / after.tokensPerHanChar, before, after };
+}
+
+interface Stats {
+  tokensPerHanChar: number;
+  tokensPerChar: number;
+}
+
 test('train a Chinese tokenizer, extend the tiny base, pre-train the new rows, SFT and chat', async () => {
-  mkdirSync(out, { recursive: true });
-  const poems = chinesePoems();
-  const text = writeTextFile(out, 'poems.txt', poems.slice(0, -400));
-  const heldOut = writeTextFile(out, 'held-out.txt', poems.slice(-400));
-  const tokenizerDir = join(out, 'tokenizer');
+  await trainedTokenizer();
   const baseDir = join(out, 'base-zh');
-  const trainCfg = yaml('tokenizer_train.yaml');
-  await cli(
-    ['tokenizer', 'train', '--text_files', text, '--vocab_size', String(trainCfg.vocab_size)].concat([
-      '--special_tokens',
-      String(trainCfg.special_tokens),
-      '--output_dir',
-      tokenizerDir,
-    ]),
-  );
   const extendCfg = yaml('tokenizer_extend.yaml');
   const extended = await cli(
     ['tokenizer', 'extend', '--model_name_or_path', String(extendCfg.model_name_or_path)].concat([
@@ -76,17 +110,7 @@ test('train a Chinese tokenizer, extend the tiny base, pre-train the new rows, S
   assert.ok(config.vocab_size >= tokenizer.size && config.vocab_size - tokenizer.size < 64);
   assert.equal(tokenizer.tokenToId('<|im_end|>'), 8191, 'old ids unchanged');
 
-  const stats = JSON.parse(
-    await cli(
-      ['tokenizer', 'stats', '--model_name_or_path', 'examples/tiny/base', '--compare_tokenizer', baseDir].concat([
-        '--text_files',
-        heldOut,
-        '--json',
-      ]),
-    ),
-  );
-  const [before, afterExtend] = [stats['examples/tiny/base'], stats[baseDir]];
-  const gain = before.tokensPerHanChar / afterExtend.tokensPerHanChar;
+  const { gain, before, after: afterExtend } = await stats('examples/tiny/base', baseDir);
   console.log(`tokens per Chinese character: ${before.tokensPerHanChar} -> ${afterExtend.tokensPerHanChar} (${gain}x)`);
   assert.ok(gain >= 1.15, `${gain}x`);
   assert.ok(afterExtend.tokensPerChar < before.tokensPerChar);
@@ -134,4 +158,52 @@ test('train a Chinese tokenizer, extend the tiny base, pre-train the new rows, S
   assert.ok(reply.every((id) => id < config.vocab_size));
   chatTokenizer.decode(reply, { skipSpecialTokens: true });
   model.dispose();
+});
+
+test('the recipe on a Llama 2-style vocabulary: >= 1.5x fewer tokens per Chinese character, and the new rows train', async () => {
+  await trainedTokenizer();
+  const base = join(out, 'llama2-vocab-base');
+  const extended = join(out, 'llama2-vocab-zh');
+  writeLlama2VocabBase(base);
+  await cli(
+    ['tokenizer', 'extend', '--model_name_or_path', base, '--new_tokenizer', tokenizerDir].concat([
+      '--pad_to_multiple_of',
+      String(yaml('tokenizer_extend.yaml').pad_to_multiple_of),
+      '--output_dir',
+      extended,
+    ]),
+  );
+  const { gain, before, after } = await stats(base, extended);
+  console.log(
+    `Llama 2-style vocabulary, tokens per Chinese character: ${before.tokensPerHanChar} -> ${after.tokensPerHanChar} (${gain}x)`,
+  );
+  assert.ok(gain >= 1.5, `${gain}x`);
+  assert.ok(after.tokensPerChar * 1.5 <= before.tokensPerChar, 'every character counted, too');
+
+  const config = JSON.parse(readFileSync(join(extended, 'config.json'), 'utf8'));
+  const size = Tokenizer.fromDir(extended).size;
+  const pretrainDir = join(out, 'llama2-vocab-pretrain');
+  const rowsBefore = embeddingRows(extended, 32000, size);
+  const pt = await train(
+    {
+      ...yaml('pretrain.yaml'),
+      model_name_or_path: extended,
+      output_dir: pretrainDir,
+      max_steps: 4,
+      max_samples: 64,
+      cutoff_len: 64,
+      per_device_train_batch_size: 4,
+      logging_steps: 1,
+    },
+    { ...quiet },
+  );
+  const losses = pt.logHistory.filter((e) => typeof e.loss === 'number').map((e) => e.loss as number);
+  console.log(`pre-training loss (Llama 2-style vocabulary): ${losses.join(' -> ')}`);
+  assert.equal(losses.length, 4);
+  assert.ok(losses.every(Number.isFinite), losses.join(' -> '));
+  assert.equal(config.vocab_size % 64, 0);
+  const rowsAfter = embeddingRows(pretrainDir, 32000, size);
+  let moved = 0;
+  for (let i = 0; i < rowsAfter.length; i++) if (rowsAfter[i] !== rowsBefore[i]) moved++;
+  assert.ok(moved > 0, 'the appended rows train');
 });

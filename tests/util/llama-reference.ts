@@ -19,6 +19,8 @@ export interface ReferenceConfig {
   tied: boolean;
   slidingWindow?: { size: number; fromLayer: number };
   gemma?: boolean;
+  /** Layer l's MLP instead of the dense one (x [N * C] -> [N * C]), or null for the dense one (MoE references). */
+  mlp?: (layer: number, x: Float64Array, n: number) => Float64Array | null;
 }
 
 type Weights = (name: string) => Float64Array | undefined;
@@ -134,6 +136,11 @@ export function referenceLogits(
     const o = linear(attn, must(`${p}.self_attn.o_proj.weight`), n, nh * d, c, w(`${p}.self_attn.o_proj.bias`));
     h = h.map((val, i) => val + (o[i] as number));
     const x2 = norm(h, must(`${p}.post_attention_layernorm.weight`));
+    const replaced = cfg.mlp?.(l, x2, n);
+    if (replaced) {
+      h = h.map((val, i) => val + (replaced[i] as number));
+      continue;
+    }
     const g = linear(x2, must(`${p}.mlp.gate_proj.weight`), n, c, f, w(`${p}.mlp.gate_proj.bias`));
     const u = linear(x2, must(`${p}.mlp.up_proj.weight`), n, c, f, w(`${p}.mlp.up_proj.bias`));
     const act = g.map((gv, i) => (cfg.gemma ? gelu(gv) : gv / (1 + Math.exp(-gv))) * (u[i] as number));

@@ -1,7 +1,8 @@
 // The board in a real browser (issue #15 item 7): playwright-core driving Debian's Chromium (.ci/run installs it).
 // Trains the tiny model from the Train tab to 100% with the loss chart drawn, aborts a second run and sees its
-// checkpoint, chats with the first run's adapter and sees a streamed answer, exports the merged model, switches to
-// Chinese. Screenshots of
+// checkpoint, chats with the first run's adapter and sees a streamed answer, exports the merged model, predicts
+// with the adapter (metrics and a table of predictions) and runs a benchmark from the Evaluate & Predict tab,
+// switches to Chinese. Screenshots of
 // each tab (desktop and phone width) go to artifacts/webui/.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -21,7 +22,7 @@ async function fillForm(page: Page, outputDir: string, maxSteps: number): Promis
   await page.fill('#max_steps', String(maxSteps));
 }
 
-test('train to 100%, abort a run, chat with the adapter, export, switch to Chinese — in Chromium', {
+test('train to 100%, abort a run, chat with the adapter, export, predict and evaluate, switch to Chinese — in Chromium', {
   skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install -y chromium fonts-wqy-microhei)`,
 }, async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -97,10 +98,39 @@ test('train to 100%, abort a run, chat with the adapter, export, switch to Chine
     assert.ok(existsSync(join(work, 'saves/merged/config.json')), (await page.textContent('#export-log')) ?? '');
     await page.screenshot({ path: join(SHOTS, 'export.png'), fullPage: true });
 
+    // Evaluate & Predict: do_predict with the adapter, then a benchmark; results as tables.
+    await page.click('#tab-eval');
+    await page.waitForSelector('#eval_dataset option[value=tiny_sft]', { state: 'attached' });
+    await page.selectOption('#eval_dataset', 'tiny_sft');
+    await page.fill('#predict_max_samples', '4');
+    await page.fill('#per_device_eval_batch_size', '2');
+    await page.fill('#predict_cutoff_len', '48');
+    await page.fill('#predict_max_new_tokens', '8');
+    await page.fill('#predict_metrics', 'bleu,rouge,exact_match');
+    await page.fill('#predict_output_dir', 'saves/predict');
+    await page.click('#predict-cmd');
+    await page.waitForSelector('#predict-command:not([hidden])');
+    assert.match((await page.textContent('#predict-command')) ?? '', /^lmforge train \\[\s\S]*--do_predict true/);
+    await page.click('#predict-start');
+    await page.waitForSelector('#predict-progress-label[data-status=finished]', { timeout: 60_000 });
+    assert.match((await page.textContent('#predict-progress-label')) ?? '', /2\/2/);
+    await page.waitForSelector('#predict-table tr:nth-child(5)'); // the heading and 4 predictions
+    assert.match((await page.textContent('#predict-metrics')) ?? '', /predict_bleu-4[\s\S]*predict_exact_match/);
+    assert.match((await page.textContent('#predict-table')) ?? '', /bleu-4: /);
+    await page.fill('#bench_task_dir', join(REPO, 'examples/eval'));
+    await page.fill('#bench_n_shot', '0');
+    await page.fill('#bench_output_dir', 'saves/mmlu');
+    await page.click('#bench-start');
+    await page.waitForSelector('#bench-progress-label[data-status=finished]', { timeout: 60_000 });
+    await page.waitForSelector('#bench-results tr:nth-child(2)');
+    assert.match((await page.textContent('#bench-results')) ?? '', /Average[\s\S]*astronomy/);
+    await page.screenshot({ path: join(SHOTS, 'eval.png'), fullPage: true });
+
     // Chinese labels, and the phone-width layout.
     await page.selectOption('#lang', 'zh');
     assert.equal(await page.textContent('#tab-train'), '训练');
     assert.equal(await page.textContent('label[for=model]'), '模型路径');
+    assert.equal(await page.textContent('#tab-eval'), '评估与预测');
     await page.click('#tab-train');
     await page.screenshot({ path: join(SHOTS, 'train-zh.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });

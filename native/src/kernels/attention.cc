@@ -18,6 +18,10 @@
 // Backward, per (b, h, chunk of key tiles): for each key tile, for each query tile that can see it:
 //   p = exp(s - lse);  dv += p^T @ dout;  dp = dout @ v^T;  ds = p * (dp - rowsum(dout * out)) * scale;
 //   dq += ds @ k;  dk += ds^T @ q.
+// Soft-capping (Gemma 2's attn_logit_softcapping, c > 0) replaces the scaled score by c * tanh(s / c) before the
+// masks; its backward multiplies ds by the tanh's derivative 1 - (s_capped / c)^2, recomputed with the scores.
+// ALiBi (Baichuan 2 13B, slopes f32 [H], optional) adds slope[h] * j to the score of key j (its absolute index: a
+// per-row constant apart from HF's slope * (j - i), which the softmax ignores); a constant bias, so no backward term.
 // dq of the key chunks, and dk / dv of the query heads sharing a KV head, are summed afterwards in a fixed order,
 // so every result is independent of the thread count. A row whose keys are all masked (e.g. a left-padded query) has out = 0, lse = -inf and zero
 // gradients: no NaN.
@@ -75,6 +79,8 @@ struct AttnArgs {
   int64_t window;  // sliding window in keys (0 = none); only with causal
   bool causal;
   float scale;
+  float softcap;  // 0 = none; else scores become softcap * tanh(score / softcap)
+  const float* alibi;  // [H] ALiBi slopes, or null
 };
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -177,10 +183,19 @@ inline int64_t row_at(const AttnArgs& a, int64_t b, int64_t g, int64_t j) { retu
 // s [nr, ncols] = (q rows [t0, t0 + nr) . key cols [j0, j0 + nc)) * scale with every invisible pair at -inf.
 // Forward and backward both call this, so p = exp(s - lse) in the backward matches the forward's softmax.
 template <int W>
-LMF_INLINE void scores_tile(const AttnArgs& a, int64_t b, const float* qp, int64_t Dp, int64_t t0, int64_t nr,
-                            const float* kt, int64_t j0, int64_t nc, int64_t ncols, float* s) {
+LMF_INLINE void scores_tile(const AttnArgs& a, int64_t b, int64_t h, const float* qp, int64_t Dp, int64_t t0,
+                            int64_t nr, const float* kt, int64_t j0, int64_t nc, int64_t ncols, float* s) {
   gemm_acc<W>(nr, ncols, a.D, qp, Dp, 1, kt, kCols, s, ncols, false);
   for (int64_t i = 0; i < nr * ncols; i += W) vstore<W>(s + i, vload<W>(s + i) * a.scale);
+  if (a.softcap > 0.f) {
+    const float c = a.softcap, inv = 1.f / a.softcap;
+    for (int64_t i = 0; i < nr * ncols; ++i) s[i] = c * std::tanh(s[i] * inv);
+  }
+  if (a.alibi) {
+    const float slope = a.alibi[h];
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t c = 0; c < ncols; ++c) s[r * ncols + c] += slope * static_cast<float>(j0 + c);
+  }
   bool all_visible = nc == ncols && !a.key_mask && !a.seg && (!a.causal || j0 + nc - 1 <= a.off + t0) &&
                      j0 >= first_key(a, t0 + nr - 1);  // the last row's window starts latest
   if (all_visible) return;
@@ -287,7 +302,7 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
     const int64_t nc = std::min<int64_t>(kCols, kend - j0), ncols = round_up(nc, W);
     const float* kt = a.k_tiles + tile_at(a, b, kvh, j0 / kCols);
     const float* vp = a.v_rows + row_at(a, b, kvh, j0);
-    scores_tile<W>(a, b, qp, Dp, t0, nr, kt, j0, nc, ncols, s);
+    scores_tile<W>(a, b, h, qp, Dp, t0, nr, kt, j0, nc, ncols, s);
     for (int64_t r = 0; r < nr; ++r) {
       float* sr = s + r * ncols;
       vf mv = vset<W>(kNegInf);
@@ -340,13 +355,15 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
   float* dqa = a.dq_acc + (c_idx * a.B * a.H + bh) * T * Dp;
   std::fill(dqa, dqa + T * Dp, 0.f);  // pooled memory is stale; the final sum reads every row
   size_t need = 0;
-  for (int64_t n : {kCols * Dp, kCols * Dp, kBwdRows * kCols, kBwdRows * kCols}) need += round_up(n, 16);
+  for (int64_t n : {kCols * Dp, kCols * Dp, kBwdRows * kCols, kBwdRows * kCols, kBwdRows * kCols})
+    need += round_up(n, 16);
   if (scratch.buf.v.size() < need) scratch.buf.v.resize(need);
   size_t used = 0;
   float* dka = scratch.take(kCols * Dp, used);
   float* dva = scratch.take(kCols * Dp, used);
   float* s = scratch.take(kBwdRows * kCols, used);
   float* ds = scratch.take(kBwdRows * kCols, used);
+  float* cap_grad = scratch.take(kBwdRows * kCols, used);  // 1 - (s / softcap)^2 when soft-capping
 
   const bool grouped = a.H != a.KVH;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kCols) {
@@ -362,7 +379,14 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
       const float* kp = a.k_rows + row_at(a, b, kvh, j0);
       for (int64_t t0 = tfirst / kBwdRows * kBwdRows; t0 < tend; t0 += kBwdRows) {
         const int64_t nr = std::min<int64_t>(kBwdRows, T - t0);
-        scores_tile<W>(a, b, qp + t0 * Dp, Dp, t0, nr, kt, j0, nc, ncols, s);
+        scores_tile<W>(a, b, h, qp + t0 * Dp, Dp, t0, nr, kt, j0, nc, ncols, s);
+        if (a.softcap > 0.f) {  // masked scores are -inf: their p is 0, so their factor is never used
+          const float inv = 1.f / a.softcap;
+          for (int64_t i = 0; i < nr * ncols; ++i) {
+            const float u = s[i] * inv;
+            cap_grad[i] = std::isfinite(u) ? 1.f - u * u : 0.f;
+          }
+        }
         for (int64_t r = 0; r < nr; ++r) {  // s -> p
           float* sr = s + r * ncols;
           const float l = lse[t0 + r];
@@ -380,6 +404,10 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
           const float dsum = drow[t0 + r];
           for (int64_t c = 0; c < ncols; c += W)
             vstore<W>(dr + c, vload<W>(pr + c) * (vload<W>(dr + c) - dsum) * a.scale);
+          if (a.softcap > 0.f) {
+            const float* gr = cap_grad + r * ncols;
+            for (int64_t c = 0; c < ncols; c += W) vstore<W>(dr + c, vload<W>(dr + c) * vload<W>(gr + c));
+          }
         }
         gemm_acc<W>(nr, Dp, nc, ds, ncols, 1, kp, Dp, dqa + t0 * Dp, Dp, true);  // dq += ds @ k
         gemm_acc<W>(nc, Dp, nr, ds, 1, ncols, qp + t0 * Dp, Dp, dka, Dp, true);  // dk += ds^T @ q
@@ -476,16 +504,18 @@ AttnArgs read_args(const Napi::CallbackInfo& info, size_t dims_at) {
   a.key_mask = arg_opt_ptr<int32_t>(info, dims_at + 9);
   a.seg = arg_opt_ptr<int32_t>(info, dims_at + 10);
   a.window = arg_int(info, dims_at + 11);
+  a.softcap = static_cast<float>(arg_double(info, dims_at + 12));
+  a.alibi = arg_opt_ptr<float>(info, dims_at + 13);
   return a;
 }
 
 bool valid_dims(const AttnArgs& a) {
   return a.B > 0 && a.T > 0 && a.S > 0 && a.H > 0 && a.KVH > 0 && a.D > 0 && a.H % a.KVH == 0 &&
-         (!a.seg || a.T == a.S) && a.window >= 0 && (a.window == 0 || a.causal);
+         (!a.seg || a.T == a.S) && a.window >= 0 && (a.window == 0 || a.causal) && a.softcap >= 0.f;
 }
 
 // attentionForward(q, k, v, out, lse, B, T, S, H, KVH, D, causal, scale, queryOffset, keyMask|null, segIds|null,
-//                  slidingWindow (0 = none))
+//                  slidingWindow (0 = none), softcap (0 = none), alibiSlopes|null)
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   AttnArgs a = read_args(info, 5);
   LMF_CHECK(info.Env(), valid_dims(a), "attentionForward: invalid dimensions (the TypeScript op validates them)");
@@ -503,7 +533,7 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 }
 
 // attentionBackward(q, k, v, out, lse, dout, dq, dk, dv, B, T, S, H, KVH, D, causal, scale, queryOffset,
-//                   keyMask|null, segIds|null, slidingWindow (0 = none))
+//                   keyMask|null, segIds|null, slidingWindow (0 = none), softcap (0 = none), alibiSlopes|null)
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   AttnArgs a = read_args(info, 9);
   LMF_CHECK(info.Env(), valid_dims(a), "attentionBackward: invalid dimensions (the TypeScript op validates them)");

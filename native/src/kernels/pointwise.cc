@@ -5,6 +5,7 @@
 //   code 2 relu:       y = max(x, 0)                                                  dx = g * (x > 0)
 //   code 3 exp:        y = exp(x)                                                     dx = g * exp(x)
 //   code 4 log1mexp:   y = log(1 - exp(x)), x < 0 (ORPO's log odds)                   dx = -g * exp(x) / (1 - exp(x))
+//   code 5 tanh:       y = tanh(x) (Gemma 2's final logit soft-capping)               dx = g * (1 - tanh(x)^2)
 // Values are computed in double and rounded once: these run on [B] vectors, where accuracy beats speed.
 #include <cmath>
 #include <cstdint>
@@ -34,6 +35,7 @@ static double forward_value(int code, double x) {
     case 1: return sigmoid(x);
     case 2: return x > 0 ? x : 0;
     case 3: return std::exp(x);
+    case 5: return std::tanh(x);
     default: return log1mexp(x);
   }
 }
@@ -47,6 +49,10 @@ static double derivative(int code, double x) {
     }
     case 2: return x > 0 ? 1 : 0;
     case 3: return std::exp(x);
+    case 5: {
+      const double t = std::tanh(x);
+      return 1 - t * t;
+    }
     default: return -1.0 / std::expm1(-x);  // -exp(x) / (1 - exp(x)) = 1 / (1 - exp(-x))
   }
 }
@@ -54,7 +60,7 @@ static double derivative(int code, double x) {
 // x [n] -> out [n]
 static Napi::Value PointwiseForward(const Napi::CallbackInfo& info) {
   const int code = static_cast<int>(arg_int(info, 0));
-  LMF_CHECK(info.Env(), code >= 0 && code <= 4, "pointwiseForward: unknown function code");
+  LMF_CHECK(info.Env(), code >= 0 && code <= 5, "pointwiseForward: unknown function code");
   const float* x = arg_ptr<float>(info, 1);
   float* out = arg_ptr<float>(info, 2);
   const int64_t n = arg_int(info, 3);
@@ -67,7 +73,7 @@ static Napi::Value PointwiseForward(const Napi::CallbackInfo& info) {
 // x [n], g [n] -> dx [n]
 static Napi::Value PointwiseBackward(const Napi::CallbackInfo& info) {
   const int code = static_cast<int>(arg_int(info, 0));
-  LMF_CHECK(info.Env(), code >= 0 && code <= 4, "pointwiseBackward: unknown function code");
+  LMF_CHECK(info.Env(), code >= 0 && code <= 5, "pointwiseBackward: unknown function code");
   const float* x = arg_ptr<float>(info, 1);
   const float* g = arg_ptr<float>(info, 2);
   float* dx = arg_ptr<float>(info, 3);

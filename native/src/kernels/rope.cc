@@ -1,5 +1,7 @@
 // Rotary position embedding in HF's rotate-half layout, f32.
-//   x [B, T, H, D], pos i32 [B, T], inv_freq [D/2] (f32, from ropeInvFreq in src/engine/ops/rope.ts), h = D/2
+//   x [B, T, H, D], pos i32 [B, T], inv_freq [R/2] (f32, from ropeInvFreq in src/engine/ops/rope.ts), h = R/2
+//   R <= D is the rotary dim: partial rotary embeddings (Phi's partial_rotary_factor) rotate the first R dims of
+//   each head as HF's q[..., :rotary_dim] and pass dims [R, D) through unchanged (forward and backward).
 //   per token: f[i] = inv_freq[i] * pos (f32), c[i] = cos(f[i]) * af, s[i] = sin(f[i]) * af (af: attention factor)
 //   forward:  out[i] = x[i] * c[i] - x[i+h] * s[i],   out[i+h] = x[i+h] * c[i] + x[i] * s[i]      (i < h)
 //   backward: the transposed rotation, i.e. the same formula with s negated:
@@ -23,9 +25,9 @@ namespace lmf {
 
 // Rotates the H heads of one token. s already carries the sign (negated for the backward).
 static LMF_INLINE void rotate_heads_body(const float* x, float* out, const float* c, const float* s, int64_t H,
-                                         int64_t D) {
-  int64_t h = D / 2;
+                                         int64_t D, int64_t h) {
   for (int64_t hd = 0; hd < H; ++hd) {
+    if (2 * h < D) std::copy(x + hd * D + 2 * h, x + (hd + 1) * D, out + hd * D + 2 * h);
     const float* a = x + hd * D;
     const float* b = a + h;
     float* oa = out + hd * D;
@@ -38,8 +40,8 @@ static LMF_INLINE void rotate_heads_body(const float* x, float* out, const float
   }
 }
 LMF_DISPATCH(rotate_heads, rotate_heads_body,
-             (const float* x, float* out, const float* c, const float* s, int64_t H, int64_t D),
-             (x, out, c, s, H, D))
+             (const float* x, float* out, const float* c, const float* s, int64_t H, int64_t D, int64_t h),
+             (x, out, c, s, H, D, h))
 
 // ropeApply(x, pos, invFreq: Float32Array, out, BT, H, D, attentionFactor, transpose)
 static Napi::Value RopeApply(const Napi::CallbackInfo& info) {
@@ -51,10 +53,9 @@ static Napi::Value RopeApply(const Napi::CallbackInfo& info) {
   int64_t BT = arg_int(info, 4), H = arg_int(info, 5), D = arg_int(info, 6);
   float af = static_cast<float>(arg_double(info, 7));
   bool transpose = arg_bool(info, 8);
-  LMF_CHECK(env, D % 2 == 0 && static_cast<int64_t>(inv.ElementLength()) == D / 2,
-            "ropeApply: invFreq must hold head_dim / 2 values");
+  const int64_t h = static_cast<int64_t>(inv.ElementLength());
+  LMF_CHECK(env, h >= 1 && 2 * h <= D, "ropeApply: invFreq must hold rotary_dim / 2 values, rotary_dim <= head_dim");
   const float* inv_freq = inv.Data();
-  int64_t h = D / 2;
   float sign = transpose ? -1.f : 1.f;
   int64_t grain = std::max<int64_t>(1, (1 << 13) / std::max<int64_t>(H * D, 1));
   parallel_for(BT, grain, [&](int64_t b, int64_t e) {
@@ -66,7 +67,7 @@ static Napi::Value RopeApply(const Napi::CallbackInfo& info) {
         c[i] = std::cos(f) * af;
         s[i] = sign * (std::sin(f) * af);
       }
-      rotate_heads(x + t * H * D, out + t * H * D, c.data(), s.data(), H, D);
+      rotate_heads(x + t * H * D, out + t * H * D, c.data(), s.data(), H, D, h);
     }
   });
   return env.Undefined();

@@ -35,6 +35,10 @@ export interface AttentionOptions {
   queryOffset?: number;
   /** Sliding window (causal only): a query sees at most this many keys, itself included. */
   slidingWindow?: number;
+  /** Soft-capping (Gemma 2's attn_logit_softcapping): scores become softcap * tanh(score / softcap), > 0. */
+  softcap?: number;
+  /** f32 [H] ALiBi slopes (Baichuan 2 13B): the score of key j gets slope[h] * j (j its absolute key index). */
+  alibiSlopes?: Tensor;
 }
 
 /** out [B, T, H, D] = softmax(q k^T * scale + masks) v, per head, with grouped-query KV heads. */
@@ -72,7 +76,14 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       throw new Error(`${op}: slidingWindow must be an integer >= 1 (keys a query sees), got ${window}`);
     if (!causal) throw new Error(`${op}: slidingWindow needs causal attention (HF defines it over causal masks only)`);
   }
-  const { keyMask, segmentIds } = opts;
+  const softcap = opts.softcap ?? 0;
+  if (opts.softcap !== undefined && !(Number.isFinite(softcap) && softcap > 0))
+    throw new Error(`${op}: softcap must be a finite number > 0 (attn_logit_softcapping), got ${opts.softcap}`);
+  const { keyMask, segmentIds, alibiSlopes } = opts;
+  if (alibiSlopes && (alibiSlopes.dtype !== 'f32' || alibiSlopes.ndim !== 1 || alibiSlopes.shape[0] !== H))
+    throw new Error(
+      `${op}: alibiSlopes must be f32 [${H}], got ${alibiSlopes.dtype} ${formatShape(alibiSlopes.shape)}`,
+    );
   if (keyMask) expectI32Shape(op, 'keyMask', keyMask, [B, S]);
   if (segmentIds) {
     if (T !== S) throw new Error(`${op}: segmentIds need T == S (packed self-attention), got T = ${T}, S = ${S}`);
@@ -91,6 +102,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     keyMask?.handle ?? null,
     segmentIds?.handle ?? null,
     window,
+    softcap,
+    alibiSlopes?.handle ?? null,
   ];
 
   const out = Tensor.empty([B, T, H, D]);

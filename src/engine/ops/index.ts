@@ -9,6 +9,8 @@ export * from './grad-clip.js';
 export * from './linear-cross-entropy.js';
 export * from './lora.js';
 export * from './matmul.js';
+export * from './moe-routing.js';
+export * from './narrow.js';
 export * from './norm.js';
 export * from './optimizer.js';
 export * from './pointwise.js';

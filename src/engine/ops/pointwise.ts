@@ -4,6 +4,7 @@
  *
  *   logSigmoid(x) = log(sigmoid(x)), stable for large |x|      sigmoid(x)      relu(x) = max(x, 0)
  *   exp(x)                                                     log1mExp(x) = log(1 - exp(x)), for x < 0
+ *   tanh(x) (Gemma 2's logit soft-capping)
  *
  * Values are computed in double per element and rounded once (these act on [B] vectors).
  */
@@ -12,7 +13,7 @@ import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 import { expectF32 } from './check.js';
 
-const CODES = { logSigmoid: 0, sigmoid: 1, relu: 2, exp: 3, log1mExp: 4 } as const;
+const CODES = { logSigmoid: 0, sigmoid: 1, relu: 2, exp: 3, log1mExp: 4, tanh: 5 } as const;
 type PointwiseName = keyof typeof CODES;
 
 function pointwise(name: PointwiseName, x: Tensor): Tensor {
@@ -51,4 +52,9 @@ export function exp(x: Tensor): Tensor {
 /** log(1 - exp(x)) for x < 0 (ORPO: log(1 - p) from log p); d/dx = -exp(x) / (1 - exp(x)). */
 export function log1mExp(x: Tensor): Tensor {
   return pointwise('log1mExp', x);
+}
+
+/** tanh(x); d/dx = 1 - tanh(x)^2. */
+export function tanh(x: Tensor): Tensor {
+  return pointwise('tanh', x);
 }

@@ -17,7 +17,20 @@ export type RopeScaling =
       originalMaxPositionEmbeddings: number;
     }
   /** `originalMaxPositionEmbeddings`: HF uses config.max_position_embeddings here. */
-  | { type: 'dynamic'; factor: number; originalMaxPositionEmbeddings: number };
+  | { type: 'dynamic'; factor: number; originalMaxPositionEmbeddings: number }
+  /**
+   * LongRoPE (Phi-3 / Phi-4, `su` is its old name): inv_freq divided per dimension by shortFactor, or by longFactor
+   * once the sequence (max position + 1) exceeds originalMaxPositionEmbeddings; cos and sin times attentionFactor.
+   * `factor` is HF's max_position_embeddings / original_max_position_embeddings.
+   */
+  | {
+      type: 'longrope';
+      factor: number;
+      shortFactor: readonly number[];
+      longFactor: readonly number[];
+      originalMaxPositionEmbeddings: number;
+      attentionFactor: number;
+    };
 
 export interface RopeConfig {
   /** config.rope_theta */
@@ -29,7 +42,7 @@ export interface RopeConfig {
 /** What the rope kernel takes: inv_freq [headDim / 2] and the factor HF multiplies cos and sin by. */
 export interface RopeFrequencies {
   invFreq: Float32Array;
-  /** HF's `attention_scaling`: 1 for default, linear, dynamic and llama3 (only yarn/longrope change it). */
+  /** HF's `attention_scaling`: 1 for default, linear, dynamic and llama3 (longrope's attention factor). */
   attentionFactor: number;
 }
 
@@ -65,9 +78,22 @@ export function ropeInvFreq(cfg: RopeConfig, headDim: number, seqLen?: number): 
     }
     case 'llama3':
       return { invFreq: llama3InvFreq(cfg.theta, headDim, s), attentionFactor: 1 };
+    case 'longrope': {
+      const long = seqLen !== undefined && seqLen > s.originalMaxPositionEmbeddings;
+      const ext = long ? s.longFactor : s.shortFactor;
+      if (ext.length !== headDim / 2)
+        throw new Error(
+          `ropeInvFreq: rope_scaling.${long ? 'long' : 'short'}_factor has ${ext.length} values, the rotary dim ${headDim} needs ${headDim / 2}`,
+        );
+      // HF: 1 / (ext_factors * base ** (arange(0, dim, 2) / dim)), every step in float32
+      const b = f32(cfg.theta);
+      const inv = new Float32Array(headDim / 2);
+      for (let i = 0; i < inv.length; i++) inv[i] = 1 / f32(f32(ext[i] as number) * f32(b ** f32((2 * i) / headDim)));
+      return { invFreq: inv, attentionFactor: s.attentionFactor };
+    }
     default:
       throw new Error(
-        `ropeInvFreq: unsupported rope_scaling type ${(s as { type: string }).type} (supported: linear, dynamic, llama3)`,
+        `ropeInvFreq: unsupported rope_scaling type ${(s as { type: string }).type} (supported: linear, dynamic, llama3, longrope)`,
       );
   }
 }

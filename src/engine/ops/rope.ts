@@ -27,8 +27,9 @@ export function rope(x: Tensor, positionIds: Tensor, freqs: RopeFrequencies | Ro
       `rope: positionIds must be i32 [B, T] = [${B}, ${T}], got ${positionIds.dtype} ${formatShape(positionIds.shape)}`,
     );
   const f = 'invFreq' in freqs ? freqs : ropeInvFreq(freqs, D, dynamicSeqLen(freqs, positionIds));
-  if (f.invFreq.length !== D / 2)
-    throw new Error(`rope: invFreq has ${f.invFreq.length} values, head_dim ${D} needs ${D / 2}`);
+  // Fewer than D / 2 frequencies: partial rotary (Phi's partial_rotary_factor), the first 2 * length dims rotate.
+  if (f.invFreq.length < 1 || f.invFreq.length > D / 2)
+    throw new Error(`rope: invFreq has ${f.invFreq.length} values, head_dim ${D} takes 1 to ${D / 2}`);
   const out = Tensor.empty(x.shape);
   native.ropeApply(x.handle, positionIds.handle, f.invFreq, out.handle, B * T, H, D, f.attentionFactor, false);
   record(out, 'rope', [x], (g) => {
@@ -41,7 +42,8 @@ export function rope(x: Tensor, positionIds: Tensor, freqs: RopeFrequencies | Ro
 
 // max(position_ids) + 1, read only when a dynamic NTK config needs it
 function dynamicSeqLen(cfg: RopeConfig, positionIds: Tensor): number | undefined {
-  if (cfg.scaling?.type !== 'dynamic' || positionIds.numel === 0) return undefined;
+  const type = cfg.scaling?.type;
+  if ((type !== 'dynamic' && type !== 'longrope') || positionIds.numel === 0) return undefined;
   let max = Number.NEGATIVE_INFINITY;
   for (const p of positionIds.toInt32Array()) if (p > max) max = p;
   return max + 1;

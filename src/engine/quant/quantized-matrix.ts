@@ -3,14 +3,33 @@
  * the layouts): NF4 / FP4 with one absmax per 64-value block (double quantization stores those as 8-bit codes with one
  * f32 scale per 256 blocks, offset by their mean), or LLM.int8()'s int8 rows with a per-row absmax (SCB).
  * Quantizing reads W once (f32, bf16 or f16) and keeps only the quantized bytes; products read them directly.
+ * A GGUF base keeps its ggml blocks instead (Q8_0 / Q4_0 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K rows, native/src/kernels/ggml_dot.cc):
+ * decoding reads them with integer dot products, as llama.cpp does.
  */
 import { DTYPE_CODE } from '../dtype.js';
 import { native } from '../native.js';
 import { Storage } from '../storage.js';
 import { Tensor } from '../tensor.js';
 import { dynamicMap, FP4_CODE, NF4_CODE } from './codebooks.js';
+import { GGML_BLOCK_TYPES } from './ggml-blocks.js';
 
-export type QuantType = 'nf4' | 'fp4' | 'int8';
+/** The ggml block types a GGUF base keeps quantized (ggml's names, lower case). */
+export type GgmlQuantType = 'q8_0' | 'q4_0' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k';
+export type QuantType = 'nf4' | 'fp4' | 'int8' | GgmlQuantType;
+
+const GGML_FORMAT: Record<GgmlQuantType, (typeof GGML_BLOCK_TYPES)[keyof typeof GGML_BLOCK_TYPES]> = {
+  q8_0: GGML_BLOCK_TYPES.Q8_0,
+  q4_0: GGML_BLOCK_TYPES.Q4_0,
+  q5_0: GGML_BLOCK_TYPES.Q5_0,
+  q5_1: GGML_BLOCK_TYPES.Q5_1,
+  q4_k: GGML_BLOCK_TYPES.Q4_K,
+  q5_k: GGML_BLOCK_TYPES.Q5_K,
+  q6_k: GGML_BLOCK_TYPES.Q6_K,
+};
+
+export function isGgmlQuantType(t: string): t is GgmlQuantType {
+  return t in GGML_FORMAT;
+}
 
 export interface QuantizeOptions {
   type: QuantType;
@@ -20,7 +39,7 @@ export interface QuantizeOptions {
   doubleQuant?: boolean;
 }
 
-const TYPE_CODE: Record<QuantType, number> = { nf4: 0, fp4: 1, int8: 2 };
+const TYPE_CODE: Record<'nf4' | 'fp4' | 'int8', number> = { nf4: 0, fp4: 1, int8: 2 };
 /** Blocks of absmax values per nested scale in double quantization (bitsandbytes: 256). */
 const NESTED_BLOCKSIZE = 256;
 
@@ -90,8 +109,28 @@ export class QuantizedMatrix {
     readonly blocksize: number,
   ) {}
 
+  /** W [rows, cols] from its ggml blocks (row-major, each row cols / block-size blocks), kept as they are. */
+  static fromGgml(type: GgmlQuantType, rows: number, cols: number, blocks: Uint8Array): QuantizedMatrix {
+    const f = GGML_FORMAT[type];
+    if (cols % f.elements !== 0)
+      throw new Error(`${type} [${rows}, ${cols}]: a row must be a whole number of ${f.elements}-value blocks`);
+    const want = rows * (cols / f.elements) * f.bytes;
+    if (blocks.length !== want)
+      throw new Error(`${type} [${rows}, ${cols}]: ${blocks.length} bytes of blocks, expected ${want}`);
+    const q = new QuantizedMatrix(type, rows, cols, f.elements);
+    q.own('data', bytesStorage(blocks));
+    return q;
+  }
+
+  /** Whether W is stored in ggml blocks (a GGUF base) rather than bitsandbytes' formats. */
+  get ggml(): boolean {
+    return isGgmlQuantType(this.type);
+  }
+
   /** Quantizes w [rows, cols] (f32, bf16 or f16) as bitsandbytes' quantize_4bit / Int8Params do. */
   static quantize(w: Tensor, options: QuantizeOptions): QuantizedMatrix {
+    if (isGgmlQuantType(options.type))
+      throw new Error(`quantize: ${options.type} blocks come from a GGUF file; lmforge quantizes to nf4, fp4 or int8`);
     if (w.ndim !== 2) throw new Error(`quantize: a weight matrix [out, in] is expected, got [${w.shape.join(', ')}]`);
     if (w.dtype === 'i32') throw new Error('quantize: the weight must be f32, bf16 or f16, not i32');
     const [rows, cols] = w.shape as [number, number];
@@ -194,6 +233,13 @@ export class QuantizedMatrix {
 
   /** The pieces, as fromParts takes them (saving in bitsandbytes' layout). */
   parts(): QuantizedParts {
+    if (isGgmlQuantType(this.type))
+      throw Object.assign(
+        new Error(
+          `the base is a GGUF file (${this.type} blocks), which saves only as GGUF: export it with export_format: gguf, or save the adapter alone`,
+        ),
+        { userFacing: true },
+      );
     const read = (name: string, n: number) =>
       this.buffers.has(name) ? readF32(this.buffers.get(name) as Storage, n) : undefined;
     const base = { type: this.type, rows: this.rows, cols: this.cols, data: this.data() };
@@ -232,6 +278,13 @@ export class QuantizedMatrix {
   /** The layout the native kernels read (storage handles by name). */
   descriptor(): Record<string, unknown> {
     if (this.freed) throw new Error('use of a disposed quantized matrix');
+    if (isGgmlQuantType(this.type))
+      return {
+        ggmlType: GGML_FORMAT[this.type].id,
+        rows: this.rows,
+        cols: this.cols,
+        data: (this.buffers.get('data') as Storage).handle,
+      };
     const d: Record<string, unknown> = {
       type: TYPE_CODE[this.type],
       rows: this.rows,
@@ -247,20 +300,27 @@ export class QuantizedMatrix {
   /** W as f32 [rows, cols]. */
   dequantize(): Tensor {
     const out = Tensor.empty([this.rows, this.cols]);
-    native.quantDequantize(this.descriptor(), out.handle);
+    if (this.ggml) native.ggmlMatrixDequantize(this.descriptor(), out.handle);
+    else native.quantDequantize(this.descriptor(), out.handle);
     return out;
   }
 
   /** The stored bytes: packed 4-bit indices (first value in the high nibble) or int8 values. */
   data(): Uint8Array {
     const s = this.buffers.get('data') as Storage;
-    const out = new Uint8Array(this.type === 'int8' ? this.rows * this.cols : Math.ceil((this.rows * this.cols) / 2));
+    const length = isGgmlQuantType(this.type)
+      ? this.rows * (this.cols / GGML_FORMAT[this.type].elements) * GGML_FORMAT[this.type].bytes
+      : this.type === 'int8'
+        ? this.rows * this.cols
+        : Math.ceil((this.rows * this.cols) / 2);
+    const out = new Uint8Array(length);
     native.read(s.handle, 0, out);
     return out;
   }
 
   /** The block scales (4-bit types; reconstructed from their 8-bit codes under double quantization) or SCB (int8). */
   scales(): Float32Array {
+    if (isGgmlQuantType(this.type)) throw new Error(`scales(): ${this.type} keeps its scales inside the blocks`);
     if (this.type === 'int8') return readF32(this.buffers.get('scb') as Storage, this.rows);
     const blocks = Math.ceil((this.rows * this.cols) / this.blocksize);
     const plain = this.buffers.get('absmax');

@@ -21,6 +21,36 @@ export interface AttentionRefOptions {
   queryOffset?: number;
   /** Query i = off + t sees key j only when i - j < slidingWindow (with causal: at most that many keys). */
   slidingWindow?: number;
+  /** Gemma 2's attn_logit_softcapping: scores become softcap * tanh(score / softcap) before the softmax. */
+  softcap?: number;
+  /** ALiBi: score += slopes[h] * j. */
+  alibiSlopes?: ArrayLike<number>;
+}
+
+/** d(capped score)/d(scaled score) at the capped score s: 1 - (s / softcap)^2 (1 without soft-capping). */
+function capDerivative(s: number, softcap: number | undefined): number {
+  return softcap ? 1 - (s / softcap) ** 2 : 1;
+}
+
+/** The scaled, soft-capped score of query (b, h, t) against key j. */
+function score(
+  q: Float64Array,
+  k: Float64Array,
+  dims: AttentionDims,
+  opts: AttentionRefOptions,
+  b: number,
+  h: number,
+  t: number,
+  j: number,
+): number {
+  const { T, S, H, KVH, D } = dims;
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const g = Math.floor(h / (H / KVH));
+  let dot = 0;
+  for (let d = 0; d < D; d++)
+    dot += (q[((b * T + t) * H + h) * D + d] as number) * (k[((b * S + j) * KVH + g) * D + d] as number);
+  const capped = opts.softcap ? opts.softcap * Math.tanh((dot * scale) / opts.softcap) : dot * scale;
+  return capped + (opts.alibiSlopes ? (opts.alibiSlopes[h] as number) * j : 0);
 }
 
 /** Softmax weights p[j] of query (b, h, t) over its S keys (0 for invisible keys); null when none is visible. */
@@ -33,10 +63,8 @@ function rowProbs(
   h: number,
   t: number,
 ): Float64Array | null {
-  const { T, S, H, KVH, D } = dims;
-  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const { T, S } = dims;
   const off = opts.queryOffset ?? S - T;
-  const g = Math.floor(h / (H / KVH));
   const s = new Float64Array(S).fill(Number.NEGATIVE_INFINITY);
   let max = Number.NEGATIVE_INFINITY;
   for (let j = 0; j < S; j++) {
@@ -44,10 +72,7 @@ function rowProbs(
     if (opts.slidingWindow !== undefined && off + t - j >= opts.slidingWindow) continue;
     if (opts.keyMask && opts.keyMask[b * S + j] === 0) continue;
     if (opts.segmentIds && opts.segmentIds[b * T + t] !== opts.segmentIds[b * T + j]) continue;
-    let dot = 0;
-    for (let d = 0; d < D; d++)
-      dot += (q[((b * T + t) * H + h) * D + d] as number) * (k[((b * S + j) * KVH + g) * D + d] as number);
-    s[j] = dot * scale;
+    s[j] = score(q, k, dims, opts, b, h, t, j);
     max = Math.max(max, s[j] as number);
   }
   if (max === Number.NEGATIVE_INFINITY) return null;
@@ -124,7 +149,9 @@ export function attentionBackwardRef(
           const pj = p[j] as number;
           if (pj === 0) continue;
           const kv = ((b * S + j) * KVH + g) * D;
-          const ds = pj * ((dp[j] as number) - pdp) * scale;
+          const alibi = opts.alibiSlopes ? (opts.alibiSlopes[h] as number) * j : 0;
+          const cap = capDerivative(score(q, k, dims, opts, b, h, t, j) - alibi, opts.softcap);
+          const ds = pj * ((dp[j] as number) - pdp) * scale * cap;
           for (let d = 0; d < D; d++) {
             dv[kv + d] = (dv[kv + d] as number) + pj * (dout[o + d] as number);
             dq[o + d] = (dq[o + d] as number) + ds * (k[kv + d] as number);

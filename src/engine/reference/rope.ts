@@ -3,7 +3,10 @@
  * because that product is part of HF's definition (it builds `freqs` in float32); everything after is float64.
  */
 
-/** x [B*T, H, D], positions [B*T], invFreq [D/2] -> out; transpose = the backward's rotation by -angle */
+/**
+ * x [B*T, H, D], positions [B*T], invFreq [R/2] -> out; transpose = the backward's rotation by -angle. R < D is
+ * partial rotary: dims [R, D) pass through.
+ */
 export function ropeRef(
   x: Float64Array,
   positions: ArrayLike<number>,
@@ -13,8 +16,8 @@ export function ropeRef(
   attentionFactor = 1,
   transpose = false,
 ): Float64Array {
-  const h = D / 2;
-  const out = new Float64Array(x.length);
+  const h = invFreq.length;
+  const out = Float64Array.from(x);
   for (let t = 0; t < positions.length; t++) {
     for (let i = 0; i < h; i++) {
       const angle = Math.fround((invFreq[i] as number) * (positions[t] as number));

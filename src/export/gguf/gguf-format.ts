@@ -45,6 +45,9 @@ export const BLOCK: Record<GgmlType, { elements: number; bytes: number }> = {
 export const GGUF_VERSION = 3;
 export const DEFAULT_ALIGNMENT = 32;
 
+/** llama_token_type values (tokenizer.ggml.token_type). */
+export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+
 /** A metadata value with its GGUF type; arrays are homogeneous. */
 export type GgufValue =
   | { type: 'u32' | 'i32' | 'f32' | 'u64'; value: number }

@@ -5,16 +5,17 @@
  * CONTROL when special, USER_DEFINED otherwise), merges as "a b", the special ids, add_bos/add_eos and the chat
  * template. `pre` is recognised from the pre-tokenizer itself (llama.cpp hashes the tokenization of a test text to
  * the same names): GPT-2's ByteLevel regex is `gpt-2`, Llama 3's split regex `llama-bpe`, Qwen2's `qwen2`.
+ * SentencePiece BPE tokenizers (Llama 2, Mistral) become llama.cpp's `llama` vocabulary (gguf-spm-tokenizer.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LLAMA3_SPLIT, QWEN2_SPLIT } from '../../tokenizer/byte-level-splits.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { GgufExportError } from './gguf-arch.js';
-import type { GgufValue } from './gguf-format.js';
+import { type GgufValue, TOKEN_TYPE } from './gguf-format.js';
+import { isSentencePieceBpe, spmTokenizerMetadata } from './gguf-spm-tokenizer.js';
 
-/** llama_token_type values. */
-export const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+export { TOKEN_TYPE };
 
 type Json = Record<string, unknown>;
 
@@ -38,11 +39,13 @@ function readTokenizerJson(dir: string): Json {
 
 /** llama.cpp's pre-tokenizer name for the tokenizer in `dir`, or an error saying why it cannot be written. */
 export function checkGgufTokenizer(dir: string, json: Json = readTokenizerJson(dir)): string {
+  if (isSentencePieceBpe(json)) return 'default';
   const model = json.model as Json;
   if (model?.type !== 'BPE' || (json.decoder as Json | undefined)?.type !== 'ByteLevel')
     throw new GgufExportError(
       `the tokenizer in ${dir} is ${String(model?.type)} without a byte-level decoder; GGUF export writes ` +
-        'byte-level BPE (GPT-2, Llama 3, Qwen2 tokenizers) so far: export as safetensors and convert with llama.cpp',
+        'byte-level BPE (GPT-2, Llama 3, Qwen2 tokenizers) and SentencePiece BPE (Llama 2, Mistral) so far: export ' +
+        'as safetensors and convert with llama.cpp',
     );
   const pre = ggufPreTokenizer(json.pre_tokenizer);
   if (pre === null)
@@ -56,6 +59,7 @@ export function checkGgufTokenizer(dir: string, json: Json = readTokenizerJson(d
 /** The tokenizer metadata for the tokenizer saved in `dir` (tokenizer.json written by Tokenizer.save). */
 export function tokenizerMetadata(dir: string, tokenizer: Tokenizer, vocabSize: number): [string, GgufValue][] {
   const json = readTokenizerJson(dir);
+  if (isSentencePieceBpe(json)) return spmTokenizerMetadata(json, tokenizer, vocabSize);
   const pre = checkGgufTokenizer(dir, json);
   const model = json.model as Json;
   const tokens: string[] = Array.from({ length: vocabSize }, (_, i) => `[PAD${i}]`);

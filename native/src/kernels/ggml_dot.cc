@@ -1,0 +1,448 @@
+// Products with a frozen weight kept in ggml's block formats (a GGUF base: Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K,
+// Q6_K; layouts in ggml_blocks.cc), read with integer dot products as llama.cpp reads them.
+//
+// W [rows = out, cols = in] is stored row by row, each row a whole number of blocks. Every format is unpacked, one
+// row at a time, into the same form: unsigned 8-bit levels u [cols] (signed for Q8_0) and, per 16 values g, a float
+// scale S[g] and offset M[g] with w = S[g] * u - M[g]:
+//   Q8_0  S = d, M = 0 (u signed)      Q4_0  S = d, M = 8 d      Q5_0  S = d, M = 16 d      Q5_1  S = d, M = -m
+//   Q4_K  S = d sc, M = dmin mn         Q5_K  as Q4_K with 5-bit levels      Q6_K  S = d sc, M = 32 d sc
+// Decoding (x with few rows): each x row is quantized to int8 in 32-value blocks (scale dx = amax / 127, as
+// llama.cpp's q8 activation blocks), then per 16 values the integer dot sum(u * xq) comes from AVX-512 VNNI vpdpbusd
+// or AVX2 vpmaddubsw, and y = sum_g dx[g] (S[g] dot[g] - M[g] sum(xq)[g]). A row is unpacked once for all x rows.
+// More rows (prefill, training): W is dequantized tile by tile into the blocked GEMM, as the bitsandbytes formats are.
+// Every output is summed in an order that does not depend on the thread count.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "core/cpu.h"
+#include "core/dtype.h"
+#include "core/napi_util.h"
+#include "core/registry.h"
+#include "core/storage.h"
+#include "core/threadpool.h"
+#include "kernels/gemm.h"
+#include "kernels/isa_targets.h"
+
+namespace lmf {
+namespace {
+
+enum GgmlType : int { kQ4_0 = 2, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14 };
+
+struct GgmlMatrix {
+  int type = 0;
+  int64_t rows = 0, cols = 0;
+  int64_t block_elements = 0, block_bytes = 0;
+  const uint8_t* data = nullptr;
+  const uint8_t* row(int64_t r) const { return data + r * (cols / block_elements) * block_bytes; }
+};
+
+bool format_of(int type, int64_t* elements, int64_t* bytes) {
+  switch (type) {
+    case kQ4_0: *elements = 32, *bytes = 18; return true;
+    case kQ5_0: *elements = 32, *bytes = 22; return true;
+    case kQ5_1: *elements = 32, *bytes = 24; return true;
+    case kQ8_0: *elements = 32, *bytes = 34; return true;
+    case kQ4_K: *elements = 256, *bytes = 144; return true;
+    case kQ5_K: *elements = 256, *bytes = 176; return true;
+    case kQ6_K: *elements = 256, *bytes = 210; return true;
+    default: return false;
+  }
+}
+
+LMF_INLINE float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+LMF_INLINE void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// One row of W into levels u [cols] and per-16 S, M [cols / 16].
+LMF_INLINE void unpack_row_body(const GgmlMatrix* wp, int64_t r, uint8_t* __restrict u, float* __restrict S,
+                                float* __restrict M) {
+  const GgmlMatrix& w = *wp;
+  const uint8_t* b = w.row(r);
+  const int64_t blocks = w.cols / w.block_elements;
+  for (int64_t i = 0; i < blocks; ++i, b += w.block_bytes, u += w.block_elements, S += w.block_elements / 16,
+               M += w.block_elements / 16) {
+    switch (w.type) {
+      case kQ8_0: {
+        const float d = half_at(b);
+        std::memcpy(u, b + 2, 32);
+        S[0] = S[1] = d;
+        M[0] = M[1] = 0.f;
+        break;
+      }
+      case kQ4_0: {
+        const float d = half_at(b);
+        for (int j = 0; j < 16; ++j) {
+          u[j] = b[2 + j] & 0xF;
+          u[j + 16] = b[2 + j] >> 4;
+        }
+        S[0] = S[1] = d;
+        M[0] = M[1] = 8.f * d;
+        break;
+      }
+      case kQ5_0:
+      case kQ5_1: {
+        const bool q51 = w.type == kQ5_1;
+        const float d = half_at(b), m = q51 ? half_at(b + 2) : 0.f;
+        uint32_t qh;
+        std::memcpy(&qh, b + (q51 ? 4 : 2), 4);
+        const uint8_t* qs = b + (q51 ? 8 : 6);
+        for (int j = 0; j < 16; ++j) {
+          u[j] = (qs[j] & 0xF) | (((qh >> j) & 1) << 4);
+          u[j + 16] = (qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+        }
+        S[0] = S[1] = d;
+        M[0] = M[1] = q51 ? -m : 16.f * d;
+        break;
+      }
+      case kQ4_K:
+      case kQ5_K: {
+        const bool q5 = w.type == kQ5_K;
+        const float d = half_at(b), dmin = half_at(b + 2);
+        const uint8_t* scales = b + 4;
+        const uint8_t* qh = b + 16;
+        const uint8_t* q = b + (q5 ? 48 : 16);
+        for (int k = 0; k < 4; ++k, q += 32) {
+          uint8_t* lo = u + 64 * k;
+          uint8_t* hi = lo + 32;
+          for (int l = 0; l < 32; ++l) {
+            lo[l] = q[l] & 0xF;
+            hi[l] = q[l] >> 4;
+          }
+          if (q5)
+            for (int l = 0; l < 32; ++l) {
+              lo[l] |= ((qh[l] >> (2 * k)) & 1) << 4;
+              hi[l] |= ((qh[l] >> (2 * k + 1)) & 1) << 4;
+            }
+          for (int h = 0; h < 2; ++h) {
+            int sc, mn;
+            scale_min_k4(2 * k + h, scales, &sc, &mn);
+            S[4 * k + 2 * h] = S[4 * k + 2 * h + 1] = d * sc;
+            M[4 * k + 2 * h] = M[4 * k + 2 * h + 1] = dmin * mn;
+          }
+        }
+        break;
+      }
+      case kQ6_K: {
+        const float d = half_at(b + 208);
+        const uint8_t* ql = b;
+        const uint8_t* qh = b + 128;
+        const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+        for (int n = 0; n < 2; ++n, ql += 64, qh += 32) {
+          uint8_t* o = u + 128 * n;
+          for (int l = 0; l < 32; ++l) {
+            o[l] = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
+            o[l + 32] = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
+            o[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+            o[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+          }
+        }
+        for (int g = 0; g < 16; ++g) {
+          S[g] = d * sc[g];
+          M[g] = 32.f * S[g];
+        }
+        break;
+      }
+    }
+  }
+}
+LMF_DISPATCH(unpack_row, unpack_row_body,
+             (const GgmlMatrix* w, int64_t r, uint8_t* u, float* S, float* M), (w, r, u, S, M))
+
+// ---- integer dots: out[g] = sum over 16 values of u * xq (u signed for Q8_0) ----
+
+void dots16_portable(const uint8_t* u, const int8_t* x, int64_t n, bool signed_u, int32_t* out) {
+  for (int64_t g = 0; g < n / 16; ++g) {
+    int32_t s = 0;
+    for (int l = 0; l < 16; ++l) {
+      const int a = signed_u ? static_cast<int8_t>(u[16 * g + l]) : u[16 * g + l];
+      s += a * x[16 * g + l];
+    }
+    out[g] = s;
+  }
+}
+
+#if LMF_HAS_X86_TARGETS
+// 32 products summed in pairs of 4 into 8 int32 lanes. maddubs saturates int16 pairs, so signed levels go in as
+// |u| with x carrying u's sign (|u| <= 128, |x| <= 127: no saturation); unsigned levels here are at most 63.
+LMF_TARGET_AVX2 LMF_INLINE __m256i chunk_avx2(const uint8_t* u, const int8_t* x, bool signed_u) {
+  __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u));
+  __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  if (signed_u) {
+    b = _mm256_sign_epi8(b, a);
+    a = _mm256_abs_epi8(a);
+  }
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1));
+}
+
+#define LMF_TARGET_VNNI __attribute__((target("avx512vnni,avx512vl,avx512f,avx512bw,avx2,fma")))
+LMF_TARGET_VNNI LMF_INLINE __m256i chunk_vnni(const uint8_t* u, const int8_t* x, bool signed_u) {
+  __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u));
+  __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  if (signed_u) {
+    b = _mm256_sign_epi8(b, a);
+    a = _mm256_abs_epi8(a);
+  }
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b);
+}
+
+#define LMF_DOTS16(NAME, TARGET, CHUNK)                                                                  \
+  TARGET void NAME(const uint8_t* u, const int8_t* x, int64_t n, bool signed_u, int32_t* out) {          \
+    int64_t k = 0;                                                                                      \
+    for (; k + 128 <= n; k += 128, out += 8) {                                                          \
+      const __m256i a = CHUNK(u + k, x + k, signed_u), b = CHUNK(u + k + 32, x + k + 32, signed_u);      \
+      const __m256i c = CHUNK(u + k + 64, x + k + 64, signed_u), d = CHUNK(u + k + 96, x + k + 96, signed_u); \
+      const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));             \
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),                                              \
+                          _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));    \
+    }                                                                                                   \
+    for (; k < n; k += 32, out += 2) {                                                                  \
+      alignas(32) int32_t lanes[8];                                                                     \
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), CHUNK(u + k, x + k, signed_u));              \
+      out[0] = lanes[0] + lanes[1] + lanes[2] + lanes[3];                                               \
+      out[1] = lanes[4] + lanes[5] + lanes[6] + lanes[7];                                               \
+    }                                                                                                   \
+  }
+LMF_DOTS16(dots16_avx2, LMF_TARGET_AVX2, chunk_avx2)
+LMF_DOTS16(dots16_vnni, LMF_TARGET_VNNI, chunk_vnni)
+#endif
+
+using DotsFn = void (*)(const uint8_t*, const int8_t*, int64_t, bool, int32_t*);
+
+bool cpu_has_vnni() {
+#if LMF_HAS_X86_TARGETS
+  static const bool has = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+  return has;
+#else
+  return false;
+#endif
+}
+
+// The integer-dot path for the current ISA cap: vpdpbusd under avx512 (when the CPU has VNNI), vpmaddubsw under
+// avx2 (and avx512 without VNNI), scalar otherwise.
+DotsFn dots16_for_isa() {
+#if LMF_HAS_X86_TARGETS
+  const Isa level = isa();
+  if (level == Isa::avx512 && cpu_has_vnni()) return dots16_vnni;
+  if (level >= Isa::avx2) return dots16_avx2;
+#endif
+  return dots16_portable;
+}
+
+// ---- activation rows as q8 blocks ----
+
+struct QuantizedRow {
+  std::vector<int8_t> q;       // [cols]
+  std::vector<float> d;        // per 16 values: the 32-block's scale
+  std::vector<int32_t> sums;   // per 16 values: sum of q
+};
+
+void quantize_activation(const float* x, int64_t n, QuantizedRow& out) {
+  out.q.resize(n), out.d.resize(n / 16), out.sums.resize(n / 16);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + 32 * b;
+    float amax = 0.f;
+    for (int l = 0; l < 32; ++l) amax = std::max(amax, std::fabs(xb[l]));
+    const float d = amax / 127.f, id = d > 0.f ? 1.f / d : 0.f;
+    for (int h = 0; h < 2; ++h) {
+      int32_t s = 0;
+      for (int l = 16 * h; l < 16 * h + 16; ++l) {
+        const int v = static_cast<int>(std::nearbyint(xb[l] * id));
+        out.q[32 * b + l] = static_cast<int8_t>(v);
+        s += v;
+      }
+      out.d[2 * b + h] = d;
+      out.sums[2 * b + h] = s;
+    }
+  }
+}
+
+// Rows of an x with at most this many rows take the integer-dot path.
+constexpr int64_t kStreamRows = 8;
+constexpr int64_t kTileBytes = 4 << 20;
+
+struct RowScratch {
+  std::vector<uint8_t> u;
+  std::vector<float> S, M;
+  std::vector<int32_t> dots;
+  void fit(int64_t cols) {
+    if (static_cast<int64_t>(u.size()) < cols) u.resize(cols), S.resize(cols / 16), M.resize(cols / 16),
+                                                dots.resize(cols / 16);
+  }
+};
+
+// y [m, rows] = x [m, cols] @ W^T (+ bias), m <= kStreamRows.
+void ggml_gemv(const GgmlMatrix& w, const float* x, int64_t m, const float* bias, float* y) {
+  const int64_t N = w.rows, K = w.cols, G = K / 16;
+  std::vector<QuantizedRow> xq(m);
+  for (int64_t i = 0; i < m; ++i) quantize_activation(x + i * K, K, xq[i]);
+  const DotsFn dots16 = dots16_for_isa();
+  const bool signed_u = w.type == kQ8_0;
+  parallel_for(N, 8, [&](int64_t b, int64_t e) {
+    thread_local RowScratch s;
+    s.fit(K);
+    for (int64_t r = b; r < e; ++r) {
+      unpack_row(&w, r, s.u.data(), s.S.data(), s.M.data());
+      for (int64_t i = 0; i < m; ++i) {
+        dots16(s.u.data(), xq[i].q.data(), K, signed_u, s.dots.data());
+        const float* d = xq[i].d.data();
+        const int32_t* sums = xq[i].sums.data();
+        float acc = 0.f;
+        for (int64_t g = 0; g < G; ++g)
+          acc += d[g] * (s.S[g] * static_cast<float>(s.dots[g]) - s.M[g] * static_cast<float>(sums[g]));
+        y[i * N + r] = acc + (bias ? bias[r] : 0.f);
+      }
+    }
+  });
+}
+
+// Rows [r0, r1) of W as f32 (row stride cols).
+void dequantize_rows(const GgmlMatrix& w, int64_t r0, int64_t r1, float* dst) {
+  thread_local RowScratch s;
+  s.fit(w.cols);
+  // ggml_blocks.cc's arithmetic, so the values are bit-equal to its dequantizer: S (u - 8) for Q4_0, S (u - 16)
+  // for Q5_0, S (u - 32) for Q6_K, S u - M for the mins (Q5_1: S u + m).
+  const int offset = w.type == kQ4_0 ? 8 : w.type == kQ5_0 ? 16 : w.type == kQ6_K ? 32 : 0;
+  const bool signed_u = w.type == kQ8_0, with_min = w.type == kQ4_K || w.type == kQ5_K || w.type == kQ5_1;
+  for (int64_t r = r0; r < r1; ++r) {
+    unpack_row(&w, r, s.u.data(), s.S.data(), s.M.data());
+    float* o = dst + (r - r0) * w.cols;
+    for (int64_t k = 0; k < w.cols; ++k) {
+      const int level = signed_u ? static_cast<int8_t>(s.u[k]) : s.u[k] - offset;
+      o[k] = with_min ? s.S[k / 16] * static_cast<float>(level) - s.M[k / 16] : s.S[k / 16] * static_cast<float>(level);
+    }
+  }
+}
+
+int64_t tile_rows(const GgmlMatrix& w) {
+  int64_t nt = kTileBytes / (4 * std::max<int64_t>(1, w.cols));
+  nt = std::max<int64_t>(16, nt / 16 * 16);
+  return std::min(nt, w.rows);
+}
+
+void decode_tile(const GgmlMatrix& w, int64_t n0, int64_t nn, float* tile) {
+  parallel_for(nn, 4, [&](int64_t b, int64_t e) { dequantize_rows(w, n0 + b, n0 + e, tile + b * w.cols); });
+}
+
+void ggml_linear_forward(const GgmlMatrix& w, const float* x, int64_t m, const float* bias, float* y) {
+  if (m <= kStreamRows) return ggml_gemv(w, x, m, bias, y);
+  const int64_t N = w.rows, K = w.cols, nt = tile_rows(w);
+  std::vector<float> tile(static_cast<size_t>(nt * K));
+  for (int64_t n0 = 0; n0 < N; n0 += nt) {
+    const int64_t nn = std::min(nt, N - n0);
+    decode_tile(w, n0, nn, tile.data());
+    GemmArgs g;
+    g.trans_b = true;
+    g.m = m, g.n = nn, g.k = K;
+    g.a = x, g.lda = K;
+    g.b = tile.data(), g.ldb = K;
+    g.c = y + n0, g.ldc = N;
+    g.bias = bias ? bias + n0 : nullptr;
+    gemm(g);
+  }
+}
+
+// dx [m, cols] = dy [m, rows] @ W, summed over row tiles in order.
+void ggml_linear_backward_input(const GgmlMatrix& w, const float* dy, int64_t m, float* dx) {
+  const int64_t N = w.rows, K = w.cols, nt = tile_rows(w);
+  std::vector<float> tile(static_cast<size_t>(nt * K));
+  for (int64_t n0 = 0; n0 < N; n0 += nt) {
+    const int64_t nn = std::min(nt, N - n0);
+    decode_tile(w, n0, nn, tile.data());
+    GemmArgs g;
+    g.m = m, g.n = K, g.k = nn;
+    g.a = dy + n0, g.lda = N;
+    g.b = tile.data(), g.ldb = K;
+    g.c = dx, g.ldc = K;
+    g.beta = n0 == 0 ? 0.f : 1.f;
+    gemm(g);
+  }
+}
+
+// The matrix described by { ggmlType, rows, cols, data } (data: a storage of the row-major blocks).
+bool read_ggml_matrix(const Napi::Env& env, const Napi::Object& o, GgmlMatrix& w) {
+  auto num = [&](const char* k) {
+    Napi::Value v = o.Get(k);
+    return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : int64_t{-1};
+  };
+  w.type = static_cast<int>(num("ggmlType"));
+  w.rows = num("rows");
+  w.cols = num("cols");
+  Napi::Value data = o.Get("data");
+  const bool known = format_of(w.type, &w.block_elements, &w.block_bytes);
+  if (!known || w.rows <= 0 || w.cols <= 0 || w.cols % w.block_elements != 0 || !data.IsExternal()) {
+    Napi::Error::New(env, "ggml matrix: unknown type, or cols not a whole number of blocks, or no data")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  Storage* s = data.As<Napi::External<Storage>>().Data();
+  if (static_cast<int64_t>(s->bytes) < w.rows * (w.cols / w.block_elements) * w.block_bytes) {
+    Napi::Error::New(env, "ggml matrix: the data storage is smaller than its blocks").ThrowAsJavaScriptException();
+    return false;
+  }
+  w.data = static_cast<const uint8_t*>(s->data);
+  return true;
+}
+
+// ggmlMatrixDequantize(w, dst f32 [rows, cols])
+Napi::Value GgmlMatrixDequantize(const Napi::CallbackInfo& info) {
+  GgmlMatrix w;
+  if (!read_ggml_matrix(info.Env(), info[0].As<Napi::Object>(), w)) return info.Env().Undefined();
+  decode_tile(w, 0, w.rows, arg_ptr<float>(info, 1));
+  return info.Env().Undefined();
+}
+
+// ggmlLinear(w, x f32 [m, cols], m, bias f32 [rows] | null, y f32 [m, rows])
+Napi::Value GgmlLinear(const Napi::CallbackInfo& info) {
+  GgmlMatrix w;
+  if (!read_ggml_matrix(info.Env(), info[0].As<Napi::Object>(), w)) return info.Env().Undefined();
+  ggml_linear_forward(w, arg_ptr<float>(info, 1), arg_int(info, 2), arg_opt_ptr<float>(info, 3),
+                      arg_ptr<float>(info, 4));
+  return info.Env().Undefined();
+}
+
+// ggmlLinearBackwardInput(w, dy f32 [m, rows], m, dx f32 [m, cols])
+Napi::Value GgmlLinearBackwardInput(const Napi::CallbackInfo& info) {
+  GgmlMatrix w;
+  if (!read_ggml_matrix(info.Env(), info[0].As<Napi::Object>(), w)) return info.Env().Undefined();
+  ggml_linear_backward_input(w, arg_ptr<float>(info, 1), arg_int(info, 2), arg_ptr<float>(info, 3));
+  return info.Env().Undefined();
+}
+
+// ggmlDotPath(): which integer-dot path decoding takes now ('vnni', 'avx2' or 'portable'; tests check the caps).
+Napi::Value GgmlDotPath(const Napi::CallbackInfo& info) {
+  const DotsFn f = dots16_for_isa();
+#if LMF_HAS_X86_TARGETS
+  if (f == dots16_vnni) return Napi::String::New(info.Env(), "vnni");
+  if (f == dots16_avx2) return Napi::String::New(info.Env(), "avx2");
+#endif
+  (void)f;
+  return Napi::String::New(info.Env(), "portable");
+}
+
+}  // namespace
+
+LMF_MODULE(ggml_dot) {
+  exports.Set("ggmlMatrixDequantize", Napi::Function::New(env, GgmlMatrixDequantize));
+  exports.Set("ggmlLinear", Napi::Function::New(env, GgmlLinear));
+  exports.Set("ggmlLinearBackwardInput", Napi::Function::New(env, GgmlLinearBackwardInput));
+  exports.Set("ggmlDotPath", Napi::Function::New(env, GgmlDotPath));
+}
+
+}  // namespace lmf

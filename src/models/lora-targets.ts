@@ -1,0 +1,17 @@
+/**
+ * LLaMA-Factory's lora_target `all` (its find_all_linear_modules): the names of every Linear below the top level of
+ * a causal LM, the output head (`headPath`) excluded, in module order. Llama gives q_proj ... down_proj; Phi-3 qkv_proj, o_proj,
+ * gate_up_proj, down_proj; InternLM2 wqkv, wo, w1, w3, w2; Baichuan W_pack, o_proj, gate_proj, up_proj, down_proj;
+ * the MoE families also their router `gate`, Mixtral's expert w1/w2/w3 and Qwen2-MoE's shared_expert_gate.
+ */
+import { LLAMA_LINEAR_MODULES } from '../io/peft.js';
+import { Linear } from '../nn/linear.js';
+import type { Module } from '../nn/module.js';
+
+export function allLinearModuleNames(module: Module, headPath = 'lm_head'): string[] {
+  const names = new Set<string>();
+  for (const [path, m] of module.namedModules())
+    if (m instanceof Linear && path.includes('.') && path !== headPath && !/\.lora_[AB]$/.test(path))
+      names.add(path.slice(path.lastIndexOf('.') + 1));
+  return names.size > 0 ? [...names] : [...LLAMA_LINEAR_MODULES];
+}
