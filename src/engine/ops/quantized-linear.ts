@@ -3,8 +3,8 @@
  * backward side by side.
  * Shapes: x [..., K] (leading dims folded to M), W [N, K], b [N], y [..., N].
  * The kernels read the quantized bytes (few rows stream them; more rows decode a tile at a time into the GEMM), so no
- * f32 copy of W exists; under bf16 matmul precision the tiles are multiplied in bf16, as bitsandbytes dequantizes to
- * the compute dtype (NF4/FP4/int8). W is frozen, so the backward has no weight gradient:
+ * f32 copy of W exists; under bf16 matmul precision NF4/FP4/int8 tiles are multiplied in bf16, as bitsandbytes
+ * dequantizes to the compute dtype. W is frozen, so the backward has no weight gradient:
  *   dx = g W        db = column sums of g (when b trains)
  */
 import { record } from '../autograd.js';
