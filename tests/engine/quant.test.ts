@@ -11,6 +11,7 @@ import {
   scope,
   sumAll,
   Tensor,
+  withMatmulPrecision,
 } from '../../src/engine/index.js';
 import { gemmRef } from '../../src/engine/reference/matmul.js';
 import { quantize4bitRef, quantizeBlockwise8Ref, quantizeInt8RowsRef } from '../../src/engine/reference/quant.js';
@@ -153,14 +154,21 @@ test('quantizing a bf16 or f16 weight reads its stored values', () => {
 });
 
 /** x [m, k] @ deq(W)^T + b and g @ deq(W) in float64, from the dequantized values (themselves checked above). */
-function checkProducts(type: QuantType, m: number, n: number, k: number, bias: boolean) {
+function checkProducts(
+  type: QuantType,
+  m: number,
+  n: number,
+  k: number,
+  bias: boolean,
+  format: { blocksize?: number; doubleQuant?: boolean } = {},
+) {
   const rng = new Rng(m * 7 + n * 3 + k);
   const w = weights(n, k, n + k);
   const x = rng.floats(m * k);
   const b = rng.floats(n, -0.5, 0.5);
   const g = rng.floats(m * n);
   scope(() => {
-    const q = QuantizedMatrix.quantize(Tensor.from(w, [n, k]), { type });
+    const q = QuantizedMatrix.quantize(Tensor.from(w, [n, k]), { type, ...format });
     const wq = Float64Array.from(q.dequantize().toFloat32Array());
     const yRef = gemmRef(x.f64, wq, { m, n, k, transB: true, ...(bias ? { bias: b.f64 } : {}) });
     const dxRef = gemmRef(g.f64, wq, { m, n: k, k: n });
@@ -192,10 +200,50 @@ for (const type of ['nf4', 'fp4', 'int8'] as const) {
     checkProducts(type, 1, 37, 70, true);
     checkProducts(type, 3, 33, 71, false);
   });
+  test(`quantizedLinear ${type}: the fused decoding product (whole blocks per row) for every m from 1 to 8`, () => {
+    for (let m = 1; m <= 8; m++) checkProducts(type, m, 37, 192, m % 2 === 1);
+    checkProducts(type, 3, 19, 256, true, { blocksize: 128 });
+    checkProducts(type, 2, 21, 128, false, { doubleQuant: false });
+  });
   test(`quantizedLinear ${type}: prefill rows decode tiles into the GEMM (m = 37)`, () => {
     checkProducts(type, 37, 45, 130, true);
   });
 }
+
+/** Round to the nearest bf16, ties to even (what the bf16 GEMM does to each operand). */
+function bf16(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer);
+  u[0] = ((u[0] as number) + 0x7fff + (((u[0] as number) >>> 16) & 1)) & 0xffff0000;
+  return f[0] as number;
+}
+
+test('quantizedLinear under bf16 precision: the tiles are multiplied as bf16 operands with f32 sums (QLoRA compute)', () => {
+  const [m, n, k] = [37, 45, 130];
+  const w = weights(n, k, 5);
+  const rng = new Rng(9);
+  const x = rng.floats(m * k);
+  const g = rng.floats(m * n);
+  scope(() => {
+    const q = QuantizedMatrix.quantize(Tensor.from(w, [n, k]), { type: 'nf4' });
+    const wq = Float64Array.from(q.dequantize().toFloat32Array(), bf16);
+    const yRef = gemmRef(Float64Array.from(x.f32, bf16), wq, { m, n, k, transB: true });
+    const dxRef = gemmRef(Float64Array.from(g.f32, bf16), wq, { m, n: k, k: n });
+    const f32 = quantizedLinear(Tensor.from(x.f32, [m, k]), q).toFloat32Array();
+    for (const isa of availableIsas())
+      withIsa(isa, () =>
+        withMatmulPrecision('bf16', () => {
+          const xt = Tensor.from(x.f32, [m, k]).requiresGrad_();
+          const y = quantizedLinear(xt, q);
+          assertClose(y.toFloat32Array(), yRef, { atol: 1e-5, rtol: 1e-5 }, `${isa} y`);
+          y.backward(Tensor.from(g.f32, [m, n]));
+          assertClose(xt.grad?.toFloat32Array() ?? [], dxRef, { atol: 1e-5, rtol: 1e-5 }, `${isa} dx`);
+          assert.notDeepEqual(y.toFloat32Array(), f32, `${isa}: bf16 product equals the f32 one`);
+        }),
+      );
+    q.dispose();
+  });
+});
 
 test('quantizedLinear: a matrix larger than one decoded tile (4 MB) sums its tiles in order', () => {
   checkProducts('nf4', 9, 2100, 600, false);

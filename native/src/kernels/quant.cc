@@ -7,10 +7,11 @@
 //              f32 scale per 256 of them, offset by their mean: absmax = code8[q] * nested_absmax[b / 256] + offset.
 //   int8:      LLM.int8()'s weight storage: int8 [rows, cols] and the row absmax SCB; w = q * SCB[row] / 127.
 //
-// Products: y = x @ W^T (+ bias) and dx = dy @ W. Few rows (decoding) stream the quantized bytes: each output row of
-// W is decoded once into a thread's buffer and dotted with every x row. Otherwise W is decoded tile by tile (a
-// few MB of f32 rows) and each tile goes through the blocked GEMM. Every output is summed in an order that does not
-// depend on the thread count.
+// Products: y = x @ W^T (+ bias) and dx = dy @ W. Few rows (decoding) stream the quantized bytes through the fused
+// product of quant_gemv.cc (layouts it lacks: each output row of W decoded once into a thread's buffer and dotted
+// with every x row). Otherwise W is decoded tile by tile (a few MB of f32 rows) and each tile goes through the
+// blocked GEMM, in bf16 mixed precision when asked (the compute dtype bitsandbytes dequantizes to). Every output is
+// summed in an order that does not depend on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,33 +25,13 @@
 #include "core/threadpool.h"
 #include "kernels/gemm.h"
 #include "kernels/isa_targets.h"
+#include "kernels/quant_matrix.h"
 
 namespace lmf {
 namespace {
 
-enum QType : int { kNf4 = 0, kFp4 = 1, kInt8 = 2 };
-
 typedef float V8f __attribute__((vector_size(32)));
 typedef uint32_t V8u __attribute__((vector_size(32)));
-
-struct QMatrix {
-  int type = kNf4;
-  int64_t rows = 0, cols = 0, blocksize = 64;
-  const uint8_t* data = nullptr;
-  const float* code = nullptr;          // 16 values (4-bit types)
-  const float* absmax = nullptr;        // f32 per block, when not double-quantized
-  const uint8_t* qabsmax = nullptr;     // 8-bit per block, when double-quantized
-  const float* nested_absmax = nullptr;
-  const float* nested_code = nullptr;   // 256 values
-  float offset = 0.f;
-  int64_t nested_blocksize = 256;
-  const float* scb = nullptr;           // int8: [rows]
-};
-
-LMF_INLINE float block_scale(const QMatrix& q, int64_t b) {
-  if (q.qabsmax) return q.nested_code[q.qabsmax[b]] * q.nested_absmax[b / q.nested_blocksize] + q.offset;
-  return q.absmax[b];
-}
 
 // Rows [r0, r1) of W as f32 into dst (row stride cols).
 LMF_INLINE void dequant_rows_body(const QMatrix* qp, int64_t r0, int64_t r1, float* __restrict dst) {
@@ -133,7 +114,7 @@ DotFn dot_for_isa() {
 }
 
 // Rows of an x with at most this many rows take the streaming path.
-constexpr int64_t kStreamRows = 8;
+constexpr int64_t kStreamRows = kQgemvMaxRows;
 // A decoded tile holds about this many bytes of f32 rows (a multiple of 16 rows).
 constexpr int64_t kTileBytes = 4 << 20;
 
@@ -148,8 +129,9 @@ void decode_tile(const QMatrix& q, int64_t n0, int64_t nn, float* tile) {
 }
 
 // y [m, rows] = x [m, cols] @ W^T (+ bias).
-void qlinear_forward(const QMatrix& q, const float* x, int64_t m, const float* bias, float* y) {
+void qlinear_forward(const QMatrix& q, const float* x, int64_t m, const float* bias, float* y, bool bf16) {
   const int64_t N = q.rows, K = q.cols;
+  if (m <= kStreamRows && qgemv(q, x, m, bias, y)) return;
   if (m <= kStreamRows) {
     DotFn dot = dot_for_isa();
     parallel_for(N, 8, [&](int64_t b, int64_t e) {
@@ -174,12 +156,13 @@ void qlinear_forward(const QMatrix& q, const float* x, int64_t m, const float* b
     g.b = tile.data(), g.ldb = K;
     g.c = y + n0, g.ldc = N;
     g.bias = bias ? bias + n0 : nullptr;
+    g.bf16 = bf16;
     gemm(g);
   }
 }
 
 // dx [m, cols] = dy [m, rows] @ W, summed over row tiles in order.
-void qlinear_backward_input(const QMatrix& q, const float* dy, int64_t m, float* dx) {
+void qlinear_backward_input(const QMatrix& q, const float* dy, int64_t m, float* dx, bool bf16) {
   const int64_t N = q.rows, K = q.cols;
   const int64_t nt = tile_rows(q);
   std::vector<float> tile(static_cast<size_t>(nt * K));
@@ -192,6 +175,7 @@ void qlinear_backward_input(const QMatrix& q, const float* dy, int64_t m, float*
     g.b = tile.data(), g.ldb = K;
     g.c = dx, g.ldc = K;
     g.beta = n0 == 0 ? 0.f : 1.f;
+    g.bf16 = bf16;
     gemm(g);
   }
 }
@@ -357,19 +341,22 @@ Napi::Value QuantDequantize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// quantLinear(q, x f32 [m, cols], m, bias f32 [rows] | null, y f32 [m, rows])
+// quantLinear(q, x f32 [m, cols], m, bias f32 [rows] | null, y f32 [m, rows], bf16?): bf16 = mixed-precision tiles
 Napi::Value QuantLinear(const Napi::CallbackInfo& info) {
   QMatrix q;
   if (!read_qmatrix(info.Env(), info[0].As<Napi::Object>(), q)) return info.Env().Undefined();
-  qlinear_forward(q, arg_ptr<float>(info, 1), arg_int(info, 2), arg_opt_ptr<float>(info, 3), arg_ptr<float>(info, 4));
+  const bool bf16 = info.Length() > 5 && info[5].ToBoolean().Value();
+  qlinear_forward(q, arg_ptr<float>(info, 1), arg_int(info, 2), arg_opt_ptr<float>(info, 3), arg_ptr<float>(info, 4),
+                  bf16);
   return info.Env().Undefined();
 }
 
-// quantLinearBackwardInput(q, dy f32 [m, rows], m, dx f32 [m, cols])
+// quantLinearBackwardInput(q, dy f32 [m, rows], m, dx f32 [m, cols], bf16?)
 Napi::Value QuantLinearBackwardInput(const Napi::CallbackInfo& info) {
   QMatrix q;
   if (!read_qmatrix(info.Env(), info[0].As<Napi::Object>(), q)) return info.Env().Undefined();
-  qlinear_backward_input(q, arg_ptr<float>(info, 1), arg_int(info, 2), arg_ptr<float>(info, 3));
+  const bool bf16 = info.Length() > 4 && info[4].ToBoolean().Value();
+  qlinear_backward_input(q, arg_ptr<float>(info, 1), arg_int(info, 2), arg_ptr<float>(info, 3), bf16);
   return info.Env().Undefined();
 }
 

@@ -3,7 +3,8 @@
  * backward side by side.
  * Shapes: x [..., K] (leading dims folded to M), W [N, K], b [N], y [..., N].
  * The kernels read the quantized bytes (few rows stream them; more rows decode a tile at a time into the GEMM), so no
- * f32 copy of W exists. W is frozen, so the backward has no weight gradient:
+ * f32 copy of W exists; under bf16 matmul precision NF4/FP4/int8 tiles are multiplied in bf16, as bitsandbytes
+ * dequantizes to the compute dtype. W is frozen, so the backward has no weight gradient:
  *   dx = g W        db = column sums of g (when b trains)
  */
 import { record } from '../autograd.js';
@@ -11,6 +12,7 @@ import { native } from '../native.js';
 import type { QuantizedMatrix } from '../quant/quantized-matrix.js';
 import { formatShape, Tensor } from '../tensor.js';
 import { expectF32 } from './check.js';
+import { getMatmulPrecision } from './matmul.js';
 
 export function quantizedLinear(x: Tensor, weight: QuantizedMatrix, bias?: Tensor): Tensor {
   expectF32('quantizedLinear', 'x', x);
@@ -23,14 +25,16 @@ export function quantizedLinear(x: Tensor, weight: QuantizedMatrix, bias?: Tenso
   }
   const m = x.numel / k;
   const y = Tensor.empty([...x.shape.slice(0, -1), n]);
+  // bf16 precision reaches the bitsandbytes formats' tile GEMM; the ggml kernels take no such argument.
+  const bf16 = getMatmulPrecision() === 'bf16';
   const forward = weight.ggml ? native.ggmlLinear : native.quantLinear;
   const backwardInput = weight.ggml ? native.ggmlLinearBackwardInput : native.quantLinearBackwardInput;
-  forward(weight.descriptor(), x.handle, m, bias?.handle ?? null, y.handle);
+  forward(weight.descriptor(), x.handle, m, bias?.handle ?? null, y.handle, bf16);
   record(y, 'quantizedLinear', bias ? [x, bias] : [x], (g, needs) => {
     let dx: Tensor | null = null;
     if (needs[0]) {
       dx = Tensor.empty(x.shape);
-      backwardInput(weight.descriptor(), g.handle, m, dx.handle); // [M, N] @ [N, K]
+      backwardInput(weight.descriptor(), g.handle, m, dx.handle, bf16); // [M, N] @ [N, K]
     }
     let db: Tensor | null = null;
     if (bias && needs[1]) {
