@@ -334,7 +334,13 @@ export class Adapters {
     let count = 0;
     const head = headPathOf(this.module);
     for (const [path, m] of [...this.module.namedModules()]) {
-      if (!(m instanceof Linear) || !path.includes('.') || path === head || path.endsWith('.lora_A') || path.endsWith('.lora_B'))
+      if (
+        !(m instanceof Linear) ||
+        !path.includes('.') ||
+        path === head ||
+        path.endsWith('.lora_A') ||
+        path.endsWith('.lora_B')
+      )
         continue;
       if (!isTargetModule(cfg, path)) continue;
       const { r, scaling } = loraParamsFor(cfg, path);

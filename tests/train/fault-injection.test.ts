@@ -50,13 +50,28 @@ interface Run {
   wallMs: number;
 }
 
+/** The last step trainer_log.jsonl records (0 before the first). */
+function loggedStep(dir: string): number {
+  const path = join(dir, 'trainer_log.jsonl');
+  if (!existsSync(path)) return 0;
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      return (JSON.parse(lines[i] as string) as { current_steps: number }).current_steps;
+    } catch {
+      // a line being written
+    }
+  }
+  return 0;
+}
+
 /**
- * Runs the command; with `kill`, SIGKILLs it `afterMs` after it printed its `steps`-th step line (0: after spawn).
- * Counting steps, not wall time, keeps every kill inside the run however loaded the machine is.
+ * Runs the command; with `kill`, SIGKILLs it `afterMs` after its trainer_log.jsonl reached step `atStep` (0: after
+ * spawn). Counting steps, not wall time, keeps every kill inside the run however loaded the machine is.
  */
 function run(
   outputDir: string,
-  { kill, env }: { kill?: { steps: number; afterMs: number }; env?: NodeJS.ProcessEnv } = {},
+  { kill, env }: { kill?: { atStep: number; afterMs: number }; env?: NodeJS.ProcessEnv } = {},
 ) {
   return new Promise<Run>((resolve) => {
     const started = performance.now();
@@ -70,15 +85,19 @@ function run(
     const arm = () => {
       if (kill && !timer) timer = setTimeout(() => child.kill('SIGKILL'), kill.afterMs);
     };
-    if (kill?.steps === 0) arm();
+    const poll = kill
+      ? setInterval(() => {
+          if (kill.atStep === 0 || loggedStep(outputDir) >= kill.atStep) arm();
+        }, 5)
+      : null;
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
       stderr += chunk;
       if (firstStepMs === null && stderr.includes('[train] step')) firstStepMs = performance.now() - started;
-      if (kill && kill.steps > 0 && stderr.split('[train] step').length - 1 >= kill.steps) arm();
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      if (poll) clearInterval(poll);
       resolve({ signal, code, stderr, firstStepMs, wallMs: performance.now() - started });
     });
   });
@@ -128,12 +147,14 @@ test('kill -9 at 10 seeded moments, each followed by the same command: bit-ident
       r = await run(out, { env: { LMFORGE_FAULT_KILL_IN_CHECKPOINT: String(1 + Math.floor(random() * 3)) } });
       landed.push(`in checkpoint write after step ${stepOf(out)}`);
     } else {
-      // Anywhere from late startup (the 0th step line: spawn) to inside the last remaining steps: after a seeded
-      // number of step lines, a seeded part of a step later.
-      const steps = Math.max(0, Math.floor(random() * (MAX_STEPS - done - 1)));
+      // Anywhere from late startup to well inside the remaining steps (the first 60%, so later runs still have steps
+      // left to be killed in): a seeded part of a step after a seeded
+      // logged step (startup: 0.8 of the reference's startup after spawn).
+      const steps = Math.max(0, Math.floor(random() * 0.6 * (MAX_STEPS - done - 1)));
+      const atStep = steps === 0 ? 0 : done + steps;
       const afterMs = steps === 0 ? startupMs * 0.8 : random() * perStepMs;
-      r = await run(out, { kill: { steps, afterMs } });
-      landed.push(`step line ${steps} + ${Math.round(afterMs)} ms (checkpoint ${done} -> ${stepOf(out)})`);
+      r = await run(out, { kill: { atStep, afterMs } });
+      landed.push(`step ${atStep} + ${Math.round(afterMs)} ms (checkpoint ${done} -> ${stepOf(out)})`);
     }
     if (r.signal === 'SIGKILL') kills++;
     else assert.equal(r.code, 0, `run ${i} ended without the kill but failed:\n${r.stderr}`);
