@@ -19,6 +19,7 @@ export const SERVER_ARGS = {
   max_model_len: optInt(
     "Prompt + max_tokens at most, else 400 context_length_exceeded (default API_MAX_MODEL_LEN or the config's max_position_embeddings).",
   ),
+  kb_root: optStr('Serve the knowledge bases in this folder under /v1/kb (search, ask, upload); default: none.'),
 };
 
 /** `lmforge data preview|stats`: which records to show and how. */
