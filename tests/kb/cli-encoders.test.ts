@@ -20,7 +20,7 @@ test('kb add/search with a BERT sentence encoder, then reranked by a cross-encod
   const encoder = writeTinyEncoder({ family: 'bert', pooling: 'cls' });
   const reranker = writeTinyEncoder({ family: 'xlm-roberta', classifier: true, seed: 5 });
   const texts = ['the cat sat on the mat.', 'the cat and the mat', 'hello world', 'the cat', 'a cat sat'];
-  texts.forEach((t, i) => writeFileSync(join(dir, `d${i}.txt`), t));
+  for (const [i, t] of texts.entries()) writeFileSync(join(dir, `d${i}.txt`), t);
   const kb = join(dir, 'kb.sqlite');
   assert.equal(lmforge(['create', kb, 'chunk_size=100', 'chunk_overlap=0']).code, 0);
   const added = lmforge(['add', kb, ...texts.map((_, i) => join(dir, `d${i}.txt`)), '--embedding_model', encoder.dir]);
@@ -45,7 +45,7 @@ test('kb add/search with a BERT sentence encoder, then reranked by a cross-encod
       hits.map((h) => h.text),
       best.slice(0, 2).map((b) => b.text),
     );
-    hits.forEach((h, i) => assert.ok(Math.abs(h.score - (best[i]?.score as number)) < 1e-6));
+    for (const [i, h] of hits.entries()) assert.ok(Math.abs(h.score - (best[i]?.score as number)) < 1e-6);
   } finally {
     await model.close();
   }
