@@ -139,21 +139,23 @@ export interface TinyOptions {
   /** Adds a *ForSequenceClassification head with one label (a reranker). */
   classifier?: boolean;
   seed?: number;
+  /** Sizes (default hidden 8, 2 heads, 2 layers, intermediate 12, 24 positions): larger ones time the forward. */
+  dims?: { hidden: number; heads: number; layers: number; intermediate: number; positions: number };
 }
 
 export function writeTinyEncoder(options: TinyOptions): TinyEncoder {
   const { family } = options;
   const dir = tempDir(`tiny-${family}`);
   const rng = new Rng(options.seed ?? 7);
-  const hidden = 8;
-  const heads = 2;
-  const layers = 2;
-  const inter = 12;
+  const hidden = options.dims?.hidden ?? 8;
+  const heads = options.dims?.heads ?? 2;
+  const layers = options.dims?.layers ?? 2;
+  const inter = options.dims?.intermediate ?? 12;
   const vocab = VOCAB[family].length;
   const eps = 1e-12;
   const pad = family === 'bert' ? 0 : 1;
   const positionOffset = family === 'bert' ? 0 : pad + 1;
-  const maxPositions = 24 + positionOffset;
+  const maxPositions = (options.dims?.positions ?? 24) + positionOffset;
   const prefix = options.classifier ? (family === 'bert' ? 'bert.' : 'roberta.') : '';
   const weights = new Map<string, { data: Float64Array; shape: number[] }>();
   const tensors: Record<string, Tensor> = {};
