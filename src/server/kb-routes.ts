@@ -15,7 +15,7 @@
  * Dense and hybrid retrieval embed with the served model (its mean-pooled hidden states).
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import type { GenerationOptions, Message } from '../infer/chat-engine.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -210,7 +210,9 @@ export function mountKbRoutes(app: Hono, ctx: ServerContext, kbRoot: string, lim
   });
 
   app.delete('/v1/kb/:name/documents', limit, async (c) => {
-    const kb = openKb(root, c.req.param('name'), false);
+    const name = c.req.param('name');
+    const kb = openKb(root, name, false);
+    const uploads = join(root, `${name}.files`) + sep;
     try {
       const paths = (await jsonBody(c)).paths;
       if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string'))
@@ -218,7 +220,7 @@ export function mountKbRoutes(app: Hono, ctx: ServerContext, kbRoot: string, lim
       const removed = paths.filter((p) => {
         const done = kb.removeDocument(p);
         // An uploaded copy goes with its document.
-        if (done && p.startsWith(root)) rmSync(p, { force: true });
+        if (done && p.startsWith(uploads)) rmSync(p, { force: true });
         return done;
       });
       return c.json({ removed, documents: kb.documents().length });
@@ -252,7 +254,13 @@ export function mountKbRoutes(app: Hono, ctx: ServerContext, kbRoot: string, lim
     if (maxTokens !== undefined) generation.maxTokens = maxTokens;
     const turns = history(body);
     const kb = openKb(root, c.req.param('name'), body.retriever === undefined || body.retriever === 'bm25');
-    const retrieve = asRequestErrorSync(() => retrieverFor(ctx, kb, body));
+    let retrieve: (question: string) => Promise<Hit[]>;
+    try {
+      retrieve = asRequestErrorSync(() => retrieverFor(ctx, kb, body));
+    } catch (e) {
+      kb.close();
+      throw e;
+    }
     const options = { retrieve, history: turns, language, generation } as const;
     if (body.stream !== true) {
       try {

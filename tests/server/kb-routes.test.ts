@@ -108,3 +108,18 @@ test('ask answers with the served model and its sources, as JSON and streamed as
     assert.equal(none.json.found, false, 'nothing retrieved: "not found" without asking the model');
   });
 });
+
+test('without --kb_root the API has no /v1/kb routes', async () => {
+  const server = await startApiServer(new ScriptedEngine(), {
+    host: '127.0.0.1',
+    port: 0,
+    modelName: 'lmforge-test',
+    maxConcurrent: 1,
+    maxWaiting: 1,
+  });
+  try {
+    assert.equal((await fetch(`${server.url}/v1/kb`)).status, 404);
+  } finally {
+    await server.close();
+  }
+});
