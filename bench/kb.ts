@@ -1,16 +1,18 @@
 /**
- * `npm run bench -- kb [--json] [chunk_size=250 chunk_overlap=50] [embedding_model=DIR]`: the bundled knowledge
+ * `npm run bench -- kb [--json] [chunk_size=250 chunk_overlap=50] [embedding_model=DIR] [rerank_model=DIR]`: the bundled knowledge
  * base (examples/kb: 70 poem files, 30 Brown passages, 240 questions with known answer spans) imported into a
  * fresh SQLite file, then every question retrieved: hit@1, hit@5 and MRR@10 for BM25 (zh and en apart and
  * together), import throughput (chunks/s, jieba and SQLite included) and query latency; with embedding_model
- * (an lmforge model folder: its mean-pooled hidden states), dense and hybrid (reciprocal-rank fusion) too, and
- * the embedding rate.
+ * (a BERT/XLM-R sentence encoder such as bge, or a causal LM mean-pooled), dense and hybrid (reciprocal-rank
+ * fusion) too, and the embedding rate; with rerank_model (a cross-encoder such as bge-reranker), BM25's top 20
+ * reranked. Rows name the model folder: a tiny random checkpoint's rows measure nothing but the plumbing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { ChatModel } from '../src/infer/chat-model.js';
+import { basename, join, resolve } from 'node:path';
 import { embedMissing, fuseRankings, searchDense } from '../src/kb/dense.js';
+import { openEncoder, openReranker } from '../src/kb/encoders/open-encoder.js';
+import { rerankHits } from '../src/kb/encoders/reranker.js';
 import { evaluateRetrieval, type RetrievalScores, readQuestions } from '../src/kb/evaluate.js';
 import { importPaths } from '../src/kb/importer.js';
 import { DEFAULT_THRESHOLD, searchBm25 } from '../src/kb/retriever.js';
@@ -47,8 +49,8 @@ export async function run(args: string[]): Promise<void> {
     let embedding: { model: string; chunks: number; seconds: number } | null = null;
     const encoderDir = args.find((a) => a.startsWith('embedding_model='))?.split('=')[1];
     if (encoderDir) {
-      const model = await ChatModel.load({ model_name_or_path: resolve(encoderDir) }, { inProcess: true });
-      const encoder = { name: resolve(encoderDir), embed: (t: readonly string[]) => model.embed(t) };
+      const encoder = openEncoder(encoderDir);
+      const label = basename(resolve(encoderDir));
       const started = performance.now();
       const n = await embedMissing(kb, encoder);
       embedding = { model: encoderDir, chunks: n, seconds: (performance.now() - started) / 1000 };
@@ -57,9 +59,20 @@ export async function run(args: string[]): Promise<void> {
         const lexical = searchBm25(kb, q, { topK: 40, scoreThreshold: DEFAULT_THRESHOLD.bm25 });
         return fuseRankings([lexical, await searchDense(kb, encoder, q, 40)], 10);
       };
-      rows.push(['dense all', await evaluateRetrieval(questions, docs, dense)]);
-      rows.push(['hybrid all', await evaluateRetrieval(questions, docs, hybrid)]);
-      await model.close();
+      rows.push([`dense all (${label})`, await evaluateRetrieval(questions, docs, dense)]);
+      rows.push([`hybrid all (${label})`, await evaluateRetrieval(questions, docs, hybrid)]);
+      await encoder.close();
+    }
+    const rerankDir = args.find((a) => a.startsWith('rerank_model='))?.split('=')[1];
+    if (rerankDir) {
+      const reranker = openReranker(rerankDir);
+      const reranked = async (q: string) =>
+        rerankHits(reranker, q, searchBm25(kb, q, { topK: 20, scoreThreshold: 0 }), 10);
+      rows.push([
+        `bm25 top 20 + rerank all (${basename(resolve(rerankDir))})`,
+        await evaluateRetrieval(questions, docs, reranked),
+      ]);
+      await reranker.close();
     }
     const importInfo = {
       files: report.files.length,

@@ -71,6 +71,7 @@ function serverFlags(server: Record<string, unknown>): Partial<ServerOptions> {
   if (maxBodyBytes !== undefined) flags.maxBodyBytes = maxBodyBytes;
   if (maxConcurrent !== undefined) flags.maxConcurrent = maxConcurrent;
   if (maxWaiting !== undefined) flags.maxWaiting = maxWaiting;
+  if (typeof server.kb_root === 'string' && server.kb_root !== '') flags.kbRoot = server.kb_root;
   return flags;
 }
 

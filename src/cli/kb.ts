@@ -18,6 +18,8 @@ import { parseInferArgs } from '../infer/chat-args.js';
 import type { Message } from '../infer/chat-engine.js';
 import { type Answer, ask } from '../kb/answer.js';
 import { embedMissing } from '../kb/dense.js';
+import { type ClosableEncoder, openEncoder, openReranker } from '../kb/encoders/open-encoder.js';
+import type { Reranker } from '../kb/encoders/reranker.js';
 import { KbError } from '../kb/errors.js';
 import { importPaths } from '../kb/importer.js';
 import { LazyChatModel } from '../kb/lazy-model.js';
@@ -86,6 +88,8 @@ type KbOptions = {
   kb_root: string;
   retriever: RetrieverKind;
   embedding_model: string | null;
+  rerank_model: string | null;
+  rerank_top_n: number | null;
   chunk_size: number;
   chunk_overlap: number;
   chunk_unit: 'chars' | 'tokens';
@@ -177,7 +181,7 @@ async function add(file: string, paths: string[], embeddingModel: string | null)
         `${kb.documents().length} documents, ${kb.chunkCount()} chunks in ${file}`,
     );
     if (embeddingModel) {
-      const encoder = new LazyChatModel(encoderArgs(embeddingModel));
+      const encoder = openEncoder(embeddingModel);
       try {
         const started = performance.now();
         const n = await embedMissing(kb, encoder);
@@ -271,15 +275,10 @@ function where(h: Hit): string {
   return `${h.source}:${h.start}-${h.end}${extra ? ` (${extra})` : ''}`;
 }
 
-/** ChatModel arguments for an encoder folder: only the weights matter (no template, no generation). */
-function encoderArgs(dir: string) {
-  return { model_name_or_path: resolve(dir), template: null, default_system: null };
-}
-
 /** The encoder dense/hybrid need: embedding_model, else the answering model, else none (bm25). */
-function encoderFor(o: KbOptions, answering: LazyChatModel | null): LazyChatModel | undefined {
+function encoderFor(o: KbOptions, answering: LazyChatModel | null): ClosableEncoder | undefined {
   if (o.retriever === 'bm25') return undefined;
-  if (o.embedding_model) return new LazyChatModel(encoderArgs(o.embedding_model));
+  if (o.embedding_model) return openEncoder(o.embedding_model);
   if (answering) return answering;
   throw new KbError(`retriever=${o.retriever} needs --embedding_model <model folder>`);
 }
@@ -288,12 +287,9 @@ async function search(file: string, query: string, o: KbOptions): Promise<number
   // Dense retrieval caches the vectors it computes: only bm25 can read a knowledge base read-only.
   const kb = KnowledgeBase.open(file, { readonly: o.retriever === 'bm25' });
   const encoder = encoderFor(o, null);
+  const reranker = rerankerFor(o);
   try {
-    const retrieve = makeRetriever(kb, o.retriever, {
-      topK: o.top_k,
-      scoreThreshold: o.score_threshold,
-      ...(encoder ? { encoder } : {}),
-    });
+    const retrieve = makeRetriever(kb, o.retriever, retrieverOptions(o, encoder, reranker));
     const hits = await retrieve(query);
     if (o.json)
       console.log(
@@ -313,7 +309,23 @@ async function search(file: string, query: string, o: KbOptions): Promise<number
   } finally {
     kb.close();
     await encoder?.close();
+    await reranker?.close();
   }
+}
+
+/** The second stage when rerank_model is given. */
+function rerankerFor(o: KbOptions): Reranker | undefined {
+  return o.rerank_model ? openReranker(o.rerank_model) : undefined;
+}
+
+function retrieverOptions(o: KbOptions, encoder: ClosableEncoder | undefined, reranker: Reranker | undefined) {
+  return {
+    topK: o.top_k,
+    scoreThreshold: o.score_threshold,
+    ...(encoder ? { encoder } : {}),
+    ...(reranker ? { reranker } : {}),
+    ...(o.rerank_top_n !== null ? { rerankTopN: o.rerank_top_n } : {}),
+  };
 }
 
 function printSources(out: (s: string) => void, answer: Answer): void {
@@ -336,13 +348,10 @@ async function answerCommand(
   const kb = KnowledgeBase.open(file, { readonly: o.retriever === 'bm25' });
   const model = new LazyChatModel(args, () => console.error(`[lmforge] loading ${args.model_name_or_path}`));
   const encoder = encoderFor(o, model);
+  const reranker = rerankerFor(o);
   const out = (s: string) => process.stdout.write(s);
   const settings = {
-    retrieve: makeRetriever(kb, o.retriever, {
-      topK: o.top_k,
-      scoreThreshold: o.score_threshold,
-      ...(encoder ? { encoder } : {}),
-    }),
+    retrieve: makeRetriever(kb, o.retriever, retrieverOptions(o, encoder, reranker)),
     language: o.prompt_language,
     generation: {},
   };
@@ -381,5 +390,6 @@ async function answerCommand(
     kb.close();
     await model.close();
     if (encoder !== model) await encoder?.close();
+    await reranker?.close();
   }
 }

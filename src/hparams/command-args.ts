@@ -19,6 +19,7 @@ export const SERVER_ARGS = {
   max_model_len: optInt(
     "Prompt + max_tokens at most, else 400 context_length_exceeded (default API_MAX_MODEL_LEN or the config's max_position_embeddings).",
   ),
+  kb_root: optStr('Serve the knowledge bases in this folder under /v1/kb (search, ask, upload); default: none.'),
 };
 
 /** `lmforge data preview|stats`: which records to show and how. */
@@ -71,8 +72,13 @@ export const KB_ARGS = {
     "search/ask/chat: BM25 words, an encoder's vectors, or both fused.",
   ),
   embedding_model: optStr(
-    'Model folder whose mean-pooled hidden states embed chunks (dense/hybrid; default: model_name_or_path).',
+    'Encoder folder for dense/hybrid: a BERT/XLM-R sentence encoder (bge, text2vec, bge-m3), or a causal LM ' +
+      'mean-pooled (default: model_name_or_path).',
   ),
+  rerank_model: optStr(
+    'search/ask/chat: cross-encoder folder (bge-reranker) that rescores the top_k retrieved chunks.',
+  ),
+  rerank_top_n: optInt('search/ask/chat: chunks the reranker keeps of the top_k (default 3).'),
   score_threshold: optFloat(
     'search/ask/chat: lowest score a chunk needs (default bm25 1, dense 0.5, hybrid 0); else "not found".',
   ),

@@ -37,6 +37,8 @@ export async function embedMissing(
        WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash AND e.model = ?)`,
     )
     .all(encoder.name) as Array<{ hash: string; text: string }>;
+  // Similar lengths share a batch: each batch is padded to its longest text, so sorting saves the padding's work.
+  missing.sort((a, b) => a.text.length - b.text.length);
   const put = kb.db.prepare(
     'INSERT OR REPLACE INTO embeddings(hash, model, dim, vector) VALUES (?, ?, ?, vec_normalize(?))',
   );

@@ -5,8 +5,12 @@
  * drops chunks sharing only common words), dense is a cosine in [-1, 1] (default 0.5), hybrid fuses the lists
  * each filtered by its own default and keeps any fused score above the threshold (default 0). `kb search` shows
  * the scores to choose from.
+ *
+ * With a reranker (rerank_model) the retriever's top_k hits are candidates: a cross-encoder rescores each
+ * (question, chunk) pair and the best rerank_top_n are kept, scored by its logit.
  */
 import { type Encoder, embedMissing, fuseRankings, searchDense } from './dense.js';
+import { type Reranker, rerankHits } from './encoders/reranker.js';
 import { KbError } from './errors.js';
 import type { KnowledgeBase } from './store.js';
 import type { Hit } from './types.js';
@@ -33,11 +37,37 @@ export function searchBm25(kb: KnowledgeBase, query: string, options: SearchOpti
   return kb.searchWords(words(query), options.topK).filter((h) => h.score >= options.scoreThreshold);
 }
 
-/** A question -> ranked hits function for the chosen retriever (dense kinds embed missing chunks on first use). */
+export interface RetrieverOptions {
+  topK: number;
+  scoreThreshold: number | null;
+  encoder?: Encoder;
+  /** A second stage over the first's top_k hits, keeping rerankTopN (default 3). */
+  reranker?: Reranker;
+  rerankTopN?: number;
+}
+
+/** Chunks a reranker keeps when rerank_top_n is not given. */
+export const DEFAULT_RERANK_TOP_N = 3;
+
+/** A question -> ranked hits function: the chosen retriever, then the reranker when one is given. */
 export function makeRetriever(
   kb: KnowledgeBase,
   kind: RetrieverKind,
-  options: { topK: number; scoreThreshold: number | null; encoder?: Encoder },
+  options: RetrieverOptions,
+): (question: string) => Promise<Hit[]> {
+  const first = firstStage(kb, kind, options);
+  const reranker = options.reranker;
+  if (!reranker) return first;
+  const topN = options.rerankTopN ?? DEFAULT_RERANK_TOP_N;
+  if (!Number.isInteger(topN) || topN < 1) throw new KbError(`rerank_top_n must be >= 1, got ${topN}`);
+  return async (q) => rerankHits(reranker, q, await first(q), topN);
+}
+
+/** The retriever itself (dense kinds embed missing chunks on first use). */
+function firstStage(
+  kb: KnowledgeBase,
+  kind: RetrieverKind,
+  options: RetrieverOptions,
 ): (question: string) => Promise<Hit[]> {
   checkTopK(options.topK);
   const threshold = options.scoreThreshold ?? DEFAULT_THRESHOLD[kind];

@@ -13,6 +13,7 @@ import { completions } from './completions.js';
 import { DEFAULT_MAX_BODY_BYTES, type ServerContext, type ServerSettings } from './context.js';
 import { embeddings } from './embeddings.js';
 import { ApiError, invalidRequest } from './errors.js';
+import { mountKbRoutes } from './kb-routes.js';
 import { QueueFullError, RequestQueue } from './request-queue.js';
 import { scoreEvaluation } from './score.js';
 import { unixSeconds } from './sse.js';
@@ -81,6 +82,7 @@ export function createApp(engine: ChatEngine, settings: ServerSettings): Hono {
   post('/v1/completions', completions, 'prompt');
   post('/v1/embeddings', embeddings, 'input');
   post('/v1/score/evaluation', scoreEvaluation, 'messages');
+  if (settings.kbRoot) mountKbRoutes(app, ctx, settings.kbRoot, limit);
 
   app.notFound((c) =>
     c.json(

@@ -14,6 +14,8 @@ export interface ServerSettings {
   maxWaiting: number;
   /** Largest request body accepted; larger ones get 413 (default DEFAULT_MAX_BODY_BYTES). */
   maxBodyBytes?: number;
+  /** Serves the knowledge bases in this folder under /v1/kb (kb-routes.ts); unset: no /v1/kb routes. */
+  kbRoot?: string;
 }
 
 /** 16 MiB: room for a long context's worth of text in JSON, far below what would strain the server's memory. */

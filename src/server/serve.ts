@@ -66,6 +66,7 @@ export function resolveServerOptions(
   };
   const apiKey = flags.apiKey ?? env.API_KEY;
   if (apiKey) options.apiKey = apiKey;
+  if (flags.kbRoot) options.kbRoot = flags.kbRoot;
   return options;
 }
 

@@ -303,6 +303,25 @@ export class Tokenizer {
     return encodings.map((e) => e.getIds());
   }
 
+  /**
+   * Encodes a text, or a pair ([CLS] a [SEP] b [SEP] for BERT), with its token type ids, cut to maxLength tokens
+   * longest-first as HF's tokenizer(a, b, truncation=True, max_length=...). Sets truncation on this tokenizer for
+   * the call: use an instance of its own (an encoder's), not one shared with concurrent encode calls.
+   */
+  async encodeForEncoder(
+    text: string,
+    pair: string | null,
+    maxLength: number,
+  ): Promise<{ ids: number[]; typeIds: number[] }> {
+    this.native.setTruncation(maxLength);
+    try {
+      const encoding = await this.native.encode(text, pair, { addSpecialTokens: true });
+      return { ids: encoding.getIds(), typeIds: encoding.getTypeIds() };
+    } finally {
+      this.native.disableTruncation();
+    }
+  }
+
   /** Token strings of an encoding (pieces such as 'Ġworld' or '▁Hello'). */
   async tokenize(text: string, options: EncodeOptions = {}): Promise<string[]> {
     const encoding = await this.native.encode(text, null, { addSpecialTokens: options.addSpecialTokens ?? false });

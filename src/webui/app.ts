@@ -19,6 +19,7 @@ import { trainCommandLine } from './command-line.js';
 import { LLAMABOARD_DEFAULTS } from './defaults.js';
 import { readEvalResults, readPredictResults } from './eval-results.js';
 import type { ExportJob } from './export-job.js';
+import { mountBoardKb } from './kb-board.js';
 import { argsYaml, type RunManager, type RunSnapshot } from './runs.js';
 import { OutsideWorkDirsError, type WorkDirs } from './work-dirs.js';
 
@@ -40,6 +41,7 @@ const ASSETS: Record<string, string> = {
   'board.css': 'text/css; charset=utf-8',
   'i18n.js': 'text/javascript; charset=utf-8',
   'eval-tab.js': 'text/javascript; charset=utf-8',
+  'kb-tab.js': 'text/javascript; charset=utf-8',
 };
 
 const encoder = new TextEncoder();
@@ -239,5 +241,6 @@ export function createBoardApp(ctx: BoardContext): Hono {
       return () => controller.abort();
     });
   });
+  mountBoardKb(app, workDirs, chat);
   return app;
 }

@@ -9,6 +9,7 @@ import { parseApiArgs } from '../../src/cli/api.js';
 import { parseChatArgs } from '../../src/cli/chat.js';
 import { parseEvalCommandArgs } from '../../src/cli/eval.js';
 import { parseExpandArgs } from '../../src/cli/expand.js';
+import { parseKbArgs } from '../../src/cli/kb.js';
 import { parseTokenizerArgs } from '../../src/cli/tokenizer.js';
 import { parseWebuiArgs } from '../../src/cli/webui.js';
 import { parseExportArgs } from '../../src/export/index.js';
@@ -71,6 +72,9 @@ function checkLmforge(args: readonly string[], repo: string): void {
       return;
     case 'webui':
       parseWebuiArgs(rest);
+      return;
+    case 'kb':
+      parseKbArgs(rest);
       return;
     default:
       throw new Error(

@@ -5,6 +5,7 @@ export * from './cross-entropy.js';
 export * from './dropout.js';
 export * from './elementwise.js';
 export * from './embedding.js';
+export * from './encoder-layers.js';
 export * from './grad-clip.js';
 export * from './linear-cross-entropy.js';
 export * from './lora.js';
