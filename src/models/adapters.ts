@@ -13,11 +13,11 @@ import {
   PEFT_PREFIX,
   saveLoraAdapter,
 } from '../io/peft.js';
-import { Linear } from '../nn/linear.js';
+import type { Linear } from '../nn/linear.js';
 import { LoraLinear, rowNorms } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
 import { type CausalLMModule, headPathOf } from './family.js';
-import { allLinearModuleNames } from './lora-targets.js';
+import { allLinearModuleNames, loraCandidates } from './lora-targets.js';
 import { copyInto, findParameter, moduleAt, parentAndName } from './parameters.js';
 import { applyPissa, pissaInitName, pissaIterationsOf, savePissaAdapter } from './pissa.js';
 import { freezeAll } from './training-modes.js';
@@ -332,16 +332,7 @@ export class Adapters {
     factors: (base: Linear, rank: number, path: string) => [Tensor, Tensor, Tensor?],
   ): number {
     let count = 0;
-    const head = headPathOf(this.module);
-    for (const [path, m] of [...this.module.namedModules()]) {
-      if (
-        !(m instanceof Linear) ||
-        !path.includes('.') ||
-        path === head ||
-        path.endsWith('.lora_A') ||
-        path.endsWith('.lora_B')
-      )
-        continue;
+    for (const [path, m] of loraCandidates(this.module, headPathOf(this.module))) {
       if (!isTargetModule(cfg, path)) continue;
       const { r, scaling } = loraParamsFor(cfg, path);
       const [a, b, magnitude] = factors(m, r, path);

@@ -4,7 +4,7 @@
  */
 import { keep, native, type Tensor } from '../engine/index.js';
 import type { ModelConfig } from '../io/model-config.js';
-import { LLAMA_LINEAR_MODULES, PEFT_PREFIX } from '../io/peft.js';
+import { PEFT_PREFIX } from '../io/peft.js';
 import { Linear } from '../nn/linear.js';
 import type { Module } from '../nn/module.js';
 import type { CausalLMModule } from './family.js';

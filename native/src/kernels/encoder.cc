@@ -2,7 +2,6 @@
 // so nothing here has a backward. Each row's statistics are summed in double and rounded once.
 //   layerNorm:     x [N, C], w [C], b [C] -> y [N, C]: y = (x - mean) / sqrt(var + eps) * w + b (biased variance)
 //   geluErf:       y = 0.5 x (1 + erf(x / sqrt 2))  (HF "gelu", BERT's hidden_act; not the tanh approximation)
-//   tanh:          y = tanh(x)  (the pooler / classification head on [B, C])
 //   maskedMeanPool x [B, T, C], mask [B, T] i32 -> out [B, C]: the mean over the tokens whose mask is 1
 //                  (sentence-transformers' mean pooling); a row with no token gives zeros
 //   l2NormalizeRows x [N, C] -> y [N, C]: x / max(||x||, 1e-12) (torch.nn.functional.normalize)
@@ -44,21 +43,18 @@ static Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// encoderPointwise(code, x, y, n): code 0 geluErf, 1 tanh
+// encoderPointwise(code, x, y, n): code 0 geluErf (tanh, with its backward, is the engine's pointwise op)
 static Napi::Value EncoderPointwise(const Napi::CallbackInfo& info) {
   const int code = static_cast<int>(arg_int(info, 0));
-  LMF_CHECK(info.Env(), code == 0 || code == 1, "encoderPointwise: unknown function code");
+  LMF_CHECK(info.Env(), code == 0, "encoderPointwise: unknown function code");
   const float* x = arg_ptr<float>(info, 1);
   float* y = arg_ptr<float>(info, 2);
   const int64_t n = arg_int(info, 3);
   parallel_for(n, kGrain, [&](int64_t s, int64_t e) {
-    if (code == 0)
-      for (int64_t i = s; i < e; ++i) {
-        const double v = x[i];
-        y[i] = static_cast<float>(0.5 * v * (1.0 + std::erf(v * M_SQRT1_2)));
-      }
-    else
-      for (int64_t i = s; i < e; ++i) y[i] = std::tanh(x[i]);
+    for (int64_t i = s; i < e; ++i) {
+      const double v = x[i];
+      y[i] = static_cast<float>(0.5 * v * (1.0 + std::erf(v * M_SQRT1_2)));
+    }
   });
   return info.Env().Undefined();
 }

@@ -4,7 +4,6 @@
  *
  *   layerNorm(x [..., C], w [C], b [C], eps)   nn.LayerNorm (biased variance, eps inside the sqrt)
  *   geluErf(x)                                  0.5 x (1 + erf(x / sqrt 2)), HF's "gelu"
- *   tanh(x)
  *   maskedMeanPool(x [B, T, C], mask i32 [B, T]) -> [B, C], the mean over tokens whose mask is 1
  *   l2NormalizeRows(x [..., C])                 x / max(||x||, 1e-12) per row
  */
@@ -38,10 +37,6 @@ function pointwise(op: string, code: number, x: Tensor): Tensor {
 
 export function geluErf(x: Tensor): Tensor {
   return pointwise('geluErf', 0, x);
-}
-
-export function tanh(x: Tensor): Tensor {
-  return pointwise('tanh', 1, x);
 }
 
 export function maskedMeanPool(x: Tensor, mask: Tensor): Tensor {
