@@ -11,6 +11,7 @@ export * from './lora.js';
 export * from './matmul.js';
 export * from './norm.js';
 export * from './optimizer.js';
+export * from './paged-attention.js';
 export * from './pointwise.js';
 export * from './quantized-linear.js';
 export * from './random.js';
