@@ -174,9 +174,15 @@ export class Scheduler {
   /** Runs steps until no sequence is left, yielding to the event loop between steps (new requests join). */
   private kick(): void {
     if (this.loop) return;
+    // The first step waits a turn of the event loop: requests submitted together start in one step, and the loop
+    // is registered before any step can end it.
     this.loop = (async () => {
       try {
-        while (!this.closed && this.step()) await new Promise((r) => setImmediate(r));
+        do await new Promise((r) => setImmediate(r));
+        while (!this.closed && this.step());
+      } catch (e) {
+        // A bug in scheduling itself: fail every request rather than leave them waiting forever.
+        for (const seq of [...this.running, ...this.waiting]) this.finish(seq, null, e as Error);
       } finally {
         this.loop = null;
       }

@@ -120,6 +120,7 @@ test('a full pool preempts and recomputes; a full queue refuses; aborts free the
     const small = new Scheduler(model.module, { numBlocks: 64, blockSize: 4, maxRunning: 1, maxWaiting: 1 });
     const signal = { aborted: false };
     const running = small.submit({ prompt: [1, 2, 3], maxNewTokens: 200, sampling: GREEDY, signal });
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); // it runs: the queue is empty again
     const queued = small.submit({ prompt: [4, 5], maxNewTokens: 2, sampling: GREEDY });
     await assert.rejects(small.submit({ prompt: [6], maxNewTokens: 1, sampling: GREEDY }), SchedulerFullError);
     await new Promise((r) => setImmediate(r));
@@ -132,4 +133,22 @@ test('a full pool preempts and recomputes; a full queue refuses; aborts free the
     model.dispose();
   }
   assert.equal(liveBytes(), before, 'pools, step tensors and the model all freed');
+});
+
+test('requests submitted after the loop went idle start a new loop (one that ended in its first step too)', async () => {
+  const model = tinyModel(6);
+  try {
+    const sched = new Scheduler(model.module, { numBlocks: 32, blockSize: 4 });
+    const one = (p: number[]) => sched.submit({ prompt: p, maxNewTokens: 1, sampling: GREEDY });
+    assert.equal((await one([1, 2, 3])).tokens.length, 1);
+    const later = await Promise.all([one([4, 5]), one([6, 7, 8]), one([9])]);
+    assert.deepEqual(
+      later.map((r) => r.tokens.length),
+      [1, 1, 1],
+    );
+    assert.equal(sched.counters.steps, 2, 'the three later requests shared one step');
+    await sched.close();
+  } finally {
+    model.dispose();
+  }
 });
