@@ -17,7 +17,7 @@ export const SERVER_ARGS = {
   max_waiting: optInt('Requests queued beyond those before a 503 (default API_MAX_WAITING or 16).'),
   max_body_bytes: optInt('Largest request body in bytes; larger ones get 413 (default API_MAX_BODY_BYTES or 16 MiB).'),
   kv_budget: optInt(
-    'Bytes of KV cache the continuous-batching scheduler may hold (default API_KV_BUDGET or 512 MiB, at least one max_model_len sequence); requests wait for room, then 429.',
+    'Bytes of KV cache the continuous-batching scheduler may hold (default API_KV_BUDGET or 512 MiB, allocated at start); requests wait for room, then 429; one larger than it is refused.',
   ),
   max_num_batched_tokens: optInt(
     'Tokens per decode step, prompt chunks included, so a long prompt does not stall the others (default API_MAX_NUM_BATCHED_TOKENS or 256).',

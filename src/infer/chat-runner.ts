@@ -66,7 +66,7 @@ export interface ChatModelArgs {
 
 /** The scheduler's budget (`lmforge api --kv_budget`, `--max_num_batched_tokens`, `--max_concurrent`). */
 export interface ServingArgs {
-  /** KV cache bytes (API_KV_BUDGET); default DEFAULT_KV_BUDGET, at least one max_model_len sequence. */
+  /** KV cache bytes (API_KV_BUDGET), allocated when the model loads; default DEFAULT_KV_BUDGET. */
   kvBudgetBytes?: number;
   /** Tokens per step, decode and prefill chunks together (vLLM's max_num_batched_tokens; default 256). */
   tokenBudget?: number;
@@ -167,14 +167,9 @@ export class ChatRunner {
     const budget = serving.kvBudgetBytes ?? DEFAULT_KV_BUDGET;
     if (!Number.isSafeInteger(budget) || budget < 1)
       throw new ChatModelError(`kv_budget must be a positive number of bytes, got ${budget}`);
-    const numBlocks = kvBudgetBlocks(cfg, budget, blockSize);
-    const oneSequence = Math.ceil(this.maxModelLen / blockSize);
-    if (serving.kvBudgetBytes === undefined && numBlocks < oneSequence) {
-      // The default budget always holds one longest request; an explicit one is the user's to size.
-      this.scheduler = this.newScheduler(serving, oneSequence, blockSize);
-      return;
-    }
-    this.scheduler = this.newScheduler(serving, numBlocks, blockSize);
+    // The pool is allocated up front, so the budget is never grown to fit max_model_len (a long-context config
+    // would take gigabytes); a request larger than the pool is refused naming --kv_budget.
+    this.scheduler = this.newScheduler(serving, kvBudgetBlocks(cfg, budget, blockSize), blockSize);
   }
 
   private newScheduler(serving: ServingArgs, numBlocks: number, blockSize: number): Scheduler {

@@ -76,6 +76,7 @@ export class SchedulerFullError extends Error {
 /** A request that can never fit the KV budget, however empty the pool. */
 export class KVBudgetError extends Error {
   readonly userFacing = true;
+  override name = 'KVBudgetError';
 }
 
 class Sequence {
