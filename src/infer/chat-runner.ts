@@ -362,25 +362,42 @@ export class ChatRunner {
         return control !== undefined && Atomics.load(control, 0) === CONTROL_ABORT;
       },
     };
+    // Penalties, the JSON grammar and logprobs, as generate(): one processor row per choice (null: plain sampling).
+    const processing = RequestProcessing.create(
+      opts,
+      n,
+      this.model.config.vocabSize,
+      promptIds,
+      this.tokenizer,
+      stopIds,
+      g.repetition_penalty,
+    );
     const sampling = {
       doSample,
       temperature: doSample ? temperature : 1,
       topP: doSample ? (opts.topP ?? g.top_p) : 1,
       topK: doSample ? g.top_k : 0,
-      repetitionPenalty: g.repetition_penalty,
+      // With request processing the penalty is applied there (before logprobs are read), not by the sampler.
+      repetitionPenalty: processing ? 1 : g.repetition_penalty,
     };
     const rows = Array.from({ length: n }, async (_, row): Promise<GenerationResult> => {
       const decoder = new IncrementalDecoder((ids) => this.tokenizer.decode(ids, { skipSpecialTokens }));
       const filter = new StopStringFilter(opts.stop);
       let text = '';
       let stopped = false;
-      const emit = (piece: string, tokenId?: number) => {
+      const logprobs: TokenLogprob[] = [];
+      const emit = (piece: string, tokenId?: number, logprob?: TokenLogprob) => {
         if (stopped) return;
         const check = filter.push(piece);
         if (check.stopped) stopped = true;
         text += check.text;
-        if (sink && (check.text || tokenId !== undefined))
-          sink(row, tokenId === undefined ? { text: check.text } : { text: check.text, tokenId });
+        if (logprob) logprobs.push(logprob);
+        if (sink && (check.text || tokenId !== undefined)) {
+          const out: StreamPiece = { text: check.text };
+          if (tokenId !== undefined) out.tokenId = tokenId;
+          if (logprob) out.logprob = logprob;
+          sink(row, out);
+        }
       };
       const result = await scheduler.submit({
         prompt: promptIds,
@@ -389,9 +406,11 @@ export class ChatRunner {
         stop: stopIds,
         seed: (opts.seed ?? 0) + row,
         signal,
+        ...(processing ? { processLogits: (logits: Float32Array) => processing.processRow(row, logits) } : {}),
         onToken: (token) => {
           if ((control ? Atomics.load(control, 0) : CONTROL_RUN) !== CONTROL_RUN) return false;
-          emit(stopSet.has(token) ? '' : decoder.push(token), token);
+          const logprob = processing?.accept(token, row);
+          emit(stopSet.has(token) ? '' : decoder.push(token), token, logprob);
           return stopped ? false : undefined;
         },
       });
@@ -402,12 +421,14 @@ export class ChatRunner {
         text += tail;
         sink?.(row, { text: tail });
       }
-      return {
+      const out: GenerationResult = {
         text,
         finishReason: result.finishReason === 'length' && !stopped ? 'length' : 'stop',
         promptTokens: promptIds.length,
         completionTokens: result.tokens.length,
       };
+      if (opts.logprobs !== undefined) out.logprobs = logprobs;
+      return out;
     });
     return Promise.all(rows);
   }

@@ -29,6 +29,11 @@ export interface SequenceRequest {
   /** Ids that end the sequence (included in its tokens, as HF's generate). */
   stop?: readonly number[];
   seed?: number;
+  /**
+   * Rewrites the next-token logits [V] (a copy) in place before sampling: the request's penalties and grammar mask
+   * (infer/logit-processors.ts), as generate()'s processLogits. onToken then sees the token chosen from them.
+   */
+  processLogits?: (logits: Float32Array) => void;
   /** Every new token as it is chosen; return false to end the sequence (a stop string was found). */
   onToken?: (token: number) => unknown;
   /** Read before every step: the client went away. */
@@ -340,12 +345,23 @@ export class Scheduler {
     if (!logits) return;
     const v = this.model.cfg.vocabSize;
     sampled.forEach((seq, r) => {
-      const row = Tensor.from(logits.subarray(r * v, (r + 1) * v), [1, v]);
+      const draw = seq.draws.next();
       let id: number;
       try {
-        id = selectNextTokens(row, [seq.history], Float32Array.of(seq.draws.next()), seq.req.sampling)[0] as number;
-      } finally {
-        row.dispose();
+        let scores = logits.subarray(r * v, (r + 1) * v);
+        if (seq.req.processLogits) {
+          scores = scores.slice();
+          seq.req.processLogits(scores);
+        }
+        const row = Tensor.from(scores, [1, v]);
+        try {
+          id = selectNextTokens(row, [seq.history], Float32Array.of(draw), seq.req.sampling)[0] as number;
+        } finally {
+          row.dispose();
+        }
+      } catch (e) {
+        this.finish(seq, null, e as Error);
+        return;
       }
       seq.tokens.push(id);
       seq.history.push(id);
