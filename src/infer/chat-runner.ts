@@ -162,8 +162,21 @@ export class ChatRunner {
     return runner;
   }
 
-  /** Routes generation through a continuous-batching scheduler with this KV budget. */
-  enableScheduler(serving: ServingArgs): void {
+  /**
+   * Routes generation through a continuous-batching scheduler with this KV budget. A family whose attention has no
+   * paged path (Gemma 2/3, Phi-3, InternLM2, Baichuan, ChatGLM) keeps generate(): one request at a time, same
+   * answers; returns whether the scheduler is on.
+   */
+  enableScheduler(
+    serving: ServingArgs,
+    log: (message: string) => void = (m) => console.error(`[lmforge] ${m}`),
+  ): boolean {
+    if (!this.model.module.pagedAttention) {
+      log(
+        `${this.model.config.architecture} has no paged attention path: requests are generated one at a time (no continuous batching)`,
+      );
+      return false;
+    }
     const cfg = this.model.config;
     const blockSize = 16;
     const budget = serving.kvBudgetBytes ?? DEFAULT_KV_BUDGET;
@@ -172,6 +185,7 @@ export class ChatRunner {
     // The pool is allocated up front, so the budget is never grown to fit max_model_len (a long-context config
     // would take gigabytes); a request larger than the pool is refused naming --kv_budget.
     this.scheduler = this.newScheduler(serving, kvBudgetBlocks(cfg, budget, blockSize), blockSize);
+    return true;
   }
 
   private newScheduler(serving: ServingArgs, numBlocks: number, blockSize: number): Scheduler {

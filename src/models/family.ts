@@ -98,6 +98,11 @@ export interface CausalLMModule extends Module {
   readonly headPath?: string;
   /** The layers' Linear names LoRA's `all` targets when they are not Llama's (q_proj ... down_proj). */
   readonly linearModuleNames?: readonly string[];
+  /**
+   * True when every attention layer reads ForwardContext.paged (the serving scheduler's paged KV cache); absent =
+   * the family only knows the contiguous KV cache, so serving generates through generate() instead.
+   */
+  readonly pagedAttention?: boolean;
 }
 
 /** The output head's module path: LoRA's `all` skips it, the fused loss reads its weight. */

@@ -299,6 +299,9 @@ export class ModuleList extends Module {
 
 /** The causal LM: `model` + `lm_head` (shares the embedding matrix when tie_word_embeddings). */
 export class LlamaForCausalLM extends Module implements CausalLMModule {
+  /** Attention reads ctx.paged (every family built on these layers: Llama, Qwen, Mistral, Gemma, GLM-4, MoE). */
+  readonly pagedAttention = true;
+
   constructor(
     readonly cfg: ModelConfig,
     w: WeightSource,

@@ -136,6 +136,11 @@ export class Scheduler {
     ] as const)
       if (!Number.isInteger(v) || v < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${v}`);
     const cfg = model.cfg;
+    // A layer that ignores ctx.paged would attend to nothing cached: refuse rather than answer garbage.
+    if (!model.pagedAttention)
+      throw new TypeError(
+        `${cfg.architecture} has no paged attention path; generate with generate() (ChatRunner falls back to it)`,
+      );
     this.cache = new PagedKVCache(
       { numLayers: cfg.numHiddenLayers, numKvHeads: cfg.numKeyValueHeads, headDim: cfg.headDim },
       options.numBlocks,
