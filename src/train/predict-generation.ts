@@ -46,6 +46,8 @@ export function predictGeneration(
     maxRunning: running,
     maxWaiting: prompts.length,
     maxPositions: longest,
+    // Throughput, not latency: a whole batch's prompts may prefill in one step.
+    tokenBudget: running * longest,
     // Eval prompts rarely share whole blocks; the cache would only keep blocks busy.
     prefixCaching: false,
   });
