@@ -6,6 +6,7 @@
 import { API_GROUPS, formatHelp, HparamsError, INFER_GROUPS } from '../hparams/index.js';
 import { parseInferArgs } from '../infer/chat-args.js';
 import { ChatModel } from '../infer/chat-model.js';
+import type { ServingArgs } from '../infer/chat-runner.js';
 import { type RunningServer, resolveServerOptions, type ServerOptions, startApiServer } from '../server/index.js';
 import { untilStopped } from './until-stopped.js';
 
@@ -25,6 +26,7 @@ export async function startApi(
   const options = resolveServerOptions(serverFlags(groups.server ?? {}), env);
   const maxModelLen = maxModelLenOf(groups.server ?? {}, env);
   if (maxModelLen !== undefined) args.max_model_len = maxModelLen;
+  args.serving = servingOf(groups.server ?? {}, env, options.maxConcurrent);
   for (const note of notes) console.error(`[lmforge] note: ${note}`);
   if (loaded) console.error(`[lmforge] ${loaded}`);
   const model = await ChatModel.load(args);
@@ -75,6 +77,33 @@ function serverFlags(server: Record<string, unknown>): Partial<ServerOptions> {
   return flags;
 }
 
+/**
+ * The scheduler's budget: --kv_budget / API_KV_BUDGET bytes, --max_num_batched_tokens / API_MAX_NUM_BATCHED_TOKENS,
+ * and as many running sequences as the server admits requests.
+ */
+function servingOf(
+  server: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  maxRunning: number,
+): ServingArgs {
+  const read = (flag: string, variable: string): number | undefined => {
+    const given = server[flag] as number | null | undefined;
+    const raw = given ?? (env[variable] ? Number(env[variable]) : undefined);
+    if (raw === undefined) return undefined;
+    if (!Number.isSafeInteger(raw) || raw < 1) {
+      const shown = given == null ? `${variable}='${env[variable]}'` : `--${flag} ${given}`;
+      throw new HparamsError([`${flag} must be an integer >= 1, got ${shown}`]);
+    }
+    return raw;
+  };
+  const serving: ServingArgs = { maxRunning };
+  const kvBudgetBytes = read('kv_budget', 'API_KV_BUDGET');
+  const tokenBudget = read('max_num_batched_tokens', 'API_MAX_NUM_BATCHED_TOKENS');
+  if (kvBudgetBytes !== undefined) serving.kvBudgetBytes = kvBudgetBytes;
+  if (tokenBudget !== undefined) serving.tokenBudget = tokenBudget;
+  return serving;
+}
+
 /** --max_model_len, else API_MAX_MODEL_LEN, else undefined (the model's max_position_embeddings). */
 function maxModelLenOf(server: Record<string, unknown>, env: Record<string, string | undefined>): number | undefined {
   const flag = server.max_model_len as number | null | undefined;
@@ -93,10 +122,11 @@ export async function apiCommand(argv: string[]): Promise<number> {
       formatHelp(INFER_GROUPS, 'api', {
         extra: [
           '',
-          'Server flags: [--host 0.0.0.0] [--port 8000] [--max_concurrent 1] [--max_waiting 16]',
+          'Server flags: [--host 0.0.0.0] [--port 8000] [--max_concurrent 64] [--max_waiting 16]',
           '  [--max_body_bytes 16777216] [--max_model_len <max_position_embeddings>]',
+          '  [--kv_budget 536870912] [--max_num_batched_tokens 256]',
           'Environment: API_HOST, API_PORT, API_KEY, API_MODEL_NAME, API_MAX_CONCURRENT, API_MAX_WAITING,',
-          '  API_MAX_BODY_BYTES, API_MAX_MODEL_LEN.',
+          '  API_MAX_BODY_BYTES, API_MAX_MODEL_LEN, API_KV_BUDGET, API_MAX_NUM_BATCHED_TOKENS.',
         ],
       }),
     );

@@ -13,9 +13,15 @@ export const CHAT_ARGS = {
 export const SERVER_ARGS = {
   host: optStr('Address to listen on (default API_HOST or 0.0.0.0).'),
   port: optInt('Port to listen on (default API_PORT or 8000).'),
-  max_concurrent: optInt('Generations run at once (default API_MAX_CONCURRENT or 1).'),
+  max_concurrent: optInt('Generations decoded together at most (default API_MAX_CONCURRENT or 64).'),
   max_waiting: optInt('Requests queued beyond those before a 503 (default API_MAX_WAITING or 16).'),
   max_body_bytes: optInt('Largest request body in bytes; larger ones get 413 (default API_MAX_BODY_BYTES or 16 MiB).'),
+  kv_budget: optInt(
+    'Bytes of KV cache the continuous-batching scheduler may hold (default API_KV_BUDGET or 512 MiB, allocated at start); requests wait for room, then 429; one larger than it is refused.',
+  ),
+  max_num_batched_tokens: optInt(
+    'Tokens per decode step, prompt chunks included, so a long prompt does not stall the others (default API_MAX_NUM_BATCHED_TOKENS or 256).',
+  ),
   max_model_len: optInt(
     "Prompt + max_tokens at most, else 400 context_length_exceeded (default API_MAX_MODEL_LEN or the config's max_position_embeddings).",
   ),

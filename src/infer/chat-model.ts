@@ -178,8 +178,8 @@ class InProcessBackend implements Backend {
     return this.runner.choiceLogits(prompts);
   }
 
-  async close(): Promise<void> {
-    this.runner.dispose();
+  close(): Promise<void> {
+    return this.runner.close();
   }
 }
 

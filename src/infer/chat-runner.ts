@@ -13,6 +13,7 @@ import type { GeneratingArgs } from '../hparams/generating-args.js';
 import { isModelSource, readSourceConfig } from '../io/model-source.js';
 import { type CausalLM, loadModel, type QuantizationOptions } from '../models/causal-lm.js';
 import { paddedVocabSize } from '../models/resize-vocab.js';
+import { kvBudgetBlocks, Scheduler } from '../serve/scheduler.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { maxOf } from '../util/arrays.js';
 import { pythonJsonText } from '../util/python-json.js';
@@ -58,7 +59,27 @@ export interface ChatModelArgs {
   resize_vocab?: boolean;
   add_tokens?: readonly string[] | null;
   add_special_tokens?: readonly string[] | null;
+  /**
+   * Continuous batching (src/serve/scheduler.ts): generation requests share decode steps over a paged KV cache
+   * instead of running one at a time. `lmforge api` sets it; unset = one generate() per request.
+   */
+  serving?: ServingArgs | null;
 }
+
+/** The scheduler's budget (`lmforge api --kv_budget`, `--max_num_batched_tokens`, `--max_concurrent`). */
+export interface ServingArgs {
+  /** KV cache bytes (API_KV_BUDGET), allocated when the model loads; default DEFAULT_KV_BUDGET. */
+  kvBudgetBytes?: number;
+  /** Tokens per step, decode and prefill chunks together (vLLM's max_num_batched_tokens; default 256). */
+  tokenBudget?: number;
+  /** Sequences decoded together at most (default 64). */
+  maxRunning?: number;
+  /** Reuse the KV blocks of shared prompt prefixes (default true). */
+  prefixCaching?: boolean;
+}
+
+/** 512 MiB of f32 keys and values: ~11k positions of SmolLM2-135M. */
+export const DEFAULT_KV_BUDGET = 512 * 1024 * 1024;
 
 export class ChatModelError extends Error {
   readonly userFacing = true;
@@ -91,6 +112,8 @@ const GENERATING_DEFAULTS: GeneratingArgs = {
 
 export class ChatRunner {
   readonly generating: GeneratingArgs;
+  /** Set by enableScheduler (args.serving): generation goes through continuous batching. */
+  scheduler: Scheduler | null = null;
 
   private constructor(
     readonly modelName: string,
@@ -126,7 +149,7 @@ export class ChatRunner {
     }
     model.freezeAll();
     model.eval();
-    return new ChatRunner(
+    const runner = new ChatRunner(
       args.model_name_or_path,
       model,
       tokenizer,
@@ -135,12 +158,59 @@ export class ChatRunner {
       args.generating ?? {},
       maxModelLen,
     );
+    if (args.serving) runner.enableScheduler(args.serving);
+    return runner;
+  }
+
+  /**
+   * Routes generation through a continuous-batching scheduler with this KV budget. A family whose attention has no
+   * paged path (Gemma 2/3, Phi-3, InternLM2, Baichuan, ChatGLM) keeps generate(): one request at a time, same
+   * answers; returns whether the scheduler is on.
+   */
+  enableScheduler(
+    serving: ServingArgs,
+    log: (message: string) => void = (m) => console.error(`[lmforge] ${m}`),
+  ): boolean {
+    if (!this.model.module.pagedAttention) {
+      log(
+        `${this.model.config.architecture} has no paged attention path: requests are generated one at a time (no continuous batching)`,
+      );
+      return false;
+    }
+    const cfg = this.model.config;
+    const blockSize = 16;
+    const budget = serving.kvBudgetBytes ?? DEFAULT_KV_BUDGET;
+    if (!Number.isSafeInteger(budget) || budget < 1)
+      throw new ChatModelError(`kv_budget must be a positive number of bytes, got ${budget}`);
+    // The pool is allocated up front, so the budget is never grown to fit max_model_len (a long-context config
+    // would take gigabytes); a request larger than the pool is refused naming --kv_budget.
+    this.scheduler = this.newScheduler(serving, kvBudgetBlocks(cfg, budget, blockSize), blockSize);
+    return true;
+  }
+
+  private newScheduler(serving: ServingArgs, numBlocks: number, blockSize: number): Scheduler {
+    try {
+      return new Scheduler(this.model.module, {
+        numBlocks,
+        blockSize,
+        maxPositions: this.maxModelLen,
+        // Admission (429) is the server's queue; the scheduler queues what the KV budget cannot hold yet.
+        maxWaiting: Number.MAX_SAFE_INTEGER,
+        ...(serving.tokenBudget === undefined ? {} : { tokenBudget: serving.tokenBudget }),
+        ...(serving.maxRunning === undefined ? {} : { maxRunning: serving.maxRunning }),
+        ...(serving.prefixCaching === undefined ? {} : { prefixCaching: serving.prefixCaching }),
+      });
+    } catch (e) {
+      throw new ChatModelError((e as Error).message);
+    }
   }
 
   /** A job from prompt to results: what both the worker and the in-process backend run. */
   async run(job: GenerateJob, sink?: PieceSink, control?: Int32Array): Promise<GenerationResult[]> {
     const ids = await this.promptIds(job);
-    return this.generate(ids, job.opts, sink, control, job.kind === 'chat' ? 'messages' : 'prompt');
+    const input = job.kind === 'chat' ? 'messages' : 'prompt';
+    if (this.scheduler) return this.generateScheduled(this.scheduler, ids, job.opts, sink, control, input);
+    return this.generate(ids, job.opts, sink, control, input);
   }
 
   /** Prompt ids of a job: the template's prompt for the next assistant turn, or the raw text's encoding. */
@@ -279,6 +349,104 @@ export class ChatRunner {
     });
   }
 
+  /**
+   * generate()'s semantics through the scheduler: the n rows are n sequences (row r samples with seed + r), each
+   * joining the running batch at the next step; the control word is read before every step.
+   */
+  async generateScheduled(
+    scheduler: Scheduler,
+    promptIds: readonly number[],
+    opts: GenerationOptions,
+    sink?: PieceSink,
+    control?: Int32Array,
+    input: InputName = 'messages',
+  ): Promise<GenerationResult[]> {
+    const n = opts.n ?? 1;
+    if (!Number.isInteger(n) || n < 1) throw new ChatModelError(`n must be an integer >= 1, got ${n}`);
+    const g = this.generating;
+    const temperature = opts.temperature ?? g.temperature;
+    const doSample = (g.do_sample || n > 1) && temperature > 0;
+    const maxNew = newTokenBudget(promptIds.length, opts.maxTokens, g.max_new_tokens, this.maxModelLen, input);
+    const stopIds = this.template.stopIds(this.tokenizer);
+    const stopSet = new Set(stopIds);
+    const skipSpecialTokens = g.skip_special_tokens;
+    if (control && Atomics.load(control, 0) === CONTROL_ABORT) throw abortError();
+    const signal = {
+      get aborted() {
+        return control !== undefined && Atomics.load(control, 0) === CONTROL_ABORT;
+      },
+    };
+    // Penalties, the JSON grammar and logprobs, as generate(): one processor row per choice (null: plain sampling).
+    const processing = RequestProcessing.create(
+      opts,
+      n,
+      this.model.config.vocabSize,
+      promptIds,
+      this.tokenizer,
+      stopIds,
+      g.repetition_penalty,
+    );
+    const sampling = {
+      doSample,
+      temperature: doSample ? temperature : 1,
+      topP: doSample ? (opts.topP ?? g.top_p) : 1,
+      topK: doSample ? g.top_k : 0,
+      // With request processing the penalty is applied there (before logprobs are read), not by the sampler.
+      repetitionPenalty: processing ? 1 : g.repetition_penalty,
+    };
+    const rows = Array.from({ length: n }, async (_, row): Promise<GenerationResult> => {
+      const decoder = new IncrementalDecoder((ids) => this.tokenizer.decode(ids, { skipSpecialTokens }));
+      const filter = new StopStringFilter(opts.stop);
+      let text = '';
+      let stopped = false;
+      const logprobs: TokenLogprob[] = [];
+      const emit = (piece: string, tokenId?: number, logprob?: TokenLogprob) => {
+        if (stopped) return;
+        const check = filter.push(piece);
+        if (check.stopped) stopped = true;
+        text += check.text;
+        if (logprob) logprobs.push(logprob);
+        if (sink && (check.text || tokenId !== undefined)) {
+          const out: StreamPiece = { text: check.text };
+          if (tokenId !== undefined) out.tokenId = tokenId;
+          if (logprob) out.logprob = logprob;
+          sink(row, out);
+        }
+      };
+      const result = await scheduler.submit({
+        prompt: promptIds,
+        maxNewTokens: maxNew,
+        sampling,
+        stop: stopIds,
+        seed: (opts.seed ?? 0) + row,
+        signal,
+        ...(processing ? { processLogits: (logits: Float32Array) => processing.processRow(row, logits) } : {}),
+        onToken: (token) => {
+          if ((control ? Atomics.load(control, 0) : CONTROL_RUN) !== CONTROL_RUN) return false;
+          const logprob = processing?.accept(token, row);
+          emit(stopSet.has(token) ? '' : decoder.push(token), token, logprob);
+          return stopped ? false : undefined;
+        },
+      });
+      if (result.finishReason === 'abort' || signal.aborted) throw abortError();
+      emit(decoder.flush());
+      const tail = stopped ? '' : filter.flush();
+      if (tail) {
+        text += tail;
+        sink?.(row, { text: tail });
+      }
+      const out: GenerationResult = {
+        text,
+        finishReason: result.finishReason === 'length' && !stopped ? 'length' : 'stop',
+        promptTokens: promptIds.length,
+        completionTokens: result.tokens.length,
+      };
+      if (opts.logprobs !== undefined) out.logprobs = logprobs;
+      return out;
+    });
+    return Promise.all(rows);
+  }
+
   /** Last hidden state (after the final norm) mean-pooled over each text's tokens; texts run one batch, left-padded. */
   async embed(texts: readonly string[]): Promise<EmbeddingResult> {
     const encoded = await this.tokenizer.encodeBatch([...texts], { addSpecialTokens: true });
@@ -335,6 +503,11 @@ export class ChatRunner {
 
   extractToolCalls(text: string, tools?: readonly ToolDefinition[]): ToolCall[] | null {
     return extractToolCalls(this.template, text, tools);
+  }
+
+  async close(): Promise<void> {
+    await this.scheduler?.close();
+    this.model.dispose();
   }
 
   dispose(): void {

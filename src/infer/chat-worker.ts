@@ -20,10 +20,13 @@ try {
 }
 post({ type: 'ready', maxModelLen: runner.maxModelLen });
 
-// Requests run in arrival order: encoding is async, so without the chain two could interleave.
+// Requests run in arrival order: encoding is async, so without the chain two could interleave. With the scheduler
+// (lmforge api) generations are not chained: each joins the running batch at its next step, and the scheduler's
+// loop yields between steps, so this handler keeps receiving requests while others decode.
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (req: WorkerRequest) => {
-  chain = chain.then(() => handle(req));
+  if (req.op === 'generate' && runner.scheduler) void handle(req);
+  else chain = chain.then(() => handle(req));
 });
 
 async function handle(req: WorkerRequest): Promise<void> {

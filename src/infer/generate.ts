@@ -46,7 +46,7 @@ export interface GenerateResult {
 }
 
 /** A small seeded generator for sampling draws (mulberry32); one draw per row per step. */
-class DrawSource {
+export class DrawSource {
   private s: number;
   constructor(seed: number) {
     this.s = seed >>> 0;

@@ -61,7 +61,8 @@ export class RowLogitProcessor {
 
 /** A request's processing over all its rows: what ChatRunner hands generate() as processLogits. */
 export class RequestProcessing {
-  private last: Float32Array | null = null;
+  /** Per row: the logits [V] its next token is chosen from (what accept reads logprobs from). */
+  private readonly last: (Float32Array | null)[];
 
   private constructor(
     private readonly rows: RowLogitProcessor[],
@@ -70,7 +71,9 @@ export class RequestProcessing {
     /** Alternatives per logprob entry; undefined = no logprobs. */
     private readonly topLogprobs: number | undefined,
     private readonly stopIds: ReadonlySet<number>,
-  ) {}
+  ) {
+    this.last = rows.map(() => null);
+  }
 
   /**
    * The processing `opts` ask for, or null when the request needs none (then sampling runs as before, the native
@@ -104,17 +107,25 @@ export class RequestProcessing {
     return new RequestProcessing(processors, vocab, table, opts.logprobs, new Set(stopIds));
   }
 
-  /** processLogits for generate(): logits [B, V]. */
+  /** processLogits for generate(): logits [B, V], one row per choice. */
   readonly process = (logits: Float32Array): void => {
-    this.last = logits;
-    for (const [r, p] of this.rows.entries()) p.apply(logits.subarray(r * this.vocab, (r + 1) * this.vocab));
+    for (let r = 0; r < this.rows.length; r++)
+      this.processRow(r, logits.subarray(r * this.vocab, (r + 1) * this.vocab));
   };
+
+  /** One row's logits [V] (the scheduler runs each choice as its own sequence, rows at different steps). */
+  processRow(row: number, logits: Float32Array): void {
+    const p = this.rows[row];
+    if (!p) throw new RangeError(`row ${row} is outside the request's ${this.rows.length} row(s)`);
+    this.last[row] = logits;
+    p.apply(logits);
+  }
 
   /** Records row `row`'s chosen token; its logprob entry when logprobs were asked for (none for a stop token). */
   accept(token: number, row: number): TokenLogprob | undefined {
     this.rows[row]?.accept(token);
-    if (this.topLogprobs === undefined || this.last === null || this.stopIds.has(token)) return undefined;
-    const scores = this.last.subarray(row * this.vocab, (row + 1) * this.vocab);
+    const scores = this.last[row];
+    if (this.topLogprobs === undefined || !scores || this.stopIds.has(token)) return undefined;
     return tokenLogprob(scores, token, this.topLogprobs, this.table);
   }
 }

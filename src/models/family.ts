@@ -43,10 +43,21 @@ export interface ForwardContext {
   /** i32 [B, T] packed-sequence ids: attention stays within a sequence. */
   segmentIds?: Tensor;
   cache?: KVCache;
+  /**
+   * A paged KV cache step (serving): the batch is one row of N tokens from any mix of sequences; each layer hands
+   * its q [1, N, H, D], k, v [1, N, KVH, D] to attend, which stores k, v in the sequences' blocks and returns the
+   * attention output [1, N, H, D]. Takes the place of `cache`.
+   */
+  paged?: PagedAttentionStep;
   /** RoPE inverse frequencies for this pass (computed once per forward, shared by every layer). */
   rope: RopeFrequencies;
   /** LongLoRA's S²-Attn for this pass (a training forward of a model with shift_attn; models/shift-attention.ts). */
   shiftAttention?: boolean;
+}
+
+/** One forward step over a paged KV cache (src/serve/paged-kv-cache.ts). */
+export interface PagedAttentionStep {
+  attend(layer: number, q: Tensor, k: Tensor, v: Tensor, slidingWindow?: number): Tensor;
 }
 
 /** `model`: embeddings, decoder layers, final norm. */
@@ -87,6 +98,11 @@ export interface CausalLMModule extends Module {
   readonly headPath?: string;
   /** The layers' Linear names LoRA's `all` targets when they are not Llama's (q_proj ... down_proj). */
   readonly linearModuleNames?: readonly string[];
+  /**
+   * True when every attention layer reads ForwardContext.paged (the serving scheduler's paged KV cache); absent =
+   * the family only knows the contiguous KV cache, so serving generates through generate() instead.
+   */
+  readonly pagedAttention?: boolean;
 }
 
 /** The output head's module path: LoRA's `all` skips it, the fused loss reads its weight. */

@@ -125,7 +125,9 @@ class Attention extends Module {
     // exact and simple, and the kernel skips the key tiles outside the window, so only memory grows with length.
     const window = this.slidingWindow === undefined ? {} : { slidingWindow: this.slidingWindow };
     let out: Tensor;
-    if (ctx.cache) {
+    if (ctx.paged) {
+      out = ctx.paged.attend(this.layerIndex, q, k, v, this.slidingWindow);
+    } else if (ctx.cache) {
       ctx.cache.write(this.layerIndex, k, v);
       out = attention(q, ctx.cache.keys[this.layerIndex] as Tensor, ctx.cache.values[this.layerIndex] as Tensor, {
         keyMask: ctx.cache.keyMask,
@@ -279,7 +281,7 @@ export function forwardLayers(
       input.dispose();
       continue;
     }
-    const useCheckpoint = stack.gradientCheckpointing && !ctx.cache;
+    const useCheckpoint = stack.gradientCheckpointing && !ctx.cache && !ctx.paged;
     h = useCheckpoint
       ? checkpoint((x) => layer.forward(x, ctx), h, layer.parameters(), stack.rng)
       : layer.forward(h, ctx);
@@ -297,6 +299,9 @@ export class ModuleList extends Module {
 
 /** The causal LM: `model` + `lm_head` (shares the embedding matrix when tie_word_embeddings). */
 export class LlamaForCausalLM extends Module implements CausalLMModule {
+  /** Attention reads ctx.paged (every family built on these layers: Llama, Qwen, Mistral, Gemma, GLM-4, MoE). */
+  readonly pagedAttention = true;
+
   constructor(
     readonly cfg: ModelConfig,
     w: WeightSource,

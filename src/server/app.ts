@@ -106,6 +106,9 @@ export function createApp(engine: ChatEngine, settings: ServerSettings): Hono {
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof QueueFullError) return new ApiError(429, err.message, 'rate_limit_error', null, 'queue_full');
+  // The name survives the worker boundary (chat-model.ts rebuilds errors by name): a request the KV budget can never hold.
+  if (err instanceof Error && err.name === 'KVBudgetError')
+    return new ApiError(400, err.message, 'invalid_request_error', 'max_tokens', 'kv_budget_exceeded');
   if (isAbortError(err)) {
     // Only seen by clients that are still there, e.g. when the engine was shut down under them.
     return new ApiError(503, 'The request was cancelled before it finished.', 'server_error', null, 'cancelled');

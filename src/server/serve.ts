@@ -5,6 +5,9 @@ import type { ChatEngine } from '../infer/chat-engine.js';
 import { createApp } from './app.js';
 import { DEFAULT_MAX_BODY_BYTES, type ServerSettings } from './context.js';
 
+/** Requests generating at once by default: the scheduler batches their decode steps (src/serve/scheduler.ts). */
+export const DEFAULT_MAX_CONCURRENT = 64;
+
 export interface ServerOptions extends ServerSettings {
   host: string;
   /** 0 picks a free port (tests). */
@@ -40,7 +43,7 @@ export function startApiServer(engine: ChatEngine, options: ServerOptions): Prom
 
 /**
  * Settings from flags first, then LLaMA-Factory's environment variables: API_HOST (0.0.0.0), API_PORT (8000),
- * API_KEY, API_MODEL_NAME (gpt-3.5-turbo); queue bounds from API_MAX_CONCURRENT (1) and API_MAX_WAITING (16); the
+ * API_KEY, API_MODEL_NAME (gpt-3.5-turbo); queue bounds from API_MAX_CONCURRENT (64, the sequences decoded together) and API_MAX_WAITING (16); the
  * request body bound from API_MAX_BODY_BYTES (16 MiB).
  */
 export function resolveServerOptions(
@@ -60,7 +63,7 @@ export function resolveServerOptions(
     host: flags.host ?? env.API_HOST ?? '0.0.0.0',
     port: int('API_PORT', flags.port, 8000, 0),
     modelName: flags.modelName ?? env.API_MODEL_NAME ?? 'gpt-3.5-turbo',
-    maxConcurrent: int('API_MAX_CONCURRENT', flags.maxConcurrent, 1, 1),
+    maxConcurrent: int('API_MAX_CONCURRENT', flags.maxConcurrent, DEFAULT_MAX_CONCURRENT, 1),
     maxWaiting: int('API_MAX_WAITING', flags.maxWaiting, 16, 0),
     maxBodyBytes: int('API_MAX_BODY_BYTES', flags.maxBodyBytes, DEFAULT_MAX_BODY_BYTES, 1),
   };

@@ -54,6 +54,7 @@ export async function runPredict(
     },
     outputDir: ta.output_dir,
     seed: ta.seed,
+    log,
     ...(options.progress === undefined ? {} : { progress: options.progress }),
     ...(options.signal ? { signal: options.signal } : {}),
   });

@@ -15,6 +15,7 @@ import { PredictionWriter } from '../eval/prediction-writer.js';
 import { type GeneratingArgs, samplingOptions } from '../hparams/generating-args.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { predictGeneration } from './predict-generation.js';
 import type { ProgressStream } from './progress.js';
 import { Progress } from './progress.js';
 import { saveMetrics, speedMetrics } from './results.js';
@@ -37,6 +38,8 @@ export interface PredictOptions {
   seed: number;
   progress?: ProgressStream | false;
   signal?: AbortSignal;
+  /** Says how generation runs (scheduler or left-padded batches). */
+  log?: (message: string) => void;
 }
 
 export interface PredictResult {
@@ -59,24 +62,31 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
     o.progress === false ? null : new Progress({ stream: o.progress ?? process.stderr, label: 'predict' });
   progress?.start(0, steps);
   let committed = false;
+  const generation = predictGeneration(
+    model,
+    records.map((r) => r.input_ids),
+    {
+      maxNewTokens: g.max_new_tokens,
+      sampling,
+      stop,
+      padTokenId: pad,
+      batchSize: o.batchSize,
+      seed: o.seed,
+      ...(o.signal ? { signal: o.signal } : {}),
+    },
+  );
+  o.log?.(
+    generation.scheduled
+      ? `decoding through the continuous-batching scheduler, ${o.batchSize} sequences at a time`
+      : 'decoding left-padded batches (this family has no paged attention path)',
+  );
   try {
     for (let step = 0; step < steps; step++) {
       if (o.signal?.aborted) return { metrics: {}, complete: false };
       const first = step * o.batchSize;
       const batch = records.slice(first, first + o.batchSize);
-      const { tokens } = model.generateDetailed(
-        batch.map((r) => r.input_ids),
-        {
-          maxNewTokens: g.max_new_tokens,
-          ...sampling,
-          stop,
-          padTokenId: pad,
-          // One seed per batch, so a batch's draws do not depend on the batches before it.
-          seed: o.seed + step,
-          ...(o.signal ? { signal: o.signal } : {}),
-        },
-      );
-      if (o.signal?.aborted) return { metrics: {}, complete: false };
+      const tokens = await generation.batch(step);
+      if (!tokens || o.signal?.aborted) return { metrics: {}, complete: false };
       // save_predictions: the prompt with its special tokens, the prediction and label as the generating args decode.
       const rows = batch.map((r, i) => ({
         prompt: tokenizer.decode(r.input_ids, { skipSpecialTokens: false }),
@@ -110,6 +120,7 @@ export async function predict(o: PredictOptions): Promise<PredictResult> {
     saveMetrics(o.outputDir, 'predict', metrics);
     return { metrics, complete: true };
   } finally {
+    await generation.close();
     if (!committed) writer.abort();
     scorer.close();
     progress?.done();

@@ -78,10 +78,14 @@ test('chat logprobs: OpenAI shape, the greedy token is the best alternative, byt
     streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
   }
   assert.equal(streamedText, choice?.message.content);
+  // The same tokens; the logprobs agree to rounding: the scheduler's second run reuses the first's cached prompt
+  // blocks and shares steps differently, so its products take other shapes (the last bits differ, as in vLLM).
   assert.deepEqual(
-    streamed.map((e) => [e.token, e.logprob]),
-    content.map((e) => [e.token, e.logprob]),
+    streamed.map((e) => e.token),
+    content.map((e) => e.token),
   );
+  for (const [i, e] of streamed.entries())
+    assert.ok(Math.abs(e.logprob - (content[i]?.logprob ?? Number.NaN)) < 1e-4, `token ${i}: ${e.logprob}`);
 });
 
 test('completions logprobs: parallel token lists with offsets, streamed per chunk with include_usage', async () => {

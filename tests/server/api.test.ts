@@ -772,7 +772,7 @@ test('resolveServerOptions: flags, then API_* variables, then defaults', () => {
     host: '0.0.0.0',
     port: 8000,
     modelName: 'gpt-3.5-turbo',
-    maxConcurrent: 1,
+    maxConcurrent: 64,
     maxWaiting: 16,
     maxBodyBytes: 16 * 1024 * 1024,
   });

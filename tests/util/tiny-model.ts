@@ -16,7 +16,15 @@ export function tinyMistralDir(
     maxPositionEmbeddings = 1024,
     hiddenSize = 32,
     layers = 2,
-  }: { std?: number; maxPositionEmbeddings?: number; hiddenSize?: number; layers?: number } = {},
+    config = {},
+  }: {
+    std?: number;
+    maxPositionEmbeddings?: number;
+    hiddenSize?: number;
+    layers?: number;
+    /** config.json keys over the Llama defaults (another family: architectures and its own keys). */
+    config?: Record<string, unknown>;
+  } = {},
 ): string {
   const dir = join(tempDir('tiny-model'), 'model');
   const cfg = parseModelConfig({
@@ -30,6 +38,7 @@ export function tinyMistralDir(
     max_position_embeddings: maxPositionEmbeddings,
     bos_token_id: 1,
     eos_token_id: 2,
+    ...config,
   });
   const model = createModel(cfg, { seed, std });
   model.save(dir);

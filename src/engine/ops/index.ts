@@ -14,6 +14,7 @@ export * from './moe-routing.js';
 export * from './narrow.js';
 export * from './norm.js';
 export * from './optimizer.js';
+export * from './paged-attention.js';
 export * from './pointwise.js';
 export * from './quantized-linear.js';
 export * from './random.js';

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { noGrad, pagedAttention, pagedKvWrite, Tensor } from '../../src/engine/index.js';
+import { availableIsas, withIsa } from '../util/isa.js';
+import { Rng } from '../util/random.js';
+
+interface Case {
+  name: string;
+  H: number;
+  KVH: number;
+  D: number;
+  blockSize: number;
+  /** Per sequence: its length in the cache and how many of its last positions are queries this step. */
+  seqs: { len: number; queries: number }[];
+  window?: number;
+}
+
+// Odd head dims (tails past whole vectors on every ISA), GQA groups, block edges, decode (1 query) and chunked
+// prefill (a run of queries) mixed in one call, a sliding window.
+const CASES: Case[] = [
+  {
+    name: 'decode, MHA, odd D',
+    H: 3,
+    KVH: 3,
+    D: 7,
+    blockSize: 4,
+    seqs: [
+      { len: 9, queries: 1 },
+      { len: 1, queries: 1 },
+    ],
+  },
+  {
+    name: 'GQA 4, block edges, mixed decode and prefill',
+    H: 8,
+    KVH: 2,
+    D: 33,
+    blockSize: 16,
+    seqs: [
+      { len: 16, queries: 1 },
+      { len: 40, queries: 7 },
+      { len: 17, queries: 17 },
+      { len: 3, queries: 1 },
+    ],
+  },
+  {
+    name: 'head dim 64, GQA 3',
+    H: 9,
+    KVH: 3,
+    D: 64,
+    blockSize: 16,
+    seqs: [
+      { len: 70, queries: 5 },
+      { len: 33, queries: 1 },
+    ],
+  },
+  {
+    name: 'sliding window',
+    H: 4,
+    KVH: 2,
+    D: 19,
+    blockSize: 8,
+    window: 5,
+    seqs: [
+      { len: 30, queries: 6 },
+      { len: 4, queries: 1 },
+    ],
+  },
+];
+
+/** out[n][h] by direct softmax in float64 over the sequence's keys 0..pos (or the window). */
+function reference(
+  q: Float32Array,
+  keys: Float32Array[],
+  values: Float32Array[],
+  seqOf: number[],
+  posOf: number[],
+  c: Case,
+): Float64Array {
+  const { H, KVH, D } = c;
+  const out = new Float64Array(seqOf.length * H * D);
+  const scale = 1 / Math.sqrt(D);
+  seqOf.forEach((s, n) => {
+    const pos = posOf[n] as number;
+    const k = keys[s] as Float32Array;
+    const v = values[s] as Float32Array;
+    const first = c.window ? Math.max(0, pos - c.window + 1) : 0;
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / KVH));
+      const scores: number[] = [];
+      for (let j = first; j <= pos; j++) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += (q[(n * H + h) * D + d] as number) * (k[(j * KVH + g) * D + d] as number);
+        scores.push(dot * scale);
+      }
+      const m = Math.max(...scores);
+      const p = scores.map((x) => Math.exp(x - m));
+      const sum = p.reduce((a, b) => a + b, 0);
+      for (let d = 0; d < D; d++) {
+        let acc = 0;
+        p.forEach((w, i) => {
+          acc += w * (v[((first + i) * KVH + g) * D + d] as number);
+        });
+        out[(n * H + h) * D + d] = acc / sum;
+      }
+    }
+  });
+  return out;
+}
+
+for (const c of CASES) {
+  test(`pagedAttention matches a float64 reference: ${c.name}`, () => {
+    const rng = new Rng(11);
+    const { H, KVH, D, blockSize: bs } = c;
+    const row = KVH * D;
+    const blocksPerSeq = c.seqs.map((s) => Math.ceil(s.len / bs));
+    const numBlocks = blocksPerSeq.reduce((a, b) => a + b, 0) + 3;
+    // Blocks handed out shuffled, so a table is not just consecutive ids.
+    const ids = Array.from({ length: numBlocks }, (_, i) => i).sort(() => rng.uniform() - 0.5);
+    const tables = blocksPerSeq.map((count) => ids.splice(0, count));
+    const keys = c.seqs.map((s) => Float32Array.from({ length: s.len * row }, () => rng.normal()));
+    const values = c.seqs.map((s) => Float32Array.from({ length: s.len * row }, () => rng.normal()));
+    const seqOf: number[] = [];
+    const posOf: number[] = [];
+    c.seqs.forEach((s, i) => {
+      for (let p = s.len - s.queries; p < s.len; p++) {
+        seqOf.push(i);
+        posOf.push(p);
+      }
+    });
+    const n = seqOf.length;
+    const q = Float32Array.from({ length: n * H * D }, () => rng.normal());
+    const want = reference(q, keys, values, seqOf, posOf, c);
+    const maxBlocks = Math.max(...blocksPerSeq);
+    const table = new Int32Array(c.seqs.length * maxBlocks);
+    for (const [i, t] of tables.entries()) table.set(t, i * maxBlocks);
+    for (const isa of availableIsas()) {
+      withIsa(isa, () =>
+        noGrad(() => {
+          const kPool = Tensor.zeros([numBlocks, bs, KVH, D]);
+          const vPool = Tensor.zeros([numBlocks, bs, KVH, D]);
+          // Every cached position written through pagedKvWrite, all sequences in one call.
+          const slots: number[] = [];
+          const kRows: number[] = [];
+          const vRows: number[] = [];
+          c.seqs.forEach((s, i) => {
+            for (let p = 0; p < s.len; p++) {
+              slots.push(((tables[i] as number[])[Math.floor(p / bs)] as number) * bs + (p % bs));
+              kRows.push(...(keys[i] as Float32Array).subarray(p * row, (p + 1) * row));
+              vRows.push(...(values[i] as Float32Array).subarray(p * row, (p + 1) * row));
+            }
+          });
+          const k = Tensor.from(kRows, [slots.length, KVH, D]);
+          const v = Tensor.from(vRows, [slots.length, KVH, D]);
+          const slotT = Tensor.from(Int32Array.from(slots), [slots.length], 'i32');
+          pagedKvWrite(k, v, kPool, vPool, slotT);
+          const opts = {
+            blockTable: Tensor.from(table, [c.seqs.length, maxBlocks], 'i32'),
+            seqOf: Tensor.from(Int32Array.from(seqOf), [n], 'i32'),
+            posOf: Tensor.from(Int32Array.from(posOf), [n], 'i32'),
+            ...(c.window ? { slidingWindow: c.window } : {}),
+          };
+          const out = pagedAttention(Tensor.from(q, [n, H, D]), kPool, vPool, opts).toFloat32Array();
+          let worst = 0;
+          for (let i = 0; i < want.length; i++)
+            worst = Math.max(worst, Math.abs((out[i] as number) - (want[i] as number)));
+          assert.ok(worst < 2e-5, `${isa}: max |diff| ${worst}`);
+          for (const t of [kPool, vPool, k, v, slotT, opts.blockTable, opts.seqOf, opts.posOf]) t.dispose();
+        }),
+      );
+    }
+  });
+}
+
+test('pagedAttention refuses block ids outside the pool and positions past the table', () => {
+  noGrad(() => {
+    const pool = Tensor.zeros([2, 4, 2, 8]);
+    const q = Tensor.zeros([1, 2, 8]);
+    const opts = (table: number[], pos: number) => ({
+      blockTable: Tensor.from(Int32Array.from(table), [1, table.length], 'i32'),
+      seqOf: Tensor.from(Int32Array.of(0), [1], 'i32'),
+      posOf: Tensor.from(Int32Array.of(pos), [1], 'i32'),
+    });
+    assert.throws(() => pagedAttention(q, pool, pool, opts([5], 1)), /blockTable\[0\]\[0\] = 5 outside \[0, 2\)/);
+    assert.throws(() => pagedAttention(q, pool, pool, opts([0], 4)), /posOf\[0\] = 4 outside/);
+    assert.throws(
+      () => pagedAttention(Tensor.zeros([1, 3, 8]), pool, pool, opts([0], 0)),
+      /3 query heads cannot share 2/,
+    );
+  });
+});

@@ -1,0 +1,91 @@
+/**
+ * Families whose attention has no paged path (Gemma 2, Phi-3) under `lmforge api`: the scheduler refuses them, the
+ * server generates through generate() instead, and concurrent requests get the in-process model's answers.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type StartedApi, startApi } from '../../src/cli/api.js';
+import { ChatModel } from '../../src/infer/chat-model.js';
+import { ChatRunner } from '../../src/infer/chat-runner.js';
+import { Scheduler } from '../../src/serve/scheduler.js';
+import { tinyMistralDir } from '../util/tiny-model.js';
+
+const FAMILIES: Record<string, Record<string, unknown>> = {
+  gemma2: {
+    architectures: ['Gemma2ForCausalLM'],
+    head_dim: 8,
+    query_pre_attn_scalar: 8,
+    attn_logit_softcapping: 50,
+    final_logit_softcapping: 30,
+    sliding_window: 4,
+  },
+  phi3: {
+    architectures: ['Phi3ForCausalLM'],
+    vocab_size: 32064, // Phi-3's (pad_token_id defaults to 32000)
+    sliding_window: 6,
+    partial_rotary_factor: 0.5,
+  },
+};
+
+for (const [name, config] of Object.entries(FAMILIES)) {
+  test(`${name}: no paged attention, so the api answers through generate(), concurrent requests included`, async () => {
+    const dir = tinyMistralDir(7, { config });
+    const runner = await ChatRunner.load({ model_name_or_path: dir, template: 'alpaca' });
+    const logged: string[] = [];
+    try {
+      assert.equal(runner.model.module.pagedAttention, undefined);
+      assert.throws(() => new Scheduler(runner.model.module, { numBlocks: 8 }), /no paged attention path/);
+      assert.equal(
+        runner.enableScheduler({}, (m) => logged.push(m)),
+        false,
+      );
+      assert.equal(runner.scheduler, null);
+      assert.match(logged[0] ?? '', /one at a time/);
+    } finally {
+      await runner.close();
+    }
+
+    let api: StartedApi | null = null;
+    const reference = await ChatModel.load(
+      { model_name_or_path: dir, template: 'alpaca', generating: { max_new_tokens: 8 } },
+      { inProcess: true },
+    );
+    try {
+      api = await startApi(
+        ['--host', '127.0.0.1', '--port', '0', '--model_name_or_path', dir, '--template', 'alpaca'],
+        { API_MODEL_NAME: 'tiny', API_MAX_MODEL_LEN: '256' },
+      );
+      const url = `${api.server.url}/v1/chat/completions`;
+      const questions = ['Hello there', 'What is the sea?', 'Count to three'];
+      const answers = await Promise.all(
+        questions.map(async (q) => {
+          const res = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              model: 'tiny',
+              messages: [{ role: 'user', content: q }],
+              temperature: 0,
+              max_tokens: 8,
+              presence_penalty: 1,
+            }),
+          });
+          assert.equal(res.status, 200, await res.clone().text());
+          const body = (await res.json()) as { choices: { message: { content: string } }[] };
+          return body.choices[0]?.message.content;
+        }),
+      );
+      for (const [i, q] of questions.entries()) {
+        const [expected] = await reference.chat([{ role: 'user', content: q }], {
+          temperature: 0,
+          maxTokens: 8,
+          presencePenalty: 1,
+        });
+        assert.equal(answers[i], expected?.text, `question ${i}`);
+      }
+    } finally {
+      await api?.close();
+      await reference.close();
+    }
+  });
+}
