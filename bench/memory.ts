@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- memory [--shape smollm2-135m|llama-3.2-1b] [--steps 3] [--threads N] [--decode-only] [--json]`:
+ * `npm run bench -- memory [--shape smollm2-135m|llama-3.2-1b|llama-3-8b] [--variants f32,bf16,int8,nf4] [--steps 3]
+ * [--threads N] [--decode-only] [--json]`:
  * what a quantized base saves and costs (issue #12). Random weights with the real shape's config, stored bf16 as HF
  * checkpoints are; for f32, bf16, int8 and nf4 (+ double quantization) frozen bases (the quantized ones in bf16
  * compute with bf16 embeddings and head, as a QLoRA run with `bf16: true` holds them): peak RSS of loading, peak RSS
@@ -17,28 +18,14 @@ import { fileURLToPath } from 'node:url';
 import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
 import { createModel, loadModel, type QuantizationOptions } from '../src/models/causal-lm.js';
 import { train } from '../src/train/trainer.js';
-import { SMOLLM2_135M } from './util/smollm2.js';
+import { LLAMA3_8B, LLAMA32_1B, SMOLLM2_135M } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 const SHAPES: Record<string, Record<string, unknown>> = {
   'smollm2-135m': SMOLLM2_135M,
-  'llama-3.2-1b': {
-    architectures: ['LlamaForCausalLM'],
-    vocab_size: 128256,
-    hidden_size: 2048,
-    intermediate_size: 8192,
-    num_hidden_layers: 16,
-    num_attention_heads: 32,
-    num_key_value_heads: 8,
-    head_dim: 64,
-    rms_norm_eps: 1e-5,
-    rope_theta: 500000,
-    max_position_embeddings: 131072,
-    tie_word_embeddings: true,
-    bos_token_id: 1,
-    eos_token_id: 2,
-  },
+  'llama-3.2-1b': LLAMA32_1B,
+  'llama-3-8b': LLAMA3_8B,
 };
 
 type Variant = 'f32' | 'bf16' | 'int8' | 'nf4';
@@ -173,10 +160,12 @@ export async function run(args: string[]): Promise<void> {
   const steps = Number(opt('--steps', '3'));
   const threads = Number(opt('--threads', String(getThreads())));
   const skipSteps = args.includes('--decode-only');
+  const variants = opt('--variants', VARIANTS.join(',')).split(',') as Variant[];
+  for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`--variants: ${v} is not one of ${VARIANTS}`);
   const root = mkdtempSync(join(tmpdir(), 'lmforge-bench-memory-'));
   try {
     prepare(root, shape);
-    const rows = VARIANTS.map((variant) => {
+    const rows = variants.map((variant) => {
       const load = spawnChild<LoadResult>(['load', root, variant, String(threads)]);
       const step = skipSteps
         ? { tokens_per_s: Number.NaN, peak_rss_mb: Number.NaN }
@@ -190,8 +179,8 @@ export async function run(args: string[]): Promise<void> {
         ...decode,
       };
     });
-    const bf16 = rows.find((r) => r.variant === 'bf16') as (typeof rows)[number];
-    const f32 = rows.find((r) => r.variant === 'f32') as (typeof rows)[number];
+    const bf16 = rows.find((r) => r.variant === 'bf16');
+    const f32 = rows.find((r) => r.variant === 'f32');
     const peer = shape === 'smollm2-135m' && !skipSteps ? torchStep(threads) : null;
     if (args.includes('--json')) {
       console.log(JSON.stringify({ shape, threads, steps, rows, torch_f32: peer }, null, 2));
@@ -206,11 +195,11 @@ export async function run(args: string[]): Promise<void> {
     const f = (x: number | null, d = 1) => (x === null ? '-' : x.toFixed(d));
     for (const r of rows)
       console.log(
-        `${r.variant.padEnd(6)}  ${f(r.load_peak_rss_mb, 0).padStart(11)}   ${f(r.peak_rss_mb, 0).padStart(11)}   ${f(r.tokens_per_s).padStart(6)}   ${f(r.tokens_per_s / bf16.tokens_per_s, 2).padStart(7)}   ${f(r.tokens_per_s / f32.tokens_per_s, 2).padStart(6)}   ${f(r.decode_tokens_per_s, 2).padStart(12)}   ${f(r.decode_tokens_per_s / f32.decode_tokens_per_s, 2).padStart(6)}   ${r.bytes_per_weight === null ? (r.variant === 'f32' ? '4 (f32)' : '2 (bf16)') : f(r.bytes_per_weight, 3)}`,
+        `${r.variant.padEnd(6)}  ${f(r.load_peak_rss_mb, 0).padStart(11)}   ${f(r.peak_rss_mb, 0).padStart(11)}   ${f(r.tokens_per_s).padStart(6)}   ${f(bf16 ? r.tokens_per_s / bf16.tokens_per_s : null, 2).padStart(7)}   ${f(f32 ? r.tokens_per_s / f32.tokens_per_s : null, 2).padStart(6)}   ${f(r.decode_tokens_per_s, 2).padStart(12)}   ${f(f32 ? r.decode_tokens_per_s / f32.decode_tokens_per_s : null, 2).padStart(6)}   ${r.bytes_per_weight === null ? (r.variant === 'f32' ? '4 (f32)' : '2 (bf16)') : f(r.bytes_per_weight, 3)}`,
       );
     if (peer)
       console.log(
-        `torch   f32 step (r 8): ${f(peer.tokens_per_s)} tok/s, peak RSS ${f(peer.peak_rss_mb, 0)} MB; lmforge f32 / torch f32 = ${f(f32.tokens_per_s / peer.tokens_per_s, 2)}`,
+        `torch   f32 step (r 8): ${f(peer.tokens_per_s)} tok/s, peak RSS ${f(peer.peak_rss_mb, 0)} MB; lmforge f32 / torch f32 = ${f(f32 ? f32.tokens_per_s / peer.tokens_per_s : null, 2)}`,
       );
     else console.log('torch   not measured (install python3-torch; SmolLM2 shape only)');
   } finally {

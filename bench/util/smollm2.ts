@@ -35,3 +35,20 @@ export const LLAMA32_1B = {
   bos_token_id: 1,
   eos_token_id: 2,
 };
+
+/** Llama-3-8B's config.json values (the memory benchmark's largest shape: its QLoRA step must fit in 8 GB). */
+export const LLAMA3_8B = {
+  architectures: ['LlamaForCausalLM'],
+  vocab_size: 128256,
+  hidden_size: 4096,
+  intermediate_size: 14336,
+  num_hidden_layers: 32,
+  num_attention_heads: 32,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-5,
+  rope_theta: 500000,
+  max_position_embeddings: 8192,
+  tie_word_embeddings: false,
+  bos_token_id: 1,
+  eos_token_id: 2,
+};

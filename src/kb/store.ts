@@ -13,10 +13,18 @@
  * either as it was or fully re-imported, never half.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import * as sqliteVec from 'sqlite-vec';
+import type Database from 'better-sqlite3';
+import type * as SqliteVec from 'sqlite-vec';
 import { KbError } from './errors.js';
+
+// Optional peer dependencies, loaded when a knowledge base is first opened: a server or board that mounts the
+// knowledge-base routes starts without them (a missing one fails that request with the npm install line).
+const require = createRequire(import.meta.url);
+const sqlite = () => require('better-sqlite3') as typeof Database;
+const sqliteVec = () => require('sqlite-vec') as typeof SqliteVec;
+
 import type { ChunkSpan, Hit } from './types.js';
 
 const SCHEMA_VERSION = '2';
@@ -136,12 +144,12 @@ export class KnowledgeBase {
   }
 
   private static connect(file: string, readonly = false): Database.Database {
-    const db = new Database(file, { readonly, fileMustExist: readonly });
+    const db = new (sqlite())(file, { readonly, fileMustExist: readonly });
     db.pragma('busy_timeout = 10000');
     if (!readonly) db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
     // vec_normalize / vec_distance_cosine for dense retrieval (the binary ships inside the npm package).
-    sqliteVec.load(db);
+    sqliteVec().load(db);
     return db;
   }
 

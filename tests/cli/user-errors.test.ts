@@ -70,7 +70,7 @@ test('user errors on every command: exit 1, one message naming the file or field
     [trainArgs(f.model, 'broken'), /broken\.json: malformed JSON/],
     [trainArgs(f.truncated, 'tiny_sft'), /truncated\/model\.safetensors: truncated/],
     [trainArgs(f.noField, 'tiny_sft'), /config\.json: "hidden_size": is required/],
-    [[...trainArgs(f.model, 'tiny_sft'), '--use_badam', 'true'], /use_badam: true is not supported/],
+    [[...trainArgs(f.model, 'tiny_sft'), '--use_apollo', 'true'], /use_apollo: true is not supported/],
     [dataArgs('tiny_sft', f.badInfo), /bad-info\/dataset_info\.json/],
     [dataArgs('nope'), /Undefined dataset "nope"/],
     [dataArgs('broken'), /broken\.json: malformed JSON/],

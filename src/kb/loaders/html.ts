@@ -2,7 +2,13 @@
  * HTML (and docx, through mammoth's HTML) to text with htmlparser2: block elements end lines, paragraphs are
  * separated by blank lines, h1-h6 open sections named by their heading path, script/style/head content is dropped.
  */
-import { Parser } from 'htmlparser2';
+import { createRequire } from 'node:module';
+import type { Parser as HtmlParser } from 'htmlparser2';
+
+// An optional peer dependency, loaded on the first HTML file (see store.ts).
+const require = createRequire(import.meta.url);
+const htmlParser = () => (require('htmlparser2') as { Parser: typeof HtmlParser }).Parser;
+
 import type { LoadedDocument, Section } from '../types.js';
 import { decodeText } from './text.js';
 
@@ -34,7 +40,7 @@ export function htmlToDocument(html: string, format: string): LoadedDocument {
     const want = blank ? '\n\n' : '\n';
     if (!text.endsWith(want)) text += text.endsWith('\n') ? '\n'.repeat(want.length - 1) : want;
   };
-  const parser = new Parser(
+  const parser = new (htmlParser())(
     {
       onopentag(name) {
         if (HIDDEN.has(name)) hidden++;
