@@ -25,6 +25,7 @@
 #include "core/registry.h"
 #include "core/storage.h"
 #include "core/threadpool.h"
+#include "kernels/decoded_tiles.h"
 #include "kernels/gemm.h"
 #include "kernels/isa_targets.h"
 
@@ -275,7 +276,6 @@ void quantize_activation(const float* x, int64_t n, QuantizedRow& out) {
 
 // Rows of an x with at most this many rows take the integer-dot path.
 constexpr int64_t kStreamRows = 8;
-constexpr int64_t kTileBytes = 4 << 20;
 
 struct RowScratch {
   std::vector<uint8_t> u;
@@ -330,49 +330,21 @@ void dequantize_rows(const GgmlMatrix& w, int64_t r0, int64_t r1, float* dst) {
   }
 }
 
-int64_t tile_rows(const GgmlMatrix& w) {
-  int64_t nt = kTileBytes / (4 * std::max<int64_t>(1, w.cols));
-  nt = std::max<int64_t>(16, nt / 16 * 16);
-  return std::min(nt, w.rows);
-}
-
 void decode_tile(const GgmlMatrix& w, int64_t n0, int64_t nn, float* tile) {
   parallel_for(nn, 4, [&](int64_t b, int64_t e) { dequantize_rows(w, n0 + b, n0 + e, tile + b * w.cols); });
 }
 
 void ggml_linear_forward(const GgmlMatrix& w, const float* x, int64_t m, const float* bias, float* y) {
   if (m <= kStreamRows) return ggml_gemv(w, x, m, bias, y);
-  const int64_t N = w.rows, K = w.cols, nt = tile_rows(w);
-  std::vector<float> tile(static_cast<size_t>(nt * K));
-  for (int64_t n0 = 0; n0 < N; n0 += nt) {
-    const int64_t nn = std::min(nt, N - n0);
-    decode_tile(w, n0, nn, tile.data());
-    GemmArgs g;
-    g.trans_b = true;
-    g.m = m, g.n = nn, g.k = K;
-    g.a = x, g.lda = K;
-    g.b = tile.data(), g.ldb = K;
-    g.c = y + n0, g.ldc = N;
-    g.bias = bias ? bias + n0 : nullptr;
-    gemm(g);
-  }
+  tiled_linear_forward(
+      w.rows, w.cols, [&](int64_t n0, int64_t nn, float* tile) { decode_tile(w, n0, nn, tile); }, x, m, bias, y,
+      false);
 }
 
 // dx [m, cols] = dy [m, rows] @ W, summed over row tiles in order.
 void ggml_linear_backward_input(const GgmlMatrix& w, const float* dy, int64_t m, float* dx) {
-  const int64_t N = w.rows, K = w.cols, nt = tile_rows(w);
-  std::vector<float> tile(static_cast<size_t>(nt * K));
-  for (int64_t n0 = 0; n0 < N; n0 += nt) {
-    const int64_t nn = std::min(nt, N - n0);
-    decode_tile(w, n0, nn, tile.data());
-    GemmArgs g;
-    g.m = m, g.n = K, g.k = nn;
-    g.a = dy + n0, g.lda = N;
-    g.b = tile.data(), g.ldb = K;
-    g.c = dx, g.ldc = K;
-    g.beta = n0 == 0 ? 0.f : 1.f;
-    gemm(g);
-  }
+  tiled_linear_backward_input(
+      w.rows, w.cols, [&](int64_t n0, int64_t nn, float* tile) { decode_tile(w, n0, nn, tile); }, dy, m, dx, false);
 }
 
 // The matrix described by { ggmlType, rows, cols, data } (data: a storage of the row-major blocks).

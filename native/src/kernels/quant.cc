@@ -23,6 +23,7 @@
 #include "core/napi_util.h"
 #include "core/registry.h"
 #include "core/threadpool.h"
+#include "kernels/decoded_tiles.h"
 #include "kernels/gemm.h"
 #include "kernels/isa_targets.h"
 #include "kernels/quant_matrix.h"
@@ -115,14 +116,6 @@ DotFn dot_for_isa() {
 
 // Rows of an x with at most this many rows take the streaming path.
 constexpr int64_t kStreamRows = kQgemvMaxRows;
-// A decoded tile holds about this many bytes of f32 rows (a multiple of 16 rows).
-constexpr int64_t kTileBytes = 4 << 20;
-
-int64_t tile_rows(const QMatrix& q) {
-  int64_t nt = kTileBytes / (4 * std::max<int64_t>(1, q.cols));
-  nt = std::max<int64_t>(16, nt / 16 * 16);
-  return std::min(nt, q.rows);
-}
 
 void decode_tile(const QMatrix& q, int64_t n0, int64_t nn, float* tile) {
   parallel_for(nn, 4, [&](int64_t b, int64_t e) { dequant_rows(&q, n0 + b, n0 + e, tile + b * q.cols); });
@@ -144,40 +137,14 @@ void qlinear_forward(const QMatrix& q, const float* x, int64_t m, const float* b
     });
     return;
   }
-  const int64_t nt = tile_rows(q);
-  std::vector<float> tile(static_cast<size_t>(nt * K));
-  for (int64_t n0 = 0; n0 < N; n0 += nt) {
-    const int64_t nn = std::min(nt, N - n0);
-    decode_tile(q, n0, nn, tile.data());
-    GemmArgs g;
-    g.trans_b = true;
-    g.m = m, g.n = nn, g.k = K;
-    g.a = x, g.lda = K;
-    g.b = tile.data(), g.ldb = K;
-    g.c = y + n0, g.ldc = N;
-    g.bias = bias ? bias + n0 : nullptr;
-    g.bf16 = bf16;
-    gemm(g);
-  }
+  tiled_linear_forward(
+      N, K, [&](int64_t n0, int64_t nn, float* tile) { decode_tile(q, n0, nn, tile); }, x, m, bias, y, bf16);
 }
 
 // dx [m, cols] = dy [m, rows] @ W, summed over row tiles in order.
 void qlinear_backward_input(const QMatrix& q, const float* dy, int64_t m, float* dx, bool bf16) {
-  const int64_t N = q.rows, K = q.cols;
-  const int64_t nt = tile_rows(q);
-  std::vector<float> tile(static_cast<size_t>(nt * K));
-  for (int64_t n0 = 0; n0 < N; n0 += nt) {
-    const int64_t nn = std::min(nt, N - n0);
-    decode_tile(q, n0, nn, tile.data());
-    GemmArgs g;
-    g.m = m, g.n = K, g.k = nn;
-    g.a = dy + n0, g.lda = N;
-    g.b = tile.data(), g.ldb = K;
-    g.c = dx, g.ldc = K;
-    g.beta = n0 == 0 ? 0.f : 1.f;
-    g.bf16 = bf16;
-    gemm(g);
-  }
+  tiled_linear_backward_input(
+      q.rows, q.cols, [&](int64_t n0, int64_t nn, float* tile) { decode_tile(q, n0, nn, tile); }, dy, m, dx, bf16);
 }
 
 // ---- quantization -------------------------------------------------------------------------------------------
