@@ -270,7 +270,7 @@ export class FusedDecoderModel extends Module implements DecoderStack {
         continue;
       }
       h =
-        this.gradientCheckpointing && !ctx.cache
+        this.gradientCheckpointing && !ctx.cache && !ctx.paged
           ? checkpoint((x) => layer.forward(x, ctx), h, layer.parameters(), this.rng)
           : layer.forward(h, ctx);
     }

@@ -189,7 +189,7 @@ export class GemmaTwoModel extends Module implements DecoderStack {
         continue;
       }
       h =
-        this.gradientCheckpointing && !ctx.cache
+        this.gradientCheckpointing && !ctx.cache && !ctx.paged
           ? checkpoint((x) => layer.forward(x, ctx, freqs), h, layer.parameters(), this.rng)
           : layer.forward(h, ctx, freqs);
     }

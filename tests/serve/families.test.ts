@@ -5,7 +5,8 @@
  * family's attention adds: Gemma 2/3 soft-capped scores, query_pre_attn_scalar and local layers' windows (and Gemma
  * 3's local RoPE base), Phi-3's fused qkv with partial rotary and a window, InternLM2's grouped wqkv with GQA,
  * Baichuan 2 13B's ALiBi, ChatGLM3's multi-query groups and half-head rotary (and per-head qkv without MQA), GLM-4,
- * and the MoE families. Sequences run past every window and across block edges (4 positions per block).
+ * and the MoE families. Sequences run past every window and across block edges (4 positions per block), and
+ * prompts sharing a prefix answer the same from the prefix cache.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -112,9 +113,14 @@ const FAMILIES: Record<string, Record<string, unknown>> = {
   },
 };
 
+/** Random prompts; every other one starts with the same 9 tokens (two full blocks of 4 for the prefix cache). */
 function prompts(count: number, seed: number): number[][] {
   const rng = new Rng(seed);
-  return Array.from({ length: count }, () => Array.from({ length: 2 + rng.int(14) }, () => 1 + rng.int(96)));
+  const shared = Array.from({ length: 9 }, () => 1 + rng.int(96));
+  return Array.from({ length: count }, (_, i) => [
+    ...(i % 2 === 1 ? shared : []),
+    ...Array.from({ length: 2 + rng.int(14) }, () => 1 + rng.int(96)),
+  ]);
 }
 
 for (const [name, config] of Object.entries(FAMILIES)) {
@@ -147,6 +153,16 @@ for (const [name, config] of Object.entries(FAMILIES)) {
       const batched = await Promise.all(results);
       for (const [i] of ps.entries()) assert.deepEqual(batched[i], want[i], `request ${i} batched`);
       assert.ok(sched.counters.maxBatch > 2, `sequences shared steps (max batch ${sched.counters.maxBatch})`);
+      // Again, one at a time: the shared prefix's blocks come from the prefix cache, the answers stay the same.
+      for (const i of [1, 3]) {
+        const r = await sched.submit({
+          prompt: ps[i] as number[],
+          maxNewTokens: lengths[i] as number,
+          sampling: GREEDY,
+        });
+        assert.ok(r.cachedTokens >= 8, `request ${i} reused cached blocks (${r.cachedTokens} positions)`);
+        assert.deepEqual(r.tokens, want[i], `request ${i} from the prefix cache`);
+      }
       await sched.close();
     } finally {
       model.dispose();
