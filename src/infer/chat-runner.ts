@@ -163,9 +163,9 @@ export class ChatRunner {
   }
 
   /**
-   * Routes generation through a continuous-batching scheduler with this KV budget. A family whose attention has no
-   * paged path (Gemma 2/3, Phi-3, InternLM2, Baichuan, ChatGLM) keeps generate(): one request at a time, same
-   * answers; returns whether the scheduler is on.
+   * Routes generation through a continuous-batching scheduler with this KV budget. A module whose attention has no
+   * paged path (CausalLMModule.pagedAttention unset; every registered family has one) keeps generate(): one request
+   * at a time, same answers; returns whether the scheduler is on.
    */
   enableScheduler(
     serving: ServingArgs,

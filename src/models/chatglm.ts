@@ -11,17 +11,19 @@
  * loop (forwardLayers), RMSNorm, Linear, the attention kernel.
  * Shapes: B batch, T new tokens, C hidden, H heads, G groups, D kv_channels, V padded vocab.
  */
-import { add, attention, type Generator, narrowLastDim, type RopeFrequencies, type Tensor } from '../engine/index.js';
+import { add, type Generator, narrowLastDim, type RopeFrequencies, type Tensor } from '../engine/index.js';
 import type { ModelConfig } from '../io/model-config.js';
 import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { RMSNorm } from '../nn/rms-norm.js';
+import { cachedAttention } from './cached-attention.js';
 import {
   type CausalLMModule,
   type DecoderStack,
   type ForwardContext,
   type ModelFamily,
+  paddingRowOf,
   projectionLayer,
   type WeightSource,
 } from './family.js';
@@ -78,16 +80,7 @@ class SelfAttention extends Module {
     const k = glmRotary(this.cfg, kIn, ctx);
     // The chunks' and rotations' backwards read no values (a one-hot GEMM's input gradient needs only g).
     releaseActivations([qkv, qIn, kIn]);
-    let out: Tensor;
-    if (ctx.cache) {
-      ctx.cache.write(this.layerIndex, k, v);
-      out = attention(q, ctx.cache.keys[this.layerIndex] as Tensor, ctx.cache.values[this.layerIndex] as Tensor, {
-        keyMask: ctx.cache.keyMask,
-        queryOffset: ctx.cache.length,
-      });
-    } else {
-      out = attention(q, k, v, { keyMask: ctx.keyMask, segmentIds: ctx.segmentIds });
-    }
+    const out = cachedAttention(ctx, this.layerIndex, q, k, v);
     return projection(this, 'dense').forward(out.reshape([b, t, h * d]));
   }
 }
@@ -142,7 +135,7 @@ export class ChatGLMModel extends Module implements DecoderStack {
     const embedding = this.registerModule('embedding', new Group());
     embedding.add(
       'word_embeddings',
-      new Embedding(w('transformer.embedding.word_embeddings.weight', [v, c]), cfg.padTokenId),
+      new Embedding(w('transformer.embedding.word_embeddings.weight', [v, c]), paddingRowOf(cfg)),
     );
     const encoder = this.registerModule('encoder', new Group());
     const layers = encoder.add('layers', new ModuleList());
@@ -173,6 +166,8 @@ export const CHATGLM_LINEAR_MODULES = ['query_key_value', 'dense', 'dense_h_to_4
 export class ChatGLMForConditionalGeneration extends Module implements CausalLMModule {
   readonly headPath = 'transformer.output_layer';
   readonly linearModuleNames = CHATGLM_LINEAR_MODULES;
+  /** Attention reads ctx.paged (cachedAttention): multi-query groups are the KV heads. */
+  readonly pagedAttention = true;
 
   constructor(
     readonly cfg: ModelConfig,

@@ -34,6 +34,16 @@ export function projectionLayer(
   return new Linear(inp, out, weight, bias ? w(`${path}.bias`, [out]) : null);
 }
 
+/**
+ * config.json's pad_token_id when it names a row of the embedding matrix, else null. Phi3Config defaults it to
+ * 32000, past a 32000-token vocabulary: no token can be that id, so it pads nothing and the model works without it
+ * (the embedding's padding row, the fill of left-padded generation rows).
+ */
+export function paddingRowOf(config: Pick<ModelConfig, 'padTokenId' | 'vocabSize'>): number | null {
+  const id = config.padTokenId;
+  return id !== null && Number.isInteger(id) && id >= 0 && id < config.vocabSize ? id : null;
+}
+
 /** What every layer of one forward pass shares. */
 export interface ForwardContext {
   /** i32 [B, T] absolute positions (RoPE). */
@@ -55,9 +65,20 @@ export interface ForwardContext {
   shiftAttention?: boolean;
 }
 
+/**
+ * How a layer scores its keys, the same in every cache: the window of keys a query sees (this layer's), the score
+ * scale (default 1 / sqrt(D)), Gemma 2's soft-cap, ALiBi slopes f32 [H] (the engine's attention options).
+ */
+export interface AttentionScoring {
+  slidingWindow?: number;
+  scale?: number;
+  softcap?: number;
+  alibiSlopes?: Tensor;
+}
+
 /** One forward step over a paged KV cache (src/serve/paged-kv-cache.ts). */
 export interface PagedAttentionStep {
-  attend(layer: number, q: Tensor, k: Tensor, v: Tensor, slidingWindow?: number): Tensor;
+  attend(layer: number, q: Tensor, k: Tensor, v: Tensor, scoring?: AttentionScoring): Tensor;
 }
 
 /** `model`: embeddings, decoder layers, final norm. */

@@ -10,7 +10,6 @@
  */
 import {
   add,
-  attention,
   checkpoint,
   embedding,
   type Generator,
@@ -27,8 +26,9 @@ import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { RMSNorm } from '../nn/rms-norm.js';
+import { cachedAttention } from './cached-attention.js';
 import type { CausalLMModule, DecoderStack, ForwardContext, WeightSource } from './family.js';
-import { projectionLayer } from './family.js';
+import { paddingRowOf, projectionLayer } from './family.js';
 import { ModuleList } from './llama.js';
 import { NormHead } from './norm-head.js';
 
@@ -136,21 +136,11 @@ class FusedAttention extends Module {
       kIn.releaseValues();
     }
     const window = this.cfg.slidingWindow;
-    const opts = {
+    const scoring = {
       ...(window && this.layerIndex >= window.fromLayer ? { slidingWindow: window.size } : {}),
       ...(this.alibi ? { alibiSlopes: this.alibi } : {}),
     };
-    let out: Tensor;
-    if (ctx.cache) {
-      ctx.cache.write(this.layerIndex, k, v);
-      out = attention(q, ctx.cache.keys[this.layerIndex] as Tensor, ctx.cache.values[this.layerIndex] as Tensor, {
-        ...opts,
-        keyMask: ctx.cache.keyMask,
-        queryOffset: ctx.cache.length,
-      });
-    } else {
-      out = attention(q, k, v, { ...opts, keyMask: ctx.keyMask, segmentIds: ctx.segmentIds });
-    }
+    const out = cachedAttention(ctx, this.layerIndex, q, k, v, scoring);
     return projection(this, this.layout.out).forward(out.reshape([b, t, h * d]));
   }
 
@@ -251,7 +241,7 @@ export class FusedDecoderModel extends Module implements DecoderStack {
     const embedName = layout.embed.split('.').at(-1) as string;
     this.registerModule(
       embedName,
-      new Embedding(w(`${layout.embed}.weight`, [cfg.vocabSize, cfg.hiddenSize]), cfg.padTokenId),
+      new Embedding(w(`${layout.embed}.weight`, [cfg.vocabSize, cfg.hiddenSize]), paddingRowOf(cfg)),
     );
     const layers = this.registerModule('layers', new ModuleList());
     for (let i = 0; i < cfg.numHiddenLayers; i++)
@@ -280,7 +270,7 @@ export class FusedDecoderModel extends Module implements DecoderStack {
         continue;
       }
       h =
-        this.gradientCheckpointing && !ctx.cache
+        this.gradientCheckpointing && !ctx.cache && !ctx.paged
           ? checkpoint((x) => layer.forward(x, ctx), h, layer.parameters(), this.rng)
           : layer.forward(h, ctx);
     }
@@ -290,6 +280,9 @@ export class FusedDecoderModel extends Module implements DecoderStack {
 
 /** The causal LM: `model` + the head (a Linear named as the family names it, tied or not, or a NormHead). */
 export class FusedDecoderForCausalLM extends Module implements CausalLMModule {
+  /** Attention reads ctx.paged (cachedAttention), with its window and ALiBi slopes. */
+  readonly pagedAttention = true;
+
   constructor(
     readonly cfg: ModelConfig,
     readonly layout: FusedLayout,

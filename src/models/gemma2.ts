@@ -12,7 +12,6 @@
  */
 import {
   add,
-  attention,
   checkpoint,
   type Generator,
   isGradEnabled,
@@ -29,8 +28,9 @@ import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import type { RMSNorm } from '../nn/rms-norm.js';
+import { cachedAttention } from './cached-attention.js';
 import type { CausalLMModule, DecoderStack, ForwardContext, ModelFamily, WeightSource } from './family.js';
-import { projectionLayer } from './family.js';
+import { paddingRowOf, projectionLayer } from './family.js';
 import { GEMMA_PARTS, GemmaRMSNorm } from './gemma.js';
 import { type GemmaTwoSettings, gemmaTwoSettings } from './gemma2-settings.js';
 import { ModuleList } from './llama.js';
@@ -92,22 +92,12 @@ class GemmaTwoAttention extends Module {
     kIn.releaseValues();
     const window = this.settings.layerWindows[this.layerIndex];
     const cap = this.settings.attnLogitSoftcapping;
-    const opts = {
+    const scoring = {
       scale: this.settings.attentionScale,
       ...(window === null || window === undefined ? {} : { slidingWindow: window }),
       ...(cap === null ? {} : { softcap: cap }),
     };
-    let out: Tensor;
-    if (ctx.cache) {
-      ctx.cache.write(this.layerIndex, k, v);
-      out = attention(q, ctx.cache.keys[this.layerIndex] as Tensor, ctx.cache.values[this.layerIndex] as Tensor, {
-        ...opts,
-        keyMask: ctx.cache.keyMask,
-        queryOffset: ctx.cache.length,
-      });
-    } else {
-      out = attention(q, k, v, { ...opts, keyMask: ctx.keyMask, segmentIds: ctx.segmentIds });
-    }
+    const out = cachedAttention(ctx, this.layerIndex, q, k, v, scoring);
     return projection(this, 'o_proj').forward(out.reshape([b, t, h * d]));
   }
 }
@@ -168,7 +158,7 @@ export class GemmaTwoModel extends Module implements DecoderStack {
     this.localRope = theta === null ? null : ropeInvFreq({ theta, scaling: null }, cfg.headDim);
     this.registerModule(
       'embed_tokens',
-      new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), cfg.padTokenId),
+      new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), paddingRowOf(cfg)),
     );
     const layers = this.registerModule('layers', new ModuleList());
     for (let i = 0; i < cfg.numHiddenLayers; i++)
@@ -199,7 +189,7 @@ export class GemmaTwoModel extends Module implements DecoderStack {
         continue;
       }
       h =
-        this.gradientCheckpointing && !ctx.cache
+        this.gradientCheckpointing && !ctx.cache && !ctx.paged
           ? checkpoint((x) => layer.forward(x, ctx, freqs), h, layer.parameters(), this.rng)
           : layer.forward(h, ctx, freqs);
     }
@@ -209,6 +199,9 @@ export class GemmaTwoModel extends Module implements DecoderStack {
 
 /** The causal LM: `model` + tied (or separate) `lm_head`, logits soft-capped when the config says so. */
 export class GemmaTwoForCausalLM extends Module implements CausalLMModule {
+  /** Attention reads ctx.paged (cachedAttention), with its scale, soft-cap and per-layer windows. */
+  readonly pagedAttention = true;
+
   constructor(
     readonly cfg: ModelConfig,
     w: WeightSource,

@@ -8,7 +8,6 @@
  */
 import {
   add,
-  attention,
   checkpoint,
   type Generator,
   isGradEnabled,
@@ -25,11 +24,13 @@ import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { RMSNorm } from '../nn/rms-norm.js';
+import { cachedAttention } from './cached-attention.js';
 import {
   type CausalLMModule,
   type DecoderStack,
   type ForwardContext,
   type ModelFamily,
+  paddingRowOf,
   projectionLayer,
   type WeightSource,
 } from './family.js';
@@ -125,20 +126,11 @@ class Attention extends Module {
     // exact and simple, and the kernel skips the key tiles outside the window, so only memory grows with length.
     const window = this.slidingWindow === undefined ? {} : { slidingWindow: this.slidingWindow };
     let out: Tensor;
-    if (ctx.paged) {
-      out = ctx.paged.attend(this.layerIndex, q, k, v, this.slidingWindow);
-    } else if (ctx.cache) {
-      ctx.cache.write(this.layerIndex, k, v);
-      out = attention(q, ctx.cache.keys[this.layerIndex] as Tensor, ctx.cache.values[this.layerIndex] as Tensor, {
-        keyMask: ctx.cache.keyMask,
-        queryOffset: ctx.cache.length,
-        ...window,
-      });
-    } else if (ctx.shiftAttention) {
+    if (ctx.shiftAttention && !ctx.cache && !ctx.paged) {
       if (ctx.segmentIds) throw new Error('shift_attn cannot attend within packed sequences; turn off neat_packing');
       out = shiftedSparseAttention(q, k, v, ctx.keyMask);
     } else {
-      out = attention(q, k, v, { keyMask: ctx.keyMask, segmentIds: ctx.segmentIds, ...window });
+      out = cachedAttention(ctx, this.layerIndex, q, k, v, window);
     }
     return projection(this, 'o_proj').forward(out.reshape([b, t, h * d]));
   }
@@ -229,7 +221,7 @@ export class LlamaModel extends Module implements DecoderStack {
     this.beginForward = parts.beginForward;
     this.registerModule(
       'embed_tokens',
-      new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), cfg.padTokenId),
+      new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), paddingRowOf(cfg)),
     );
     const layers = this.registerModule('layers', new ModuleList());
     for (let i = 0; i < cfg.numHiddenLayers; i++) this.layers.push(layers.append(new DecoderLayer(cfg, i, w, parts)));

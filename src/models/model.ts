@@ -13,7 +13,7 @@ import { bnbQuantizationConfig, bnbWeightTensors } from '../io/bnb-checkpoint.js
 import type { ModelConfig } from '../io/model-config.js';
 import type { LoraConfig } from '../io/peft.js';
 import { Adapters, type AddLoraOptions } from './adapters.js';
-import type { CausalLMModule } from './family.js';
+import { type CausalLMModule, paddingRowOf } from './family.js';
 import {
   type ForwardInput,
   type ForwardOutput,
@@ -226,7 +226,9 @@ export class CausalLM {
   /** New tokens and finish reasons per row. */
   generateDetailed(prompts: readonly (readonly number[])[], options: GenerateOptions = {}): GenerateResult {
     const stop = options.stop ?? this.defaultStopIds();
-    const pad = options.padTokenId ?? this.config.padTokenId ?? stop[0] ?? 0;
+    // Left padding is masked: any row of the vocabulary fills it, never an id past its end (Phi-3's eos 32000 too).
+    const eos = stop[0] !== undefined && stop[0] >= 0 && stop[0] < this.config.vocabSize ? stop[0] : undefined;
+    const pad = options.padTokenId ?? paddingRowOf(this.config) ?? eos ?? 0;
     const wasTraining = this.module.training;
     this.module.eval();
     try {

@@ -5,7 +5,7 @@
  * sequence and position of every token, and the pool slot each token's key and value go to.
  */
 import { keep, pagedAttention, pagedKvWrite, Tensor } from '../engine/index.js';
-import type { PagedAttentionStep } from '../models/family.js';
+import type { AttentionScoring, PagedAttentionStep } from '../models/family.js';
 import { BlockPool } from './block-pool.js';
 
 export interface KVShape {
@@ -93,7 +93,7 @@ export class PagedStep implements PagedAttentionStep {
   ) {}
 
   /** q [1, N, H, D], k, v [1, N, KVH, D] -> [1, N, H, D]: the step's keys are stored first, then attended. */
-  attend(layer: number, q: Tensor, k: Tensor, v: Tensor, slidingWindow?: number): Tensor {
+  attend(layer: number, q: Tensor, k: Tensor, v: Tensor, scoring: AttentionScoring = {}): Tensor {
     const kPool = this.cache.keys[layer] as Tensor;
     const vPool = this.cache.values[layer] as Tensor;
     pagedKvWrite(k, v, kPool, vPool, this.slots);
@@ -101,7 +101,7 @@ export class PagedStep implements PagedAttentionStep {
       blockTable: this.blockTable,
       seqOf: this.seqOf,
       posOf: this.posOf,
-      ...(slidingWindow === undefined ? {} : { slidingWindow }),
+      ...scoring,
     });
   }
 

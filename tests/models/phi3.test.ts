@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { ropeInvFreq } from '../../src/engine/index.js';
 import { type ModelConfig, parseModelConfig, toHfConfigJson } from '../../src/io/model-config.js';
 import { createModel } from '../../src/models/causal-lm.js';
+import { paddingRowOf } from '../../src/models/family.js';
 import { expectedParametersOf } from '../../src/models/registry.js';
 import { assertClose } from '../util/assert.js';
 import { decoderReferenceLogits } from '../util/decoder-reference.js';
@@ -164,4 +165,28 @@ test('a LoRA SFT step on a tiny Phi-3: qkv_proj, o_proj, gate_up_proj and down_p
 test('phi3: greedy generation with the KV cache equals recomputing every step (left padding)', () => {
   // original_max_position_embeddings above the 15 tokens: generate's one RoPE table matches every step's
   checkCachedGeneration({ ...PHI3, original_max_position_embeddings: 32 });
+});
+
+test('pad_token_id past the vocabulary (Phi3Config default 32000): no padding row, batched generation still works', () => {
+  const cfg = parseModelConfig({ ...PHI3, pad_token_id: undefined, eos_token_id: undefined });
+  assert.equal(cfg.padTokenId, 32000, 'the config keeps what the file says');
+  assert.equal(paddingRowOf(cfg), null);
+  assert.equal(paddingRowOf(parseModelConfig(PHI3)), 96);
+  // Without LongRoPE, whose table the batch's longest row picks for every row (as HF does), nor the window.
+  const plain = parseModelConfig({ ...PHI3, pad_token_id: undefined, sliding_window: null, rope_scaling: null });
+  assert.equal(plain.padTokenId, 32000);
+  const model = createModel(plain, { seed: 3, std: 0.5 });
+  try {
+    const prompts = [
+      [5, 6, 7, 8, 9],
+      [10, 11],
+    ];
+    // Left padding fills the short row with a vocabulary id (not 32000, nor eos 32000); masked, so rows match alone.
+    const batched = model.generateDetailed(prompts, { maxNewTokens: 4, stop: [] }).tokens;
+    for (const [i, p] of prompts.entries())
+      assert.deepEqual(batched[i], model.generateDetailed([p], { maxNewTokens: 4, stop: [] }).tokens[0]);
+    assert.equal(model.generateDetailed(prompts, { maxNewTokens: 2 }).tokens.length, 2, 'default stops: eos 32000');
+  } finally {
+    model.dispose();
+  }
 });

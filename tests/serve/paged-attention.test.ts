@@ -13,6 +13,11 @@ interface Case {
   /** Per sequence: its length in the cache and how many of its last positions are queries this step. */
   seqs: { len: number; queries: number }[];
   window?: number;
+  /** Score scale instead of 1 / sqrt(D) (Gemma 2's query_pre_attn_scalar^-0.5). */
+  scale?: number;
+  softcap?: number;
+  /** ALiBi slopes [H] (Baichuan 2 13B). */
+  alibi?: number[];
 }
 
 // Odd head dims (tails past whole vectors on every ISA), GQA groups, block edges, decode (1 query) and chunked
@@ -65,6 +70,46 @@ const CASES: Case[] = [
       { len: 4, queries: 1 },
     ],
   },
+  {
+    name: 'soft-capped scores, scale override, GQA 2, window',
+    H: 6,
+    KVH: 3,
+    D: 13,
+    blockSize: 4,
+    window: 7,
+    scale: 0.9,
+    softcap: 2.5,
+    seqs: [
+      { len: 23, queries: 9 },
+      { len: 2, queries: 1 },
+      { len: 11, queries: 1 },
+    ],
+  },
+  {
+    name: 'ALiBi slopes, MHA, long sequence over many blocks',
+    H: 5,
+    KVH: 5,
+    D: 9,
+    blockSize: 8,
+    alibi: [0.5, 0.25, 0.125, 0.0625, 0.7],
+    seqs: [
+      { len: 45, queries: 3 },
+      { len: 6, queries: 6 },
+    ],
+  },
+  {
+    name: 'ALiBi and soft-capping together with GQA 4',
+    H: 8,
+    KVH: 2,
+    D: 17,
+    blockSize: 16,
+    softcap: 4,
+    alibi: [0.3, 0.2, 0.1, 0.05, 0.4, 0.01, 0.15, 0.6],
+    seqs: [
+      { len: 33, queries: 2 },
+      { len: 16, queries: 1 },
+    ],
+  },
 ];
 
 /** out[n][h] by direct softmax in float64 over the sequence's keys 0..pos (or the window). */
@@ -78,7 +123,7 @@ function reference(
 ): Float64Array {
   const { H, KVH, D } = c;
   const out = new Float64Array(seqOf.length * H * D);
-  const scale = 1 / Math.sqrt(D);
+  const scale = c.scale ?? 1 / Math.sqrt(D);
   seqOf.forEach((s, n) => {
     const pos = posOf[n] as number;
     const k = keys[s] as Float32Array;
@@ -90,7 +135,10 @@ function reference(
       for (let j = first; j <= pos; j++) {
         let dot = 0;
         for (let d = 0; d < D; d++) dot += (q[(n * H + h) * D + d] as number) * (k[(j * KVH + g) * D + d] as number);
-        scores.push(dot * scale);
+        let score = dot * scale;
+        if (c.softcap) score = c.softcap * Math.tanh(score / c.softcap);
+        if (c.alibi) score += (c.alibi[h] as number) * j;
+        scores.push(score);
       }
       const m = Math.max(...scores);
       const p = scores.map((x) => Math.exp(x - m));
@@ -158,6 +206,9 @@ for (const c of CASES) {
             seqOf: Tensor.from(Int32Array.from(seqOf), [n], 'i32'),
             posOf: Tensor.from(Int32Array.from(posOf), [n], 'i32'),
             ...(c.window ? { slidingWindow: c.window } : {}),
+            ...(c.scale ? { scale: c.scale } : {}),
+            ...(c.softcap ? { softcap: c.softcap } : {}),
+            ...(c.alibi ? { alibiSlopes: Tensor.from(Float32Array.from(c.alibi), [H]) } : {}),
           };
           const out = pagedAttention(Tensor.from(q, [n, H, D]), kPool, vPool, opts).toFloat32Array();
           let worst = 0;
@@ -165,6 +216,7 @@ for (const c of CASES) {
             worst = Math.max(worst, Math.abs((out[i] as number) - (want[i] as number)));
           assert.ok(worst < 2e-5, `${isa}: max |diff| ${worst}`);
           for (const t of [kPool, vPool, k, v, slotT, opts.blockTable, opts.seqOf, opts.posOf]) t.dispose();
+          opts.alibiSlopes?.dispose();
         }),
       );
     }
@@ -185,6 +237,11 @@ test('pagedAttention refuses block ids outside the pool and positions past the t
     assert.throws(
       () => pagedAttention(Tensor.zeros([1, 3, 8]), pool, pool, opts([0], 0)),
       /3 query heads cannot share 2/,
+    );
+    assert.throws(() => pagedAttention(q, pool, pool, { ...opts([0], 0), softcap: -1 }), /softcap must be/);
+    assert.throws(
+      () => pagedAttention(q, pool, pool, { ...opts([0], 0), alibiSlopes: Tensor.zeros([3]) }),
+      /alibiSlopes must be f32 \[2\]/,
     );
   });
 });

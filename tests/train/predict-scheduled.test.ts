@@ -1,8 +1,8 @@
 /**
  * do_predict's decoding: a family with paged attention goes through the continuous-batching scheduler with the
  * same greedy predictions whatever the batch size (tests/train/predict.test.ts checks them against generate() one
- * prompt at a time); sampled predictions are reproducible per seed; a family without paged attention (Gemma 2)
- * keeps left-padded generate() batches and predicts what generate() does.
+ * prompt at a time); sampled predictions are reproducible per seed; Gemma 2 (soft-capped scores, local windows)
+ * goes through the scheduler too and predicts what generate() does.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -61,7 +61,7 @@ test('a Llama predicts through the scheduler: the same greedy rows for any batch
   assert.notDeepEqual(s1.rows, two.rows, 'sampling changed the answers');
 });
 
-test('Gemma 2 (no paged attention) predicts through left-padded generate() batches, as generate() does', async () => {
+test('Gemma 2 (soft-capped, windowed attention) predicts through the scheduler, as generate() does', async () => {
   const model_name_or_path = tinyMistralDir(11, {
     config: {
       architectures: ['Gemma2ForCausalLM'],
@@ -74,7 +74,7 @@ test('Gemma 2 (no paged attention) predicts through left-padded generate() batch
   });
   const { rows, log } = await predictions({ model_name_or_path, per_device_eval_batch_size: 2 }, 'gemma2');
   assert.ok(
-    log.some((l) => l.includes('left-padded batches')),
+    log.some((l) => l.includes('continuous-batching scheduler')),
     log.join('\n'),
   );
   const tokenizer = Tokenizer.fromDir(model_name_or_path);

@@ -10,6 +10,9 @@
 //   seq_of, pos_of i32 [N]                           a query's sequence and absolute position
 // Query n sees keys at positions j <= pos_of[n] (the cache already holds them: the caller writes the step's keys
 // first), and with a sliding window w > 0 only j > pos - w. Query head h reads KV head h / (H / KVH).
+// Scores are attention.cc's: s = q . k * scale, then with soft-capping c > 0 (Gemma 2) s = c * tanh(s / c), then
+// with ALiBi slopes [H] (Baichuan 2 13B) s += slope[h] * j, j the key's absolute position; so a family decodes the
+// same through the paged cache as through the contiguous one.
 //
 // One task = one query token and one KV head: the query heads of its group share every key/value row read. Per
 // block: scores s = q . k * scale for the block's visible keys, then the online softmax m' = max(m, max s),
@@ -41,8 +44,10 @@ struct PagedArgs {
   const int32_t* table;
   const int32_t* seq_of;
   const int32_t* pos_of;
+  const float* alibi;  // [H] ALiBi slopes, or null
   int64_t N, H, KVH, D, block_size, max_blocks, window;
   float scale;
+  float softcap;  // 0 = none
 };
 
 // Dot product over D floats: whole vectors, then a scalar tail (odd head dims).
@@ -89,10 +94,16 @@ LMF_INLINE void query_group(const PagedArgs& a, int64_t task, std::vector<float>
       const float* qh = a.q + (n * a.H + g * group + hh) * D;
       float* sh = s + hh * bs;
       float mx = m[hh];
-      for (int64_t c = 0; c < nk; ++c) {
-        sh[c] = dot<W>(qh, kb + c * row, D) * a.scale;
-        mx = std::max(mx, sh[c]);
+      for (int64_t c = 0; c < nk; ++c) sh[c] = dot<W>(qh, kb + c * row, D) * a.scale;
+      if (a.softcap > 0.f) {
+        const float cap = a.softcap, inv = 1.f / a.softcap;
+        for (int64_t c = 0; c < nk; ++c) sh[c] = cap * std::tanh(sh[c] * inv);
       }
+      if (a.alibi) {
+        const float slope = a.alibi[g * group + hh];
+        for (int64_t c = 0; c < nk; ++c) sh[c] += slope * static_cast<float>(j_begin + c);
+      }
+      for (int64_t c = 0; c < nk; ++c) mx = std::max(mx, sh[c]);
       const float alpha = std::exp(m[hh] - mx);  // 0 on the first block (m = -inf)
       float* ah = acc + hh * D;
       float sum = 0.f;
@@ -121,7 +132,7 @@ LMF_TARGET_AVX2 void query_group_avx2(const PagedArgs& a, int64_t t, std::vector
 void query_group_portable(const PagedArgs& a, int64_t t, std::vector<float>& s) { query_group<4>(a, t, s); }
 
 // pagedAttention(q, kPool, vPool, out, blockTable, seqOf, posOf, N, H, KVH, D, blockSize, maxBlocks, scale,
-//                slidingWindow (0 = none))
+//                slidingWindow (0 = none), softcap (0 = none), alibiSlopes f32 [H] | null)
 Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   PagedArgs a{};
   a.q = arg_ptr<float>(info, 0);
@@ -139,9 +150,11 @@ Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   a.max_blocks = arg_int(info, 12);
   a.scale = static_cast<float>(arg_double(info, 13));
   a.window = arg_int(info, 14);
+  a.softcap = static_cast<float>(arg_double(info, 15));
+  a.alibi = arg_opt_ptr<float>(info, 16);
   LMF_CHECK(info.Env(),
             a.N > 0 && a.H > 0 && a.KVH > 0 && a.D > 0 && a.H % a.KVH == 0 && a.H / a.KVH <= kMaxGroup &&
-                a.block_size > 0 && a.max_blocks > 0 && a.window >= 0,
+                a.block_size > 0 && a.max_blocks > 0 && a.window >= 0 && a.softcap >= 0.f,
             "pagedAttention: invalid dimensions (the TypeScript op validates them)");
   using Fn = void (*)(const PagedArgs&, int64_t, std::vector<float>&);
   const Isa i = isa();

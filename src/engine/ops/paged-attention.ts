@@ -7,7 +7,9 @@
  *
  * A query token n of sequence seqOf[n] at absolute position posOf[n] sees that sequence's keys at positions
  * j <= posOf[n] (and j > posOf[n] - slidingWindow with a window), read through its block table: position j is row
- * j % blockSize of block blockTable[seq][j / blockSize]. The step's own keys must be written first.
+ * j % blockSize of block blockTable[seq][j / blockSize]. The step's own keys must be written first. Scores follow
+ * attention()'s rules: q.k * scale, soft-capped (softcap * tanh(s / softcap)) with `softcap`, plus slope[h] * j with
+ * ALiBi slopes, so every family's attention has the same numbers in both caches.
  */
 import { isGradEnabled } from '../autograd.js';
 import { native } from '../native.js';
@@ -25,6 +27,10 @@ export interface PagedAttentionOptions {
   scale?: number;
   /** Keys a query sees at most, itself included (Mistral / Qwen2 sliding window). */
   slidingWindow?: number;
+  /** Gemma 2's attn_logit_softcapping (> 0): scores become softcap * tanh(score / softcap). */
+  softcap?: number;
+  /** f32 [H] ALiBi slopes (Baichuan 2 13B): the score of key j gets slope[h] * j (j its absolute position). */
+  alibiSlopes?: Tensor;
 }
 
 function expectPool(op: string, name: string, pool: Tensor): [number, number, number, number] {
@@ -95,6 +101,13 @@ export function pagedAttention(q: Tensor, kPool: Tensor, vPool: Tensor, opts: Pa
   const window = opts.slidingWindow ?? 0;
   if (!Number.isSafeInteger(window) || window < 0) throw new Error(`${op}: slidingWindow must be an integer >= 1`);
   const scale = opts.scale ?? 1 / Math.sqrt(d);
+  if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
+  const softcap = opts.softcap ?? 0;
+  if (opts.softcap !== undefined && !(Number.isFinite(softcap) && softcap > 0))
+    throw new Error(`${op}: softcap must be a finite number > 0 (attn_logit_softcapping), got ${opts.softcap}`);
+  const slopes = opts.alibiSlopes;
+  if (slopes && (slopes.dtype !== 'f32' || slopes.ndim !== 1 || slopes.shape[0] !== h))
+    throw new Error(`${op}: alibiSlopes must be f32 [${h}], got ${slopes.dtype} ${formatShape(slopes.shape)}`);
   const out = Tensor.empty(shape);
   native.pagedAttention(
     q.handle,
@@ -112,6 +125,8 @@ export function pagedAttention(q: Tensor, kPool: Tensor, vPool: Tensor, opts: Pa
     maxBlocks,
     scale,
     window,
+    softcap,
+    slopes?.handle ?? null,
   );
   return out;
 }
