@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/cpu.h"
@@ -431,6 +432,26 @@ Napi::Value GgmlLinearBackwardInput(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ggmlEmbedding(w, ids i32 [n], n, out f32 [n, cols]): out[i] = row ids[i] of W, dequantized (a GGUF file's
+// token_embd kept in its blocks: a lookup decodes only the rows it reads).
+Napi::Value GgmlEmbedding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  GgmlMatrix w;
+  if (!read_ggml_matrix(env, info[0].As<Napi::Object>(), w)) return env.Undefined();
+  const int32_t* ids = arg_ptr<int32_t>(info, 1);
+  const int64_t n = arg_int(info, 2);
+  float* out = arg_ptr<float>(info, 3);
+  for (int64_t i = 0; i < n; ++i)
+    LMF_CHECK(env, ids[i] >= 0 && ids[i] < w.rows,
+              "embedding: token id " + std::to_string(ids[i]) + " at flat position " + std::to_string(i) +
+                  " is out of range for a vocabulary of " + std::to_string(w.rows) +
+                  " rows; the tokenizer and the GGUF file's token_embd disagree");
+  parallel_for(n, 4, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dequantize_rows(w, ids[i], ids[i] + 1, out + i * w.cols);
+  });
+  return env.Undefined();
+}
+
 // ggmlDotPath(): which integer-dot path decoding takes now ('vnni', 'avx2' or 'portable'; tests check the caps).
 Napi::Value GgmlDotPath(const Napi::CallbackInfo& info) {
   const DotsFn f = dots16_for_isa();
@@ -448,6 +469,7 @@ LMF_MODULE(ggml_dot) {
   exports.Set("ggmlMatrixDequantize", Napi::Function::New(env, GgmlMatrixDequantize));
   exports.Set("ggmlLinear", Napi::Function::New(env, GgmlLinear));
   exports.Set("ggmlLinearBackwardInput", Napi::Function::New(env, GgmlLinearBackwardInput));
+  exports.Set("ggmlEmbedding", Napi::Function::New(env, GgmlEmbedding));
   exports.Set("ggmlDotPath", Napi::Function::New(env, GgmlDotPath));
 }
 
