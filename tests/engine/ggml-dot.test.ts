@@ -122,13 +122,12 @@ test('embedding lookups from ggml blocks give the rows the block dequantizer giv
         const out = quantizedEmbedding(q, idT);
         assert.deepEqual(out.shape, [5, cols]);
         const got = out.toFloat32Array();
-        ids.forEach((id, i) =>
+        for (const [i, id] of ids.entries())
           assert.deepEqual(
             got.subarray(i * cols, (i + 1) * cols),
             w.subarray(id * cols, (id + 1) * cols),
             `${isa} ${type} row ${id}`,
-          ),
-        );
+          );
         out.dispose();
       });
     const bad = Tensor.from(Int32Array.from([ROWS]), [1], 'i32');
