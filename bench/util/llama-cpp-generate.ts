@@ -115,11 +115,15 @@ export async function ggufBench(
   return rows;
 }
 
-export function printGgufBench(rows: readonly GgufBenchRow[], threads: number): void {
+export function printGgufBench(
+  rows: readonly GgufBenchRow[],
+  threads: number,
+  { prompt = 512, decode = 128 }: { prompt?: number; decode?: number } = {},
+): void {
   const f = (x: number) => x.toFixed(1);
   console.log(`\nlmforge beside llama.cpp (node-llama-cpp 3.21.1, CPU), same GGUF, ${threads} threads`);
   console.log(
-    'shape          type     pp512 tok/s: lmforge  llama.cpp  ratio   tg128 tok/s: lmforge  llama.cpp  ratio',
+    `shape          type     ${`pp${prompt}`.padEnd(5)} tok/s: lmforge  llama.cpp  ratio   ${`tg${decode}`.padEnd(5)} tok/s: lmforge  llama.cpp  ratio`,
   );
   for (const r of rows)
     console.log(

@@ -52,3 +52,17 @@ export const LLAMA3_8B = {
   bos_token_id: 1,
   eos_token_id: 2,
 };
+
+/** The shapes the benchmarks take by `--shape` name (bench memory, bench generate). */
+export const BENCH_SHAPES: Record<string, { name: string; config: Record<string, unknown> }> = {
+  'smollm2-135m': { name: 'SmolLM2-135M', config: SMOLLM2_135M },
+  'llama-3.2-1b': { name: 'Llama-3.2-1B', config: LLAMA32_1B },
+  'llama-3-8b': { name: 'Llama-3-8B', config: LLAMA3_8B },
+};
+
+/** The shape a `--shape` value names; an unknown name says which there are. */
+export function benchShape(key: string): { name: string; config: Record<string, unknown> } {
+  const shape = BENCH_SHAPES[key];
+  if (!shape) throw new Error(`--shape ${key}: must be one of ${Object.keys(BENCH_SHAPES).join(', ')}`);
+  return shape;
+}

@@ -17,6 +17,9 @@ import type { KVCache } from './kv-cache.js';
  */
 export type WeightSource = ((name: string, shape: readonly number[]) => Tensor) & {
   projection?: (name: string, shape: readonly [number, number]) => Tensor | QuantizedMatrix;
+  /** The token embedding or the LM head as a GGUF file stores them: in their ggml blocks when the file quantized
+   * them (bitsandbytes never quantizes these, so a quantizing source leaves this unset). */
+  storedBlocks?: (name: string, shape: readonly [number, number]) => Tensor | QuantizedMatrix;
 };
 
 /** A decoder layer's projection `${prefix}.${name}` (weight [out, in], optional bias [out]), quantized when the

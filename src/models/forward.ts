@@ -156,7 +156,7 @@ function fusableHeadWeight(module: CausalLMModule): Tensor | null {
   if (own !== undefined) return own;
   const head = moduleAtPath(module, headPathOf(module));
   const linear = head instanceof LoraLinear ? (head.enabled ? null : head.base) : head;
-  return linear instanceof Linear && !linear.bias ? linear.weight : null;
+  return linear instanceof Linear && !linear.bias && !linear.quantized ? linear.weight : null;
 }
 
 /** labels [B, T] -> HF's shifted labels [B*T] (labels[:, t + 1]; -100 at each row's end). */

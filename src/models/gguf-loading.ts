@@ -1,7 +1,8 @@
 /**
  * A CausalLM from a GGUF file (llama.cpp's, Ollama's or lmforge's own): the config its metadata implies, q/k rows back
- * in HF order. Decoder projections stored as Q8_0 / Q4_0 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K stay in their blocks (a frozen
- * quantized base: it decodes with integer dots and trains through LoRA); every other tensor is decoded to float32
+ * in HF order. Decoder projections, the token embedding and the LM head stored as Q8_0 / Q4_0 / Q5_0 / Q5_1 / Q4_K /
+ * Q5_K / Q6_K stay in their blocks (a frozen quantized base: it decodes with integer dots and trains through LoRA;
+ * embedding lookups dequantize the rows they read); every other tensor is decoded to float32
  * (or stored as `dtype`). The tokenizer comes
  * from the same file's metadata (tokenizer/gguf-tokenizer.ts).
  */
@@ -44,11 +45,13 @@ export function loadGgufModel(path: string, options: GgufLoadOptions = {}): Caus
     stored.name = name;
     return keep(stored);
   };
-  if (!options.dequantizeBase)
+  if (!options.dequantizeBase) {
     weights.projection = (name, shape) => {
       const stored = ggufQuantizedWeight(file, config, name, shape);
       return stored ? QuantizedMatrix.fromGgml(stored.type, shape[0], shape[1], stored.blocks) : weights(name, shape);
     };
+    weights.storedBlocks = weights.projection;
+  }
   const module = buildModule(config, weights);
   const generationConfig: Record<string, unknown> = {};
   if (config.raw.bos_token_id !== undefined) generationConfig.bos_token_id = config.raw.bos_token_id;

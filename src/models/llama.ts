@@ -221,7 +221,10 @@ export class LlamaModel extends Module implements DecoderStack {
     this.beginForward = parts.beginForward;
     this.registerModule(
       'embed_tokens',
-      new Embedding(w('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]), paddingRowOf(cfg)),
+      new Embedding(
+        (w.storedBlocks ?? w)('model.embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]),
+        paddingRowOf(cfg),
+      ),
     );
     const layers = this.registerModule('layers', new ModuleList());
     for (let i = 0; i < cfg.numHiddenLayers; i++) this.layers.push(layers.append(new DecoderLayer(cfg, i, w, parts)));
@@ -301,9 +304,15 @@ export class LlamaForCausalLM extends Module implements CausalLMModule {
   ) {
     super();
     const model = this.registerModule('model', new LlamaModel(cfg, w, parts));
+    // A GGUF file's quantized head (or tied token_embd) stays in its blocks: decoding reads it with integer dots.
+    const embedding = model.embedTokens;
     const head = cfg.tieWordEmbeddings
-      ? new Linear(cfg.hiddenSize, cfg.vocabSize, model.embedTokens.weight)
-      : new Linear(cfg.hiddenSize, cfg.vocabSize, w('lm_head.weight', [cfg.vocabSize, cfg.hiddenSize]));
+      ? new Linear(cfg.hiddenSize, cfg.vocabSize, embedding.quantized ?? embedding.weight)
+      : new Linear(
+          cfg.hiddenSize,
+          cfg.vocabSize,
+          (w.storedBlocks ?? w)('lm_head.weight', [cfg.vocabSize, cfg.hiddenSize]),
+        );
     this.registerModule('lm_head', head);
   }
 

@@ -76,6 +76,7 @@ export function castFrozen(module: CausalLMModule, config: ModelConfig, dtype: '
     m.replaceWeight(converted);
   }
   const emb = module.model.embedTokens;
+  if (emb.quantized) return;
   if (!emb.weight.requiresGrad && emb.weight.dtype !== dtype) {
     const converted = keep(emb.weight.to(dtype));
     converted.name = emb.weight.name;

@@ -3,6 +3,7 @@
  * projections of a module tree, and the rules a quantized base keeps (it trains only through LoRA).
  */
 import { QuantizedMatrix, type QuantizeOptions, type Tensor } from '../engine/index.js';
+import { Embedding } from '../nn/embedding.js';
 import { Linear } from '../nn/linear.js';
 import { LoraLinear } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
@@ -46,14 +47,18 @@ export function quantizeProjections(
   };
 }
 
-/** [path, matrix] of every quantized projection (LoRA-wrapped ones included). */
+/** [path, matrix] of every quantized projection (LoRA-wrapped ones included), then a GGUF file's quantized
+ * embedding; a tied head shares the embedding's matrix and is listed once, as the embedding. */
 export function quantizedWeights(module: Module): [string, QuantizedMatrix][] {
   const out: [string, QuantizedMatrix][] = [];
+  const tables: [string, QuantizedMatrix][] = [];
   for (const [path, m] of module.namedModules()) {
+    if (m instanceof Embedding && m.quantized) tables.push([`${path}.weight`, m.quantized]);
     const base = m instanceof LoraLinear ? m.base : m instanceof Linear ? m : null;
     if (base?.quantized) out.push([`${path}.weight`, base.quantized]);
   }
-  return out;
+  const seen = new Set(tables.map(([, q]) => q));
+  return [...out.filter(([, q]) => !seen.has(q)), ...tables];
 }
 
 /** One line on the quantized base: format, projections, bytes and bytes per quantized weight. */

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { native, QuantizedMatrix, quantizedLinear, Tensor } from '../../src/engine/index.js';
+import { native, QuantizedMatrix, quantizedEmbedding, quantizedLinear, Tensor } from '../../src/engine/index.js';
 import { type GgmlBlockType, ggmlDequantize, ggmlQuantize } from '../../src/engine/quant/ggml-blocks.js';
 import type { GgmlQuantType } from '../../src/engine/quant/quantized-matrix.js';
 import { availableIsas, withIsa } from '../util/isa.js';
@@ -108,6 +108,38 @@ for (const { type, block, cols } of CASES)
     biasT.dispose();
     q.dispose();
   });
+
+test('embedding lookups from ggml blocks give the rows the block dequantizer gives, bit for bit, on every ISA', () => {
+  for (const { type, block, cols } of CASES) {
+    const values = random(ROWS * cols, 3 + cols, 0.05);
+    const blocks = ggmlQuantize(values, block);
+    const w = ggmlDequantize(blocks, block, values.length);
+    const q = QuantizedMatrix.fromGgml(type, ROWS, cols, blocks);
+    const ids = [36, 0, 5, 5, 17];
+    const idT = Tensor.from(Int32Array.from(ids), [5], 'i32');
+    for (const isa of availableIsas())
+      withIsa(isa, () => {
+        const out = quantizedEmbedding(q, idT);
+        assert.deepEqual(out.shape, [5, cols]);
+        const got = out.toFloat32Array();
+        for (const [i, id] of ids.entries())
+          assert.deepEqual(
+            got.subarray(i * cols, (i + 1) * cols),
+            w.subarray(id * cols, (id + 1) * cols),
+            `${isa} ${type} row ${id}`,
+          );
+        out.dispose();
+      });
+    const bad = Tensor.from(Int32Array.from([ROWS]), [1], 'i32');
+    assert.throws(
+      () => quantizedEmbedding(q, bad),
+      new RegExp(`token id ${ROWS} .*out of range for a vocabulary of ${ROWS}`),
+    );
+    bad.dispose();
+    idT.dispose();
+    q.dispose();
+  }
+});
 
 test('the integer-dot path follows the ISA cap: vnni under avx512 (with VNNI), maddubs under avx2, scalar', () => {
   const isas = availableIsas();

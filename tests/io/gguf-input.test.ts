@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { noGrad, scope } from '../../src/engine/index.js';
 import { exportModel, type GgufType, ggmlBytes, ggmlValues, ggufTensorPlan } from '../../src/export/index.js';
 import { GgufFile } from '../../src/io/gguf-file.js';
 import { parseModelConfig } from '../../src/io/model-config.js';
@@ -70,8 +71,9 @@ for (const type of ['q4_k_m', 'q8_0', 'bf16'] as const)
       const values = t.toFloat32Array();
       const stored = ggmlValues(ggmlBytes(values, info.shape, info.type), info.type, values.length);
       const q = quantized.get(name);
-      const projection = /\.(self_attn|mlp)\.\w+_proj\.weight$/.test(name);
-      assert.equal(q !== undefined, projection && kept.has(info.type), `${name} (${info.type}) kept in its blocks`);
+      // projections, and the token embedding (the tied head reads it) too
+      const blocked = /\.(self_attn|mlp)\.\w+_proj\.weight$|^model\.embed_tokens\.weight$/.test(name);
+      assert.equal(q !== undefined, blocked && kept.has(info.type), `${name} (${info.type}) kept in its blocks`);
       if (q) {
         assert.equal(q.type, info.type.toLowerCase());
         const dq = q.dequantize();
@@ -88,6 +90,33 @@ for (const type of ['q4_k_m', 'q8_0', 'bf16'] as const)
     );
     original.dispose();
     loaded.dispose();
+  });
+
+for (const type of ['q4_0', 'q4_k_m'] as const)
+  test(`tiny Llama ${type} GGUF: token_embd and the tied head stay in their blocks, logits as the dequantized model's`, async () => {
+    const path = await exportTo(TINY, 'qwen', type);
+    const kept = await loadModel(path);
+    const plain = await loadModel(path, { dequantizeBase: true });
+    const table = new Map(kept.quantizedWeights()).get('model.embed_tokens.weight');
+    assert.ok(table, 'token_embd stays quantized');
+    assert.ok(!kept.namedParameters().some(([name]) => name === 'model.embed_tokens.weight'), 'no f32 copy of it');
+    assert.equal(kept.quantizedWeights().filter(([, q]) => q === table).length, 1, 'the tied head shares it');
+    // 16 tokens: the head decodes tiles into the f32 GEMM (float rounding only)
+    const want = logitsOf(plain);
+    const peak = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const prefill = maxAbsDiff(logitsOf(kept), want);
+    assert.ok(prefill <= 1e-4 * (1 + peak), `prefill logits: ${prefill} (peak ${peak})`);
+    // 3 tokens: every product takes the integer dots over q8 activations (their rounding only)
+    const ids = { inputIds: { data: Int32Array.from([8190, 872, 4096]), shape: [1, 3] as [number, number] } };
+    const few = (m: typeof kept) => scope(() => noGrad(() => m.forward(ids).logits.toFloat32Array()));
+    const step = few(plain);
+    const stepPeak = step.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const decode = maxAbsDiff(few(kept), step);
+    assert.ok(decode <= 0.03 * stepPeak, `decode logits: ${decode} (peak ${stepPeak})`);
+    // embedding lookups out of range say which id
+    assert.throws(() => kept.forward({ inputIds: { data: Int32Array.from([8192]), shape: [1, 1] } }), /token id 8192/);
+    kept.dispose();
+    plain.dispose();
   });
 
 test('Qwen2 GGUF -> lmforge: biases, HF row order, Qwen tokenizer (qwen2 pre-tokenizer) and template', async () => {

@@ -8,7 +8,9 @@
 //   Q4_K  S = d sc, M = dmin mn         Q5_K  as Q4_K with 5-bit levels      Q6_K  S = d sc, M = 32 d sc
 // Decoding (x with few rows): each x row is quantized to int8 in 32-value blocks (scale dx = amax / 127, as
 // llama.cpp's q8 activation blocks), then per 16 values the integer dot sum(u * xq) comes from AVX-512 VNNI vpdpbusd
-// or AVX2 vpmaddubsw, and y = sum_g dx[g] (S[g] dot[g] - M[g] sum(xq)[g]). A row is unpacked once for all x rows.
+// or AVX2 vpmaddubsw, and y = sum_g dx[g] (S[g] dot[g] - M[g] sum(xq)[g]). On x86, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K and
+// Q6_K skip the unpacked row: ggml_row_dots.h reads their packed bytes straight into the integer dot; Q5_K and the
+// portable path unpack a row once for all x rows.
 // More rows (prefill, training): W is dequantized tile by tile into the blocked GEMM, as the bitsandbytes formats are.
 // Every output is summed in an order that does not depend on the thread count.
 #include <immintrin.h>
@@ -17,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/cpu.h"
@@ -27,6 +30,7 @@
 #include "core/threadpool.h"
 #include "kernels/decoded_tiles.h"
 #include "kernels/gemm.h"
+#include "kernels/ggml_row_dots.h"
 #include "kernels/isa_targets.h"
 
 namespace lmf {
@@ -59,16 +63,6 @@ LMF_INLINE float half_at(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return f16_to_f32(h);
-}
-
-LMF_INLINE void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
 }
 
 // One row of W into levels u [cols] and per-16 S, M [cols / 16].
@@ -133,7 +127,7 @@ LMF_INLINE void unpack_row_body(const GgmlMatrix* wp, int64_t r, uint8_t* __rest
             }
           for (int h = 0; h < 2; ++h) {
             int sc, mn;
-            scale_min_k4(2 * k + h, scales, &sc, &mn);
+            q4k_scale_min(2 * k + h, scales, &sc, &mn);
             S[4 * k + 2 * h] = S[4 * k + 2 * h + 1] = d * sc;
             M[4 * k + 2 * h] = M[4 * k + 2 * h + 1] = dmin * mn;
           }
@@ -252,10 +246,15 @@ struct QuantizedRow {
   std::vector<int8_t> q;       // [cols]
   std::vector<float> d;        // per 16 values: the 32-block's scale
   std::vector<int32_t> sums;   // per 16 values: sum of q
+  std::vector<float> d32;      // per 32 values: the block's scale
+  std::vector<float> ds32;     // per 32 values: scale * sum of q
+  std::vector<float> ds16;     // per 16 values: scale * sum of q
+  XBlocks blocks() const { return {q.data(), d32.data(), ds32.data(), ds16.data()}; }
 };
 
 void quantize_activation(const float* x, int64_t n, QuantizedRow& out) {
   out.q.resize(n), out.d.resize(n / 16), out.sums.resize(n / 16);
+  out.d32.resize(n / 32), out.ds32.resize(n / 32), out.ds16.resize(n / 16);
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* xb = x + 32 * b;
     float amax = 0.f;
@@ -270,8 +269,34 @@ void quantize_activation(const float* x, int64_t n, QuantizedRow& out) {
       }
       out.d[2 * b + h] = d;
       out.sums[2 * b + h] = s;
+      out.ds16[2 * b + h] = d * static_cast<float>(s);
     }
+    out.d32[b] = d;
+    out.ds32[b] = d * static_cast<float>(out.sums[2 * b] + out.sums[2 * b + 1]);
   }
+}
+
+// The fused row dot (ggml_row_dots.h) for W's format under the current ISA cap, or null where decoding unpacks rows
+// first (Q5_K, and the portable path).
+using RowDotFn = float (*)(const uint8_t*, int64_t, const XBlocks&);
+RowDotFn row_dot_for(int type) {
+#if LMF_HAS_X86_TARGETS
+  const Isa level = isa();
+  if (level < Isa::avx2) return nullptr;
+  const bool vnni = level == Isa::avx512 && cpu_has_vnni();
+  switch (type) {
+    case kQ8_0: return vnni ? q8_0_row_vnni : q8_0_row_avx2;
+    case kQ4_0: return vnni ? q4_0_row_vnni : q4_0_row_avx2;
+    case kQ5_0: return vnni ? q5_0_row_vnni : q5_0_row_avx2;
+    case kQ5_1: return vnni ? q5_1_row_vnni : q5_1_row_avx2;
+    case kQ4_K: return vnni ? q4_k_row_vnni : q4_k_row_avx2;
+    case kQ6_K: return vnni ? q6_k_row_vnni : q6_k_row_avx2;
+    default: return nullptr;
+  }
+#else
+  (void)type;
+  return nullptr;
+#endif
 }
 
 // Rows of an x with at most this many rows take the integer-dot path.
@@ -292,6 +317,16 @@ void ggml_gemv(const GgmlMatrix& w, const float* x, int64_t m, const float* bias
   const int64_t N = w.rows, K = w.cols, G = K / 16;
   std::vector<QuantizedRow> xq(m);
   for (int64_t i = 0; i < m; ++i) quantize_activation(x + i * K, K, xq[i]);
+  if (const RowDotFn row_dot = row_dot_for(w.type)) {
+    std::vector<XBlocks> xb(m);
+    for (int64_t i = 0; i < m; ++i) xb[i] = xq[i].blocks();
+    const int64_t blocks = K / w.block_elements;
+    parallel_for(N, 16, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        for (int64_t i = 0; i < m; ++i) y[i * N + r] = row_dot(w.row(r), blocks, xb[i]) + (bias ? bias[r] : 0.f);
+    });
+    return;
+  }
   const DotsFn dots16 = dots16_for_isa();
   const bool signed_u = w.type == kQ8_0;
   parallel_for(N, 8, [&](int64_t b, int64_t e) {
@@ -397,6 +432,26 @@ Napi::Value GgmlLinearBackwardInput(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ggmlEmbedding(w, ids i32 [n], n, out f32 [n, cols]): out[i] = row ids[i] of W, dequantized (a GGUF file's
+// token_embd kept in its blocks: a lookup decodes only the rows it reads).
+Napi::Value GgmlEmbedding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  GgmlMatrix w;
+  if (!read_ggml_matrix(env, info[0].As<Napi::Object>(), w)) return env.Undefined();
+  const int32_t* ids = arg_ptr<int32_t>(info, 1);
+  const int64_t n = arg_int(info, 2);
+  float* out = arg_ptr<float>(info, 3);
+  for (int64_t i = 0; i < n; ++i)
+    LMF_CHECK(env, ids[i] >= 0 && ids[i] < w.rows,
+              "embedding: token id " + std::to_string(ids[i]) + " at flat position " + std::to_string(i) +
+                  " is out of range for a vocabulary of " + std::to_string(w.rows) +
+                  " rows; the tokenizer and the GGUF file's token_embd disagree");
+  parallel_for(n, 4, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dequantize_rows(w, ids[i], ids[i] + 1, out + i * w.cols);
+  });
+  return env.Undefined();
+}
+
 // ggmlDotPath(): which integer-dot path decoding takes now ('vnni', 'avx2' or 'portable'; tests check the caps).
 Napi::Value GgmlDotPath(const Napi::CallbackInfo& info) {
   const DotsFn f = dots16_for_isa();
@@ -414,6 +469,7 @@ LMF_MODULE(ggml_dot) {
   exports.Set("ggmlMatrixDequantize", Napi::Function::New(env, GgmlMatrixDequantize));
   exports.Set("ggmlLinear", Napi::Function::New(env, GgmlLinear));
   exports.Set("ggmlLinearBackwardInput", Napi::Function::New(env, GgmlLinearBackwardInput));
+  exports.Set("ggmlEmbedding", Napi::Function::New(env, GgmlEmbedding));
   exports.Set("ggmlDotPath", Napi::Function::New(env, GgmlDotPath));
 }
 

@@ -16,6 +16,7 @@ export * from './norm.js';
 export * from './optimizer.js';
 export * from './paged-attention.js';
 export * from './pointwise.js';
+export * from './quantized-embedding.js';
 export * from './quantized-linear.js';
 export * from './random.js';
 export * from './reduce.js';
