@@ -17,6 +17,7 @@ import {
   broadcastTensor_,
   type CollectiveReport,
   finalizeMpi,
+  gatherPartitions_,
   initMpi,
   mpiAbort,
   mpiBarrier,
@@ -38,6 +39,16 @@ export interface World {
   sumTensors_(tensors: readonly Tensor[]): void;
   /** Sums small values over the ranks. */
   sumValues(values: readonly number[]): number[];
+  /**
+   * ZeRO-1: tensor i belongs to rank owners[i]; the owners' values are copied into every other rank's tensors
+   * (`toMain`: into rank 0's alone; the other ranks may pass null for tensors they neither own nor receive).
+   */
+  gatherPartitions_(
+    tensors: readonly (Tensor | null)[],
+    counts: readonly number[],
+    owners: readonly number[],
+    toMain: boolean,
+  ): void;
   /** Rank 0's tensor values on every rank. */
   broadcastTensor_(t: Tensor): void;
   /** Rank 0's result of `fn` (JSON) on every rank; an error thrown on rank 0 is thrown on every rank. */
@@ -62,6 +73,7 @@ class SingleProcess implements World {
     return [...values];
   }
   broadcastTensor_(): void {}
+  gatherPartitions_(): void {}
   fromMain<T>(fn: () => T): T {
     return fn();
   }
@@ -97,6 +109,18 @@ class MpiWorld implements World {
     const buf = Float64Array.from(values);
     this.check(allreduceValues_(buf, this.timeoutS), 'a value allreduce');
     return [...buf];
+  }
+
+  gatherPartitions_(
+    tensors: readonly (Tensor | null)[],
+    counts: readonly number[],
+    owners: readonly number[],
+    toMain: boolean,
+  ): void {
+    this.check(
+      gatherPartitions_(tensors, counts, owners, toMain ? 0 : -1, this.timeoutS),
+      toMain ? 'the gather of the optimizer state to rank 0' : 'the exchange of updated weights',
+    );
   }
 
   broadcastTensor_(t: Tensor): void {

@@ -81,6 +81,29 @@ export function allreduceTensors_(
   );
 }
 
+/**
+ * ZeRO-1's partition exchange: tensor i (f32) belongs to rank `owners[i]`; each rank's own tensors are gathered into
+ * the others' copies on every rank (`root` -1) or on rank `root` alone. Where a rank does not receive, its copy of a
+ * tensor it does not own may be null.
+ */
+export function gatherPartitions_(
+  tensors: readonly (Tensor | null)[],
+  counts: readonly number[],
+  owners: readonly number[],
+  root: number,
+  timeoutS: number,
+): CollectiveReport {
+  for (const t of tensors)
+    if (t && t.dtype !== 'f32') throw new Error(`partition gather: ${t.name ?? 'a tensor'} is ${t.dtype}, not f32`);
+  return native.mpiGatherStorages(
+    tensors.map((t) => t?.handle ?? null),
+    counts,
+    owners,
+    root,
+    timeoutS,
+  );
+}
+
 /** Sums small host values (losses, token counts) in place over all ranks. */
 export function allreduceValues_(values: Float64Array, timeoutS: number): CollectiveReport {
   return native.mpiAllreduceF64(values, timeoutS);

@@ -37,6 +37,8 @@ struct Mpi {
   int (*Comm_size)(Handle, int*) = nullptr;
   int (*Iallreduce)(const void*, void*, int, Handle, Handle, Handle, Handle*) = nullptr;
   int (*Ibcast)(void*, int, Handle, int, Handle, Handle*) = nullptr;
+  int (*Iallgatherv)(const void*, int, Handle, void*, const int*, const int*, Handle, Handle, Handle*) = nullptr;
+  int (*Igatherv)(const void*, int, Handle, void*, const int*, const int*, Handle, int, Handle, Handle*) = nullptr;
   int (*Isend)(const void*, int, Handle, int, int, Handle, Handle*) = nullptr;
   int (*Irecv)(void*, int, Handle, int, int, Handle, Handle*) = nullptr;
   int (*Test)(Handle*, int*, void*) = nullptr;
@@ -118,6 +120,8 @@ Napi::Value Load(const Napi::CallbackInfo& info) {
   LMF_SYM(Comm_size, "MPI_Comm_size")
   LMF_SYM(Iallreduce, "MPI_Iallreduce")
   LMF_SYM(Ibcast, "MPI_Ibcast")
+  LMF_SYM(Iallgatherv, "MPI_Iallgatherv")
+  LMF_SYM(Igatherv, "MPI_Igatherv")
   LMF_SYM(Isend, "MPI_Isend")
   LMF_SYM(Irecv, "MPI_Irecv")
   LMF_SYM(Test, "MPI_Test")
@@ -257,6 +261,69 @@ Napi::Value BroadcastBytes(const Napi::CallbackInfo& info) {
   return env.Null();
 }
 
+// mpiGatherStorages(storages[], counts[], owners[], root, timeoutS) -> null | report
+// ZeRO-1's exchange of partitions: tensor i (counts[i] f32 values) belongs to rank owners[i]. Each rank packs the
+// tensors it owns (in list order) and the packed blocks are gathered, rank by rank, with MPI_Iallgatherv (root -1:
+// every rank gets every tensor) or MPI_Igatherv (root r: rank r alone does); the receiver unpacks the blocks into
+// the tensors it does not own. A storage a rank does not receive into may be null there.
+Napi::Value GatherStorages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LMF_CHECK(env, g.initialized, "mpiGatherStorages: MPI is not initialized");
+  Napi::Array storages = info[0].As<Napi::Array>();
+  Napi::Array counts = info[1].As<Napi::Array>();
+  Napi::Array owners = info[2].As<Napi::Array>();
+  const int root = static_cast<int>(arg_int(info, 3));
+  const double timeout_s = arg_double(info, 4);
+  const uint32_t k = storages.Length();
+  std::vector<float*> ptrs(k, nullptr);
+  std::vector<int64_t> ns(k);
+  std::vector<int> own(k);
+  std::vector<int64_t> per_rank(g.size, 0);
+  for (uint32_t i = 0; i < k; ++i) {
+    Napi::Value s = storages.Get(i);
+    if (!s.IsNull() && !s.IsUndefined()) ptrs[i] = static_cast<float*>(s.As<Napi::External<Storage>>().Data()->data);
+    ns[i] = counts.Get(i).As<Napi::Number>().Int64Value();
+    own[i] = static_cast<int>(owners.Get(i).As<Napi::Number>().Int32Value());
+    LMF_CHECK(env, own[i] >= 0 && own[i] < g.size, "mpiGatherStorages: an owner is not a rank of the job");
+    per_rank[own[i]] += ns[i];
+  }
+  std::vector<int> rcounts(g.size), displs(g.size);
+  int64_t total = 0;
+  for (int r = 0; r < g.size; ++r) {
+    rcounts[r] = static_cast<int>(per_rank[r]);
+    displs[r] = static_cast<int>(total);
+    total += per_rank[r];
+  }
+  LMF_CHECK(env, total < (1LL << 31), "mpiGatherStorages: the tensors exceed MPI's int displacements");
+  const bool receives = root < 0 || root == g.rank;
+  std::vector<float> send(static_cast<size_t>(per_rank[g.rank]));
+  std::vector<float> recv(receives ? static_cast<size_t>(total) : 0);
+  int64_t off = 0;
+  for (uint32_t i = 0; i < k; ++i)
+    if (own[i] == g.rank) {
+      LMF_CHECK(env, ptrs[i] != nullptr, "mpiGatherStorages: a rank's own tensor is missing");
+      std::memcpy(send.data() + off, ptrs[i], ns[i] * 4);
+      off += ns[i];
+    }
+  Handle req = nullptr;
+  if (root < 0)
+    g.Iallgatherv(send.data(), rcounts[g.rank], g.f32, recv.data(), rcounts.data(), displs.data(), g.f32, g.comm_world,
+                  &req);
+  else
+    g.Igatherv(send.data(), rcounts[g.rank], g.f32, recv.data(), rcounts.data(), displs.data(), g.f32, root,
+               g.comm_world, &req);
+  std::vector<Handle> reqs{req};
+  if (!wait_all(reqs, timeout_s)) return timeout_report(env, "partition gather");
+  if (!receives) return env.Null();
+  std::vector<int64_t> cursor(displs.begin(), displs.end());
+  for (uint32_t i = 0; i < k; ++i) {
+    float* src = recv.data() + cursor[own[i]];
+    cursor[own[i]] += ns[i];
+    if (own[i] != g.rank && ptrs[i]) std::memcpy(ptrs[i], src, ns[i] * 4);
+  }
+  return env.Null();
+}
+
 // mpiBarrier(sequence, timeoutS) -> null | { timedOut, what, missing: ranks[] }
 // A barrier that can say who is missing: every rank reports its arrival (with the barrier's sequence number) to
 // rank 0, which releases them all once everyone is in. On timeout rank 0 names the ranks that never arrived; the
@@ -332,6 +399,7 @@ LMF_MODULE(mpi) {
   exports.Set("mpiAllreduceStorages", Napi::Function::New(env, AllreduceStorages));
   exports.Set("mpiAllreduceF64", Napi::Function::New(env, AllreduceF64));
   exports.Set("mpiBroadcastBytes", Napi::Function::New(env, BroadcastBytes));
+  exports.Set("mpiGatherStorages", Napi::Function::New(env, GatherStorages));
   exports.Set("mpiBarrier", Napi::Function::New(env, Barrier));
   exports.Set("mpiAbort", Napi::Function::New(env, Abort));
   exports.Set("mpiFinalize", Napi::Function::New(env, Finalize));
