@@ -17,10 +17,13 @@ import {
   broadcastTensor_,
   type CollectiveReport,
   finalizeMpi,
+  finishBucketSums,
   gatherPartitions_,
   initMpi,
   mpiAbort,
   mpiBarrier,
+  progressBuckets,
+  startBucketSum,
 } from '../engine/mpi.js';
 import { launchedRank } from './environment.js';
 
@@ -37,6 +40,11 @@ export interface World {
   readonly isMain: boolean;
   /** Sums f32 tensors in place over the ranks (bucketed). */
   sumTensors_(tensors: readonly Tensor[]): void;
+  /** Starts a non-blocking sum of one bucket of f32 tensors (overlap.ts); `progress` drives it, `finishSums_` ends. */
+  startSum(tensors: readonly Tensor[]): void;
+  progress(): void;
+  /** Waits for the started sums; with `apply`, writes them into their tensors. */
+  finishSums_(apply: boolean): void;
   /** Sums small values over the ranks. */
   sumValues(values: readonly number[]): number[];
   /**
@@ -69,6 +77,9 @@ class SingleProcess implements World {
   readonly isMain = true;
   afterTimeout = () => '';
   sumTensors_(): void {}
+  startSum(): void {}
+  progress(): void {}
+  finishSums_(): void {}
   sumValues(values: readonly number[]): number[] {
     return [...values];
   }
@@ -103,6 +114,18 @@ class MpiWorld implements World {
       allreduceTensors_(tensors, { average: false, bucketBytes: this.bucketBytes, timeoutS: this.timeoutS }),
       'the gradient allreduce',
     );
+  }
+
+  startSum(tensors: readonly Tensor[]): void {
+    startBucketSum(tensors);
+  }
+
+  progress(): void {
+    progressBuckets();
+  }
+
+  finishSums_(apply: boolean): void {
+    this.check(finishBucketSums(apply, this.timeoutS), 'the gradient allreduce');
   }
 
   sumValues(values: readonly number[]): number[] {

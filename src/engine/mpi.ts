@@ -104,6 +104,24 @@ export function gatherPartitions_(
   );
 }
 
+/** Starts the sum over the ranks of one bucket of f32 gradients (a packed copy; the tensors are not touched yet). */
+export function startBucketSum(tensors: readonly Tensor[]): void {
+  native.mpiBucketStart(
+    tensors.map((t) => t.handle),
+    tensors.map((t) => t.numel),
+  );
+}
+
+/** Lets MPI move the started buckets' messages along (Open MPI progresses them only inside MPI calls). */
+export function progressBuckets(): void {
+  native.mpiBucketsProgress();
+}
+
+/** Waits for every started bucket; with `apply`, writes the sums into the tensors they were started from. */
+export function finishBucketSums(apply: boolean, timeoutS: number): CollectiveReport {
+  return native.mpiBucketsFinish(apply, timeoutS);
+}
+
 /** Sums small host values (losses, token counts) in place over all ranks. */
 export function allreduceValues_(values: Float64Array, timeoutS: number): CollectiveReport {
   return native.mpiAllreduceF64(values, timeoutS);

@@ -141,6 +141,10 @@ export const TRAINING_ARGS = {
   ddp_timeout: int(1800, 'Overrides the default timeout for distributed training (value should be given in seconds).', {
     note: 'bounds each collective of a data-parallel run (mpirun / --nproc_per_node); one process waits for no peer',
   }),
+  // DDP's bucket size for the gradient allreduce (the first bucket holds at most 1 MiB, as in torch).
+  ddp_bucket_cap_mb: optInt(
+    'When using distributed training, the value of the flag `bucket_cap_mb` passed to `DistributedDataParallel`.',
+  ),
   ddp_find_unused_parameters: optBool(
     'When using distributed training, the value of the flag `find_unused_parameters`.',
     {

@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkDeepspeed } from '../dist/deepspeed.js';
 import { injectFaultAt } from '../dist/fault.js';
-import { currentWorld, joinWorld, threadsPerRank } from '../dist/world.js';
+import { GradientOverlap, useOverlap } from '../dist/overlap.js';
+import { currentWorld, DEFAULT_BUCKET_BYTES, joinWorld, threadsPerRank } from '../dist/world.js';
 import { ZeroOneOptimizer } from '../dist/zero.js';
 import {
   clipGradNorm_,
@@ -47,7 +48,7 @@ export async function train(
   const args = isTrainArgs(config) ? config : parseTrainArgs(config);
   const { finetuning: fa, training: ta } = args;
   // Under mpirun this process is one rank of a data-parallel job (src/dist); rank 0 alone speaks and writes.
-  const world = joinWorld({ timeoutS: ta.ddp_timeout });
+  const world = joinWorld({ timeoutS: ta.ddp_timeout, bucketBytes: bucketBytesOf(ta) });
   const say = options.log ?? ((m: string) => console.error(`[lmforge] ${m}`));
   const log = world.isMain ? say : () => {};
   for (const note of args.notes) log(`note: ${note}`);
@@ -89,6 +90,15 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
   // ZeRO-1 (deepspeed zero_optimization.stage 1): each rank keeps and steps its share of the optimizer state.
   const zero = world.size > 1 && checkDeepspeed(ta.deepspeed) === 1 ? new ZeroOneOptimizer(run.optimizer, world) : null;
   const optimizer = zero ?? run.optimizer;
+  // DDP overlaps the gradient allreduce with the backward (LMFORGE_DDP_OVERLAP=0: after it, for comparison).
+  const overlap =
+    world.size > 1 && process.env.LMFORGE_DDP_OVERLAP !== '0'
+      ? new GradientOverlap(
+          world,
+          run.trainable.map(([, t]) => t),
+          bucketBytesOf(ta),
+        )
+      : null;
   const { maxSteps } = stage.plan;
   const counter = new RunTotalsCounter(run.prior ?? { loss_sum: 0, steps: 0, runtime: 0 });
   let state = TrainerState.begin({
@@ -163,7 +173,8 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
       : ' No checkpoint was saved yet (save_steps): the same command starts over.';
   // Clip, check, update, clear: the stage calls it after each optimizer update's backward passes.
   const optimize: Optimize = (loss) => {
-    if (world.size > 1) reduceGradients(run.trainable);
+    if (overlap?.active) overlap.finish();
+    else if (world.size > 1) reduceGradients(run.trainable);
     const grads = run.trainable.map(([, t]) => t.grad);
     const norm = ta.max_grad_norm > 0 ? clipGradNorm_(grads, ta.max_grad_norm) : gradNorm(grads);
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
@@ -183,6 +194,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
 
   counter.start();
   let interrupted = false;
+  useOverlap(overlap);
   try {
     while (state.global_step < maxSteps) {
       const step = state.global_step;
@@ -220,6 +232,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
       }
     }
   } finally {
+    useOverlap(null);
     endAll(callbacks);
     await trackers.finish();
   }
@@ -247,8 +260,8 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
 }
 
 /**
- * DDP's gradient sync, after the backward (the tape has no per-tensor hooks to overlap it with): the summed
- * gradients in 25 MiB buckets (the stage has passed a barrier that names a missing rank just before). A weight
+ * DDP's gradient sync after the backward (stages that do not run their backward through lastBackward, ppo; or
+ * LMFORGE_DDP_OVERLAP=0): the summed gradients in 25 MiB buckets (the stage has passed a barrier that names a missing rank just before). A weight
  * without a gradient on this rank joins with zeros, so every rank reduces the same buffers.
  */
 function reduceGradients(trainable: readonly [string, Tensor][]): void {
@@ -265,6 +278,12 @@ function reportZeroState(zero: ZeroOneOptimizer, world: ReturnType<typeof curren
   process.stderr.write(
     `[lmforge] rank ${world.rank}/${world.size}: ZeRO-1 optimizer state ${mine} bytes of ${whole} (${owned} of ${zero.owners.length} parameters)\n`,
   );
+}
+
+/** ddp_bucket_cap_mb (DDP's 25 MiB when unset) in bytes. */
+function bucketBytesOf(ta: TrainArgs['training']): number {
+  const mb = ta.ddp_bucket_cap_mb;
+  return mb === null || mb === undefined ? DEFAULT_BUCKET_BYTES : Math.max(1, mb) * 1024 * 1024;
 }
 
 function withoutTrackers(args: TrainArgs): TrainArgs {

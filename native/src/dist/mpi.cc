@@ -232,6 +232,82 @@ Napi::Value AllreduceStorages(const Napi::CallbackInfo& info) {
   return env.Null();
 }
 
+// Buckets in flight for the allreduce overlapped with the backward (src/dist/overlap.ts). The main thread starts
+// each bucket (a packed copy of its gradients, MPI_Iallreduce) as soon as the backward has finished them, drives
+// MPI's progress with MPI_Test between backward ops, and waits for all of them after the backward. Every call is
+// on the main thread, so MPI_THREAD_FUNNELED is enough; Open MPI's TCP transport progresses a non-blocking
+// collective only inside MPI calls, which the polls provide.
+struct Bucket {
+  std::vector<float> data;
+  std::vector<float*> ptrs;
+  std::vector<int64_t> counts;
+  std::vector<Handle> reqs;
+  std::vector<int> done;
+};
+std::vector<Bucket> g_buckets;
+
+// mpiBucketStart(storages[], counts[]): packs the gradients and starts their sum over the ranks.
+Napi::Value BucketStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LMF_CHECK(env, g.initialized, "mpiBucketStart: MPI is not initialized");
+  Napi::Array storages = info[0].As<Napi::Array>();
+  Napi::Array counts = info[1].As<Napi::Array>();
+  Bucket b;
+  int64_t total = 0;
+  for (uint32_t i = 0; i < storages.Length(); ++i) {
+    b.ptrs.push_back(static_cast<float*>(storages.Get(i).As<Napi::External<Storage>>().Data()->data));
+    b.counts.push_back(counts.Get(i).As<Napi::Number>().Int64Value());
+    total += b.counts.back();
+  }
+  b.data.resize(static_cast<size_t>(total));
+  int64_t off = 0;
+  for (size_t i = 0; i < b.ptrs.size(); off += b.counts[i], ++i)
+    std::memcpy(b.data.data() + off, b.ptrs[i], b.counts[i] * 4);
+  for (off = 0; off < total; off += kMaxChunk) {
+    Handle req = nullptr;
+    int count = static_cast<int>(std::min<int64_t>(kMaxChunk, total - off));
+    g.Iallreduce(reinterpret_cast<void*>(1), b.data.data() + off, count, g.f32, g.op_sum, g.comm_world, &req);
+    b.reqs.push_back(req);
+  }
+  b.done.assign(b.reqs.size(), 0);
+  g_buckets.push_back(std::move(b));
+  return env.Undefined();
+}
+
+// mpiBucketsProgress(): one MPI_Test on each unfinished request (lets MPI move the buckets' messages along).
+Napi::Value BucketsProgress(const Napi::CallbackInfo& info) {
+  for (Bucket& b : g_buckets)
+    for (size_t i = 0; i < b.reqs.size(); ++i) {
+      if (b.done[i]) continue;
+      int flag = 0;
+      g.Test(&b.reqs[i], &flag, nullptr);
+      b.done[i] = flag;
+    }
+  return info.Env().Undefined();
+}
+
+// mpiBucketsFinish(apply, timeoutS) -> null | report: waits for every bucket; with `apply`, copies the sums back
+// into the gradients. The buckets are dropped either way.
+Napi::Value BucketsFinish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool apply = arg_bool(info, 0);
+  const double timeout_s = arg_double(info, 1);
+  std::vector<Handle> reqs;
+  for (Bucket& b : g_buckets)
+    for (size_t i = 0; i < b.reqs.size(); ++i)
+      if (!b.done[i]) reqs.push_back(b.reqs[i]);
+  const bool ok = wait_all(reqs, timeout_s);
+  if (ok && apply)
+    for (Bucket& b : g_buckets) {
+      int64_t off = 0;
+      for (size_t i = 0; i < b.ptrs.size(); off += b.counts[i], ++i)
+        std::memcpy(b.ptrs[i], b.data.data() + off, b.counts[i] * 4);
+    }
+  if (!ok) return timeout_report(env, "gradient allreduce");
+  g_buckets.clear();
+  return env.Null();
+}
+
 // mpiAllreduceF64(Float64Array, timeoutS) -> null | report: sums small host values (losses, counts) in place.
 Napi::Value AllreduceF64(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -400,6 +476,9 @@ LMF_MODULE(mpi) {
   exports.Set("mpiAllreduceF64", Napi::Function::New(env, AllreduceF64));
   exports.Set("mpiBroadcastBytes", Napi::Function::New(env, BroadcastBytes));
   exports.Set("mpiGatherStorages", Napi::Function::New(env, GatherStorages));
+  exports.Set("mpiBucketStart", Napi::Function::New(env, BucketStart));
+  exports.Set("mpiBucketsProgress", Napi::Function::New(env, BucketsProgress));
+  exports.Set("mpiBucketsFinish", Napi::Function::New(env, BucketsFinish));
   exports.Set("mpiBarrier", Napi::Function::New(env, Barrier));
   exports.Set("mpiAbort", Napi::Function::New(env, Abort));
   exports.Set("mpiFinalize", Napi::Function::New(env, Finalize));
