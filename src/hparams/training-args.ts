@@ -216,7 +216,7 @@ export const TRAINING_ARGS = {
   fsdp: str('', 'Whether or not to use PyTorch Fully Sharded Data Parallel (FSDP) training.', { note: SINGLE_PROCESS }),
   fsdp_config: optDict('Config to be used with FSDP.', { note: SINGLE_PROCESS }),
   deepspeed: optStr('Enable deepspeed and pass the path to deepspeed json config file or an already loaded json.', {
-    note: 'ZeRO sharding does not apply to one process; under mpirun stage 0 is DDP and stage 1 shards the optimizer state (ZeRO-1)',
+    note: "DeepSpeed's ZeRO sharding does not apply to one process; under mpirun stage 0 is DDP and stage 1 shards the optimizer state (ZeRO-1)",
   }),
   label_smoothing_factor: float(
     0,
