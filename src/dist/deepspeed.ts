@@ -1,8 +1,7 @@
 /**
  * A DeepSpeed config under data parallelism: LLaMA-Factory users pass `deepspeed: ds_z*_config.json` (a path or the
- * JSON itself). Stage 0 is plain DDP, which is what lmforge runs. ZeRO's sharding stages are refused with what to
- * do: stage 1 (optimizer-state sharding) needs the checkpoint to gather every rank's AdamW shard, which lmforge
- * does not do yet; stages 2 and 3 shard gradients and weights, which the CPU engine's whole-tensor kernels do not.
+ * JSON itself). Stage 0 is plain DDP. Stage 1 shards the optimizer state over the ranks (zero.ts). Stages 2 and 3
+ * shard gradients and weights, which the CPU engine's whole-tensor kernels do not: they are refused with what to do.
  */
 import { existsSync, readFileSync } from 'node:fs';
 
@@ -30,16 +29,25 @@ export function zeroStage(deepspeed: string): number {
   return stage;
 }
 
-/** Refuses the ZeRO stages lmforge's data parallelism cannot honour (see above); stage 0 passes. */
-export function checkDeepspeed(deepspeed: string | null | undefined): void {
-  if (!deepspeed) return;
+/**
+ * The ZeRO stage a data-parallel run honours (0 or 1); refuses stages 2 and 3, and stage 1 with an optimizer whose
+ * state is not one buffer per parameter element (GaLore's low-rank moments, BAdam's block switching).
+ */
+export function checkDeepspeed(
+  deepspeed: string | null | undefined,
+  optimizer: 'galore' | 'badam' | null = null,
+): 0 | 1 {
+  if (!deepspeed) return 0;
   const stage = zeroStage(deepspeed);
-  if (stage === 0) return;
-  const what =
-    stage === 1
-      ? 'optimizer-state sharding (ZeRO-1) is not implemented on the MPI backend yet'
-      : `ZeRO-${stage} shards ${stage === 2 ? 'gradients' : 'gradients and weights'}, which lmforge's data parallelism does not do`;
+  if (stage === 0) return 0;
+  if (stage === 1) {
+    if (optimizer)
+      throw userError(
+        `deepspeed ${deepspeed}: ZeRO-1 shards AdamW/SGD state by parameter, and use_${optimizer} keeps its own state: turn use_${optimizer} off or use a config with "zero_optimization": {"stage": 0}`,
+      );
+    return 1;
+  }
   throw userError(
-    `deepspeed ${deepspeed}: ${what}. Every rank keeps the whole model and AdamW state (DDP, ZeRO stage 0): remove deepspeed or use a config with "zero_optimization": {"stage": 0}`,
+    `deepspeed ${deepspeed}: ZeRO-${stage} shards ${stage === 2 ? 'gradients' : 'gradients and weights'}, which lmforge's data parallelism does not do. Every rank keeps the whole model (DDP, or ZeRO-1 to shard the optimizer state): use a config with "zero_optimization": {"stage": 0} or {"stage": 1}`,
   );
 }

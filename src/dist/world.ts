@@ -17,9 +17,13 @@ import {
   broadcastTensor_,
   type CollectiveReport,
   finalizeMpi,
+  finishBucketSums,
+  gatherPartitions_,
   initMpi,
   mpiAbort,
   mpiBarrier,
+  progressBuckets,
+  startBucketSum,
 } from '../engine/mpi.js';
 import { launchedRank } from './environment.js';
 
@@ -36,8 +40,23 @@ export interface World {
   readonly isMain: boolean;
   /** Sums f32 tensors in place over the ranks (bucketed). */
   sumTensors_(tensors: readonly Tensor[]): void;
+  /** Starts a non-blocking sum of one bucket of f32 tensors (overlap.ts); `progress` drives it, `finishSums_` ends. */
+  startSum(tensors: readonly Tensor[]): void;
+  progress(): void;
+  /** Waits for the started sums; with `apply`, writes them into their tensors. */
+  finishSums_(apply: boolean): void;
   /** Sums small values over the ranks. */
   sumValues(values: readonly number[]): number[];
+  /**
+   * ZeRO-1: tensor i belongs to rank owners[i]; the owners' values are copied into every other rank's tensors
+   * (`toMain`: into rank 0's alone; the other ranks may pass null for tensors they neither own nor receive).
+   */
+  gatherPartitions_(
+    tensors: readonly (Tensor | null)[],
+    counts: readonly number[],
+    owners: readonly number[],
+    toMain: boolean,
+  ): void;
   /** Rank 0's tensor values on every rank. */
   broadcastTensor_(t: Tensor): void;
   /** Rank 0's result of `fn` (JSON) on every rank; an error thrown on rank 0 is thrown on every rank. */
@@ -58,10 +77,14 @@ class SingleProcess implements World {
   readonly isMain = true;
   afterTimeout = () => '';
   sumTensors_(): void {}
+  startSum(): void {}
+  progress(): void {}
+  finishSums_(): void {}
   sumValues(values: readonly number[]): number[] {
     return [...values];
   }
   broadcastTensor_(): void {}
+  gatherPartitions_(): void {}
   fromMain<T>(fn: () => T): T {
     return fn();
   }
@@ -93,10 +116,34 @@ class MpiWorld implements World {
     );
   }
 
+  startSum(tensors: readonly Tensor[]): void {
+    startBucketSum(tensors);
+  }
+
+  progress(): void {
+    progressBuckets();
+  }
+
+  finishSums_(apply: boolean): void {
+    this.check(finishBucketSums(apply, this.timeoutS), 'the gradient allreduce');
+  }
+
   sumValues(values: readonly number[]): number[] {
     const buf = Float64Array.from(values);
     this.check(allreduceValues_(buf, this.timeoutS), 'a value allreduce');
     return [...buf];
+  }
+
+  gatherPartitions_(
+    tensors: readonly (Tensor | null)[],
+    counts: readonly number[],
+    owners: readonly number[],
+    toMain: boolean,
+  ): void {
+    this.check(
+      gatherPartitions_(tensors, counts, owners, toMain ? 0 : -1, this.timeoutS),
+      toMain ? 'the gather of the optimizer state to rank 0' : 'the exchange of updated weights',
+    );
   }
 
   broadcastTensor_(t: Tensor): void {

@@ -63,6 +63,22 @@ export function setGradMath(m: GradMath): void {
   math = m;
 }
 
+/**
+ * Watches a backward (DDP's overlap, src/dist/overlap.ts): `leafDone` when a leaf's gradient for this backward is
+ * complete (a leaf is reached once, after every op that used it), `opDone` after each op's backward.
+ */
+export interface BackwardObserver {
+  leafDone(leaf: Tensor): void;
+  opDone(): void;
+}
+let observer: BackwardObserver | null = null;
+/** Sets (or clears, with null) the observer of the backward passes that follow; returns the previous one. */
+export function observeBackward(next: BackwardObserver | null): BackwardObserver | null {
+  const prev = observer;
+  observer = next;
+  return prev;
+}
+
 export function backward(root: Tensor, gradient?: Tensor): void {
   if (!math) throw new Error('autograd math not registered: import from src/engine/index.ts');
   if (!root.requiresGrad)
@@ -83,6 +99,7 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       const node = t.gradFn;
       if (!node) {
         accumulateLeaf(t, g);
+        observer?.leafDone(t);
         continue;
       }
       const needs = node.inputs.map((x) => x.requiresGrad);
@@ -97,6 +114,7 @@ export function backward(root: Tensor, gradient?: Tensor): void {
         const existing = grads.get(x);
         grads.set(x, existing ? sum(existing, gi) : gi);
       });
+      observer?.opDone();
     }
   } finally {
     gradEnabled = prev;

@@ -1,7 +1,7 @@
 /** The tensor engine: Tensor, memory ownership, autograd, threads, and the ops over the native kernels. */
 
-export type { BackwardFn, GradNode } from './autograd.js';
-export { backward, isGradEnabled, noGrad, record, withGrad } from './autograd.js';
+export type { BackwardFn, BackwardObserver, GradNode } from './autograd.js';
+export { backward, isGradEnabled, noGrad, observeBackward, record, withGrad } from './autograd.js';
 export { checkpoint } from './checkpoint.js';
 export { DTYPE_BYTES, DTYPES, type DType, isDType } from './dtype.js';
 export { native } from './native.js';

@@ -81,6 +81,47 @@ export function allreduceTensors_(
   );
 }
 
+/**
+ * ZeRO-1's partition exchange: tensor i (f32) belongs to rank `owners[i]`; each rank's own tensors are gathered into
+ * the others' copies on every rank (`root` -1) or on rank `root` alone. Where a rank does not receive, its copy of a
+ * tensor it does not own may be null.
+ */
+export function gatherPartitions_(
+  tensors: readonly (Tensor | null)[],
+  counts: readonly number[],
+  owners: readonly number[],
+  root: number,
+  timeoutS: number,
+): CollectiveReport {
+  for (const t of tensors)
+    if (t && t.dtype !== 'f32') throw new Error(`partition gather: ${t.name ?? 'a tensor'} is ${t.dtype}, not f32`);
+  return native.mpiGatherStorages(
+    tensors.map((t) => t?.handle ?? null),
+    counts,
+    owners,
+    root,
+    timeoutS,
+  );
+}
+
+/** Starts the sum over the ranks of one bucket of f32 gradients (a packed copy; the tensors are not touched yet). */
+export function startBucketSum(tensors: readonly Tensor[]): void {
+  native.mpiBucketStart(
+    tensors.map((t) => t.handle),
+    tensors.map((t) => t.numel),
+  );
+}
+
+/** Lets MPI move the started buckets' messages along (Open MPI progresses them only inside MPI calls). */
+export function progressBuckets(): void {
+  native.mpiBucketsProgress();
+}
+
+/** Waits for every started bucket; with `apply`, writes the sums into the tensors they were started from. */
+export function finishBucketSums(apply: boolean, timeoutS: number): CollectiveReport {
+  return native.mpiBucketsFinish(apply, timeoutS);
+}
+
 /** Sums small host values (losses, token counts) in place over all ranks. */
 export function allreduceValues_(values: Float64Array, timeoutS: number): CollectiveReport {
   return native.mpiAllreduceF64(values, timeoutS);

@@ -141,6 +141,10 @@ export const TRAINING_ARGS = {
   ddp_timeout: int(1800, 'Overrides the default timeout for distributed training (value should be given in seconds).', {
     note: 'bounds each collective of a data-parallel run (mpirun / --nproc_per_node); one process waits for no peer',
   }),
+  // DDP's bucket size for the gradient allreduce (the first bucket holds at most 1 MiB, as in torch).
+  ddp_bucket_cap_mb: optInt(
+    'When using distributed training, the value of the flag `bucket_cap_mb` passed to `DistributedDataParallel`.',
+  ),
   ddp_find_unused_parameters: optBool(
     'When using distributed training, the value of the flag `find_unused_parameters`.',
     {
@@ -212,7 +216,7 @@ export const TRAINING_ARGS = {
   fsdp: str('', 'Whether or not to use PyTorch Fully Sharded Data Parallel (FSDP) training.', { note: SINGLE_PROCESS }),
   fsdp_config: optDict('Config to be used with FSDP.', { note: SINGLE_PROCESS }),
   deepspeed: optStr('Enable deepspeed and pass the path to deepspeed json config file or an already loaded json.', {
-    note: 'DeepSpeed is a CUDA library; ZeRO sharding does not apply to one CPU process',
+    note: "DeepSpeed's ZeRO sharding does not apply to one process; under mpirun stage 0 is DDP and stage 1 shards the optimizer state (ZeRO-1)",
   }),
   label_smoothing_factor: float(
     0,

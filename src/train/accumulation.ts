@@ -4,6 +4,7 @@
  * of the micro-batches' shares; evaluation averages the eval batches weighted by the samples they hold.
  */
 
+import { lastBackward } from '../dist/overlap.js';
 import { currentWorld, type World } from '../dist/world.js';
 import type { TrainArgs } from '../hparams/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
@@ -71,8 +72,10 @@ export function accumulatingStage(objective: Objective, ctx: AccumulationContext
       const update = byRank.flat();
       let loss = 0;
       const metrics: Metrics[] = [];
-      for (const mine of byRank) {
-        const result = objective.step(mine[world.rank], update);
+      for (const [k, mine] of byRank.entries()) {
+        // The last micro-batch's backward completes the update's gradients: their allreduce overlaps it (DDP).
+        const run = () => objective.step(mine[world.rank], update);
+        const result = k === byRank.length - 1 ? lastBackward(run) : run();
         loss += result.loss;
         metrics.push(result.metrics);
       }

@@ -78,6 +78,11 @@ function due(strategy: string, interval: number, state: TrainerState, report: St
   return (strategy === 'steps' && state.global_step % interval === 0) || (strategy === 'epoch' && report.endsEpoch);
 }
 
+/** Whether the step's callbacks save a checkpoint (save_strategy, save_steps). */
+export function saveDue(ta: TrainArgs['training'], state: TrainerState, report: StepReport): boolean {
+  return due(ta.save_strategy, state.save_steps, state, report);
+}
+
 /** The callbacks of a run, in the order they run after each step. */
 export function trainingCallbacks(ctx: CallbackContext): {
   callbacks: Callback[];
@@ -159,7 +164,7 @@ export function trainingCallbacks(ctx: CallbackContext): {
 
   callbacks.push({
     onStep: (r) => {
-      if (due(ta.save_strategy, state.save_steps, state, r)) ctx.checkpointer.save();
+      if (saveDue(ta, state, r)) ctx.checkpointer.save();
     },
   });
   return { callbacks, lastEvalLoss: () => lastEvalLoss };

@@ -136,6 +136,11 @@ abstract class Optimizer<H extends object> {
     });
   }
 
+  /** p's step count and state buffers, if it has any yet (ZeRO-1 gathers them for a checkpoint). */
+  stateOfParam(p: Tensor): Readonly<ParamState> | undefined {
+    return this.state.get(p);
+  }
+
   /** The shape a saved state buffer of p is restored with (p's own; GaLore's low-rank moments differ). */
   protected bufferShape(p: Tensor, _buffer: string, _length: number): readonly number[] {
     return p.shape;

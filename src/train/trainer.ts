@@ -11,7 +11,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkDeepspeed } from '../dist/deepspeed.js';
 import { injectFaultAt } from '../dist/fault.js';
-import { currentWorld, joinWorld, threadsPerRank } from '../dist/world.js';
+import { GradientOverlap, useOverlap } from '../dist/overlap.js';
+import { currentWorld, DEFAULT_BUCKET_BYTES, joinWorld, threadsPerRank } from '../dist/world.js';
+import { ZeroOneOptimizer } from '../dist/zero.js';
 import {
   clipGradNorm_,
   getMatmulPrecision,
@@ -22,7 +24,7 @@ import {
   Tensor,
 } from '../engine/index.js';
 import { parseTrainArgs, type TrainArgs, writeTrainingArgsYaml } from '../hparams/index.js';
-import { type Callback, Checkpointer, trainingCallbacks } from './callbacks.js';
+import { type Callback, Checkpointer, saveDue, trainingCallbacks } from './callbacks.js';
 import type { TrainingParts } from './checkpoints.js';
 import { noteMissingRecord, trainLossOf, writeOutputs } from './outputs.js';
 import { predictOnly } from './predict-run.js';
@@ -46,7 +48,7 @@ export async function train(
   const args = isTrainArgs(config) ? config : parseTrainArgs(config);
   const { finetuning: fa, training: ta } = args;
   // Under mpirun this process is one rank of a data-parallel job (src/dist); rank 0 alone speaks and writes.
-  const world = joinWorld({ timeoutS: ta.ddp_timeout });
+  const world = joinWorld({ timeoutS: ta.ddp_timeout, bucketBytes: bucketBytesOf(ta) });
   const say = options.log ?? ((m: string) => console.error(`[lmforge] ${m}`));
   const log = world.isMain ? say : () => {};
   for (const note of args.notes) log(`note: ${note}`);
@@ -57,7 +59,7 @@ export async function train(
       `data-parallel over ${world.size} ranks (${world.localSize} on this node, ${getThreads()} engine threads each)`,
     );
     if (fa.stage === 'ppo') throw new TrainError('stage ppo does not run data-parallel yet: run it in one process');
-    checkDeepspeed(ta.deepspeed);
+    checkDeepspeed(ta.deepspeed, fa.use_galore ? 'galore' : fa.use_badam ? 'badam' : null);
     if (ta.do_predict && !ta.do_train) throw new TrainError('do_predict runs in one process: start it without mpirun');
   }
   if (!ta.do_train && !ta.do_predict)
@@ -84,7 +86,19 @@ export async function train(
 async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions, log: (m: string) => void) {
   const ta = args.training;
   const world = currentWorld();
-  const { stage, optimizer, scheduler, outputDir } = run;
+  const { stage, scheduler, outputDir } = run;
+  // ZeRO-1 (deepspeed zero_optimization.stage 1): each rank keeps and steps its share of the optimizer state.
+  const zero = world.size > 1 && checkDeepspeed(ta.deepspeed) === 1 ? new ZeroOneOptimizer(run.optimizer, world) : null;
+  const optimizer = zero ?? run.optimizer;
+  // DDP overlaps the gradient allreduce with the backward (LMFORGE_DDP_OVERLAP=0: after it, for comparison).
+  const overlap =
+    world.size > 1 && process.env.LMFORGE_DDP_OVERLAP !== '0'
+      ? new GradientOverlap(
+          world,
+          run.trainable.map(([, t]) => t),
+          bucketBytesOf(ta),
+        )
+      : null;
   const { maxSteps } = stage.plan;
   const counter = new RunTotalsCounter(run.prior ?? { loss_sum: 0, steps: 0, runtime: 0 });
   let state = TrainerState.begin({
@@ -159,11 +173,13 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
       : ' No checkpoint was saved yet (save_steps): the same command starts over.';
   // Clip, check, update, clear: the stage calls it after each optimizer update's backward passes.
   const optimize: Optimize = (loss) => {
-    if (world.size > 1) reduceGradients(run.trainable);
+    if (overlap?.active) overlap.finish();
+    else if (world.size > 1) reduceGradients(run.trainable);
     const grads = run.trainable.map(([, t]) => t.grad);
     const norm = ta.max_grad_norm > 0 ? clipGradNorm_(grads, ta.max_grad_norm) : gradNorm(grads);
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
       optimizer.zeroGrad();
+      zero?.gatherForSave();
       const dir = world.isMain ? checkpointer.save() : checkpointer.dirOf(state.global_step);
       world.barrier('the save before stopping on a non-finite update');
       const [what, value] = Number.isFinite(loss) ? ['gradient norm', norm] : ['loss', loss];
@@ -178,6 +194,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
 
   counter.start();
   let interrupted = false;
+  useOverlap(overlap);
   try {
     while (state.global_step < maxSteps) {
       const step = state.global_step;
@@ -197,6 +214,8 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
         endsEpoch: stage.plan.endsEpoch(step),
         last: state.global_step === maxSteps,
       };
+      // ZeRO-1: rank 0's save (a callback) writes every rank's optimizer state, gathered by all ranks first.
+      if (zero && saveDue(ta, state, report)) zero.gatherForSave();
       for (const c of callbacks) c.onStep(report);
       // Let signals (Ctrl-C) and timers run between steps.
       await new Promise((r) => setImmediate(r));
@@ -205,6 +224,7 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
       const aborted = (world.sumValues([options.signal?.aborted ? 1 : 0])[0] as number) > 0;
       if (aborted && !report.last) {
         interrupted = true;
+        zero?.gatherForSave();
         if (checkpointer.lastSaved !== state.global_step && world.isMain) checkpointer.save();
         world.barrier(`the save of checkpoint-${state.global_step}`);
         log(interruptedMessage(state.global_step, maxSteps, checkpointer.dirOf(state.global_step), stage, args));
@@ -212,10 +232,12 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
       }
     }
   } finally {
+    useOverlap(null);
     endAll(callbacks);
     await trackers.finish();
   }
 
+  if (zero) reportZeroState(zero, world);
   const totals = counter.totals();
   noteMissingRecord(run, log);
   const outputs = interrupted || !world.isMain ? {} : await writeOutputs(run, args, state, totals, options, log);
@@ -238,14 +260,30 @@ async function runLoop(run: PreparedRun, args: TrainArgs, options: TrainOptions,
 }
 
 /**
- * DDP's gradient sync, after the backward (the tape has no per-tensor hooks to overlap it with): the summed
- * gradients in 25 MiB buckets (the stage has passed a barrier that names a missing rank just before). A weight
+ * DDP's gradient sync after the backward (stages that do not run their backward through lastBackward, ppo; or
+ * LMFORGE_DDP_OVERLAP=0): the summed gradients in 25 MiB buckets (the stage has passed a barrier that names a missing rank just before). A weight
  * without a gradient on this rank joins with zeros, so every rank reduces the same buffers.
  */
 function reduceGradients(trainable: readonly [string, Tensor][]): void {
   const world = currentWorld();
   for (const [, t] of trainable) t.grad ??= Tensor.zeros(t.shape);
   world.sumTensors_(trainable.map(([, t]) => t.grad as Tensor));
+}
+
+/** Each rank's optimizer-state bytes beside one process's (the sum over ranks), on stderr: ZeRO-1's saving. */
+function reportZeroState(zero: ZeroOneOptimizer, world: ReturnType<typeof currentWorld>): void {
+  const mine = zero.stateBytes();
+  const whole = world.sumValues([mine])[0] as number;
+  const owned = zero.owners.filter((r) => r === world.rank).length;
+  process.stderr.write(
+    `[lmforge] rank ${world.rank}/${world.size}: ZeRO-1 optimizer state ${mine} bytes of ${whole} (${owned} of ${zero.owners.length} parameters)\n`,
+  );
+}
+
+/** ddp_bucket_cap_mb (DDP's 25 MiB when unset) in bytes. */
+function bucketBytesOf(ta: TrainArgs['training']): number {
+  const mb = ta.ddp_bucket_cap_mb;
+  return mb === null || mb === undefined ? DEFAULT_BUCKET_BYTES : Math.max(1, mb) * 1024 * 1024;
 }
 
 function withoutTrackers(args: TrainArgs): TrainArgs {

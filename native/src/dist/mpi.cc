@@ -37,6 +37,8 @@ struct Mpi {
   int (*Comm_size)(Handle, int*) = nullptr;
   int (*Iallreduce)(const void*, void*, int, Handle, Handle, Handle, Handle*) = nullptr;
   int (*Ibcast)(void*, int, Handle, int, Handle, Handle*) = nullptr;
+  int (*Iallgatherv)(const void*, int, Handle, void*, const int*, const int*, Handle, Handle, Handle*) = nullptr;
+  int (*Igatherv)(const void*, int, Handle, void*, const int*, const int*, Handle, int, Handle, Handle*) = nullptr;
   int (*Isend)(const void*, int, Handle, int, int, Handle, Handle*) = nullptr;
   int (*Irecv)(void*, int, Handle, int, int, Handle, Handle*) = nullptr;
   int (*Test)(Handle*, int*, void*) = nullptr;
@@ -118,6 +120,8 @@ Napi::Value Load(const Napi::CallbackInfo& info) {
   LMF_SYM(Comm_size, "MPI_Comm_size")
   LMF_SYM(Iallreduce, "MPI_Iallreduce")
   LMF_SYM(Ibcast, "MPI_Ibcast")
+  LMF_SYM(Iallgatherv, "MPI_Iallgatherv")
+  LMF_SYM(Igatherv, "MPI_Igatherv")
   LMF_SYM(Isend, "MPI_Isend")
   LMF_SYM(Irecv, "MPI_Irecv")
   LMF_SYM(Test, "MPI_Test")
@@ -228,6 +232,82 @@ Napi::Value AllreduceStorages(const Napi::CallbackInfo& info) {
   return env.Null();
 }
 
+// Buckets in flight for the allreduce overlapped with the backward (src/dist/overlap.ts). The main thread starts
+// each bucket (a packed copy of its gradients, MPI_Iallreduce) as soon as the backward has finished them, drives
+// MPI's progress with MPI_Test between backward ops, and waits for all of them after the backward. Every call is
+// on the main thread, so MPI_THREAD_FUNNELED is enough; Open MPI's TCP transport progresses a non-blocking
+// collective only inside MPI calls, which the polls provide.
+struct Bucket {
+  std::vector<float> data;
+  std::vector<float*> ptrs;
+  std::vector<int64_t> counts;
+  std::vector<Handle> reqs;
+  std::vector<int> done;
+};
+std::vector<Bucket> g_buckets;
+
+// mpiBucketStart(storages[], counts[]): packs the gradients and starts their sum over the ranks.
+Napi::Value BucketStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LMF_CHECK(env, g.initialized, "mpiBucketStart: MPI is not initialized");
+  Napi::Array storages = info[0].As<Napi::Array>();
+  Napi::Array counts = info[1].As<Napi::Array>();
+  Bucket b;
+  int64_t total = 0;
+  for (uint32_t i = 0; i < storages.Length(); ++i) {
+    b.ptrs.push_back(static_cast<float*>(storages.Get(i).As<Napi::External<Storage>>().Data()->data));
+    b.counts.push_back(counts.Get(i).As<Napi::Number>().Int64Value());
+    total += b.counts.back();
+  }
+  b.data.resize(static_cast<size_t>(total));
+  int64_t off = 0;
+  for (size_t i = 0; i < b.ptrs.size(); off += b.counts[i], ++i)
+    std::memcpy(b.data.data() + off, b.ptrs[i], b.counts[i] * 4);
+  for (off = 0; off < total; off += kMaxChunk) {
+    Handle req = nullptr;
+    int count = static_cast<int>(std::min<int64_t>(kMaxChunk, total - off));
+    g.Iallreduce(reinterpret_cast<void*>(1), b.data.data() + off, count, g.f32, g.op_sum, g.comm_world, &req);
+    b.reqs.push_back(req);
+  }
+  b.done.assign(b.reqs.size(), 0);
+  g_buckets.push_back(std::move(b));
+  return env.Undefined();
+}
+
+// mpiBucketsProgress(): one MPI_Test on each unfinished request (lets MPI move the buckets' messages along).
+Napi::Value BucketsProgress(const Napi::CallbackInfo& info) {
+  for (Bucket& b : g_buckets)
+    for (size_t i = 0; i < b.reqs.size(); ++i) {
+      if (b.done[i]) continue;
+      int flag = 0;
+      g.Test(&b.reqs[i], &flag, nullptr);
+      b.done[i] = flag;
+    }
+  return info.Env().Undefined();
+}
+
+// mpiBucketsFinish(apply, timeoutS) -> null | report: waits for every bucket; with `apply`, copies the sums back
+// into the gradients. The buckets are dropped either way.
+Napi::Value BucketsFinish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool apply = arg_bool(info, 0);
+  const double timeout_s = arg_double(info, 1);
+  std::vector<Handle> reqs;
+  for (Bucket& b : g_buckets)
+    for (size_t i = 0; i < b.reqs.size(); ++i)
+      if (!b.done[i]) reqs.push_back(b.reqs[i]);
+  const bool ok = wait_all(reqs, timeout_s);
+  if (ok && apply)
+    for (Bucket& b : g_buckets) {
+      int64_t off = 0;
+      for (size_t i = 0; i < b.ptrs.size(); off += b.counts[i], ++i)
+        std::memcpy(b.ptrs[i], b.data.data() + off, b.counts[i] * 4);
+    }
+  if (!ok) return timeout_report(env, "gradient allreduce");
+  g_buckets.clear();
+  return env.Null();
+}
+
 // mpiAllreduceF64(Float64Array, timeoutS) -> null | report: sums small host values (losses, counts) in place.
 Napi::Value AllreduceF64(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -254,6 +334,69 @@ Napi::Value BroadcastBytes(const Napi::CallbackInfo& info) {
     reqs.push_back(req);
   }
   if (!wait_all(reqs, arg_double(info, 3))) return timeout_report(env, "broadcast");
+  return env.Null();
+}
+
+// mpiGatherStorages(storages[], counts[], owners[], root, timeoutS) -> null | report
+// ZeRO-1's exchange of partitions: tensor i (counts[i] f32 values) belongs to rank owners[i]. Each rank packs the
+// tensors it owns (in list order) and the packed blocks are gathered, rank by rank, with MPI_Iallgatherv (root -1:
+// every rank gets every tensor) or MPI_Igatherv (root r: rank r alone does); the receiver unpacks the blocks into
+// the tensors it does not own. A storage a rank does not receive into may be null there.
+Napi::Value GatherStorages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LMF_CHECK(env, g.initialized, "mpiGatherStorages: MPI is not initialized");
+  Napi::Array storages = info[0].As<Napi::Array>();
+  Napi::Array counts = info[1].As<Napi::Array>();
+  Napi::Array owners = info[2].As<Napi::Array>();
+  const int root = static_cast<int>(arg_int(info, 3));
+  const double timeout_s = arg_double(info, 4);
+  const uint32_t k = storages.Length();
+  std::vector<float*> ptrs(k, nullptr);
+  std::vector<int64_t> ns(k);
+  std::vector<int> own(k);
+  std::vector<int64_t> per_rank(g.size, 0);
+  for (uint32_t i = 0; i < k; ++i) {
+    Napi::Value s = storages.Get(i);
+    if (!s.IsNull() && !s.IsUndefined()) ptrs[i] = static_cast<float*>(s.As<Napi::External<Storage>>().Data()->data);
+    ns[i] = counts.Get(i).As<Napi::Number>().Int64Value();
+    own[i] = static_cast<int>(owners.Get(i).As<Napi::Number>().Int32Value());
+    LMF_CHECK(env, own[i] >= 0 && own[i] < g.size, "mpiGatherStorages: an owner is not a rank of the job");
+    per_rank[own[i]] += ns[i];
+  }
+  std::vector<int> rcounts(g.size), displs(g.size);
+  int64_t total = 0;
+  for (int r = 0; r < g.size; ++r) {
+    rcounts[r] = static_cast<int>(per_rank[r]);
+    displs[r] = static_cast<int>(total);
+    total += per_rank[r];
+  }
+  LMF_CHECK(env, total < (1LL << 31), "mpiGatherStorages: the tensors exceed MPI's int displacements");
+  const bool receives = root < 0 || root == g.rank;
+  std::vector<float> send(static_cast<size_t>(per_rank[g.rank]));
+  std::vector<float> recv(receives ? static_cast<size_t>(total) : 0);
+  int64_t off = 0;
+  for (uint32_t i = 0; i < k; ++i)
+    if (own[i] == g.rank) {
+      LMF_CHECK(env, ptrs[i] != nullptr, "mpiGatherStorages: a rank's own tensor is missing");
+      std::memcpy(send.data() + off, ptrs[i], ns[i] * 4);
+      off += ns[i];
+    }
+  Handle req = nullptr;
+  if (root < 0)
+    g.Iallgatherv(send.data(), rcounts[g.rank], g.f32, recv.data(), rcounts.data(), displs.data(), g.f32, g.comm_world,
+                  &req);
+  else
+    g.Igatherv(send.data(), rcounts[g.rank], g.f32, recv.data(), rcounts.data(), displs.data(), g.f32, root,
+               g.comm_world, &req);
+  std::vector<Handle> reqs{req};
+  if (!wait_all(reqs, timeout_s)) return timeout_report(env, "partition gather");
+  if (!receives) return env.Null();
+  std::vector<int64_t> cursor(displs.begin(), displs.end());
+  for (uint32_t i = 0; i < k; ++i) {
+    float* src = recv.data() + cursor[own[i]];
+    cursor[own[i]] += ns[i];
+    if (own[i] != g.rank && ptrs[i]) std::memcpy(ptrs[i], src, ns[i] * 4);
+  }
   return env.Null();
 }
 
@@ -332,6 +475,10 @@ LMF_MODULE(mpi) {
   exports.Set("mpiAllreduceStorages", Napi::Function::New(env, AllreduceStorages));
   exports.Set("mpiAllreduceF64", Napi::Function::New(env, AllreduceF64));
   exports.Set("mpiBroadcastBytes", Napi::Function::New(env, BroadcastBytes));
+  exports.Set("mpiGatherStorages", Napi::Function::New(env, GatherStorages));
+  exports.Set("mpiBucketStart", Napi::Function::New(env, BucketStart));
+  exports.Set("mpiBucketsProgress", Napi::Function::New(env, BucketsProgress));
+  exports.Set("mpiBucketsFinish", Napi::Function::New(env, BucketsFinish));
   exports.Set("mpiBarrier", Napi::Function::New(env, Barrier));
   exports.Set("mpiAbort", Napi::Function::New(env, Abort));
   exports.Set("mpiFinalize", Napi::Function::New(env, Finalize));
