@@ -101,8 +101,13 @@ export async function prepareRun(
   const storage = ma.compute_dtype === 'bf16' ? 'bf16' : ma.compute_dtype === 'f16' ? 'f16' : 'f32';
   const quantization = quantizationOf(ma);
   const resizeVocabTo = ma.resize_vocab || added > 0 ? paddedVocabSize(tokenizer.size, 64) : undefined;
+  // A quantized base trains LoRA weights alone, so its unquantized frozen weights (embeddings, head) load straight
+  // into the compute dtype, as transformers loads a bnb model in torch_dtype: an 8B model's f32 embedding and head
+  // would add 4 GB to the loading peak before castFrozen halved them. additional_target trains some in full (f32).
+  const loadDtype = quantization && storage !== 'f32' && !fa.additional_target ? storage : undefined;
   const model = await loadModel(modelDir, {
     ...(quantization ? { quantization } : {}),
+    ...(loadDtype ? { dtype: loadDtype } : {}),
     ...(resizeVocabTo !== undefined ? { resizeVocabTo } : {}),
   });
   let stage: Stage | undefined;
