@@ -65,15 +65,16 @@ export async function chatCommand(
         continue;
       }
       messages.push({ role: 'user', content: line });
+      // Only while an answer is decoded, and only when decoding yields to the event loop (else the handler would
+      // run after the answer, and swallow the Ctrl-C that should have quit); installed before "Assistant: " shows, so
+      // a Ctrl-C the user sends on seeing it finds it.
+      const interrupt = new AbortController();
+      const onInterrupt = () => interrupt.abort();
+      if (model.runner?.yieldsWhileGenerating) interrupts.on('SIGINT', onInterrupt);
       out('Assistant: ');
       const started = performance.now();
       let response = '';
       let result: GenerationResult;
-      // Only while an answer is decoded, and only when decoding yields to the event loop (else the handler would
-      // run after the answer, and swallow the Ctrl-C that should have quit).
-      const interrupt = new AbortController();
-      const onInterrupt = () => interrupt.abort();
-      if (model.runner?.yieldsWhileGenerating) interrupts.on('SIGINT', onInterrupt);
       try {
         result = await model.chatLive(
           messages,
