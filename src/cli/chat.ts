@@ -2,34 +2,42 @@
  * `lmforge chat cfg.yaml | --model_name_or_path dir [--template t] [--system "..."] [--show_speed]`: LLaMA-Factory's
  * terminal chat. Reads stdin line by line (a pipe works too), streams the answer, keeps the history; `clear`
  * forgets it, `exit` (or end of input) quits. The model runs in-process: the terminal has nothing else to do.
+ * A family with paged attention decodes through the scheduler, as `lmforge api` does (one request at a time),
+ * which yields between steps: Ctrl-C during an answer then aborts that answer (the turn is not kept) and the chat
+ * goes on; Ctrl-C at the prompt, or during a generate()-decoded answer, quits.
  */
 import { createInterface } from 'node:readline';
 import { CHAT_GROUPS, formatHelp, INFER_GROUPS } from '../hparams/index.js';
 import { parseInferArgs } from '../infer/chat-args.js';
-import type { GenerationResult, Message } from '../infer/chat-engine.js';
+import { type GenerationResult, isAbortError, type Message } from '../infer/chat-engine.js';
 import { ChatModel } from '../infer/chat-model.js';
 import { isContextLengthError } from '../infer/context-limit.js';
 
 export interface ChatIo {
   input: NodeJS.ReadableStream;
   output: NodeJS.WritableStream;
+  /** Emits 'SIGINT' on Ctrl-C (default: process). */
+  interrupts?: NodeJS.EventEmitter;
 }
 
 const WELCOME =
   'Welcome to the CLI application, use `clear` to remove the history, use `exit` to exit the application.';
 
 const TOO_LONG_HINT = 'This message was not added to the history; `clear` forgets the history.';
+const INTERRUPTED = '(interrupted: this message and its answer were not added to the history)';
 
 export async function chatCommand(
   argv: string[],
   io: ChatIo = { input: process.stdin, output: process.stdout },
 ): Promise<number> {
+  const interrupts = io.interrupts ?? process;
   if (argv.includes('-h') || argv.includes('--help')) {
     console.log(
       formatHelp(INFER_GROUPS, 'chat', {
         extra: [
           '',
           'Type a message and Enter; `clear` forgets the history, `exit` (or Ctrl-D, Ctrl-C) quits.',
+          'Ctrl-C while an answer streams stops that answer (families with paged attention).',
           '  --system <text>   system prompt (the same as --default_system)',
           '  --show_speed      print tokens/s after each answer',
         ],
@@ -57,21 +65,39 @@ export async function chatCommand(
         continue;
       }
       messages.push({ role: 'user', content: line });
+      // Only while an answer is decoded, and only when decoding yields to the event loop (else the handler would
+      // run after the answer, and swallow the Ctrl-C that should have quit); installed before "Assistant: " shows, so
+      // a Ctrl-C the user sends on seeing it finds it.
+      const interrupt = new AbortController();
+      const onInterrupt = () => interrupt.abort();
+      if (model.runner?.yieldsWhileGenerating) interrupts.on('SIGINT', onInterrupt);
       out('Assistant: ');
       const started = performance.now();
       let response = '';
       let result: GenerationResult;
       try {
-        result = await model.chatLive(messages, {}, (piece) => {
-          response += piece.text;
-          if (piece.text) out(piece.text);
-        });
+        result = await model.chatLive(
+          messages,
+          {},
+          (piece) => {
+            response += piece.text;
+            if (piece.text) out(piece.text);
+          },
+          interrupt.signal,
+        );
       } catch (e) {
+        // One turn too long for the context, or aborted, ends that turn, not the chat: the history stays as it was.
+        if (isAbortError(e) && interrupt.signal.aborted) {
+          messages.pop();
+          out(`\n${INTERRUPTED}\n\nUser: `);
+          continue;
+        }
         if (!isContextLengthError(e)) throw e;
-        // One turn too long for the context ends that turn, not the chat: the history stays as it was.
         messages.pop();
         out(`(no reply) ${(e as Error).message} ${TOO_LONG_HINT}\n\nUser: `);
         continue;
+      } finally {
+        interrupts.off('SIGINT', onInterrupt);
       }
       out('\n');
       if (showSpeed) {

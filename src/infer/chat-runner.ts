@@ -32,6 +32,7 @@ import { checkInputLength, type InputName, newTokenBudget, resolveMaxModelLen } 
 import { IncrementalDecoder } from './incremental-decoder.js';
 import { RequestProcessing } from './logit-processors.js';
 import type { TokenLogprob } from './logprobs.js';
+import { OnDemandScheduler } from './on-demand-scheduler.js';
 import { StopStringFilter } from './stop-strings.js';
 
 /** LLaMA-Factory's model/data/generating arguments that an inference engine reads (same names). */
@@ -61,7 +62,8 @@ export interface ChatModelArgs {
   add_special_tokens?: readonly string[] | null;
   /**
    * Continuous batching (src/serve/scheduler.ts): generation requests share decode steps over a paged KV cache
-   * instead of running one at a time. `lmforge api` sets it; unset = one generate() per request.
+   * instead of running one at a time. `lmforge api` sets it; unset = one request at a time through a scheduler
+   * sized to it (on-demand-scheduler.ts), or generate() for a family without paged attention.
    */
   serving?: ServingArgs | null;
 }
@@ -114,6 +116,8 @@ export class ChatRunner {
   readonly generating: GeneratingArgs;
   /** Set by enableScheduler (args.serving): generation goes through continuous batching. */
   scheduler: Scheduler | null = null;
+  /** Without args.serving, for a family with paged attention: the single user's scheduler, one request at a time. */
+  readonly onDemand: OnDemandScheduler | null;
 
   private constructor(
     readonly modelName: string,
@@ -128,6 +132,12 @@ export class ChatRunner {
     this.generating = { ...GENERATING_DEFAULTS, ...generating };
     if (this.generating.num_beams > 1)
       throw new ChatModelError('num_beams > 1 (beam search) is not implemented; use num_beams: 1');
+    this.onDemand = model.module.pagedAttention ? new OnDemandScheduler(model.module, maxModelLen) : null;
+  }
+
+  /** Generation goes through a scheduler, whose loop yields to the event loop between steps (signals are seen). */
+  get yieldsWhileGenerating(): boolean {
+    return (this.scheduler ?? this.onDemand) !== null;
   }
 
   static async load(args: ChatModelArgs): Promise<ChatRunner> {
@@ -209,7 +219,8 @@ export class ChatRunner {
   async run(job: GenerateJob, sink?: PieceSink, control?: Int32Array): Promise<GenerationResult[]> {
     const ids = await this.promptIds(job);
     const input = job.kind === 'chat' ? 'messages' : 'prompt';
-    if (this.scheduler) return this.generateScheduled(this.scheduler, ids, job.opts, sink, control, input);
+    const scheduler = this.scheduler ?? this.onDemand;
+    if (scheduler) return this.generateScheduled(scheduler, ids, job.opts, sink, control, input);
     return this.generate(ids, job.opts, sink, control, input);
   }
 
@@ -350,11 +361,12 @@ export class ChatRunner {
   }
 
   /**
-   * generate()'s semantics through the scheduler: the n rows are n sequences (row r samples with seed + r), each
-   * joining the running batch at the next step; the control word is read before every step.
+   * generate()'s semantics through the scheduler: the n rows are n sequences (row r samples with seed + r, so one
+   * row samples as generate() does), each joining the running batch at the next step; the control word is read
+   * before every step. An OnDemandScheduler runs the request after the ones before it, with a pool that fits it.
    */
   async generateScheduled(
-    scheduler: Scheduler,
+    scheduler: Scheduler | OnDemandScheduler,
     promptIds: readonly number[],
     opts: GenerationOptions,
     sink?: PieceSink,
@@ -367,6 +379,10 @@ export class ChatRunner {
     const temperature = opts.temperature ?? g.temperature;
     const doSample = (g.do_sample || n > 1) && temperature > 0;
     const maxNew = newTokenBudget(promptIds.length, opts.maxTokens, g.max_new_tokens, this.maxModelLen, input);
+    if (scheduler instanceof OnDemandScheduler)
+      return scheduler.use(n, promptIds.length + maxNew, (s) =>
+        this.generateScheduled(s, promptIds, opts, sink, control, input),
+      );
     const stopIds = this.template.stopIds(this.tokenizer);
     const stopSet = new Set(stopIds);
     const skipSpecialTokens = g.skip_special_tokens;
@@ -507,6 +523,7 @@ export class ChatRunner {
 
   async close(): Promise<void> {
     await this.scheduler?.close();
+    await this.onDemand?.close();
     this.model.dispose();
   }
 

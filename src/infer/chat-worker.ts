@@ -22,7 +22,8 @@ post({ type: 'ready', maxModelLen: runner.maxModelLen });
 
 // Requests run in arrival order: encoding is async, so without the chain two could interleave. With the scheduler
 // (lmforge api) generations are not chained: each joins the running batch at its next step, and the scheduler's
-// loop yields between steps, so this handler keeps receiving requests while others decode.
+// loop yields between steps, so this handler keeps receiving requests while others decode. The board's single-user
+// scheduler (on-demand-scheduler.ts) runs one request at a time, so its requests stay chained.
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (req: WorkerRequest) => {
   if (req.op === 'generate' && runner.scheduler) void handle(req);

@@ -7,7 +7,8 @@ import { native, noGrad, scope, Tensor } from '../engine/index.js';
 import type { CausalLMModule } from '../models/family.js';
 import { KVCache } from '../models/kv-cache.js';
 import { maxOf } from '../util/arrays.js';
-import { type SamplingOptions, selectNextTokens, validateSampling } from './sampling.js';
+import { appendToken, type DecodeRow, pickTokens } from './decode-step.js';
+import { type SamplingOptions, validateSampling } from './sampling.js';
 
 const PREFILL_CHUNK = 512;
 
@@ -88,8 +89,8 @@ export function generate(
   const stop = new Set(options.stop ?? []);
   const pad = options.padTokenId ?? 0;
   const draws = new DrawSource(options.seed ?? 0);
-  const history = prompts.map((p) => [...p]);
-  const tokens: number[][] = prompts.map(() => []);
+  const rows: DecodeRow[] = prompts.map((p) => ({ history: [...p], tokens: [] }));
+  const history = rows.map((row) => row.history);
   const finish: ('stop' | 'length' | 'abort' | null)[] = prompts.map(() => null);
   const capacity = promptLen + Math.max(maxNew, 1);
   const cache = new KVCache(b, capacity, cfg.numHiddenLayers, cfg.numKeyValueHeads, cfg.headDim);
@@ -155,22 +156,18 @@ export function generate(
       }
       if (options.onStepLogits) options.onStepLogits(logits.toFloat32Array(), step);
       const uniforms = Float32Array.from({ length: b }, () => draws.next());
-      let scores = logits;
-      if (options.processLogits) {
-        const data = logits.toFloat32Array();
-        options.processLogits(data, step);
-        scores = Tensor.from(data, logits.shape);
-        logits.dispose();
-      }
-      const next = selectNextTokens(scores, history, uniforms, sampling);
-      scores.dispose();
+      const process = options.processLogits;
+      const next = pickTokens(logits, history, uniforms, sampling, process && ((data) => process(data, step)));
+      const onToken = options.onToken;
       for (let r = 0; r < b; r++) {
         if (finish[r]) continue;
-        const id = next[r] as number;
-        tokens[r]?.push(id);
-        history[r]?.push(id);
-        const keepGoing = options.onToken?.(id, r);
-        if (stop.has(id) || keepGoing === false) finish[r] = 'stop';
+        finish[r] = appendToken(
+          rows[r] as DecodeRow,
+          next[r] as number,
+          stop,
+          maxNew,
+          onToken && ((id) => onToken(id, r)),
+        );
       }
       if (finish.every((f) => f)) break;
       // Next step: one token per row (finished rows keep decoding a filler that is discarded, as in HF).
@@ -183,7 +180,7 @@ export function generate(
   } finally {
     cache.dispose();
   }
-  return { tokens, finishReasons: finish.map((f) => f ?? 'length') };
+  return { tokens: rows.map((row) => row.tokens), finishReasons: finish.map((f) => f ?? 'length') };
 }
 
 /** Columns [start, end) of a row-major [rows, width] block, as a new [rows, end - start] block. */

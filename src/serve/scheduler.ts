@@ -13,8 +13,9 @@
  * the prefix cache (block-pool.ts), so a request whose prompt starts like an earlier one's skips those positions.
  */
 import { native, noGrad, type RopeFrequencies, scope, Tensor } from '../engine/index.js';
+import { appendToken, pickTokens } from '../infer/decode-step.js';
 import { DrawSource } from '../infer/generate.js';
-import { type SamplingOptions, selectNextTokens, validateSampling } from '../infer/sampling.js';
+import { type SamplingOptions, validateSampling } from '../infer/sampling.js';
 import type { CausalLMModule } from '../models/family.js';
 import { type BlockHash, chainHash } from './block-pool.js';
 import { PagedKVCache, type StepSequence } from './paged-kv-cache.js';
@@ -351,34 +352,15 @@ export class Scheduler {
     const v = this.model.cfg.vocabSize;
     sampled.forEach((seq, r) => {
       const draw = seq.draws.next();
-      let id: number;
+      // A failing processor, sampler or onToken fails this sequence only.
       try {
-        let scores = logits.subarray(r * v, (r + 1) * v);
-        if (seq.req.processLogits) {
-          scores = scores.slice();
-          seq.req.processLogits(scores);
-        }
-        const row = Tensor.from(scores, [1, v]);
-        try {
-          id = selectNextTokens(row, [seq.history], Float32Array.of(draw), seq.req.sampling)[0] as number;
-        } finally {
-          row.dispose();
-        }
+        const scores = Tensor.from(logits.subarray(r * v, (r + 1) * v), [1, v]);
+        const [id] = pickTokens(scores, [seq.history], Float32Array.of(draw), seq.req.sampling, seq.req.processLogits);
+        const end = appendToken(seq, id as number, seq.stop, seq.req.maxNewTokens, seq.req.onToken);
+        if (end) this.finish(seq, end);
       } catch (e) {
         this.finish(seq, null, e as Error);
-        return;
       }
-      seq.tokens.push(id);
-      seq.history.push(id);
-      let keepGoing: unknown;
-      try {
-        keepGoing = seq.req.onToken?.(id);
-      } catch (e) {
-        this.finish(seq, null, e as Error);
-        return;
-      }
-      if (seq.stop.has(id) || keepGoing === false) this.finish(seq, 'stop');
-      else if (seq.tokens.length >= seq.req.maxNewTokens) this.finish(seq, 'length');
     });
   }
 

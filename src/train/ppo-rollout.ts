@@ -1,12 +1,15 @@
 /**
- * PPO's per-sequence pieces (TRL 0.9's PPOTrainer helpers): cutting a generated response, the ids that stop one, and
- * the batched forward pass that gives each response token's log-prob and value.
+ * PPO's per-sequence pieces (TRL 0.9's PPOTrainer helpers): generating and cutting the responses, the ids that stop
+ * one, and the batched forward pass that gives each response token's log-prob and value.
  */
 import type { Template } from '../data/template/index.js';
 import { dropout, type Generator, linear, Tensor, takeRows, tokenLogProbs } from '../engine/index.js';
+import type { SamplingOptions } from '../infer/sampling.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { pushAll } from '../util/arrays.js';
 import { queryResponseBatch } from './ppo-reward.js';
+import { predictGeneration } from './predict-generation.js';
 import { VALUE_HEAD_DROPOUT, type ValueHead } from './rm.js';
 
 /** One rollout sequence: the prompt and the generated response (never empty). */
@@ -28,6 +31,56 @@ export function trimResponse(tokens: readonly number[], padId: number, eosId: nu
     }
   if (last < 0) return tokens.slice(0, 1);
   return tokens.slice(0, eosId === padId ? last + 2 : last + 1);
+}
+
+export interface RolloutOptions {
+  /** New tokens at most, per mini-batch (max_new_tokens, or max_length - the mini-batch's longest query). */
+  maxNewTokens: readonly number[];
+  sampling: SamplingOptions;
+  stop: readonly number[];
+  padId: number;
+  eosId: number | null;
+  /** Queries per mini-batch (per_device_train_batch_size): the rows decoded together. */
+  miniBatch: number;
+  seed: number;
+}
+
+/**
+ * Responses to a step's queries with the policy as it is now (eval mode, no tape; a LoRA adapter live), mini-batch
+ * by mini-batch as TRL generates them, each cut as get_inputs does. A family with paged attention decodes through
+ * the serving scheduler (predict-generation.ts; one made per call, so no KV of older weights is reused): greedy
+ * responses are generate()'s, and query i samples with seed + i. Otherwise generate() runs each mini-batch
+ * left-padded, mini-batch k sampling with seed + k * miniBatch (one generator for its rows, as before).
+ */
+export async function generateResponses(
+  model: CausalLM,
+  queries: readonly (readonly number[])[],
+  o: RolloutOptions,
+): Promise<number[][]> {
+  const generation = predictGeneration(model, queries, {
+    maxNewTokens: o.maxNewTokens,
+    sampling: o.sampling,
+    stop: o.stop,
+    padTokenId: o.padId,
+    batchSize: o.miniBatch,
+    seed: o.seed,
+    batchSeed: (k) => (o.seed + k * o.miniBatch) >>> 0,
+  });
+  try {
+    const out: number[][] = [];
+    for (let k = 0; k * o.miniBatch < queries.length; k++) {
+      const tokens = await generation.batch(k);
+      // predictGeneration returns null only when its signal aborts, and none is given.
+      if (!tokens) throw new Error('the PPO rollout was aborted');
+      pushAll(
+        out,
+        tokens.map((t) => trimResponse(t, o.padId, o.eosId)),
+      );
+    }
+    return out;
+  } finally {
+    await generation.close();
+  }
 }
 
 /** The ids that end a response: EOS, the additional special tokens (LLaMA-Factory's generation config) and the

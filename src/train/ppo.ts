@@ -2,7 +2,8 @@
  * Stage ppo: LLaMA-Factory's CustomPPOTrainer.ppo_train on TRL 0.9's PPOTrainer.step. Each PPO step takes
  * per_device_train_batch_size x gradient_accumulation_steps x ppo_buffer_size prompts and
  * 1. generates a response per prompt with the policy (eval mode, no tape, the generating arguments), mini-batch by
- *    mini-batch, cut after the last non-pad token (get_inputs), and scores query + response (ppo-reward.ts);
+ *    mini-batch (through the serving scheduler when the family has paged attention: predict-generation.ts), cut
+ *    after the last non-pad token (get_inputs), and scores query + response (ppo-reward.ts);
  * 2. computes, with the tape off, the policy's log-probs and values and the reference's log-probs of the response
  *    tokens; per-token rewards -kl_coef * (logp - ref_logp) with the (optionally normalised) score added on the last
  *    token; GAE advantages, whitened (ppo-math.ts);
@@ -33,7 +34,7 @@ import {
   scaleScores,
 } from './ppo-math.js';
 import { createRewardSource } from './ppo-reward.js';
-import { gather, mean, ppoForward, ppoStopIds, type Sample, scatter, trimResponse } from './ppo-rollout.js';
+import { gather, generateResponses, mean, ppoForward, ppoStopIds, type Sample, scatter } from './ppo-rollout.js';
 import { pyRound } from './py-format.js';
 import { createReference } from './reference.js';
 import { ValueHead } from './rm.js';
@@ -128,26 +129,31 @@ export async function ppoStage(args: TrainArgs, ctx: PpoContext): Promise<Stage>
     const first = (step % stepsPerEpoch) * batchSize;
     const records = Array.from(permutation.subarray(first, first + batchSize), (i) => prompts[i] as SupervisedRecord);
 
-    // 1. Rollout and scores, mini-batch by mini-batch.
-    const samples: Sample[] = [];
-    const scores: number[] = [];
-    for (let m = 0; m < batchSize; m += mini) {
-      const chunk = records.slice(m, m + mini);
-      const queries = chunk.map((r) => r.input_ids);
-      const { tokens } = model.generateDetailed(queries, {
-        maxNewTokens: Math.max(1, maxNewTokens(chunk)),
-        ...sampling,
+    // 1. Rollout (through the scheduler when the family has paged attention), then scores mini-batch by mini-batch.
+    const chunks = Array.from({ length: batchSize / mini }, (_, k) => records.slice(k * mini, (k + 1) * mini));
+    const responses = await generateResponses(
+      model,
+      records.map((r) => r.input_ids),
+      {
+        maxNewTokens: chunks.map((chunk) => Math.max(1, maxNewTokens(chunk))),
+        sampling,
         stop,
-        padTokenId: padId,
-        // one seed per generation call, so each step's draws differ and the run is reproducible
-        seed: (ta.seed * 1_000_003 + step * batchSize + m) >>> 0,
-      });
-      const responses = tokens.map((t) => trimResponse(t, padId, eosId));
-      pushAll(scores, await scorer.score(queries, responses));
-      chunk.forEach((r, i) => {
-        samples.push({ query: r.input_ids, response: responses[i] as number[] });
-      });
-    }
+        padId,
+        eosId,
+        miniBatch: mini,
+        seed: (ta.seed * 1_000_003 + step * batchSize) >>> 0,
+      },
+    );
+    const samples: Sample[] = records.map((r, i) => ({ query: r.input_ids, response: responses[i] as number[] }));
+    const scores: number[] = [];
+    for (let m = 0; m < batchSize; m += mini)
+      pushAll(
+        scores,
+        await scorer.score(
+          records.slice(m, m + mini).map((r) => r.input_ids),
+          responses.slice(m, m + mini),
+        ),
+      );
 
     // 2. Old log-probs and values (train mode, as TRL runs them), reference log-probs, rewards, advantages.
     model.train();

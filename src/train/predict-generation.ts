@@ -4,7 +4,8 @@
  * sequences run together, and a finished sequence's slot goes to the next record at the next step instead of
  * waiting for the longest answer of its batch (no left padding either). Greedy answers are generate()'s; sampled
  * rows draw from one seed per record (seed + record index) instead of one per batch. Other families keep
- * generate() over left-padded batches.
+ * generate() over left-padded batches. PPO's rollouts (ppo.ts) decode through here too: the policy's LoRA weights
+ * are read by every forward as they are at that step, and the scheduler is made per call (no KV from older weights).
  */
 import type { SamplingOptions } from '../infer/sampling.js';
 import type { CausalLM } from '../models/causal-lm.js';
@@ -12,12 +13,16 @@ import { Scheduler, type SequenceResult } from '../serve/scheduler.js';
 import { maxOf } from '../util/arrays.js';
 
 export interface PredictGenerationOptions {
-  maxNewTokens: number;
+  /** New tokens at most: one limit for every batch, or one per batch (PPO: max_length - the batch's longest prompt). */
+  maxNewTokens: number | readonly number[];
   sampling: SamplingOptions;
   stop: readonly number[];
   padTokenId: number;
   batchSize: number;
+  /** Record i samples with seed + i through the scheduler; batch `step` of generate() with batchSeed(step). */
   seed: number;
+  /** generate()'s seed of batch `step` (default seed + step). */
+  batchSeed?: (step: number) => number;
   signal?: AbortSignal;
 }
 
@@ -37,8 +42,9 @@ export function predictGeneration(
   o: PredictGenerationOptions,
 ): PredictGeneration {
   if (!model.module.pagedAttention || prompts.length === 0) return batchedGenerate(model, prompts, o);
+  const limitOf = (record: number) => batchLimit(o.maxNewTokens, Math.floor(record / o.batchSize));
   // Blocks for batchSize sequences of the longest prompt + max_new_tokens: the running batch never preempts.
-  const longest = maxOf(prompts.map((p) => p.length)) + o.maxNewTokens;
+  const longest = maxOf(prompts.map((p, i) => p.length + limitOf(i)));
   const running = Math.min(o.batchSize, prompts.length);
   const scheduler = new Scheduler(model.module, {
     numBlocks: running * Math.ceil(longest / BLOCK_SIZE),
@@ -61,7 +67,7 @@ export function predictGeneration(
   const results: Promise<SequenceResult>[] = prompts.map((prompt, i) =>
     scheduler.submit({
       prompt,
-      maxNewTokens: o.maxNewTokens,
+      maxNewTokens: limitOf(i),
       sampling: o.sampling,
       stop: o.stop,
       seed: o.seed + i,
@@ -96,11 +102,11 @@ function batchedGenerate(
       const { tokens, finishReasons } = model.generateDetailed(
         prompts.slice(step * o.batchSize, (step + 1) * o.batchSize),
         {
-          maxNewTokens: o.maxNewTokens,
+          maxNewTokens: batchLimit(o.maxNewTokens, step),
           ...o.sampling,
           stop: o.stop,
           padTokenId: o.padTokenId,
-          seed: o.seed + step,
+          seed: o.batchSeed ? o.batchSeed(step) : o.seed + step,
           ...(o.signal ? { signal: o.signal } : {}),
         },
       );
@@ -108,4 +114,11 @@ function batchedGenerate(
     },
     async close() {},
   };
+}
+
+function batchLimit(limits: number | readonly number[], step: number): number {
+  if (typeof limits === 'number') return limits;
+  const limit = limits[step];
+  if (limit === undefined) throw new RangeError(`no max_new_tokens for batch ${step} (${limits.length} given)`);
+  return limit;
 }
