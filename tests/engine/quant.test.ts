@@ -247,15 +247,18 @@ test('quantizedLinear under bf16 precision: the tiles are multiplied as bf16 ope
 
 for (const type of ['nf4', 'fp4'] as const) {
   test(`quantizedLinear ${type} decoding under bf16 precision: bf16(code * absmax) times bf16(x), f32 sums, on every path`, () => {
-    const n = 37;
+    const n = 45;
     const rng = new Rng(12);
     const b = rng.floats(n, -0.5, 0.5);
     scope(() => {
-      // whole 64-blocks (double-quantized or not), 128-blocks of 2 steps, and 128-blocks straddling rows (the
-      // per-row fallback)
+      // 64-blocks, an odd number per row (double-quantized or not); an even number (m <= 2: two blocks per load),
+      // the nested 256-block boundary inside row 42; 128-blocks of 2 steps; 128-blocks straddling rows (the per-row
+      // fallback)
       for (const [k, format] of [
         [192, {}],
         [192, { doubleQuant: false }],
+        [384, {}],
+        [256, { doubleQuant: false }],
         [256, { blocksize: 128 }],
         [192, { blocksize: 128 }],
       ] as const) {
@@ -271,7 +274,7 @@ for (const type of ['nf4', 'fp4'] as const) {
             withBf16Cap(cap, () =>
               withMatmulPrecision('bf16', () => {
                 const y = quantizedLinear(Tensor.from(xs, [m, k]), q, Tensor.from(b.f32, [n])).toFloat32Array();
-                // the products are exact in f32: what is left is f32 summation over k = 192 terms
+                // the products are exact in f32: what is left is f32 summation over k <= 384 terms
                 assertClose(y, yRef, { atol: 1e-5, rtol: 1e-5 }, `${cap} m=${m} ${JSON.stringify(format)}`);
                 assert.notDeepEqual(y, f32, `${cap} m=${m}: the bf16 product equals the f32 one`);
               }),

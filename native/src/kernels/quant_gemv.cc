@@ -272,6 +272,20 @@ LMF_TARGET_AVX2 void i8_rows_avx2(const QMatrix& q, const float* x, const float*
 
 // ---- AVX-512 with AVX512_BF16 (bf16 compute, 4-bit) -----------------------------------------------------------
 
+// The `count` block scales from block `first` into out: block_scale's values, without its division per block (which
+// costs the bf16 kernels more than a block's products).
+inline void row_scales(const QMatrix& q, int64_t first, int64_t count, float* out) {
+  if (!q.qabsmax) {
+    std::memcpy(out, q.absmax + first, count * sizeof(float));
+    return;
+  }
+  int64_t nested = first / q.nested_blocksize, left = (nested + 1) * q.nested_blocksize - first;
+  for (int64_t i = 0; i < count; ++i, --left) {
+    if (left == 0) ++nested, left = q.nested_blocksize;
+    out[i] = q.nested_code[q.qabsmax[first + i]] * q.nested_absmax[nested] + q.offset;
+  }
+}
+
 // xb: x [M, K] as bf16, per 64 columns the 32 even ones then the 32 odd ones (pack_x_bf16).
 template <int M>
 LMF_TARGET_AVX512_BF16 void q4_rows_avx512_bf16(const QMatrix& q, const uint16_t* xb, const float* bias, float* y,
@@ -280,15 +294,18 @@ LMF_TARGET_AVX512_BF16 void q4_rows_avx512_bf16(const QMatrix& q, const uint16_t
   const int64_t K = q.cols, N = q.rows, per_row = K / q.blocksize, steps = q.blocksize / kBlock;
   const __m512 code = _mm512_loadu_ps(q.code);
   const __m512i low_nibble = _mm512_set1_epi16(15);
+  thread_local std::vector<float> scales;
+  scales.resize(per_row);
   for (int64_t r = r0; r < r1; ++r) {
     __m512 acc[M][C];
     for (int i = 0; i < M; ++i)
       for (int c = 0; c < C; ++c) acc[i][c] = _mm512_setzero_ps();
     const uint8_t* src = q.data + r * (K / 2);
+    row_scales(q, r * per_row, per_row, scales.data());
     int step = 0;
     for (int64_t b = 0; b < per_row; ++b) {
       // the block's 16 weights values as bf16 words 0..15 (the permute's indices never reach the upper half)
-      const __m256bh scaled = _mm512_cvtneps_pbh(_mm512_mul_ps(code, _mm512_set1_ps(block_scale(q, r * per_row + b))));
+      const __m256bh scaled = _mm512_cvtneps_pbh(_mm512_mul_ps(code, _mm512_set1_ps(scales[b])));
       const __m512i table = _mm512_zextsi256_si512((__m256i)scaled);
       for (int64_t t = 0; t < steps; ++t, step += 2) {
         const int64_t k0 = (b * steps + t) * kBlock;
@@ -311,7 +328,57 @@ LMF_TARGET_AVX512_BF16 void q4_rows_avx512_bf16(const QMatrix& q, const uint16_t
   }
 }
 
+// The same products for 1 or 2 rows of x and blocks of 64 (K a multiple of 128), two blocks per 64-byte load: the
+// table holds block b's 16 bf16 values in words 0..15 and block b+1's in 16..31, and word w of the load (bytes 2w,
+// 2w+1: weights 4w..4w+3) gives four index sets by shifts 4, 0, 12, 8, the upper 16 words offset by 16 into block
+// b+1's half. Fewer instructions per weight where few x rows leave decoding the cost. xb: pack_x_bf16_quads.
+template <int M>
+LMF_TARGET_AVX512_BF16 void q4_pairs_avx512_bf16(const QMatrix& q, const uint16_t* xb, const float* bias, float* y,
+                                                 int64_t r0, int64_t r1) {
+  const int64_t K = q.cols, N = q.rows, per_row = K / kBlock;
+  const __m512 code = _mm512_loadu_ps(q.code);
+  const __m512i nibble = _mm512_set1_epi16(15);
+  const __m512i second = _mm512_maskz_mov_epi16(0xffff0000u, _mm512_set1_epi16(16));  // 16 in words 16..31
+  thread_local std::vector<float> scales;
+  scales.resize(per_row);
+  for (int64_t r = r0; r < r1; ++r) {
+    __m512 acc[M][4];
+    for (int i = 0; i < M; ++i)
+      for (int c = 0; c < 4; ++c) acc[i][c] = _mm512_setzero_ps();
+    const uint8_t* src = q.data + r * (K / 2);
+    row_scales(q, r * per_row, per_row, scales.data());
+    for (int64_t b = 0; b < per_row; b += 2) {
+      const __m512i table = (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(code, _mm512_set1_ps(scales[b + 1])),
+                                                          _mm512_mul_ps(code, _mm512_set1_ps(scales[b])));
+      const __m512i z = _mm512_loadu_si512(src + b * (kBlock / 2));
+      // (a & 15) | second: ternary-logic truth table 0xEA
+      const __m512bh w[4] = {
+          (__m512bh)_mm512_permutexvar_epi16(_mm512_ternarylogic_epi32(_mm512_srli_epi16(z, 4), nibble, second, 0xEA),
+                                             table),
+          (__m512bh)_mm512_permutexvar_epi16(_mm512_ternarylogic_epi32(z, nibble, second, 0xEA), table),
+          (__m512bh)_mm512_permutexvar_epi16(_mm512_or_si512(_mm512_srli_epi16(z, 12), second), table),
+          (__m512bh)_mm512_permutexvar_epi16(_mm512_ternarylogic_epi32(_mm512_srli_epi16(z, 8), nibble, second, 0xEA),
+                                             table)};
+      for (int i = 0; i < M; ++i) {
+        const uint16_t* xk = xb + i * K + b * kBlock;
+        for (int p = 0; p < 4; ++p) acc[i][p] = _mm512_dpbf16_ps(acc[i][p], w[p], (__m512bh)_mm512_loadu_si512(xk + 32 * p));
+      }
+    }
+    float total[M];
+    sum_chains(acc, total);
+    store_row<M>(total, 1.f, bias, y, N, r);
+  }
+}
+
 #endif  // LMF_HAS_X86_TARGETS
+
+// x [m, K] (K a multiple of 128) as bf16 in the pairs kernel's order: per 128 columns, four sets of 32, set p holding
+// columns 4w + p for w = 0..31.
+void pack_x_bf16_quads(const float* x, int64_t m, int64_t K, uint16_t* out) {
+  for (int64_t i = 0; i < m * K; i += 2 * kBlock)
+    for (int p = 0; p < 4; ++p)
+      for (int w = 0; w < 32; ++w) out[i + 32 * p + w] = f32_to_bf16(x[i + 4 * w + p]);
+}
 
 // x [m, K] (K a multiple of 64) as bf16 in the bf16 kernel's order: per 64 columns, the even ones then the odd ones.
 void pack_x_bf16(const float* x, int64_t m, int64_t K, uint16_t* out) {
@@ -361,6 +428,14 @@ bool qgemv(const QMatrix& q, const float* x, int64_t m, const float* bias, float
   thread_local std::vector<uint16_t> x_bf16;
 #if LMF_HAS_X86_TARGETS
   if (four && bf16 && bf16_instructions()) {
+    x_bf16.resize(m * K);
+    if (m <= 2 && q.blocksize == kBlock && K % (2 * kBlock) == 0) {
+      pack_x_bf16_quads(x, m, K, x_bf16.data());
+      const Bf16RowsFn rows = m == 1 ? q4_pairs_avx512_bf16<1> : q4_pairs_avx512_bf16<2>;
+      const uint16_t* xb = x_bf16.data();
+      parallel_for(q.rows, kRowGrain, [&](int64_t b, int64_t e) { rows(q, xb, bias, y, b, e); });
+      return true;
+    }
     Bf16RowsFn rows = nullptr;
     switch (m) {
       case 1: rows = q4_rows_avx512_bf16<1>; break;
@@ -372,7 +447,6 @@ bool qgemv(const QMatrix& q, const float* x, int64_t m, const float* bias, float
       case 7: rows = q4_rows_avx512_bf16<7>; break;
       default: rows = q4_rows_avx512_bf16<8>; break;
     }
-    x_bf16.resize(m * K);
     pack_x_bf16(x, m, K, x_bf16.data());
     const uint16_t* xb = x_bf16.data();
     parallel_for(q.rows, kRowGrain, [&](int64_t b, int64_t e) { rows(q, xb, bias, y, b, e); });
