@@ -17,7 +17,7 @@ import { gemmRef } from '../../src/engine/reference/matmul.js';
 import { quantize4bitRef, quantizeBlockwise8Ref, quantizeInt8RowsRef } from '../../src/engine/reference/quant.js';
 import { assertClose } from '../util/assert.js';
 import { assertGradient, dot } from '../util/gradcheck.js';
-import { availableIsas, withIsa } from '../util/isa.js';
+import { availableIsas, bf16Caps, withBf16Cap, withIsa } from '../util/isa.js';
 import { Rng } from '../util/random.js';
 
 /** Weights drawn as a trained matrix's are: normal, std 0.02, a few outliers. */
@@ -244,6 +244,47 @@ test('quantizedLinear under bf16 precision: the tiles are multiplied as bf16 ope
     q.dispose();
   });
 });
+
+for (const type of ['nf4', 'fp4'] as const) {
+  test(`quantizedLinear ${type} decoding under bf16 precision: bf16(code * absmax) times bf16(x), f32 sums, on every path`, () => {
+    const n = 45;
+    const rng = new Rng(12);
+    const b = rng.floats(n, -0.5, 0.5);
+    scope(() => {
+      // 64-blocks, an odd number per row (double-quantized or not); an even number (m <= 2: two blocks per load),
+      // the nested 256-block boundary inside row 42; 128-blocks of 2 steps; 128-blocks straddling rows (the per-row
+      // fallback)
+      for (const [k, format] of [
+        [192, {}],
+        [192, { doubleQuant: false }],
+        [384, {}],
+        [256, { doubleQuant: false }],
+        [256, { blocksize: 128 }],
+        [192, { blocksize: 128 }],
+      ] as const) {
+        const w = weights(n, k, 3);
+        const x = rng.floats(8 * k);
+        const q = QuantizedMatrix.quantize(Tensor.from(w, [n, k]), { type, ...format });
+        const wq = Float64Array.from(q.dequantize().toFloat32Array(), bf16);
+        for (let m = 1; m <= 8; m++) {
+          const xs = x.f32.subarray(0, m * k);
+          const yRef = gemmRef(Float64Array.from(xs, bf16), wq, { m, n, k, transB: true, bias: b.f64 });
+          const f32 = quantizedLinear(Tensor.from(xs, [m, k]), q, Tensor.from(b.f32, [n])).toFloat32Array();
+          for (const cap of bf16Caps())
+            withBf16Cap(cap, () =>
+              withMatmulPrecision('bf16', () => {
+                const y = quantizedLinear(Tensor.from(xs, [m, k]), q, Tensor.from(b.f32, [n])).toFloat32Array();
+                // the products are exact in f32: what is left is f32 summation over k <= 384 terms
+                assertClose(y, yRef, { atol: 1e-5, rtol: 1e-5 }, `${cap} m=${m} ${JSON.stringify(format)}`);
+                assert.notDeepEqual(y, f32, `${cap} m=${m}: the bf16 product equals the f32 one`);
+              }),
+            );
+        }
+        q.dispose();
+      }
+    });
+  });
+}
 
 test('quantizedLinear: a matrix larger than one decoded tile (4 MB) sums its tiles in order', () => {
   checkProducts('nf4', 9, 2100, 600, false);

@@ -27,3 +27,25 @@ export function withIsa<T>(isa: IsaName, fn: () => T): T {
     native.setIsa(prev);
   }
 }
+
+export type Bf16Cap = IsaName | 'avx512bf16';
+
+/** Every path a bf16 product can take here: the widening one per ISA, and AVX512_BF16 when the CPU has it. */
+export function bf16Caps(): Bf16Cap[] {
+  const out: Bf16Cap[] = availableIsas();
+  if (native.cpuFeatures().avx512Bf16 && out.includes('avx512')) out.push('avx512bf16');
+  return out;
+}
+
+/** withIsa for a bf16 cap: avx512bf16 also turns the AVX512_BF16 instructions on. */
+export function withBf16Cap<T>(cap: Bf16Cap, fn: () => T): T {
+  const prev = currentCap();
+  native.setIsa(cap);
+  try {
+    if (native.bf16Instructions() !== (cap === 'avx512bf16'))
+      throw new Error(`setIsa(${cap}): bf16 instructions wrong`);
+    return fn();
+  } finally {
+    native.setIsa(prev);
+  }
+}

@@ -9,7 +9,7 @@
 //
 // Products: y = x @ W^T (+ bias) and dx = dy @ W. Few rows (decoding) stream the quantized bytes through the fused
 // product of quant_gemv.cc (layouts it lacks: each output row of W decoded once into a thread's buffer and dotted
-// with every x row). Otherwise W is decoded tile by tile (a few MB of f32 rows) and each tile goes through the
+// with every x row; under bf16 compute both rounded to bf16 first, as the tiles are). Otherwise W is decoded tile by tile (a few MB of f32 rows) and each tile goes through the
 // blocked GEMM, in bf16 mixed precision when asked (the compute dtype bitsandbytes dequantizes to). Every output is
 // summed in an order that does not depend on the thread count.
 #include <algorithm>
@@ -124,14 +124,23 @@ void decode_tile(const QMatrix& q, int64_t n0, int64_t nn, float* tile) {
 // y [m, rows] = x [m, cols] @ W^T (+ bias).
 void qlinear_forward(const QMatrix& q, const float* x, int64_t m, const float* bias, float* y, bool bf16) {
   const int64_t N = q.rows, K = q.cols;
-  if (m <= kStreamRows && qgemv(q, x, m, bias, y)) return;
+  if (m <= kStreamRows && qgemv(q, x, m, bias, y, bf16)) return;
   if (m <= kStreamRows) {
     DotFn dot = dot_for_isa();
+    // bf16 compute: both operands rounded to bf16 as the tiles' GEMM does (their products are exact in f32)
+    std::vector<float> x_bf16;
+    if (bf16) {
+      x_bf16.resize(m * K);
+      for (int64_t i = 0; i < m * K; ++i) x_bf16[i] = bf16_to_f32(f32_to_bf16(x[i]));
+      x = x_bf16.data();
+    }
     parallel_for(N, 8, [&](int64_t b, int64_t e) {
       thread_local std::vector<float> row;
       if (static_cast<int64_t>(row.size()) < K) row.resize(K);
       for (int64_t r = b; r < e; ++r) {
         dequant_rows(&q, r, r + 1, row.data());
+        if (bf16)
+          for (int64_t k = 0; k < K; ++k) row[k] = bf16_to_f32(f32_to_bf16(row[k]));
         for (int64_t i = 0; i < m; ++i) y[i * N + r] = dot(x + i * K, row.data(), K) + (bias ? bias[r] : 0.f);
       }
     });

@@ -32,6 +32,6 @@ inline float block_scale(const QMatrix& q, int64_t b) {
 // the layout has no fused path: m > kQgemvMaxRows, or 4-bit blocks that straddle rows (cols % blocksize != 0) or
 // are not a multiple of 16 values.
 constexpr int64_t kQgemvMaxRows = 8;
-bool qgemv(const QMatrix& q, const float* x, int64_t m, const float* bias, float* y);
+bool qgemv(const QMatrix& q, const float* x, int64_t m, const float* bias, float* y, bool bf16);
 
 }  // namespace lmf
