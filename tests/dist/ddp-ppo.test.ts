@@ -69,7 +69,10 @@ test("stage ppo: 2 ranks end with one process's adapter and value head", { skip:
     ppo_epochs: 2,
     ppo_score_norm: true,
     ppo_whiten_rewards: true,
-    learning_rate: 1e-3,
+    // Adam moves each weight by about lr per update whatever the gradient's size, so the f32 rounding of gradients
+    // that nearly cancel (whitened advantages have mean 0) shows in the weights in proportion to lr: the largest
+    // difference after 4 updates is 3e-7 at lr 1e-4 (6.5e-6 at lr 1e-3; 6e-9 after the first update).
+    learning_rate: 1e-4,
     max_steps: 2,
   };
   const one = join(root, 'one');
@@ -79,10 +82,12 @@ test("stage ppo: 2 ranks end with one process's adapter and value head", { skip:
   const r = mpirunTrain(2, writeYaml(join(root, 'ppo.yaml'), cfg));
   assert.equal(r.status, 0, r.stderr);
   const adapter = maxDifference(adapterValues(one), adapterValues(two));
-  assert.ok(adapter <= 2e-5, `largest adapter weight difference ${adapter}`);
+  assert.ok(adapter <= 1e-6, `largest adapter weight difference ${adapter}`);
   const value = maxDifference(headValues(one), headValues(two));
   assert.ok(value <= 1e-6, `largest value head difference ${value}`);
-  // the weights moved at all (else equality says nothing)
+  // the weights moved (else equality says nothing): LoRA B starts at 0, the head at ValueHead.init(C, seed)
+  const loraB = [...adapterValues(one)].filter(([k]) => k.includes('lora_B'));
+  assert.ok(loraB.length > 0 && loraB.every(([, v]) => v.some((x) => Math.abs(x) > 1e-5)), 'LoRA B did not move');
   const moved = maxDifference(
     new Map([[VALUE_HEAD_WEIGHT, ValueHead.init(32, 7).weight.toFloat32Array()]]),
     headValues(one),
