@@ -230,9 +230,11 @@ export interface PpoLoss {
 /**
  * TRL's loss(): the clipped surrogate objective and the clipped value loss, each a mean over the mini-batch's response
  * tokens, with their exact gradients (where torch.max picks neither side, at a tie, it splits the gradient in half).
+ * `totalTokens`: the token count the means divide by; a rank's share of a global mini-batch passes the global count
+ * (ppo-ranks.ts), so the ranks' losses and gradients add up to the global mini-batch's.
  */
-export function ppoLoss(x: PpoLossInput, o: PpoLossOptions): PpoLoss {
-  const n = tokenCount(x.logprobs);
+export function ppoLoss(x: PpoLossInput, o: PpoLossOptions, totalTokens = tokenCount(x.logprobs)): PpoLoss {
+  const n = totalTokens;
   if (n === 0) throw new Error('ppoLoss: no response tokens');
   let pg = 0;
   let vf = 0;

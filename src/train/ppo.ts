@@ -17,6 +17,7 @@
  */
 import type { SupervisedRecord } from '../data/processors/types.js';
 import type { Template } from '../data/template/index.js';
+import { currentWorld } from '../dist/world.js';
 import { add, mul, noGrad, scope, sumAll, type Tensor } from '../engine/index.js';
 import { samplingOptions, type TrainArgs } from '../hparams/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
@@ -33,6 +34,7 @@ import {
   RunningMoments,
   scaleScores,
 } from './ppo-math.js';
+import { exchangeRows, rankShare, rowsGenerator } from './ppo-ranks.js';
 import { createRewardSource } from './ppo-reward.js';
 import { gather, generateResponses, mean, ppoForward, ppoStopIds, type Sample, scatter } from './ppo-rollout.js';
 import { pyRound } from './py-format.js';
@@ -65,13 +67,17 @@ export async function ppoStage(args: TrainArgs, ctx: PpoContext): Promise<Stage>
   const { model, tokenizer, template, prompts, log } = ctx;
   const { model: ma, finetuning: fa, training: ta, generating: g } = args;
   if (g.num_beams > 1) throw new TrainError('num_beams > 1 (beam search) is not implemented; use num_beams: 1');
+  const world = currentWorld();
   const mini = ta.per_device_train_batch_size;
+  // A global mini-batch: every rank's per-device batch (one process: its own).
+  const width = mini * world.size;
+  const hidden = model.config.hiddenSize;
   const accumulation = ta.gradient_accumulation_steps;
-  const batchSize = mini * accumulation * fa.ppo_buffer_size;
+  const batchSize = width * accumulation * fa.ppo_buffer_size;
   const stepsPerEpoch = Math.floor(prompts.length / batchSize);
   if (stepsPerEpoch === 0)
     throw new TrainError(
-      `a PPO step takes per_device_train_batch_size x gradient_accumulation_steps x ppo_buffer_size = ${batchSize} prompts, but the training set has ${prompts.length}; lower them or add data`,
+      `a PPO step takes per_device_train_batch_size x${world.size > 1 ? ` ${world.size} ranks x` : ''} gradient_accumulation_steps x ppo_buffer_size = ${batchSize} prompts, but the training set has ${prompts.length}; lower them or add data`,
     );
   const maxSteps = ta.max_steps > 0 ? ta.max_steps : Math.ceil(ta.num_train_epochs * stepsPerEpoch);
   const stepsInEpoch = ta.max_steps > 0 ? ta.max_steps : stepsPerEpoch;
@@ -128,12 +134,14 @@ export async function ppoStage(args: TrainArgs, ctx: PpoContext): Promise<Stage>
     }
     const first = (step % stepsPerEpoch) * batchSize;
     const records = Array.from(permutation.subarray(first, first + batchSize), (i) => prompts[i] as SupervisedRecord);
+    // Under mpirun this rank takes its slice of each global mini-batch (ppo-ranks.ts); one process takes them all.
+    const mine = rankShare(records, world, mini);
 
     // 1. Rollout (through the scheduler when the family has paged attention), then scores mini-batch by mini-batch.
-    const chunks = Array.from({ length: batchSize / mini }, (_, k) => records.slice(k * mini, (k + 1) * mini));
-    const responses = await generateResponses(
+    const chunks = Array.from({ length: batchSize / width }, (_, k) => records.slice(k * width, (k + 1) * width));
+    const myResponses = await generateResponses(
       model,
-      records.map((r) => r.input_ids),
+      mine.map((r) => r.input_ids),
       {
         maxNewTokens: chunks.map((chunk) => Math.max(1, maxNewTokens(chunk))),
         sampling,
@@ -141,40 +149,54 @@ export async function ppoStage(args: TrainArgs, ctx: PpoContext): Promise<Stage>
         padId,
         eosId,
         miniBatch: mini,
-        seed: (ta.seed * 1_000_003 + step * batchSize) >>> 0,
+        seed: (ta.seed * 1_000_003 + step * batchSize + world.rank * mine.length) >>> 0,
       },
     );
-    const samples: Sample[] = records.map((r, i) => ({ query: r.input_ids, response: responses[i] as number[] }));
-    const scores: number[] = [];
-    for (let m = 0; m < batchSize; m += mini)
+    const myScores: number[] = [];
+    for (let m = 0; m < mine.length; m += mini)
       pushAll(
-        scores,
+        myScores,
         await scorer.score(
-          records.slice(m, m + mini).map((r) => r.input_ids),
-          responses.slice(m, m + mini),
+          mine.slice(m, m + mini).map((r) => r.input_ids),
+          myResponses.slice(m, m + mini),
         ),
       );
+    const responses = exchangeRows(world, myResponses, mini).map((r) => Array.from(r));
+    const scores = exchangeRows(
+      world,
+      myScores.map((x) => [x]),
+      mini,
+    ).map((r) => r[0] as number);
+    const samples: Sample[] = records.map((r, i) => ({ query: r.input_ids, response: responses[i] as number[] }));
+    const tokensOf = (ids: readonly number[]) => ids.map((i) => (samples[i] as Sample).response.length);
 
     // 2. Old log-probs and values (train mode, as TRL runs them), reference log-probs, rewards, advantages.
     model.train();
-    const oldLogprobs: Float64Array[] = [];
-    const oldValues: Float64Array[] = [];
-    const refLogprobs: Float64Array[] = [];
-    for (let m = 0; m < batchSize; m += mini) {
-      const chunk = samples.slice(m, m + mini);
+    const myOld: { logprobs: Float64Array[]; values: Float64Array[]; ref: Float64Array[] } = {
+      logprobs: [],
+      values: [],
+      ref: [],
+    };
+    for (let m = 0; m < batchSize; m += width) {
+      const ids = Array.from({ length: width }, (_, j) => m + j);
+      const chunk = ids.slice(world.rank * mini, (world.rank + 1) * mini).map((i) => samples[i] as Sample);
+      const dropoutRng = rowsGenerator(rng, tokensOf(ids), world.rank * mini, hidden);
       scope(() =>
         noGrad(() => {
-          const pass = ppoForward(model, head, chunk, padId, rng);
-          pushAll(oldLogprobs, gather(pass.logprobs.toFloat32Array(), pass.index));
-          pushAll(oldValues, gather((pass.values as Tensor).toFloat32Array(), pass.index));
+          const pass = ppoForward(model, head, chunk, padId, dropoutRng);
+          pushAll(myOld.logprobs, gather(pass.logprobs.toFloat32Array(), pass.index));
+          pushAll(myOld.values, gather((pass.values as Tensor).toFloat32Array(), pass.index));
           const refPass =
             ref.kind === 'model'
               ? ppoForward(ref.model, null, chunk, padId)
               : model.withAdapterDisabled(() => ppoForward(model, null, chunk, padId));
-          pushAll(refLogprobs, gather(refPass.logprobs.toFloat32Array(), refPass.index));
+          pushAll(myOld.ref, gather(refPass.logprobs.toFloat32Array(), refPass.index));
         }),
       );
     }
+    const oldLogprobs = exchangeRows(world, myOld.logprobs, mini);
+    const oldValues = exchangeRows(world, myOld.values, mini);
+    const refLogprobs = exchangeRows(world, myOld.ref, mini);
     const usedScores = fa.ppo_score_norm ? scaleScores(scores, moments, true) : scores;
     const rewards = klPenaltyRewards(usedScores, oldLogprobs, refLogprobs, kl.value);
     const { advantages, returns } = computeAdvantages(oldValues, rewards.rewards, {
@@ -183,19 +205,23 @@ export async function ppoStage(args: TrainArgs, ctx: PpoContext): Promise<Stage>
       whitenRewards: fa.ppo_whiten_rewards,
     });
 
-    // 3. PPO epochs over shuffled mini-batches; gradient_accumulation_steps mini-batches per optimizer update.
+    // 3. PPO epochs over shuffled global mini-batches (this rank: its slice of each); gradient_accumulation_steps
+    // mini-batches per optimizer update, the ranks' gradients summed by `optimize`.
     const miniStats: { loss: number; policy: number; value: number }[] = [];
     let norm = 0;
-    const shuffler = new DataOrder(batchSize, mini, 1, (ta.seed + 7919 * (step + 1)) >>> 0, true);
+    const shuffler = new DataOrder(batchSize, width, 1, (ta.seed + 7919 * (step + 1)) >>> 0, true);
     for (let e = 0; e < fa.ppo_epochs; e++) {
       const perm = shuffler.permutation(e);
-      for (let start = 0; start < batchSize; start += mini * accumulation) {
-        for (let m = start; m < start + mini * accumulation; m += mini) {
-          const ids = Array.from(perm.subarray(m, m + mini));
+      for (let start = 0; start < batchSize; start += width * accumulation) {
+        for (let m = start; m < start + width * accumulation; m += width) {
+          const globalIds = Array.from(perm.subarray(m, m + width));
+          const tokens = tokensOf(globalIds);
+          const ids = globalIds.slice(world.rank * mini, (world.rank + 1) * mini);
           const pick = <T>(xs: readonly T[]) => ids.map((i) => xs[i] as T);
           const chunk = pick(samples);
+          const dropoutRng = rowsGenerator(rng, tokens, world.rank * mini, hidden);
           scope(() => {
-            const pass = ppoForward(model, head, chunk, padId, rng);
+            const pass = ppoForward(model, head, chunk, padId, dropoutRng);
             const values = pass.values as Tensor;
             const result = ppoLoss(
               {
@@ -206,15 +232,28 @@ export async function ppoStage(args: TrainArgs, ctx: PpoContext): Promise<Stage>
                 advantages: pick(advantages),
                 returns: pick(returns),
               },
-              PPO_DEFAULTS,
+              { ...PPO_DEFAULTS, ratioThreshold: Number.POSITIVE_INFINITY },
+              tokens.reduce((a, b) => a + b, 0),
             );
-            miniStats.push({ loss: result.loss, policy: result.policyLoss, value: result.valueLoss });
+            // The global mini-batch's means are the sums of the ranks' shares; it is skipped on its mean ratio.
+            const [policy, value, ratioMean] = world.sumValues([result.policyLoss, result.valueLoss, result.ratioMean]);
+            const skipped = (ratioMean as number) > PPO_DEFAULTS.ratioThreshold;
+            miniStats.push(
+              skipped
+                ? { loss: 0, policy: 0, value: 0 }
+                : {
+                    loss: (policy as number) + PPO_DEFAULTS.vfCoef * (value as number),
+                    policy: policy as number,
+                    value: value as number,
+                  },
+            );
             // The loss's gradient reaches the graph through a surrogate sum(g * x) with g = dloss/dx held
             // constant; accelerate divides each mini-batch's loss by the accumulation steps.
             const size = pass.logprobs.numel;
+            const factor = skipped ? 0 : 1 / accumulation;
             const surrogate = add(
-              sumAll(mul(pass.logprobs, scatter(result.gradLogprobs, pass.index, size, 1 / accumulation))),
-              sumAll(mul(values, scatter(result.gradValues, pass.index, size, 1 / accumulation))),
+              sumAll(mul(pass.logprobs, scatter(result.gradLogprobs, pass.index, size, factor))),
+              sumAll(mul(values, scatter(result.gradValues, pass.index, size, factor))),
             );
             surrogate.backward();
           });
@@ -245,7 +284,7 @@ export async function ppoStage(args: TrainArgs, ctx: PpoContext): Promise<Stage>
       endsEpoch: (step) => (step + 1) % stepsPerEpoch === 0,
       samples: maxSteps * batchSize,
       get banner() {
-        return `***** Running PPO ***** prompts ${prompts.length}, ${batchSize} per step (batch ${mini} x accumulation ${accumulation} x buffer ${fa.ppo_buffer_size}), ppo_epochs ${fa.ppo_epochs}, steps ${maxSteps}, trainable params ${trainableCount().toLocaleString('en-US')}`;
+        return `***** Running PPO ***** prompts ${prompts.length}, ${batchSize} per step (batch ${mini}${world.size > 1 ? ` x ${world.size} ranks` : ''} x accumulation ${accumulation} x buffer ${fa.ppo_buffer_size}), ppo_epochs ${fa.ppo_epochs}, steps ${maxSteps}, trainable params ${trainableCount().toLocaleString('en-US')}`;
       },
     },
     trainStep,

@@ -58,7 +58,6 @@ export async function train(
     log(
       `data-parallel over ${world.size} ranks (${world.localSize} on this node, ${getThreads()} engine threads each)`,
     );
-    if (fa.stage === 'ppo') throw new TrainError('stage ppo does not run data-parallel yet: run it in one process');
     checkDeepspeed(ta.deepspeed, fa.use_galore ? 'galore' : fa.use_badam ? 'badam' : null);
     if (ta.do_predict && !ta.do_train) throw new TrainError('do_predict runs in one process: start it without mpirun');
   }
