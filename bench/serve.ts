@@ -3,8 +3,9 @@
  * streaming clients. A random-weight SmolLM2-135M-shaped model (f32) saved with Mistral's tokenizer is served by the
  * API in this process (worker-thread ChatModel over the scheduler, a loopback port); for 1, 4, 16 and 64 clients
  * (--quick: 1, 4, 16 and fewer tokens, under 2 minutes) every client streams one greedy chat completion at the same
- * moment. Reported: aggregate completion tokens/s (usage totals / wall time), time to first token p50 / p99, and the
- * p50 gap between a stream's content chunks (inter-token latency). With --llama-cpp, llama.cpp through
+ * moment. Reported: aggregate completion tokens/s (usage totals / wall time), time to first token p50 / p99 (the
+ * stream's first event: the server sends it once the first token exists), and the p50 gap between a stream's content
+ * chunks (inter-token latency; empty where the tokenizer writes no visible text, as the q8_0 run's tiny one). With --llama-cpp, llama.cpp through
  * node-llama-cpp's prebuilt CPU binary on the f32 GGUF lmforge exports of the same model: one context with as many
  * parallel sequences as clients, each evaluating the same prompt ids greedily for the same number of tokens.
  * --type q8_0: both engines serve the q8_0 GGUF export (lmforge keeps its blocks; the tiny base's tokenizer).
@@ -59,10 +60,12 @@ async function streamOnce(url: string, content: string, maxTokens: number, start
         usage?: { completion_tokens: number } | null;
       };
       if (parsed.usage) tokens = parsed.usage.completion_tokens;
+      const now = performance.now();
+      // The server opens the stream only once the first token exists (src/server/stream-generation.ts), so the
+      // first event of any kind times the first token, even where the tokenizer still holds its text back.
+      if (ttft < 0) ttft = (now - start) / 1000;
       if (parsed.choices?.[0]?.delta?.content) {
-        const now = performance.now();
-        if (ttft < 0) ttft = (now - start) / 1000;
-        else gaps.push((now - last) / 1000);
+        if (last > 0) gaps.push((now - last) / 1000);
         last = now;
       }
     }
