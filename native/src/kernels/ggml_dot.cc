@@ -349,21 +349,39 @@ void ggml_gemv(const GgmlMatrix& w, const float* x, int64_t m, const float* bias
   });
 }
 
+// Levels u with per-16 S, M -> f32 values o [cols], in ggml_blocks.cc's arithmetic so the values are bit-equal to its
+// dequantizer: S (u - offset), S u - M with mins, S u for Q8_0's signed levels. The branches sit outside the 16-value
+// loops so each loop vectorizes for the ISA it is compiled for.
+LMF_INLINE void levels_to_f32_body(const uint8_t* __restrict u, const float* __restrict S, const float* __restrict M,
+                                   int64_t cols, int offset, bool signed_u, bool with_min, float* __restrict o) {
+  const int64_t G = cols / 16;
+  if (signed_u) {
+    for (int64_t g = 0; g < G; ++g)
+      for (int l = 0; l < 16; ++l)
+        o[16 * g + l] = S[g] * static_cast<float>(static_cast<int8_t>(u[16 * g + l]));
+  } else if (with_min) {
+    for (int64_t g = 0; g < G; ++g)
+      for (int l = 0; l < 16; ++l) o[16 * g + l] = S[g] * static_cast<float>(u[16 * g + l]) - M[g];
+  } else {
+    for (int64_t g = 0; g < G; ++g)
+      for (int l = 0; l < 16; ++l) o[16 * g + l] = S[g] * static_cast<float>(u[16 * g + l] - offset);
+  }
+}
+LMF_DISPATCH(levels_to_f32, levels_to_f32_body,
+             (const uint8_t* u, const float* S, const float* M, int64_t cols, int offset, bool signed_u, bool with_min,
+              float* o),
+             (u, S, M, cols, offset, signed_u, with_min, o))
+
 // Rows [r0, r1) of W as f32 (row stride cols).
 void dequantize_rows(const GgmlMatrix& w, int64_t r0, int64_t r1, float* dst) {
   thread_local RowScratch s;
   s.fit(w.cols);
-  // ggml_blocks.cc's arithmetic, so the values are bit-equal to its dequantizer: S (u - 8) for Q4_0, S (u - 16)
-  // for Q5_0, S (u - 32) for Q6_K, S u - M for the mins (Q5_1: S u + m).
+  // Q4_0 levels are offset by 8, Q5_0's by 16, Q6_K's by 32; Q5_1's min enters as S u + m (M = -m).
   const int offset = w.type == kQ4_0 ? 8 : w.type == kQ5_0 ? 16 : w.type == kQ6_K ? 32 : 0;
   const bool signed_u = w.type == kQ8_0, with_min = w.type == kQ4_K || w.type == kQ5_K || w.type == kQ5_1;
   for (int64_t r = r0; r < r1; ++r) {
     unpack_row(&w, r, s.u.data(), s.S.data(), s.M.data());
-    float* o = dst + (r - r0) * w.cols;
-    for (int64_t k = 0; k < w.cols; ++k) {
-      const int level = signed_u ? static_cast<int8_t>(s.u[k]) : s.u[k] - offset;
-      o[k] = with_min ? s.S[k / 16] * static_cast<float>(level) - s.M[k / 16] : s.S[k / 16] * static_cast<float>(level);
-    }
+    levels_to_f32(s.u.data(), s.S.data(), s.M.data(), w.cols, offset, signed_u, with_min, dst + (r - r0) * w.cols);
   }
 }
 
