@@ -3,15 +3,18 @@
  * in HF order. Decoder projections, the token embedding and the LM head stored as Q8_0 / Q4_0 / Q5_0 / Q5_1 / Q4_K /
  * Q5_K / Q6_K stay in their blocks (a frozen quantized base: it decodes with integer dots and trains through LoRA;
  * embedding lookups dequantize the rows they read); every other tensor is decoded to float32
- * (or stored as `dtype`). The tokenizer comes
+ * (or stored as `dtype`). With `resizeVocabTo` the embedding and an untied head are decoded to float32 (grown to
+ * that many rows as models/resize-vocab.ts does): resize_vocab trains them in full, which needs float masters. The tokenizer comes
  * from the same file's metadata (tokenizer/gguf-tokenizer.ts).
  */
-import { keep, QuantizedMatrix, setThreads, Tensor } from '../engine/index.js';
+import { Generator, keep, QuantizedMatrix, setThreads, Tensor } from '../engine/index.js';
 import { GgufFile } from '../io/gguf-file.js';
 import { ggufModelConfig, ggufParameter, ggufQuantizedWeight } from '../io/gguf-model.js';
+import type { ModelConfig } from '../io/model-config.js';
 import type { WeightSource } from './family.js';
 import { CausalLM } from './model.js';
 import { buildModule } from './registry.js';
+import { EMBEDDING_NAME, LM_HEAD_NAME, noisyMeanResize } from './resize-vocab.js';
 
 export function isGgufPath(path: string): boolean {
   return path.toLowerCase().endsWith('.gguf');
@@ -25,6 +28,7 @@ export interface GgufLoadOptions {
   threads?: number;
   quantization?: unknown;
   dequantizeBase?: boolean;
+  resizeVocabTo?: number;
 }
 
 export function loadGgufModel(path: string, options: GgufLoadOptions = {}): CausalLM {
@@ -35,22 +39,32 @@ export function loadGgufModel(path: string, options: GgufLoadOptions = {}): Caus
       { userFacing: true },
     );
   const file = GgufFile.open(path);
-  const config = ggufModelConfig(file);
+  const stored = ggufModelConfig(file);
+  const rows = options.resizeVocabTo;
+  const grow = rows !== undefined && rows > stored.vocabSize;
+  const config = grow ? { ...stored, vocabSize: rows } : stored;
+  // resize_vocab trains the embedding and head in full even when no row is added, so they are decoded either way.
+  const resized = (name: string) => rows !== undefined && (name === EMBEDDING_NAME || name === LM_HEAD_NAME);
+  // The same stream, in the same order (embedding, then head), as a checkpoint folder's resize (models/loading.ts).
+  const resizeGen = new Generator(42);
   const storage = options.dtype ?? 'f32';
   const weights: WeightSource = (name, shape) => {
-    const values = ggufParameter(file, config, name, shape);
-    const t = Tensor.from(values, shape);
-    const stored = shape.length === 2 && storage !== 'f32' ? t.to(storage) : t;
-    if (stored !== t) t.dispose();
-    stored.name = name;
-    return keep(stored);
+    const t =
+      grow && resized(name)
+        ? grownRows(file, stored, name, shape, rows, resizeGen)
+        : Tensor.from(ggufParameter(file, config, name, shape), shape);
+    const kept = shape.length === 2 && storage !== 'f32' ? t.to(storage) : t;
+    if (kept !== t) t.dispose();
+    kept.name = name;
+    return keep(kept);
   };
   if (!options.dequantizeBase) {
-    weights.projection = (name, shape) => {
-      const stored = ggufQuantizedWeight(file, config, name, shape);
-      return stored ? QuantizedMatrix.fromGgml(stored.type, shape[0], shape[1], stored.blocks) : weights(name, shape);
+    const inBlocks: NonNullable<WeightSource['projection']> = (name, shape) => {
+      const blocks = ggufQuantizedWeight(file, config, name, shape);
+      return blocks ? QuantizedMatrix.fromGgml(blocks.type, shape[0], shape[1], blocks.blocks) : weights(name, shape);
     };
-    weights.storedBlocks = weights.projection;
+    weights.projection = inBlocks;
+    weights.storedBlocks = (name, shape) => (resized(name) ? weights(name, shape) : inBlocks(name, shape));
   }
   const module = buildModule(config, weights);
   const generationConfig: Record<string, unknown> = {};
@@ -62,4 +76,22 @@ export function loadGgufModel(path: string, options: GgufLoadOptions = {}): Caus
   for (const [i, a] of adapters.entries())
     model.loadAdapter(a, { trainable: options.trainable === true && i === adapters.length - 1 });
   return model;
+}
+
+/** The file's [V, H] embedding or head decoded to f32 and grown to [rows, H] (noisy-mean rows). */
+function grownRows(
+  file: GgufFile,
+  stored: ModelConfig,
+  name: string,
+  shape: readonly number[],
+  rows: number,
+  gen: Generator,
+): Tensor {
+  const old = Tensor.from(ggufParameter(file, stored, name, [stored.vocabSize, ...shape.slice(1)]), [
+    stored.vocabSize,
+    ...shape.slice(1),
+  ]);
+  const grown = noisyMeanResize(old, rows, gen);
+  old.dispose();
+  return grown;
 }

