@@ -76,15 +76,15 @@ for (const { type, block, cols } of CASES)
     const biasT = Tensor.from(bias, [ROWS]);
     for (const isa of availableIsas())
       withIsa(isa, () => {
-        for (const m of [1, 3, 8, 16, 17]) {
+        for (const m of [1, 3, 8, 13]) {
           const xv = random(m * cols, 1000 * m + cols);
           const x = Tensor.from(xv, [m, cols]);
           const y = quantizedLinear(x, q, biasT).toFloat32Array();
           const ref = reference(xv, w, m, ROWS, cols, bias);
           for (let i = 0; i < y.length; i++) {
             const err = Math.abs((y[i] as number) - (ref.y[i] as number));
-            // m <= 16 rounds x to q8 blocks; more rows go through the f32 GEMM (float rounding only)
-            const tol = m <= 16 ? (ref.bound[i] as number) : 1e-4 * (1 + Math.abs(ref.y[i] as number));
+            // m <= 8 rounds x to q8 blocks; more rows go through the f32 GEMM (float rounding only)
+            const tol = m <= 8 ? (ref.bound[i] as number) : 1e-4 * (1 + Math.abs(ref.y[i] as number));
             assert.ok(err <= tol, `${isa} m=${m} y[${i}]: ${y[i]} vs ${ref.y[i]} (error ${err} > ${tol})`);
           }
           x.dispose();

@@ -299,10 +299,8 @@ RowDotFn row_dot_for(int type) {
 #endif
 }
 
-// Rows of an x with at most this many rows take the integer-dot path. Measured on a 1536 x 576 Q8_0 matrix (AVX-512
-// VNNI, 2 threads): the integer path costs ~38 us a row at m = 1..16 while the tile path costs ~800 us at any m up to
-// 32 (its dequantization dominates), so they cross near m = 20; 16 keeps a 16-client decoding batch on integer dots.
-constexpr int64_t kStreamRows = 16;
+// Rows of an x with at most this many rows take the integer-dot path.
+constexpr int64_t kStreamRows = 8;
 
 struct RowScratch {
   std::vector<uint8_t> u;
