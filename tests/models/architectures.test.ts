@@ -12,18 +12,9 @@ import { parseModelConfig, ropeConfigOf } from '../../src/io/model-config.js';
 import { createModel, loadModel } from '../../src/models/causal-lm.js';
 import { assertClose } from '../util/assert.js';
 import { referenceLogits } from '../util/llama-reference.js';
+import { TINY_FAMILY_SIZES } from '../util/tiny-config.js';
 
-const base = {
-  vocab_size: 97,
-  hidden_size: 32,
-  intermediate_size: 48,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  rms_norm_eps: 1e-6,
-  max_position_embeddings: 64,
-  initializer_range: 0.2,
-};
+const base = TINY_FAMILY_SIZES;
 
 const VARIANTS: [string, Record<string, unknown>][] = [
   ['llama (separate head, GQA)', { architectures: ['LlamaForCausalLM'], rope_theta: 10000 }],

@@ -16,3 +16,16 @@ export function tinyLlamaConfig(overrides: Record<string, unknown> = {}): ModelC
     ...overrides,
   });
 }
+
+/** Sizes (no architecture) that the family tests merge each architecture's keys into: odd vocabulary, GQA. */
+export const TINY_FAMILY_SIZES = {
+  vocab_size: 97,
+  hidden_size: 32,
+  intermediate_size: 48,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  max_position_embeddings: 64,
+  initializer_range: 0.2,
+};
