@@ -309,6 +309,15 @@ export function isTargetModule(cfg: LoraConfig, modulePath: string): boolean {
     : cfg.layersToTransform.includes(idx);
 }
 
+/**
+ * Whether the parameter `paramName` (HF name, e.g. model.embed_tokens.weight) belongs to one of PEFT's
+ * modules_to_save: its module's full path or last components equal a list entry.
+ */
+export function isModuleToSave(modules: readonly string[], paramName: string): boolean {
+  const modulePath = paramName.slice(0, paramName.lastIndexOf('.'));
+  return modules.some((m) => modulePath === m || modulePath.endsWith(`.${m}`));
+}
+
 /** r and alpha for one module (rank_pattern / alpha_pattern override the defaults), and the LoRA scaling. */
 export function loraParamsFor(cfg: LoraConfig, modulePath: string): { r: number; alpha: number; scaling: number } {
   const find = (patterns: Readonly<Record<string, number>>) =>

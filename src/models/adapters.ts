@@ -3,8 +3,9 @@
  * (disable_adapter) and switch to a second frozen one (load_adapter + set_adapter). Holds the live adapter's config
  * and PEFT's original_module copies of the modules_to_save.
  */
-import { Generator, kaimingUniform_, keep, scope, Tensor } from '../engine/index.js';
+import { Generator, kaimingUniform_, keep, type QuantizedMatrix, scope, Tensor } from '../engine/index.js';
 import {
+  isModuleToSave,
   isTargetModule,
   LoraAdapter,
   type LoraConfig,
@@ -348,12 +349,19 @@ export class Adapters {
 
   private modulesToSaveParameters(cfg: LoraConfig): string[] {
     const list = cfg.modulesToSave ?? [];
-    return [...this.module.namedParameters()]
-      .map(([n]) => n)
-      .filter((n) => {
-        const mod = n.slice(0, n.lastIndexOf('.'));
-        return list.some((m) => mod === m || mod.endsWith(`.${m}`));
-      });
+    // A module stored quantized has no float weight to train or save: dropping it would train less than was asked.
+    for (const [path, m] of this.module.namedModules()) {
+      const blocks =
+        m instanceof LoraLinear ? m.base.quantized : (m as { quantized?: QuantizedMatrix | null }).quantized;
+      if (blocks && isModuleToSave(list, `${path}.weight`))
+        throw Object.assign(
+          new Error(
+            `additional_target ${path}: the module is stored quantized (${blocks.type}), so it cannot train in full. Under quantization_bit only norms, embeddings and the LM head stay in float: remove it from additional_target or train an unquantized base (loadModel's fullPrecisionModules decodes it from a GGUF file)`,
+          ),
+          { userFacing: true },
+        );
+    }
+    return [...this.module.namedParameters()].map(([n]) => n).filter((n) => isModuleToSave(list, n));
   }
 
   /** [path, layer] of every LoRA-wrapped linear layer, in module order (a list: merging replaces them in the tree). */

@@ -4,13 +4,15 @@
  * Q5_K / Q6_K stay in their blocks (a frozen quantized base: it decodes with integer dots and trains through LoRA;
  * embedding lookups dequantize the rows they read); every other tensor is decoded to float32
  * (or stored as `dtype`). With `resizeVocabTo` the embedding and an untied head are decoded to float32 (grown to
- * that many rows as models/resize-vocab.ts does): resize_vocab trains them in full, which needs float masters. The tokenizer comes
- * from the same file's metadata (tokenizer/gguf-tokenizer.ts).
+ * that many rows as models/resize-vocab.ts does): resize_vocab trains them in full, which needs float masters. So are
+ * the modules named by `fullPrecisionModules` (LoRA's additional_target) and by the adapters' modules_to_save. The
+ * tokenizer comes from the same file's metadata (tokenizer/gguf-tokenizer.ts).
  */
 import { Generator, keep, QuantizedMatrix, setThreads, Tensor } from '../engine/index.js';
 import { GgufFile } from '../io/gguf-file.js';
 import { ggufModelConfig, ggufParameter, ggufQuantizedWeight } from '../io/gguf-model.js';
 import type { ModelConfig } from '../io/model-config.js';
+import { isModuleToSave, readLoraConfig } from '../io/peft.js';
 import type { WeightSource } from './family.js';
 import { CausalLM } from './model.js';
 import { buildModule } from './registry.js';
@@ -29,6 +31,7 @@ export interface GgufLoadOptions {
   quantization?: unknown;
   dequantizeBase?: boolean;
   resizeVocabTo?: number;
+  fullPrecisionModules?: readonly string[];
 }
 
 export function loadGgufModel(path: string, options: GgufLoadOptions = {}): CausalLM {
@@ -45,6 +48,9 @@ export function loadGgufModel(path: string, options: GgufLoadOptions = {}): Caus
   const config = grow ? { ...stored, vocabSize: rows } : stored;
   // resize_vocab trains the embedding and head in full even when no row is added, so they are decoded either way.
   const resized = (name: string) => rows !== undefined && (name === EMBEDDING_NAME || name === LM_HEAD_NAME);
+  // Modules that train (or were trained) in full: LoRA's additional_target, and the adapters' saved modules_to_save.
+  const fullPrecision = [...(options.fullPrecisionModules ?? []), ...adapterModulesToSave(options.adapter)];
+  const decoded = (name: string) => resized(name) || isModuleToSave(fullPrecision, name);
   // The same stream, in the same order (embedding, then head), as a checkpoint folder's resize (models/loading.ts).
   const resizeGen = new Generator(42);
   const storage = options.dtype ?? 'f32';
@@ -60,11 +66,11 @@ export function loadGgufModel(path: string, options: GgufLoadOptions = {}): Caus
   };
   if (!options.dequantizeBase) {
     const inBlocks: NonNullable<WeightSource['projection']> = (name, shape) => {
-      const blocks = ggufQuantizedWeight(file, config, name, shape);
+      const blocks = isModuleToSave(fullPrecision, name) ? null : ggufQuantizedWeight(file, config, name, shape);
       return blocks ? QuantizedMatrix.fromGgml(blocks.type, shape[0], shape[1], blocks.blocks) : weights(name, shape);
     };
     weights.projection = inBlocks;
-    weights.storedBlocks = (name, shape) => (resized(name) ? weights(name, shape) : inBlocks(name, shape));
+    weights.storedBlocks = (name, shape) => (decoded(name) ? weights(name, shape) : inBlocks(name, shape));
   }
   const module = buildModule(config, weights);
   const generationConfig: Record<string, unknown> = {};
@@ -76,6 +82,11 @@ export function loadGgufModel(path: string, options: GgufLoadOptions = {}): Caus
   for (const [i, a] of adapters.entries())
     model.loadAdapter(a, { trainable: options.trainable === true && i === adapters.length - 1 });
   return model;
+}
+
+function adapterModulesToSave(adapter: GgufLoadOptions['adapter']): string[] {
+  const dirs = adapter === undefined ? [] : typeof adapter === 'string' ? [adapter] : adapter;
+  return dirs.flatMap((dir) => readLoraConfig(dir).modulesToSave ?? []);
 }
 
 /** The file's [V, H] embedding or head decoded to f32 and grown to [rows, H] (noisy-mean rows). */

@@ -41,6 +41,11 @@ export interface LoadModelOptions {
    * (export merges adapters into them). Without it they stay quantized: a frozen base that trains only through LoRA.
    */
   dequantizeBase?: boolean;
+  /**
+   * Modules that train in full (LoRA's additional_target, PEFT's modules_to_save names): a GGUF file's quantized
+   * blocks for them are decoded to float weights, as are those named by the adapters' modules_to_save.
+   */
+  fullPrecisionModules?: readonly string[];
 }
 
 /** Loads a HF checkpoint folder (config.json + safetensors) or a GGUF file, optionally with PEFT adapters. */

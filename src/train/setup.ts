@@ -107,6 +107,7 @@ export async function prepareRun(
     ...(quantization ? { quantization } : {}),
     ...(loadDtype ? { dtype: loadDtype } : {}),
     ...(resizeVocabTo !== undefined ? { resizeVocabTo } : {}),
+    ...(fa.finetuning_type === 'lora' && fa.additional_target ? { fullPrecisionModules: fa.additional_target } : {}),
   });
   let stage: Stage | undefined;
   try {

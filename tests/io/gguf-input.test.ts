@@ -217,6 +217,33 @@ test('resize_vocab on a q8_0 GGUF base: token_embd decoded to f32 and grown, pro
   for (const m of [plain, grown]) m.dispose();
 });
 
+test('additional_target on a q8_0 GGUF base: the named module is decoded to f32 and trains; its adapter loads back', async () => {
+  const path = await exportTo(TINY, 'qwen', 'q8_0');
+  const adapter = await trainedAdapter(5, [`model_name_or_path=${path}`, 'additional_target=embed_tokens']);
+  const saved = withSafetensors(join(adapter, 'adapter_model.safetensors'), (f) =>
+    f.names.filter((n) => n.includes('embed_tokens')).map((n) => [n, f.info(n).shape, f.load(n).toFloat32Array()]),
+  );
+  assert.equal(saved.length, 1, 'the trained embedding is saved in full (PEFT modules_to_save)');
+  assert.deepEqual(saved[0]?.[1], [8192, 256]);
+  // chat/api with the adapter: the embedding its modules_to_save names is decoded, then takes the trained values
+  const withAdapter = await loadModel(path, { adapter });
+  assert.equal(withAdapter.quantization, 'q8_0', 'the projections stay in their q8_0 blocks');
+  const embedding = new Map(withAdapter.namedParameters()).get('model.embed_tokens.weight');
+  assert.ok(embedding, 'the embedding is a float tensor');
+  assert.deepEqual(embedding.toFloat32Array(), saved[0]?.[2]);
+  const decoded = await loadModel(path, { dequantizeBase: true });
+  const original = new Map(decoded.namedParameters()).get('model.embed_tokens.weight');
+  assert.ok(original && maxAbsDiff(embedding.toFloat32Array(), original.toFloat32Array()) > 0, 'the embedding trained');
+  for (const m of [withAdapter, decoded]) m.dispose();
+  // a module left in blocks cannot train in full: a clear error instead of silently training less
+  const quantized = await loadModel(path);
+  assert.throws(
+    () => quantized.addLora({ r: 2, modulesToSave: ['down_proj'] }),
+    /additional_target model\.layers\.0\.mlp\.down_proj: the module is stored quantized \(q8_0\)/,
+  );
+  quantized.dispose();
+});
+
 test('GGUF input errors name the file and say what to do', async () => {
   const bad = join(tempDir('gguf-in-bad'), 'not.gguf');
   writeFileSync(bad, 'this is not a gguf file at all');
