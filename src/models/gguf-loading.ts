@@ -32,6 +32,7 @@ export interface GgufLoadOptions {
   dequantizeBase?: boolean;
   resizeVocabTo?: number;
   fullPrecisionModules?: readonly string[];
+  f32Parameters?: (name: string) => boolean;
 }
 
 export function loadGgufModel(path: string, options: GgufLoadOptions = {}): CausalLM {
@@ -59,7 +60,7 @@ export function loadGgufModel(path: string, options: GgufLoadOptions = {}): Caus
       grow && resized(name)
         ? grownRows(file, stored, name, shape, rows, resizeGen)
         : Tensor.from(ggufParameter(file, config, name, shape), shape);
-    const kept = shape.length === 2 && storage !== 'f32' ? t.to(storage) : t;
+    const kept = shape.length === 2 && storage !== 'f32' && !options.f32Parameters?.(name) ? t.to(storage) : t;
     if (kept !== t) t.dispose();
     kept.name = name;
     return keep(kept);

@@ -46,6 +46,8 @@ export interface LoadModelOptions {
    * blocks for them are decoded to float weights, as are those named by the adapters' modules_to_save.
    */
   fullPrecisionModules?: readonly string[];
+  /** Parameters loaded as f32 whatever `dtype` says: the ones that will train (freeze tuning's f32 masters). */
+  f32Parameters?: (name: string) => boolean;
 }
 
 /** Loads a HF checkpoint folder (config.json + safetensors) or a GGUF file, optionally with PEFT adapters. */
@@ -73,11 +75,11 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     if (!report.ok) throw new Error(formatParameterReport(report, dir));
     const storage = options.dtype ?? 'f32';
     const weights: WeightSource = (name, shape) => {
-      const isMatrix = shape.length === 2;
+      const dtype = shape.length === 2 && !options.f32Parameters?.(name) ? storage : 'f32';
       const t = keep(
         resize && (name === EMBEDDING_NAME || name === LM_HEAD_NAME)
-          ? resizedRows(reader.load(name, { dtype: 'f32' }), rows, resizeGen, isMatrix ? storage : 'f32')
-          : reader.load(name, { dtype: isMatrix ? storage : 'f32' }),
+          ? resizedRows(reader.load(name, { dtype: 'f32' }), rows, resizeGen, dtype)
+          : reader.load(name, { dtype }),
       );
       t.name = name;
       if (t.shape.some((d, i) => d !== shape[i]))

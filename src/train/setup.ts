@@ -12,7 +12,7 @@ import { currentWorld } from '../dist/world.js';
 import type { Generator, Tensor } from '../engine/index.js';
 import { quantizationOf, type TrainArgs } from '../hparams/index.js';
 import { checkModelFolder } from '../io/model-folder-check.js';
-import { isModelSource } from '../io/model-source.js';
+import { isModelSource, readSourceConfig } from '../io/model-source.js';
 import { type CausalLM, loadModel } from '../models/causal-lm.js';
 import { configureMoe, type MoeForCausalLM } from '../models/moe.js';
 import { paddedVocabSize } from '../models/resize-vocab.js';
@@ -27,7 +27,7 @@ import type { LrScheduler } from './schedulers.js';
 import type { Stage } from './stage.js';
 import { createStage } from './stages.js';
 import { templateFor } from './template-setup.js';
-import { setupTraining } from './training-mode.js';
+import { freezeTrainedParameters, setupTraining } from './training-mode.js';
 
 export interface PreparedRun {
   outputDir: string;
@@ -101,11 +101,19 @@ export async function prepareRun(
   const storage = ma.compute_dtype === 'bf16' ? 'bf16' : ma.compute_dtype === 'f16' ? 'f16' : 'f32';
   const quantization = quantizationOf(ma);
   const resizeVocabTo = ma.resize_vocab || added > 0 ? paddedVocabSize(tokenizer.size, 64) : undefined;
+  // Freeze tuning: the layers that train load as f32 masters, the rest straight into the storage dtype.
+  const freezeMasters =
+    storage !== 'f32' && fa.finetuning_type === 'freeze'
+      ? freezeTrainedParameters(args, readSourceConfig(modelDir).numHiddenLayers)
+      : undefined;
   const loadDtype =
-    storage !== 'f32' && baseStaysFrozen(args, quantization !== undefined, resizeVocabTo) ? storage : undefined;
+    storage !== 'f32' && (freezeMasters || baseStaysFrozen(args, quantization !== undefined, resizeVocabTo))
+      ? storage
+      : undefined;
   const model = await loadModel(modelDir, {
     ...(quantization ? { quantization } : {}),
     ...(loadDtype ? { dtype: loadDtype } : {}),
+    ...(freezeMasters ? { f32Parameters: freezeMasters } : {}),
     ...(resizeVocabTo !== undefined ? { resizeVocabTo } : {}),
     ...(fa.finetuning_type === 'lora' && fa.additional_target ? { fullPrecisionModules: fa.additional_target } : {}),
   });

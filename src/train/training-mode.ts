@@ -6,6 +6,7 @@ import type { TrainArgs } from '../hparams/index.js';
 import { LLAMA_LINEAR_MODULES } from '../io/peft.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { expandedLayerIds } from '../models/llama-pro.js';
+import { freezePatterns } from '../models/training-modes.js';
 
 /** LoRA (new or resumed adapter, earlier adapters merged), freeze, or full fine-tuning (_setup_*_tuning). */
 export function setupTraining(model: CausalLM, args: TrainArgs, log: (m: string) => void): void {
@@ -15,6 +16,21 @@ export function setupTraining(model: CausalLM, args: TrainArgs, log: (m: string)
     log(`Using noisy embedding with alpha=${alpha}`);
   }
   setupMethod(model, args, log);
+}
+
+/**
+ * Under freeze tuning, which parameters will train (f32 masters), from the layer count alone: the rest can load
+ * straight into the run's bf16/f16 storage, as castFrozen would convert them after setup.
+ */
+export function freezeTrainedParameters(args: TrainArgs, numHiddenLayers: number): (name: string) => boolean {
+  const fa = args.finetuning;
+  const patterns = freezePatterns(numHiddenLayers, {
+    trainableLayers: fa.freeze_trainable_layers,
+    trainableModules: fa.freeze_trainable_modules,
+    extraModules: fa.freeze_extra_modules ?? [],
+    ...(fa.use_llama_pro ? { layerIds: expandedLayerIds(numHiddenLayers, fa.freeze_trainable_layers) } : {}),
+  });
+  return (name) => patterns.some((p) => name.includes(p));
 }
 
 function setupMethod(model: CausalLM, args: TrainArgs, log: (m: string) => void): void {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseModelConfig } from '../../src/io/model-config.js';
 import { createModel, loadModel } from '../../src/models/causal-lm.js';
+import { freezePatterns } from '../../src/models/training-modes.js';
 import { TINY_FAMILY_SIZES } from '../util/tiny-config.js';
 
 const base = TINY_FAMILY_SIZES;
@@ -54,3 +55,46 @@ for (const [label, extra] of VARIANTS)
         rmSync(dir, { recursive: true, force: true });
       }
     });
+
+// Freeze tuning: the trained layers load as f32 masters (their names from freezePatterns, before the model exists),
+// the rest straight into the storage dtype; after setup both ways hold the same parameters, bit for bit.
+for (const [label, extra] of VARIANTS.slice(0, 2))
+  test(`${label}: freeze tuning under bf16 loads frozen layers as bf16 and trained ones as f32, as castFrozen`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lmforge-frozen-dtype-'));
+    try {
+      const original = createModel(parseModelConfig({ ...base, ...extra }), { seed: 7 });
+      original.save(dir);
+      const layers = original.config.numHiddenLayers;
+      original.dispose();
+      const freeze = { trainableLayers: 1, trainableModules: ['mlp'], extraModules: ['embed_tokens'] };
+      const patterns = freezePatterns(layers, freeze);
+      const straight = await loadModel(dir, {
+        dtype: 'bf16',
+        f32Parameters: (name) => patterns.some((p) => name.includes(p)),
+      });
+      const cast = await loadModel(dir);
+      for (const m of [straight, cast]) {
+        m.setFreezeTraining(freeze);
+        m.castFrozen('bf16');
+      }
+      const want = new Map(cast.namedParameters());
+      let trained = 0;
+      for (const [name, t] of straight.namedParameters()) {
+        const w = want.get(name);
+        assert.ok(w, name);
+        assert.equal(t.dtype, w.dtype, name);
+        assert.equal(t.requiresGrad, w.requiresGrad, name);
+        if (t.requiresGrad) trained++;
+        assert.deepEqual(t.toTypedArray(), w.toTypedArray(), name);
+      }
+      assert.ok(trained > 0, 'some parameters train');
+      assert.ok(
+        straight.namedParameters().some(([, t]) => t.dtype === 'bf16'),
+        'frozen ones were converted',
+      );
+      straight.dispose();
+      cast.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
