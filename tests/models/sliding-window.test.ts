@@ -10,17 +10,9 @@ import { type ModelConfig, parseModelConfig, ropeConfigOf } from '../../src/io/m
 import { type CausalLM, createModel } from '../../src/models/causal-lm.js';
 import { assertClose, maxAbsDiff } from '../util/assert.js';
 import { type ReferenceConfig, referenceLogits } from '../util/llama-reference.js';
+import { TINY_FAMILY_SIZES } from '../util/tiny-config.js';
 
-const base = {
-  vocab_size: 97,
-  hidden_size: 32,
-  intermediate_size: 48,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  rms_norm_eps: 1e-6,
-  max_position_embeddings: 64,
-};
+const base = TINY_FAMILY_SIZES;
 const B = 2;
 const T = 12;
 const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + 5) % base.vocab_size);

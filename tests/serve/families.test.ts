@@ -18,18 +18,12 @@ import { createModel } from '../../src/models/loading.js';
 import { CausalLM } from '../../src/models/model.js';
 import { Scheduler } from '../../src/serve/scheduler.js';
 import { Rng } from '../util/random.js';
+import { TINY_FAMILY_SIZES } from '../util/tiny-config.js';
 
 const GREEDY = { doSample: false, temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1 };
 
-const SIZES = {
-  vocab_size: 97,
-  hidden_size: 32,
-  intermediate_size: 48,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 256,
-};
+// Longer positions than the model tests: the batched sequences run past every window and many blocks.
+const SIZES = { ...TINY_FAMILY_SIZES, max_position_embeddings: 256 };
 
 const FAMILIES: Record<string, Record<string, unknown>> = {
   'gemma2 (soft-cap, query_pre_attn_scalar, local/global windows)': {
