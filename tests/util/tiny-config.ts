@@ -29,3 +29,16 @@ export const TINY_FAMILY_SIZES = {
   max_position_embeddings: 64,
   initializer_range: 0.2,
 };
+
+/**
+ * Gemma 2's keys over tinyMistralDir's Llama config: soft-capped scores and final logits, local layers with a
+ * 4-token window (even layers; odd ones global), so serving and predicting paths see both.
+ */
+export const TINY_GEMMA2_KEYS = {
+  architectures: ['Gemma2ForCausalLM'],
+  head_dim: 8,
+  query_pre_attn_scalar: 8,
+  attn_logit_softcapping: 50,
+  final_logit_softcapping: 30,
+  sliding_window: 4,
+};
