@@ -17,6 +17,7 @@ import { AdamW } from '../../src/train/optimizers.js';
 import { assertClose } from '../util/assert.js';
 import { type ReferenceConfig, referenceLogits } from '../util/llama-reference.js';
 import { type MoeRouting, moeReferenceMlp, referenceAuxLoss } from '../util/moe-reference.js';
+import { TINY_MOE_KEYS } from '../util/tiny-config.js';
 
 const base = {
   vocab_size: 61,
@@ -32,29 +33,9 @@ const base = {
 };
 
 const VARIANTS: [string, Record<string, unknown>][] = [
-  ['mixtral (renormalised top-2 of 4)', { architectures: ['MixtralForCausalLM'], num_local_experts: 4 }],
-  [
-    'qwen2-moe (shared expert, top-3 of 5 unnormalised, layer 0 dense by mlp_only_layers)',
-    {
-      architectures: ['Qwen2MoeForCausalLM'],
-      num_experts: 5,
-      num_experts_per_tok: 3,
-      moe_intermediate_size: 12,
-      shared_expert_intermediate_size: 20,
-      mlp_only_layers: [0],
-    },
-  ],
-  [
-    'qwen3-moe (q/k norms, norm_topk_prob, head_dim 8)',
-    {
-      architectures: ['Qwen3MoeForCausalLM'],
-      num_experts: 6,
-      num_experts_per_tok: 2,
-      moe_intermediate_size: 10,
-      norm_topk_prob: true,
-      head_dim: 8,
-    },
-  ],
+  ['mixtral (renormalised top-2 of 4)', TINY_MOE_KEYS.mixtral],
+  ['qwen2-moe (shared expert, top-3 of 5 unnormalised, layer 0 dense by mlp_only_layers)', TINY_MOE_KEYS.qwen2Moe],
+  ['qwen3-moe (q/k norms, norm_topk_prob, head_dim 8)', TINY_MOE_KEYS.qwen3Moe],
 ];
 
 function referenceConfig(cfg: ModelConfig, t: number, weights: Map<string, Float64Array>, routing: MoeRouting) {
