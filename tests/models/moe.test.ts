@@ -10,12 +10,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Generator, gemmCallCount, ropeInvFreq, scope, uniform_ } from '../../src/engine/index.js';
-import { type ModelConfig, parseModelConfig, ropeConfigOf } from '../../src/io/model-config.js';
+import { Generator, gemmCallCount, scope, uniform_ } from '../../src/engine/index.js';
+import { type ModelConfig, parseModelConfig } from '../../src/io/model-config.js';
 import { createModel, loadModel } from '../../src/models/causal-lm.js';
 import { AdamW } from '../../src/train/optimizers.js';
 import { assertClose } from '../util/assert.js';
-import { type ReferenceConfig, referenceLogits } from '../util/llama-reference.js';
+import { llamaReferenceConfig, referenceLogits } from '../util/llama-reference.js';
 import { type MoeRouting, moeReferenceMlp, referenceAuxLoss } from '../util/moe-reference.js';
 import { TINY_MOE_KEYS } from '../util/tiny-config.js';
 
@@ -41,21 +41,7 @@ const VARIANTS: [string, Record<string, unknown>][] = [
 function referenceConfig(cfg: ModelConfig, t: number, weights: Map<string, Float64Array>, routing: MoeRouting) {
   const moe = cfg.moe;
   assert.ok(moe);
-  const ref: ReferenceConfig = {
-    vocabSize: cfg.vocabSize,
-    hiddenSize: cfg.hiddenSize,
-    intermediateSize: cfg.intermediateSize,
-    numLayers: cfg.numHiddenLayers,
-    numHeads: cfg.numAttentionHeads,
-    numKvHeads: cfg.numKeyValueHeads,
-    headDim: cfg.headDim,
-    eps: cfg.rmsNormEps,
-    invFreq: ropeInvFreq(ropeConfigOf(cfg), cfg.headDim, t).invFreq,
-    qkNorm: cfg.qkNorm,
-    tied: cfg.tieWordEmbeddings,
-    mlp: moeReferenceMlp(moe, cfg.hiddenSize, (n) => weights.get(n), routing),
-  };
-  return ref;
+  return { ...llamaReferenceConfig(cfg, t), mlp: moeReferenceMlp(moe, cfg.hiddenSize, (n) => weights.get(n), routing) };
 }
 
 function randomizeVectors(model: { namedParameters(): [string, import('../../src/engine/index.js').Tensor][] }) {

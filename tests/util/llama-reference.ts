@@ -5,6 +5,8 @@
  * Qwen3's q/k norm, SwiGLU MLP, tied or separate head; `gemma`: (1 + w) RMSNorm, GeGLU with the tanh GELU,
  * embeddings times sqrt(hidden_size). It takes the weights by HF name and returns logits [B * T * V].
  */
+import { ropeInvFreq } from '../../src/engine/index.js';
+import { type ModelConfig, ropeConfigOf } from '../../src/io/model-config.js';
 import { decoderReferenceLogits } from './decoder-reference.js';
 
 export interface ReferenceConfig {
@@ -23,6 +25,24 @@ export interface ReferenceConfig {
   gemma?: boolean;
   /** Layer l's MLP instead of the dense one (x [N * C] -> [N * C]), or null for the dense one (MoE references). */
   mlp?: (layer: number, x: Float64Array, n: number) => Float64Array | null;
+}
+
+/** A parsed Llama-family config as the reference reads it, with the RoPE table of sequences of t positions. */
+export function llamaReferenceConfig(cfg: ModelConfig, t: number): ReferenceConfig {
+  return {
+    vocabSize: cfg.vocabSize,
+    hiddenSize: cfg.hiddenSize,
+    intermediateSize: cfg.intermediateSize,
+    numLayers: cfg.numHiddenLayers,
+    numHeads: cfg.numAttentionHeads,
+    numKvHeads: cfg.numKeyValueHeads,
+    headDim: cfg.headDim,
+    eps: cfg.rmsNormEps,
+    invFreq: ropeInvFreq(ropeConfigOf(cfg), cfg.headDim, t).invFreq,
+    qkNorm: cfg.qkNorm,
+    tied: cfg.tieWordEmbeddings,
+    gemma: cfg.architecture === 'GemmaForCausalLM',
+  };
 }
 
 export function referenceLogits(
