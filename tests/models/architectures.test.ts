@@ -7,11 +7,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Generator, mul, ropeInvFreq, scope, sumAll, Tensor, uniform_ } from '../../src/engine/index.js';
-import { parseModelConfig, ropeConfigOf } from '../../src/io/model-config.js';
+import { Generator, mul, scope, sumAll, Tensor, uniform_ } from '../../src/engine/index.js';
+import { parseModelConfig } from '../../src/io/model-config.js';
 import { createModel, loadModel } from '../../src/models/causal-lm.js';
 import { assertClose } from '../util/assert.js';
-import { referenceLogits } from '../util/llama-reference.js';
+import { llamaReferenceConfig, referenceLogits } from '../util/llama-reference.js';
 import { TINY_FAMILY_SIZES } from '../util/tiny-config.js';
 
 const base = TINY_FAMILY_SIZES;
@@ -81,27 +81,7 @@ for (const [label, extra] of VARIANTS) {
       const t = 12;
       const ids = Int32Array.from({ length: b * t }, (_, i) => (i * 37 + 5) % cfg.vocabSize);
       const mask = Int32Array.from({ length: b * t }, (_, i) => (i >= b * t - 3 ? 0 : 1)); // row 1 right-padded
-      const expected = referenceLogits(
-        {
-          vocabSize: cfg.vocabSize,
-          hiddenSize: cfg.hiddenSize,
-          intermediateSize: cfg.intermediateSize,
-          numLayers: cfg.numHiddenLayers,
-          numHeads: cfg.numAttentionHeads,
-          numKvHeads: cfg.numKeyValueHeads,
-          headDim: cfg.headDim,
-          eps: cfg.rmsNormEps,
-          invFreq: ropeInvFreq(ropeConfigOf(cfg), cfg.headDim, t).invFreq,
-          qkNorm: cfg.qkNorm,
-          tied: cfg.tieWordEmbeddings,
-          gemma: cfg.architecture === 'GemmaForCausalLM',
-        },
-        (n) => weights.get(n),
-        ids,
-        b,
-        t,
-        mask,
-      );
+      const expected = referenceLogits(llamaReferenceConfig(cfg, t), (n) => weights.get(n), ids, b, t, mask);
       const actual = scope(() =>
         model
           .forward({ inputIds: { data: ids, shape: [b, t] }, attentionMask: { data: mask, shape: [b, t] } })
@@ -154,20 +134,7 @@ for (const [label, extra] of GRADIENT_VARIANTS) {
     const ids = Int32Array.from({ length: b * t }, (_, i) => (i * 29 + 3) % cfg.vocabSize);
     const coef = Float64Array.from({ length: b * t * cfg.vocabSize }, (_, i) => Math.sin(i * 0.7));
     const weights = new Map(model.namedParameters().map(([n, p]) => [n, Float64Array.from(p.toFloat32Array())]));
-    const refCfg = {
-      vocabSize: cfg.vocabSize,
-      hiddenSize: cfg.hiddenSize,
-      intermediateSize: cfg.intermediateSize,
-      numLayers: cfg.numHiddenLayers,
-      numHeads: cfg.numAttentionHeads,
-      numKvHeads: cfg.numKeyValueHeads,
-      headDim: cfg.headDim,
-      eps: cfg.rmsNormEps,
-      invFreq: ropeInvFreq(ropeConfigOf(cfg), cfg.headDim, t).invFreq,
-      qkNorm: cfg.qkNorm,
-      tied: cfg.tieWordEmbeddings,
-      gemma: cfg.architecture === 'GemmaForCausalLM',
-    };
+    const refCfg = llamaReferenceConfig(cfg, t);
     const objective = () => {
       const logits = referenceLogits(refCfg, (n) => weights.get(n), ids, b, t);
       return logits.reduce((s, x, i) => s + x * (coef[i] as number), 0);

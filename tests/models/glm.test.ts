@@ -15,6 +15,7 @@ import { createModel, loadModel } from '../../src/models/causal-lm.js';
 import { glmRotaryOrder } from '../../src/models/glm-rotary.js';
 import { assertClose } from '../util/assert.js';
 import { type GlmReferenceConfig, type GlmWeights, glmReferenceLogits, referenceLoss } from '../util/glm-reference.js';
+import { TINY_FAMILY_SIZES } from '../util/tiny-config.js';
 
 const CHATGLM3 = {
   architectures: ['ChatGLMModel'],
@@ -43,24 +44,17 @@ const CHATGLM3 = {
 };
 
 const GLM4 = {
+  ...TINY_FAMILY_SIZES,
   architectures: ['GlmForCausalLM'],
   model_type: 'glm',
-  vocab_size: 97,
-  hidden_size: 32,
-  intermediate_size: 48,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
   head_dim: 12,
   partial_rotary_factor: 0.5,
   attention_bias: true,
   rope_theta: 10000,
   rms_norm_eps: 1e-5,
-  max_position_embeddings: 64,
   tie_word_embeddings: false,
   pad_token_id: 0,
   eos_token_id: [1, 2],
-  initializer_range: 0.2,
 };
 
 type Weights = Map<string, Float64Array>;

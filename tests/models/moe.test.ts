@@ -10,13 +10,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Generator, gemmCallCount, ropeInvFreq, scope, uniform_ } from '../../src/engine/index.js';
-import { type ModelConfig, parseModelConfig, ropeConfigOf } from '../../src/io/model-config.js';
+import { Generator, gemmCallCount, scope, uniform_ } from '../../src/engine/index.js';
+import { type ModelConfig, parseModelConfig } from '../../src/io/model-config.js';
 import { createModel, loadModel } from '../../src/models/causal-lm.js';
 import { AdamW } from '../../src/train/optimizers.js';
 import { assertClose } from '../util/assert.js';
-import { type ReferenceConfig, referenceLogits } from '../util/llama-reference.js';
+import { llamaReferenceConfig, referenceLogits } from '../util/llama-reference.js';
 import { type MoeRouting, moeReferenceMlp, referenceAuxLoss } from '../util/moe-reference.js';
+import { TINY_MOE_KEYS } from '../util/tiny-config.js';
 
 const base = {
   vocab_size: 61,
@@ -32,49 +33,15 @@ const base = {
 };
 
 const VARIANTS: [string, Record<string, unknown>][] = [
-  ['mixtral (renormalised top-2 of 4)', { architectures: ['MixtralForCausalLM'], num_local_experts: 4 }],
-  [
-    'qwen2-moe (shared expert, top-3 of 5 unnormalised, layer 0 dense by mlp_only_layers)',
-    {
-      architectures: ['Qwen2MoeForCausalLM'],
-      num_experts: 5,
-      num_experts_per_tok: 3,
-      moe_intermediate_size: 12,
-      shared_expert_intermediate_size: 20,
-      mlp_only_layers: [0],
-    },
-  ],
-  [
-    'qwen3-moe (q/k norms, norm_topk_prob, head_dim 8)',
-    {
-      architectures: ['Qwen3MoeForCausalLM'],
-      num_experts: 6,
-      num_experts_per_tok: 2,
-      moe_intermediate_size: 10,
-      norm_topk_prob: true,
-      head_dim: 8,
-    },
-  ],
+  ['mixtral (renormalised top-2 of 4)', TINY_MOE_KEYS.mixtral],
+  ['qwen2-moe (shared expert, top-3 of 5 unnormalised, layer 0 dense by mlp_only_layers)', TINY_MOE_KEYS.qwen2Moe],
+  ['qwen3-moe (q/k norms, norm_topk_prob, head_dim 8)', TINY_MOE_KEYS.qwen3Moe],
 ];
 
 function referenceConfig(cfg: ModelConfig, t: number, weights: Map<string, Float64Array>, routing: MoeRouting) {
   const moe = cfg.moe;
   assert.ok(moe);
-  const ref: ReferenceConfig = {
-    vocabSize: cfg.vocabSize,
-    hiddenSize: cfg.hiddenSize,
-    intermediateSize: cfg.intermediateSize,
-    numLayers: cfg.numHiddenLayers,
-    numHeads: cfg.numAttentionHeads,
-    numKvHeads: cfg.numKeyValueHeads,
-    headDim: cfg.headDim,
-    eps: cfg.rmsNormEps,
-    invFreq: ropeInvFreq(ropeConfigOf(cfg), cfg.headDim, t).invFreq,
-    qkNorm: cfg.qkNorm,
-    tied: cfg.tieWordEmbeddings,
-    mlp: moeReferenceMlp(moe, cfg.hiddenSize, (n) => weights.get(n), routing),
-  };
-  return ref;
+  return { ...llamaReferenceConfig(cfg, t), mlp: moeReferenceMlp(moe, cfg.hiddenSize, (n) => weights.get(n), routing) };
 }
 
 function randomizeVectors(model: { namedParameters(): [string, import('../../src/engine/index.js').Tensor][] }) {

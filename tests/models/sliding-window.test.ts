@@ -5,22 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ropeInvFreq, scope } from '../../src/engine/index.js';
-import { type ModelConfig, parseModelConfig, ropeConfigOf } from '../../src/io/model-config.js';
+import { scope } from '../../src/engine/index.js';
+import { type ModelConfig, parseModelConfig } from '../../src/io/model-config.js';
 import { type CausalLM, createModel } from '../../src/models/causal-lm.js';
 import { assertClose, maxAbsDiff } from '../util/assert.js';
-import { type ReferenceConfig, referenceLogits } from '../util/llama-reference.js';
+import { llamaReferenceConfig, type ReferenceConfig, referenceLogits } from '../util/llama-reference.js';
+import { TINY_FAMILY_SIZES } from '../util/tiny-config.js';
 
-const base = {
-  vocab_size: 97,
-  hidden_size: 32,
-  intermediate_size: 48,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  rms_norm_eps: 1e-6,
-  max_position_embeddings: 64,
-};
+const base = TINY_FAMILY_SIZES;
 const B = 2;
 const T = 12;
 const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + 5) % base.vocab_size);
@@ -34,19 +26,7 @@ function build(extra: Record<string, unknown>): { cfg: ModelConfig; model: Causa
 
 function reference(cfg: ModelConfig, model: CausalLM, slidingWindow?: ReferenceConfig['slidingWindow']): number[] {
   const weights = new Map(model.namedParameters().map(([n, t]) => [n, Float64Array.from(t.toFloat32Array())]));
-  const refCfg: ReferenceConfig = {
-    vocabSize: cfg.vocabSize,
-    hiddenSize: cfg.hiddenSize,
-    intermediateSize: cfg.intermediateSize,
-    numLayers: cfg.numHiddenLayers,
-    numHeads: cfg.numAttentionHeads,
-    numKvHeads: cfg.numKeyValueHeads,
-    headDim: cfg.headDim,
-    eps: cfg.rmsNormEps,
-    invFreq: ropeInvFreq(ropeConfigOf(cfg), cfg.headDim, T).invFreq,
-    qkNorm: cfg.qkNorm,
-    tied: cfg.tieWordEmbeddings,
-  };
+  const refCfg = llamaReferenceConfig(cfg, T);
   if (slidingWindow) refCfg.slidingWindow = slidingWindow;
   return realRows(cfg, Array.from(referenceLogits(refCfg, (n) => weights.get(n), ids, B, T, mask)));
 }

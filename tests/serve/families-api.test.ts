@@ -10,17 +10,11 @@ import { type StartedApi, startApi } from '../../src/cli/api.js';
 import { ChatModel } from '../../src/infer/chat-model.js';
 import { ChatRunner } from '../../src/infer/chat-runner.js';
 import { Scheduler } from '../../src/serve/scheduler.js';
+import { TINY_GEMMA2_KEYS } from '../util/tiny-config.js';
 import { tinyMistralDir } from '../util/tiny-model.js';
 
 const FAMILIES: Record<string, Record<string, unknown>> = {
-  gemma2: {
-    architectures: ['Gemma2ForCausalLM'],
-    head_dim: 8,
-    query_pre_attn_scalar: 8,
-    attn_logit_softcapping: 50,
-    final_logit_softcapping: 30,
-    sliding_window: 4,
-  },
+  gemma2: TINY_GEMMA2_KEYS,
   phi3: {
     architectures: ['Phi3ForCausalLM'],
     // vocab_size 32000 (the tokenizer's) and no pad_token_id: Phi3Config's default 32000 names no row

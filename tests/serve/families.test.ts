@@ -18,18 +18,12 @@ import { createModel } from '../../src/models/loading.js';
 import { CausalLM } from '../../src/models/model.js';
 import { Scheduler } from '../../src/serve/scheduler.js';
 import { Rng } from '../util/random.js';
+import { TINY_FAMILY_SIZES, TINY_MOE_KEYS } from '../util/tiny-config.js';
 
 const GREEDY = { doSample: false, temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1 };
 
-const SIZES = {
-  vocab_size: 97,
-  hidden_size: 32,
-  intermediate_size: 48,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 256,
-};
+// Longer positions than the model tests: the batched sequences run past every window and many blocks.
+const SIZES = { ...TINY_FAMILY_SIZES, max_position_embeddings: 256 };
 
 const FAMILIES: Record<string, Record<string, unknown>> = {
   'gemma2 (soft-cap, query_pre_attn_scalar, local/global windows)': {
@@ -94,27 +88,9 @@ const FAMILIES: Record<string, Record<string, unknown>> = {
     attention_bias: true,
     tie_word_embeddings: false,
   },
-  'mixtral (top-2 of 4, window)': {
-    architectures: ['MixtralForCausalLM'],
-    num_local_experts: 4,
-    sliding_window: 7,
-  },
-  'qwen2-moe (shared expert, dense layer 0)': {
-    architectures: ['Qwen2MoeForCausalLM'],
-    num_experts: 5,
-    num_experts_per_tok: 3,
-    moe_intermediate_size: 12,
-    shared_expert_intermediate_size: 20,
-    mlp_only_layers: [0],
-  },
-  'qwen3-moe (q/k norms, norm_topk_prob)': {
-    architectures: ['Qwen3MoeForCausalLM'],
-    num_experts: 6,
-    num_experts_per_tok: 2,
-    moe_intermediate_size: 10,
-    norm_topk_prob: true,
-    head_dim: 8,
-  },
+  'mixtral (top-2 of 4, window)': { ...TINY_MOE_KEYS.mixtral, sliding_window: 7 },
+  'qwen2-moe (shared expert, dense layer 0)': TINY_MOE_KEYS.qwen2Moe,
+  'qwen3-moe (q/k norms, norm_topk_prob)': TINY_MOE_KEYS.qwen3Moe,
 };
 
 /** Random prompts; every other one starts with the same 9 tokens (two full blocks of 4 for the prefix cache). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { noGrad, pagedAttention, pagedKvWrite, Tensor } from '../../src/engine/index.js';
+import { type AttentionRefOptions, attentionRef } from '../../src/engine/reference/attention.js';
 import { availableIsas, withIsa } from '../util/isa.js';
 import { Rng } from '../util/random.js';
 
@@ -112,7 +113,10 @@ const CASES: Case[] = [
   },
 ];
 
-/** out[n][h] by direct softmax in float64 over the sequence's keys 0..pos (or the window). */
+/**
+ * out [n, H, D]: query n alone (T = 1) at position posOf[n] against its sequence's keys 0..pos, through the float64
+ * attention reference with the case's window, scale, soft-cap and ALiBi.
+ */
 function reference(
   q: Float32Array,
   keys: Float32Array[],
@@ -122,35 +126,22 @@ function reference(
   c: Case,
 ): Float64Array {
   const { H, KVH, D } = c;
+  const row = KVH * D;
+  const opts: AttentionRefOptions = {
+    ...(c.window ? { slidingWindow: c.window } : {}),
+    ...(c.scale ? { scale: c.scale } : {}),
+    ...(c.softcap ? { softcap: c.softcap } : {}),
+    ...(c.alibi ? { alibiSlopes: c.alibi } : {}),
+  };
   const out = new Float64Array(seqOf.length * H * D);
-  const scale = c.scale ?? 1 / Math.sqrt(D);
   seqOf.forEach((s, n) => {
     const pos = posOf[n] as number;
-    const k = keys[s] as Float32Array;
-    const v = values[s] as Float32Array;
-    const first = c.window ? Math.max(0, pos - c.window + 1) : 0;
-    for (let h = 0; h < H; h++) {
-      const g = Math.floor(h / (H / KVH));
-      const scores: number[] = [];
-      for (let j = first; j <= pos; j++) {
-        let dot = 0;
-        for (let d = 0; d < D; d++) dot += (q[(n * H + h) * D + d] as number) * (k[(j * KVH + g) * D + d] as number);
-        let score = dot * scale;
-        if (c.softcap) score = c.softcap * Math.tanh(score / c.softcap);
-        if (c.alibi) score += (c.alibi[h] as number) * j;
-        scores.push(score);
-      }
-      const m = Math.max(...scores);
-      const p = scores.map((x) => Math.exp(x - m));
-      const sum = p.reduce((a, b) => a + b, 0);
-      for (let d = 0; d < D; d++) {
-        let acc = 0;
-        p.forEach((w, i) => {
-          acc += w * (v[((first + i) * KVH + g) * D + d] as number);
-        });
-        out[(n * H + h) * D + d] = acc / sum;
-      }
-    }
+    const S = pos + 1;
+    const k = Float64Array.from((keys[s] as Float32Array).subarray(0, S * row));
+    const v = Float64Array.from((values[s] as Float32Array).subarray(0, S * row));
+    const qn = Float64Array.from(q.subarray(n * H * D, (n + 1) * H * D));
+    const dims = { B: 1, T: 1, S, H, KVH, D };
+    out.set(attentionRef(qn, k, v, dims, { ...opts, queryOffset: pos }), n * H * D);
   });
   return out;
 }

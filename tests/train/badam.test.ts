@@ -5,16 +5,12 @@
  * on the same block; plus an end-to-end full SFT run with use_badam.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { scope } from '../../src/engine/index.js';
 import { parseModelConfig } from '../../src/io/model-config.js';
 import { type CausalLM, createModel } from '../../src/models/causal-lm.js';
 import { type BadamOptions, BlockAdamW } from '../../src/train/badam.js';
-import { train } from '../../src/train/trainer.js';
-import { tinyMistralDir } from '../util/tiny-model.js';
-import { tempDir } from '../util/tokenizers.js';
+import { trainFullSft } from '../util/tiny-sft.js';
 
 const cfg = parseModelConfig({
   architectures: ['LlamaForCausalLM'],
@@ -120,40 +116,10 @@ test('a state-dict round trip resumes on the same block with the same state', ()
 });
 
 test('use_badam end to end: a full SFT run trains block by block and the loss falls', async () => {
-  const root = tempDir('lmforge-badam-');
-  const lines: string[] = [];
-  try {
-    const result = await train(
-      {
-        stage: 'sft',
-        do_train: true,
-        model_name_or_path: tinyMistralDir(5, { std: 0.02, maxPositionEmbeddings: 256 }),
-        dataset: 'alpaca_en_demo',
-        dataset_dir: 'examples/data',
-        template: 'alpaca',
-        cutoff_len: 64,
-        max_samples: 16,
-        finetuning_type: 'full',
-        use_badam: true,
-        badam_switch_interval: 3,
-        per_device_train_batch_size: 2,
-        learning_rate: 1e-2,
-        max_steps: 8,
-        logging_steps: 2,
-        save_steps: 100,
-        seed: 7,
-        report_to: 'none',
-        output_dir: join(root, 'out'),
-      },
-      { progress: false, log: (l: string) => lines.push(l) },
-    );
-    const losses = result.logHistory.filter((e) => typeof e.loss === 'number').map((e) => e.loss as number);
-    assert.ok((losses.at(-1) as number) < (losses[0] as number), `loss fell: ${losses.join(' -> ')}`);
-    assert.ok(
-      lines.some((l) => /^BAdam: \d+ blocks .* ascending from block 0, switching every 3 steps$/.test(l)),
-      lines.join('\n'),
-    );
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  const { losses, lines } = await trainFullSft({ use_badam: true, badam_switch_interval: 3 });
+  assert.ok((losses.at(-1) as number) < (losses[0] as number), `loss fell: ${losses.join(' -> ')}`);
+  assert.ok(
+    lines.some((l) => /^BAdam: \d+ blocks .* ascending from block 0, switching every 3 steps$/.test(l)),
+    lines.join('\n'),
+  );
 });

@@ -11,6 +11,7 @@ import { jacobiEigen } from '../../src/models/pissa.js';
 import { GaLoreAdamW, leadingSingularVectors } from '../../src/train/galore.js';
 import { AdamW } from '../../src/train/optimizers.js';
 import { assertClose } from '../util/assert.js';
+import { trainFullSft } from '../util/tiny-sft.js';
 
 function randomMatrix(rows: number, cols: number, seed: number): Tensor {
   return keep(normal_(Tensor.empty([rows, cols]), new Generator(seed), 0, 1));
@@ -154,45 +155,13 @@ for (const [rows, cols] of [
   });
 
 test('use_galore end to end: a full SFT run steps its linear weights through GaLore and the loss falls', async () => {
-  const { rmSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { train } = await import('../../src/train/trainer.js');
-  const { tinyMistralDir } = await import('../util/tiny-model.js');
-  const { tempDir } = await import('../util/tokenizers.js');
-  const root = tempDir('lmforge-galore-');
-  const lines: string[] = [];
-  try {
-    const result = await train(
-      {
-        stage: 'sft',
-        do_train: true,
-        model_name_or_path: tinyMistralDir(5, { std: 0.02, maxPositionEmbeddings: 256 }),
-        dataset: 'alpaca_en_demo',
-        dataset_dir: 'examples/data',
-        template: 'alpaca',
-        cutoff_len: 64,
-        max_samples: 16,
-        finetuning_type: 'full',
-        use_galore: true,
-        galore_rank: 4,
-        galore_update_interval: 3,
-        galore_scale: 1,
-        per_device_train_batch_size: 2,
-        learning_rate: 1e-2,
-        max_steps: 8,
-        logging_steps: 2,
-        save_steps: 100,
-        seed: 7,
-        report_to: 'none',
-        output_dir: join(root, 'out'),
-      },
-      { progress: false, log: (l: string) => lines.push(l) },
-    );
-    const losses = result.logHistory.filter((e) => typeof e.loss === 'number').map((e) => e.loss as number);
-    assert.ok((losses.at(-1) as number) < (losses[0] as number), `loss fell: ${losses.join(' -> ')}`);
-    // 2 layers x 7 projections (embeddings, norms and the head step unprojected)
-    assert.ok(lines.includes('GaLore: 14 weights projected to rank 4, refreshed every 3 steps'), lines.join('\n'));
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  const { losses, lines } = await trainFullSft({
+    use_galore: true,
+    galore_rank: 4,
+    galore_update_interval: 3,
+    galore_scale: 1,
+  });
+  assert.ok((losses.at(-1) as number) < (losses[0] as number), `loss fell: ${losses.join(' -> ')}`);
+  // 2 layers x 7 projections (embeddings, norms and the head step unprojected)
+  assert.ok(lines.includes('GaLore: 14 weights projected to rank 4, refreshed every 3 steps'), lines.join('\n'));
 });

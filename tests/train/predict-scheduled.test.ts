@@ -12,6 +12,7 @@ import { getTemplate } from '../../src/data/template/index.js';
 import { loadModel } from '../../src/models/causal-lm.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
 import { train } from '../../src/train/trainer.js';
+import { TINY_GEMMA2_KEYS } from '../util/tiny-config.js';
 import { tinyMistralDir } from '../util/tiny-model.js';
 import { tempDir } from '../util/tokenizers.js';
 
@@ -62,16 +63,7 @@ test('a Llama predicts through the scheduler: the same greedy rows for any batch
 });
 
 test('Gemma 2 (soft-capped, windowed attention) predicts through the scheduler, as generate() does', async () => {
-  const model_name_or_path = tinyMistralDir(11, {
-    config: {
-      architectures: ['Gemma2ForCausalLM'],
-      head_dim: 8,
-      query_pre_attn_scalar: 8,
-      attn_logit_softcapping: 50,
-      final_logit_softcapping: 30,
-      sliding_window: 4,
-    },
-  });
+  const model_name_or_path = tinyMistralDir(11, { config: TINY_GEMMA2_KEYS });
   const { rows, log } = await predictions({ model_name_or_path, per_device_eval_batch_size: 2 }, 'gemma2');
   assert.ok(
     log.some((l) => l.includes('continuous-batching scheduler')),

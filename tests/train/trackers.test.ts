@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { parseTrainArgs } from '../../src/hparams/index.js';
 import { train } from '../../src/train/trainer.js';
-import { tinyMistralDir } from '../util/tiny-model.js';
+import { SFT_DEMO, TINY_LORA_RUN, tinySftModelDir } from '../util/tiny-sft.js';
 import { tempDir } from '../util/tokenizers.js';
 
 const root = tempDir('lmforge-trackers-');
@@ -130,18 +130,9 @@ test('report_to: every tracker gets the loss at its step, the config without sec
   const out = join(root, 'run');
   const result = await train(
     {
-      stage: 'sft',
-      do_train: true,
-      model_name_or_path: tinyMistralDir(5, { std: 0.02, maxPositionEmbeddings: 256 }),
-      dataset: 'alpaca_en_demo',
-      dataset_dir: 'examples/data',
-      template: 'alpaca',
-      cutoff_len: 32,
-      max_samples: 8,
-      finetuning_type: 'lora',
-      lora_rank: 2,
-      per_device_train_batch_size: 2,
-      max_steps: 4,
+      ...SFT_DEMO,
+      model_name_or_path: tinySftModelDir(),
+      ...TINY_LORA_RUN,
       logging_steps: 2,
       eval_strategy: 'steps',
       eval_steps: 4,

@@ -9,22 +9,18 @@ import { after, test } from 'node:test';
 import { scope } from '../../src/engine/index.js';
 import { LoraAdapter } from '../../src/io/peft.js';
 import { train } from '../../src/train/trainer.js';
-import { tinyMistralDir } from '../util/tiny-model.js';
+import { SFT_DEMO, tinySftModelDir } from '../util/tiny-sft.js';
 import { tempDir } from '../util/tokenizers.js';
 
 const root = tempDir('lmforge-train-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** A tiny Llama over the Mistral tokenizer's 32000 ids, saved with its tokenizer files. */
-const modelDir = tinyMistralDir(5, { std: 0.02, maxPositionEmbeddings: 256 });
+const modelDir = tinySftModelDir();
 
 const common = {
-  stage: 'sft',
-  do_train: true,
+  ...SFT_DEMO,
   model_name_or_path: modelDir,
-  dataset: 'alpaca_en_demo',
-  dataset_dir: 'examples/data',
-  template: 'alpaca',
   cutoff_len: 64,
   max_samples: 24,
   finetuning_type: 'lora',

@@ -2,7 +2,7 @@
  * A float64 decoder forward for the families beyond Llama (tests only), written from HF's modeling files: Gemma 2 /
  * Gemma 3 (sandwich norms, (1 + w) norms, query_pre_attn_scalar, attention and final soft-capping, per-layer sliding
  * windows and RoPE tables, q/k norms), Phi-3 (partial rotary, LongRoPE's attention factor), InternLM2 and Baichuan
- * (ALiBi instead of RoPE, NormHead). It reads weights by Llama's HF names (`model.layers.{l}.self_attn.q_proj.weight`,
+ * (ALiBi instead of RoPE, NormHead), and the Llama family itself through tests/util/llama-reference.ts. It reads weights by Llama's HF names (`model.layers.{l}.self_attn.q_proj.weight`,
  * ...): a test of a fused layout gives a `weights` that slices its own checkpoint into these, which is where the
  * test states how the family packs its projections. Returns logits [B * T * V].
  */
@@ -37,6 +37,10 @@ export interface DecoderReference {
   activation: 'silu' | 'gelu_tanh';
   /** Baichuan 2: the head's rows divided by their L2 norm. */
   normHead?: boolean;
+  /** The head is the embedding matrix (no lm_head.weight). */
+  tied?: boolean;
+  /** Layer l's MLP instead of the dense one (x [N * C] -> [N * C]), or null for the dense one (MoE references). */
+  mlp?: (layer: number, x: Float64Array, n: number) => Float64Array | null;
 }
 
 type Weights = (name: string) => Float64Array | undefined;
@@ -171,17 +175,20 @@ export function decoderReferenceLogits(
     if (cfg.sandwichNorms) o = norm(o, must(`${p}.post_attention_layernorm.weight`));
     h = h.map((val, i) => val + (o[i] as number));
     const x2 = norm(h, must(`${p}.${cfg.sandwichNorms ? 'pre_feedforward' : 'post_attention'}_layernorm.weight`));
-    const g = linear(x2, must(`${p}.mlp.gate_proj.weight`), n, c, f, w(`${p}.mlp.gate_proj.bias`));
-    const u = linear(x2, must(`${p}.mlp.up_proj.weight`), n, c, f, w(`${p}.mlp.up_proj.bias`));
-    const act = g.map(
-      (gv, i) => (cfg.activation === 'gelu_tanh' ? gelu(gv) : gv / (1 + Math.exp(-gv))) * (u[i] as number),
-    );
-    let down = linear(act, must(`${p}.mlp.down_proj.weight`), n, f, c, w(`${p}.mlp.down_proj.bias`));
+    const denseMlp = () => {
+      const g = linear(x2, must(`${p}.mlp.gate_proj.weight`), n, c, f, w(`${p}.mlp.gate_proj.bias`));
+      const u = linear(x2, must(`${p}.mlp.up_proj.weight`), n, c, f, w(`${p}.mlp.up_proj.bias`));
+      const act = g.map(
+        (gv, i) => (cfg.activation === 'gelu_tanh' ? gelu(gv) : gv / (1 + Math.exp(-gv))) * (u[i] as number),
+      );
+      return linear(act, must(`${p}.mlp.down_proj.weight`), n, f, c, w(`${p}.mlp.down_proj.bias`));
+    };
+    let down = cfg.mlp?.(l, x2, n) ?? denseMlp();
     if (cfg.sandwichNorms) down = norm(down, must(`${p}.post_feedforward_layernorm.weight`));
     h = h.map((val, i) => val + (down[i] as number));
   }
   const hn = norm(h, must('model.norm.weight'));
-  let head = must('lm_head.weight');
+  let head = cfg.tied ? emb : must('lm_head.weight');
   if (cfg.normHead) {
     head = head.slice();
     for (let r = 0; r < v; r++) {
