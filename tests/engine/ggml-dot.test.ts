@@ -1,7 +1,8 @@
 /**
  * Products with ggml-block weights (native/src/kernels/ggml_dot.cc) against float64 products of what the blocks
- * decode to (ggml_blocks.cc's dequantizer): the integer-dot decode path (activations as q8 blocks) within the
- * activation rounding it implies, the dequantizing GEMM path (prefill) and dx = dy W (training) to float rounding,
+ * decode to (ggml_blocks.cc's dequantizer): the integer-dot decode path (activations as q8 blocks: one row, and
+ * batches of rows that share each unpacked weight block) within the activation rounding it implies, a row's output
+ * the same whatever batch it is in, the dequantizing GEMM path (prefill) and dx = dy W (training) to float rounding,
  * on shapes whose rows are odd and whose columns leave a tail after the 128-value steps, on every ISA path.
  */
 import assert from 'node:assert/strict';
@@ -76,19 +77,34 @@ for (const { type, block, cols } of CASES)
     const biasT = Tensor.from(bias, [ROWS]);
     for (const isa of availableIsas())
       withIsa(isa, () => {
-        for (const m of [1, 3, 8, 13]) {
+        const streamRows = native.ggmlStreamRows() as number;
+        // one row (the fused row dot), batches of the batched dots (a group of 8 and a tail), more rows than the
+        // integer path takes (tiles + f32 GEMM)
+        for (const m of [1, 3, 8, 17, streamRows, 33]) {
           const xv = random(m * cols, 1000 * m + cols);
           const x = Tensor.from(xv, [m, cols]);
           const y = quantizedLinear(x, q, biasT).toFloat32Array();
           const ref = reference(xv, w, m, ROWS, cols, bias);
           for (let i = 0; i < y.length; i++) {
             const err = Math.abs((y[i] as number) - (ref.y[i] as number));
-            // m <= 8 rounds x to q8 blocks; more rows go through the f32 GEMM (float rounding only)
-            const tol = m <= 8 ? (ref.bound[i] as number) : 1e-4 * (1 + Math.abs(ref.y[i] as number));
+            // up to streamRows rows round x to q8 blocks; more go through the f32 GEMM (float rounding only)
+            const tol = m <= streamRows ? (ref.bound[i] as number) : 1e-4 * (1 + Math.abs(ref.y[i] as number));
             assert.ok(err <= tol, `${isa} m=${m} y[${i}]: ${y[i]} vs ${ref.y[i]} (error ${err} > ${tol})`);
           }
           x.dispose();
         }
+        // A row's output does not depend on the batch it is in (serving batches clients' decode steps): rows of a
+        // 17-row batch equal the same rows run as batches of 2 and 5, bit for bit.
+        const batch = random(17 * cols, 4242 + cols);
+        const run = (from: number, rows: number) => {
+          const x = Tensor.from(batch.subarray(from * cols, (from + rows) * cols), [rows, cols]);
+          const y = quantizedLinear(x, q, biasT).toFloat32Array();
+          x.dispose();
+          return y;
+        };
+        const all = run(0, 17);
+        assert.deepEqual(run(3, 2), all.subarray(3 * ROWS, 5 * ROWS), `${isa} rows 3..4 alone vs in the batch`);
+        assert.deepEqual(run(9, 5), all.subarray(9 * ROWS, 14 * ROWS), `${isa} rows 9..13 alone vs in the batch`);
         // dx [m, K] = dy [m, N] @ W
         const m = 5;
         const dyv = random(m * ROWS, 5);

@@ -58,6 +58,20 @@ LMF_TARGET_ROWDOT_AVX2 LMF_INLINE __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
+// Two FMA chains (even and odd steps, so consecutive FMAs do not wait on each other) and every row dot's end: the
+// chains' sum less the offsets folded in with x's block sums.
+struct FmaChains {
+  __m256 even, odd;
+  LMF_TARGET_ROWDOT_AVX2 LMF_INLINE FmaChains() : even(_mm256_setzero_ps()), odd(_mm256_setzero_ps()) {}
+  LMF_TARGET_ROWDOT_AVX2 LMF_INLINE void add(int64_t step, __m256 p, __m256 s) {
+    if (step & 1)
+      odd = _mm256_fmadd_ps(p, s, odd);
+    else
+      even = _mm256_fmadd_ps(p, s, even);
+  }
+  LMF_TARGET_ROWDOT_AVX2 LMF_INLINE float minus(float off) const { return hsum8(_mm256_add_ps(even, odd)) - off; }
+};
+
 // Q4_K's 6-bit scale and min of sub-block j (ggml's get_scale_min_k4).
 LMF_INLINE void q4k_scale_min(int j, const uint8_t* q, int* sc, int* m) {
   if (j < 4) {
@@ -72,28 +86,19 @@ LMF_INLINE void q4k_scale_min(int j, const uint8_t* q, int* sc, int* m) {
 // Each row dot takes the row's blocks b, its block count nb and x; the two accumulators keep two FMA chains going.
 #define LMF_GGML_ROW_DOTS(SFX, TARGET, DP)                                                                       \
   /* Q8_0: 34 bytes per 32 values (f16 d, 32 int8). Signed levels go in as |w| with x carrying w's sign. */      \
-  TARGET static float q8_0_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                        \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                              \
-    int64_t i = 0;                                                                                              \
-    for (; i + 2 <= nb; i += 2, b += 68) {                                                                      \
-      const __m256i w0 = load256(b + 2), w1 = load256(b + 36);                                                   \
-      const __m256i x0 = load256(x.q + 32 * i), x1 = load256(x.q + 32 * i + 32);                                 \
-      const __m256i p0 = DP(_mm256_abs_epi8(w0), _mm256_sign_epi8(x0, w0));                                      \
-      const __m256i p1 = DP(_mm256_abs_epi8(w1), _mm256_sign_epi8(x1, w1));                                      \
-      acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(f16_at(b) * x.d32[i]), acc0);                \
-      acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(f16_at(b + 34) * x.d32[i + 1]), acc1);       \
+  TARGET static float q8_0_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                          \
+    FmaChains acc;                                                                                              \
+    for (int64_t i = 0; i < nb; ++i, b += 34) {                                                                 \
+      const __m256i w = load256(b + 2), xq = load256(x.q + 32 * i);                                             \
+      const __m256i p = DP(_mm256_abs_epi8(w), _mm256_sign_epi8(xq, w));                                        \
+      acc.add(i, _mm256_cvtepi32_ps(p), _mm256_set1_ps(f16_at(b) * x.d32[i]));                                  \
     }                                                                                                           \
-    for (; i < nb; ++i, b += 34) {                                                                              \
-      const __m256i w = load256(b + 2), xq = load256(x.q + 32 * i);                                              \
-      const __m256i p = DP(_mm256_abs_epi8(w), _mm256_sign_epi8(xq, w));                                         \
-      acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(f16_at(b) * x.d32[i]), acc0);                 \
-    }                                                                                                           \
-    return hsum8(_mm256_add_ps(acc0, acc1));                                                                    \
+    return acc.minus(0.f);                                                                                      \
   }                                                                                                             \
   /* Q4_0: 18 bytes per 32 values (f16 d, 16 bytes: value j in the low nibble of byte j, j + 16 in its high). */ \
-  TARGET static float q4_0_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                        \
+  TARGET static float q4_0_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                          \
     const __m256i m4 = _mm256_set1_epi8(0x0F);                                                                  \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                              \
+    FmaChains acc;                                                                                              \
     float off = 0.f;                                                                                            \
     for (int64_t i = 0; i < nb; ++i, b += 18) {                                                                 \
       const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));                               \
@@ -101,21 +106,18 @@ LMF_INLINE void q4k_scale_min(int j, const uint8_t* q, int* sc, int* m) {
       const float d = f16_at(b);                                                                                \
       off += d * x.ds32[i];                                                                                     \
       const __m256 p = _mm256_cvtepi32_ps(DP(u, load256(x.q + 32 * i)));                                         \
-      if (i & 1)                                                                                                \
-        acc1 = _mm256_fmadd_ps(p, _mm256_set1_ps(d * x.d32[i]), acc1);                                          \
-      else                                                                                                      \
-        acc0 = _mm256_fmadd_ps(p, _mm256_set1_ps(d * x.d32[i]), acc0);                                          \
+      acc.add(i, p, _mm256_set1_ps(d * x.d32[i]));                                                              \
     }                                                                                                           \
-    return hsum8(_mm256_add_ps(acc0, acc1)) - 8.f * off;                                                        \
+    return acc.minus(8.f * off);                                                                                \
   }                                                                                                             \
   /* Q5_0 / Q5_1: 22 / 24 bytes per 32 values (f16 d, [Q5_1: f16 m], 32 high bits, value j's in bit j; 16 bytes \
      of low nibbles as Q4_0's). Q5_0 is d (u - 16), Q5_1 is d u + m. */                                          \
-  TARGET static float q5_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x, bool q51) {                \
+  TARGET static float q5_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x, bool q51) {                  \
     const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);                                   \
     const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);    \
     const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe), ones = _mm256_set1_epi64x(-1);              \
     const int64_t bytes = q51 ? 24 : 22, qs_at = q51 ? 8 : 6;                                                   \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                              \
+    FmaChains acc;                                                                                              \
     float off = 0.f;                                                                                            \
     for (int64_t i = 0; i < nb; ++i, b += bytes) {                                                              \
       uint32_t qh;                                                                                              \
@@ -131,24 +133,21 @@ LMF_INLINE void q4k_scale_min(int j, const uint8_t* q, int* sc, int* m) {
       const float d = f16_at(b);                                                                                \
       off += (q51 ? -f16_at(b + 2) : 16.f * d) * x.ds32[i];                                                     \
       const __m256 p = _mm256_cvtepi32_ps(DP(u, load256(x.q + 32 * i)));                                         \
-      if (i & 1)                                                                                                \
-        acc1 = _mm256_fmadd_ps(p, _mm256_set1_ps(d * x.d32[i]), acc1);                                          \
-      else                                                                                                      \
-        acc0 = _mm256_fmadd_ps(p, _mm256_set1_ps(d * x.d32[i]), acc0);                                          \
+      acc.add(i, p, _mm256_set1_ps(d * x.d32[i]));                                                              \
     }                                                                                                           \
-    return hsum8(_mm256_add_ps(acc0, acc1)) - off;                                                              \
+    return acc.minus(off);                                                                                      \
   }                                                                                                             \
-  TARGET static float q5_0_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                        \
+  TARGET static float q5_0_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                          \
     return q5_row_##SFX(b, nb, x, false);                                                                       \
   }                                                                                                             \
-  TARGET static float q5_1_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                        \
+  TARGET static float q5_1_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                          \
     return q5_row_##SFX(b, nb, x, true);                                                                        \
   }                                                                                                             \
   /* Q4_K: 144 bytes per 256 values (f16 d, dmin; 12 bytes of 6-bit scales and mins; 128 bytes: 32 bytes hold  \
      sub-block 2k in their low nibbles and 2k + 1 in their high ones). */                                       \
-  TARGET static float q4_k_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                        \
+  TARGET static float q4_k_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                          \
     const __m256i m4 = _mm256_set1_epi8(0x0F);                                                                  \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                              \
+    FmaChains acc;                                                                                              \
     float off = 0.f;                                                                                            \
     for (int64_t i = 0; i < nb; ++i, b += 144) {                                                                \
       const float d = f16_at(b), dmin = f16_at(b + 2);                                                          \
@@ -163,21 +162,21 @@ LMF_INLINE void q4k_scale_min(int j, const uint8_t* q, int* sc, int* m) {
         int sc0, mn0, sc1, mn1;                                                                                 \
         q4k_scale_min(2 * k, scales, &sc0, &mn0);                                                               \
         q4k_scale_min(2 * k + 1, scales, &sc1, &mn1);                                                           \
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DP(lo, load256(xq + 64 * k))),                                \
-                               _mm256_set1_ps(d * static_cast<float>(sc0) * xd[2 * k]), acc0);                  \
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DP(hi, load256(xq + 64 * k + 32))),                           \
-                               _mm256_set1_ps(d * static_cast<float>(sc1) * xd[2 * k + 1]), acc1);              \
+        acc.add(0, _mm256_cvtepi32_ps(DP(lo, load256(xq + 64 * k))),                                            \
+                _mm256_set1_ps(d * static_cast<float>(sc0) * xd[2 * k]));                                       \
+        acc.add(1, _mm256_cvtepi32_ps(DP(hi, load256(xq + 64 * k + 32))),                                       \
+                _mm256_set1_ps(d * static_cast<float>(sc1) * xd[2 * k + 1]));                                   \
         mins += static_cast<float>(mn0) * ds[2 * k] + static_cast<float>(mn1) * ds[2 * k + 1];                  \
       }                                                                                                         \
       off += dmin * mins;                                                                                       \
     }                                                                                                           \
-    return hsum8(_mm256_add_ps(acc0, acc1)) - off;                                                              \
+    return acc.minus(off);                                                                                      \
   }                                                                                                             \
   /* Q6_K: 210 bytes per 256 values (128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales per 16 values, \
      f16 d); per 128 values, 32 bytes of ql / ql+32 / qh give four 32-value chunks. */                          \
-  TARGET static float q6_k_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                        \
+  TARGET static float q6_k_row_##SFX(const uint8_t* b, int64_t nb, const XBlocks& x) {                          \
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);                                        \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                              \
+    FmaChains acc;                                                                                              \
     float off = 0.f;                                                                                            \
     for (int64_t i = 0; i < nb; ++i, b += 210) {                                                                \
       const float d = f16_at(b + 208);                                                                          \
@@ -204,14 +203,11 @@ LMF_INLINE void q4k_scale_min(int j, const uint8_t* q, int* sc, int* m) {
           const __m256 s = _mm256_set_m128(_mm_set1_ps(dd * static_cast<float>(sc[g + 1])),                     \
                                            _mm_set1_ps(dd * static_cast<float>(sc[g])));                        \
           const __m256 p = _mm256_cvtepi32_ps(DP(u[c], load256(x.q + v0)));                                     \
-          if (c & 1)                                                                                            \
-            acc1 = _mm256_fmadd_ps(p, s, acc1);                                                                 \
-          else                                                                                                  \
-            acc0 = _mm256_fmadd_ps(p, s, acc0);                                                                 \
+          acc.add(c, p, s);                                                                                     \
         }                                                                                                       \
       }                                                                                                         \
     }                                                                                                           \
-    return hsum8(_mm256_add_ps(acc0, acc1)) - off;                                                              \
+    return acc.minus(off);                                                                                      \
   }
 
 LMF_GGML_ROW_DOTS(avx2, LMF_TARGET_ROWDOT_AVX2, dp32_avx2)
