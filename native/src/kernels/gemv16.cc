@@ -278,17 +278,13 @@ bool gemv16(const Gemv16Args& g) {
     xs = x_bf16.data();
     ldx = g.k;
   }
-  const int nt = num_threads();
   const int64_t units = (g.n + kRowUnit - 1) / kRowUnit;
-  if (g.parallel && nt > 1 && units > 1 && g.n * g.k * g.m >= (int64_t(1) << 17)) {
-    // Equal ranges, one per thread: the product only streams W, so they finish together.
-    parallel_run(
-        [&](int tid, int n) {
-          const int64_t lo = std::min(g.n, units * tid / n * kRowUnit);
-          const int64_t hi = std::min(g.n, units * (tid + 1) / n * kRowUnit);
-          if (lo < hi) rows(g, xs, ldx, lo, hi);
-        },
-        static_cast<int>(std::min<int64_t>(nt, units)));
+  if (g.parallel && num_threads() > 1 && units > 1 && g.n * g.k * g.m >= (int64_t(1) << 17)) {
+    // Chunks claimed as threads come free (parallel_for: ~4 per thread): on a shared machine a worker that starts
+    // late leaves its part to the others instead of stalling the product.
+    parallel_for(units, 1, [&](int64_t u0, int64_t u1) {
+      rows(g, xs, ldx, u0 * kRowUnit, std::min(g.n, u1 * kRowUnit));
+    });
   } else {
     rows(g, xs, ldx, 0, g.n);
   }
