@@ -101,11 +101,13 @@ export async function prepareRun(
   const storage = ma.compute_dtype === 'bf16' ? 'bf16' : ma.compute_dtype === 'f16' ? 'f16' : 'f32';
   const quantization = quantizationOf(ma);
   const resizeVocabTo = ma.resize_vocab || added > 0 ? paddedVocabSize(tokenizer.size, 64) : undefined;
-  const loadDtype =
-    storage !== 'f32' && baseStaysFrozen(args, quantization !== undefined, resizeVocabTo) ? storage : undefined;
+  const frozenBase = baseStaysFrozen(args, quantization !== undefined, resizeVocabTo);
+  const loadDtype = storage !== 'f32' && frozenBase ? storage : undefined;
   const model = await loadModel(modelDir, {
     ...(quantization ? { quantization } : {}),
     ...(loadDtype ? { dtype: loadDtype } : {}),
+    // A GGUF base that trains (in part) needs float masters: its 16-bit and block matrices decoded to f32.
+    ...(frozenBase ? {} : { dequantizeBase: true }),
     ...(resizeVocabTo !== undefined ? { resizeVocabTo } : {}),
   });
   let stage: Stage | undefined;
