@@ -142,10 +142,18 @@ export class ChatRunner {
 
   static async load(args: ChatModelArgs): Promise<ChatRunner> {
     const { tokenizer, template, maxModelLen } = loadTokenizerAndTemplate(args);
-    const dtype = args.infer_dtype === 'bfloat16' ? 'bf16' : args.infer_dtype === 'float16' ? 'f16' : ('f32' as const);
+    // `auto` leaves the dtype to the loader: f32 for a checkpoint folder, a GGUF's own F16/BF16 for its matrices.
+    const dtype =
+      args.infer_dtype === 'bfloat16'
+        ? 'bf16'
+        : args.infer_dtype === 'float16'
+          ? 'f16'
+          : args.infer_dtype === 'float32'
+            ? ('f32' as const)
+            : undefined;
     const added = (args.add_tokens?.length ?? 0) + (args.add_special_tokens?.length ?? 0);
     const model = await loadModel(args.model_name_or_path, {
-      dtype,
+      ...(dtype ? { dtype } : {}),
       ...(args.resize_vocab || added > 0 ? { resizeVocabTo: paddedVocabSize(tokenizer.size, 64) } : {}),
       ...(args.adapter_name_or_path?.length ? { adapter: args.adapter_name_or_path } : {}),
       ...(args.threads ? { threads: args.threads } : {}),

@@ -177,3 +177,11 @@ export function ggufParameter(
   if (/self_attn\.k_proj\.(weight|bias)$/.test(hfName)) return unpermuteRows(values, config.numKeyValueHeads, inner);
   return values;
 }
+
+/** 'f16' / 'bf16' when the file stores this parameter as F16 / BF16, else null (F32 or a block type). */
+export function ggufHalfType(file: GgufFile, config: ModelConfig, hfName: string): 'f16' | 'bf16' | null {
+  const name = ggufNameOf(hfName, config.tieWordEmbeddings);
+  const entry = name === null ? undefined : file.tensor(name);
+  const type = entry ? ggmlTypeName(entry.type) : null;
+  return type === 'F16' ? 'f16' : type === 'BF16' ? 'bf16' : null;
+}

@@ -2,15 +2,17 @@
  * A CausalLM from a GGUF file (llama.cpp's, Ollama's or lmforge's own): the config its metadata implies, q/k rows back
  * in HF order. Decoder projections, the token embedding and the LM head stored as Q8_0 / Q4_0 / Q5_0 / Q5_1 / Q4_K /
  * Q5_K / Q6_K stay in their blocks (a frozen quantized base: it decodes with integer dots and trains through LoRA;
- * embedding lookups dequantize the rows they read); every other tensor is decoded to float32
- * (or stored as `dtype`). With `resizeVocabTo` the embedding and an untied head are decoded to float32 (grown to
- * that many rows as models/resize-vocab.ts does): resize_vocab trains them in full, which needs float masters. So are
- * the modules named by `fullPrecisionModules` (LoRA's additional_target) and by the adapters' modules_to_save. The
- * tokenizer comes from the same file's metadata (tokenizer/gguf-tokenizer.ts).
+ * embedding lookups dequantize the rows they read); matrices stored F16 / BF16 stay 16-bit (decoding streams half the
+ * bytes of f32, kernels/gemv16.h; prompts and LoRA training widen them inside the GEMM, exactly); every other tensor
+ * is decoded to float32. `dtype` stores every matrix in that dtype instead; `dequantizeBase` decodes all to float32.
+ * With `resizeVocabTo` the embedding and an untied head are decoded to float32 (grown to that many rows as
+ * models/resize-vocab.ts does): resize_vocab trains them in full, which needs float masters. So are the modules named
+ * by `fullPrecisionModules` (LoRA's additional_target) and by the adapters' modules_to_save. The tokenizer comes from
+ * the same file's metadata (tokenizer/gguf-tokenizer.ts).
  */
 import { Generator, keep, QuantizedMatrix, setThreads, Tensor } from '../engine/index.js';
 import { GgufFile } from '../io/gguf-file.js';
-import { ggufModelConfig, ggufParameter, ggufQuantizedWeight } from '../io/gguf-model.js';
+import { ggufHalfType, ggufModelConfig, ggufParameter, ggufQuantizedWeight } from '../io/gguf-model.js';
 import type { ModelConfig } from '../io/model-config.js';
 import { isModuleToSave, readLoraConfig } from '../io/peft.js';
 import type { WeightSource } from './family.js';
@@ -54,12 +56,15 @@ export function loadGgufModel(path: string, options: GgufLoadOptions = {}): Caus
   const decoded = (name: string) => resized(name) || isModuleToSave(fullPrecision, name);
   // The same stream, in the same order (embedding, then head), as a checkpoint folder's resize (models/loading.ts).
   const resizeGen = new Generator(42);
-  const storage = options.dtype ?? 'f32';
   const weights: WeightSource = (name, shape) => {
     const t =
       grow && resized(name)
         ? grownRows(file, stored, name, shape, rows, resizeGen)
         : Tensor.from(ggufParameter(file, config, name, shape), shape);
+    // A 16-bit matrix decoded to f32 goes back to its own dtype exactly (every f16/bf16 value is an f32 value); one
+    // that trains in full stays f32.
+    const half = decoded(name) || options.dequantizeBase ? null : ggufHalfType(file, config, name);
+    const storage = options.dtype ?? half ?? 'f32';
     const kept = shape.length === 2 && storage !== 'f32' && !options.f32Parameters?.(name) ? t.to(storage) : t;
     if (kept !== t) t.dispose();
     kept.name = name;

@@ -38,7 +38,8 @@ export interface LoadModelOptions {
   resizeVocabTo?: number;
   /**
    * A GGUF file's Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K projections decoded to float weights instead of kept in their blocks
-   * (export merges adapters into them). Without it they stay quantized: a frozen base that trains only through LoRA.
+   * (export merges adapters into them), and its F16/BF16 matrices to f32. Without it they stay quantized / 16-bit: a
+   * frozen base that trains only through LoRA.
    */
   dequantizeBase?: boolean;
   /**

@@ -114,6 +114,9 @@ export async function prepareRun(
     ...(quantization ? { quantization } : {}),
     ...(loadDtype ? { dtype: loadDtype } : {}),
     ...(freezeMasters ? { f32Parameters: freezeMasters } : {}),
+    // Full and freeze tuning of a GGUF base train its matrices: float masters, its 16-bit and block matrices decoded.
+    // LoRA keeps them as stored; what it trains in full (additional_target, resize_vocab) is decoded by name.
+    ...(fa.finetuning_type === 'lora' ? {} : { dequantizeBase: true }),
     ...(resizeVocabTo !== undefined ? { resizeVocabTo } : {}),
     ...(fa.finetuning_type === 'lora' && fa.additional_target ? { fullPrecisionModules: fa.additional_target } : {}),
   });

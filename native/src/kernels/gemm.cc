@@ -34,6 +34,7 @@
 #include "kernels/gemm/pack_buffer.h"
 #include "kernels/gemm/portable.h"
 #include "kernels/gemm/unpacked.h"
+#include "kernels/gemv16.h"
 
 namespace lmf {
 
@@ -363,6 +364,29 @@ void skinny_item(const Path& p, const GemmArgs& g, const void* a, const void* b,
   }
 }
 
+// Decoding with a 16-bit weight stored [N, K] (M <= 8, trans_b): the weight streams once for all rows through
+// gemv16.h's kernels (vdpbf16ps on bf16 weights under bf16 compute, widening FMAs otherwise), op(A) as f32 rows.
+bool gemv16_item(const GemmArgs& g, const void* a, const void* b, float* c, float beta, const float* bias,
+                 bool parallel) {
+  const float* ap = static_cast<const float*>(a);
+  int64_t lda = g.lda;
+  if (g.a_dtype != DType::f32 || g.trans_a) {
+    float* copy = t_small.get(static_cast<size_t>(g.m * g.k));
+    widen_copy(g.a_dtype, a, g.trans_a ? 1 : g.lda, g.trans_a ? g.lda : 1, g.m, g.k, copy, g.k);
+    ap = copy;
+    lda = g.k;
+  }
+  Gemv16Args v;
+  v.m = g.m, v.n = g.n, v.k = g.k;
+  v.x = ap, v.ldx = lda;
+  v.w = static_cast<const uint16_t*>(b), v.w_dtype = g.b_dtype, v.ldw = g.ldb;
+  v.y = c, v.ldy = g.ldc;
+  v.alpha = g.alpha, v.beta = beta, v.bias = bias;
+  v.bf16 = g.bf16;
+  v.parallel = parallel;
+  return gemv16(v);
+}
+
 // Few columns (N <= narrow_max_n: the rank side of a LoRA product): op(B) widened to f32 and zero-padded to whole
 // column groups (transposed when A is stored [M, K], so both are read along K), A read in place, threads splitting
 // the rows.
@@ -407,6 +431,9 @@ void gemm_item(const Path& p, const GemmArgs& g, const void* a, const void* b, f
     narrow_item(p, g, a, b, c, beta, bias, parallel);
     return;
   }
+  if (g.trans_b && g.m <= kGemv16MaxRows && (g.b_dtype == DType::bf16 || g.b_dtype == DType::f16) &&
+      gemv16_item(g, a, b, c, beta, bias, parallel))
+    return;
   if (g.m <= (g.trans_b ? p.skinny_dot_max_m : p.skinny_max_m)) {
     skinny_item(p, g, a, b, c, beta, bias, parallel);
     return;

@@ -29,7 +29,8 @@ struct GemmArgs {
   const float* bias = nullptr;  // optional [N], added once to every row of C
   int64_t batch = 1, stride_a = 0, stride_b = 0, stride_c = 0;
   // Mixed precision (bf16 compute): op(A) and op(B) rounded to bf16, products exact, f32 accumulation. Products
-  // with a side of at most 16 (decoding, LoRA ranks) are memory-bound and stay f32 on the SIMD paths.
+  // with a side of at most 16 (decoding, LoRA ranks) are memory-bound and stay f32 on the SIMD paths, except
+  // decoding's x [M <= 8, K] @ W^T with W stored bf16 on AVX512_BF16, which takes vdpbf16ps (gemv16.h).
   bool bf16 = false;
 };
 
