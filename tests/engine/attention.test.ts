@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { attention, liveBytes, native, noGrad, scope, Tensor } from '../../src/engine/index.js';
+import { attention, liveBytes, native, noGrad, scope, Tensor, withMatmulPrecision } from '../../src/engine/index.js';
 import {
   type AttentionDims,
   type AttentionRefOptions,
@@ -10,7 +10,7 @@ import {
 import { withThreads } from '../../src/engine/threads.js';
 import { assertClose, maxAbsDiff } from '../util/assert.js';
 import { assertGradient, dot } from '../util/gradcheck.js';
-import { availableIsas, withIsa } from '../util/isa.js';
+import { availableIsas, bf16Caps, withBf16Cap, withIsa } from '../util/isa.js';
 import { Rng } from '../util/random.js';
 
 interface Case {
@@ -200,6 +200,42 @@ test('attention: every ISA path matches the reference', () => {
     }
   } finally {
     native.setIsa(prev);
+  }
+});
+
+test('attention under bf16 precision: every path gives the same results, within the bf16 bound of f32', () => {
+  // bf16 compute rounds q, k, v, dout and the p / ds tiles to bf16 before each product (sums, softmax, lse f32):
+  // against the float64 reference on bf16-rounded q, k, v the output moves by the rounding of p (|dp| <= 2^-9 p,
+  // sum p = 1, |v| <= 1: <= 2^-9), the gradients by that of p, ds and dout (a few 2^-9 relative). The paths round
+  // the same values and differ only in the order of f32 sums (and, rarely, an exp an ulp apart rounding to another
+  // bf16), so they agree far more closely than with f32.
+  const round = (x: Float32Array) => Tensor.from(x, [x.length]).to('bf16').toFloat32Array();
+  const both = (x: Float32Array) => ({ f32: x, f64: Float64Array.from(x) });
+  const rng = new Rng(19);
+  for (const c of CASES) {
+    const x = makeInputs(c, rng);
+    const f32 = runNative(c, x);
+    const r = { ...x, q: both(round(x.q.f32)), k: both(round(x.k.f32)), v: both(round(x.v.f32)) };
+    const want = attentionRef(r.q.f64, r.k.f64, r.v.f64, c.dims, x.refOpts);
+    const g = attentionBackwardRef(r.q.f64, r.k.f64, r.v.f64, x.dout.f64, c.dims, x.refOpts);
+    let first: ReturnType<typeof runNative> | null = null;
+    for (const cap of bf16Caps())
+      withBf16Cap(cap, () => {
+        const got = withMatmulPrecision('bf16', () => runNative(c, x));
+        const label = `${cap} ${c.name}`;
+        assertClose(got.out, want, { atol: 2 ** -8, rtol: 0 }, `${label}: out`);
+        const grad = { atol: 2 ** -6, rtol: 2 ** -6 };
+        assertClose(got.dq, g.dq, grad, `${label}: dq`);
+        assertClose(got.dk, g.dk, grad, `${label}: dk`);
+        assertClose(got.dv, g.dv, grad, `${label}: dv`);
+        if (!first) first = got;
+        else
+          for (const key of ['out', 'dq', 'dk', 'dv'] as const)
+            assertClose(got[key], first[key], { atol: 2e-3, rtol: 2e-3 }, `${label}: ${key} vs ${bf16Caps()[0]}`);
+      });
+    // A different computation from f32 (inputs are not bf16 values): the rounding shows in the output.
+    const bf = withMatmulPrecision('bf16', () => runNative(c, x));
+    assert.ok(maxAbsDiff(bf.out, f32.out) > 1e-5, `${c.name}: bf16 output equals f32's`);
   }
 });
 

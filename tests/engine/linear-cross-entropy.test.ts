@@ -9,6 +9,7 @@ import {
   scale,
   scope,
   Tensor,
+  withMatmulPrecision,
 } from '../../src/engine/index.js';
 import {
   linearCrossEntropyBackwardRef,
@@ -18,7 +19,7 @@ import {
 import { withThreads } from '../../src/engine/threads.js';
 import { assertClose } from '../util/assert.js';
 import { assertGradient, dot } from '../util/gradcheck.js';
-import { availableIsas, withIsa } from '../util/isa.js';
+import { availableIsas, bf16Caps, withBf16Cap, withIsa } from '../util/isa.js';
 import { Rng } from '../util/random.js';
 
 type WeightDType = 'f32' | 'bf16' | 'f16';
@@ -169,6 +170,30 @@ test('linearCrossEntropy matches the float64 reference on every ISA path (f32, b
         const got = runNative(p.c, p.dtype, p.reduction, p.up);
         assertMatches(got, p.want, `${isa} [${N}, ${C}, ${V}] ${p.dtype} ${p.reduction}`);
       }
+    });
+});
+
+test('under bf16 precision the GEMMs round hidden, weight and the logit gradient to bf16 (every path); loss f32', () => {
+  // Mixed precision as autocast runs the LM head: loss = the float64 loss of the bf16-rounded operands (products
+  // exact, f32 sums); the gradients' GEMMs also round the f32 softmax gradient g: |g - bf16(g)| <= 2^-9 |g|, and
+  // sum_v |g_iv| <= 2 per row at coefficient 1 (softmax + one-hot), so |d dHidden| <= 2^-9 * 2 * max|w|, and
+  // |d dWeight[v]| <= 2^-9 * max|h| * sum_i |g_iv| <= 2^-9 * max|h| * 2N.
+  // Every side above 16 (27 counted rows): smaller products stay f32 on the SIMD paths (gemm.h).
+  const rng = new Rng(35);
+  const c = makeCase(rng, 40, 24, 37);
+  const round = (x: Float32Array) => Tensor.from(x, [x.length]).to('bf16').toFloat32Array();
+  const rounded: Case = { ...c, hidden: { f32: round(c.hidden.f32), f64: Float64Array.from(round(c.hidden.f32)) } };
+  rounded.weight = round(c.weight);
+  const want = reference(rounded, 'f32', 'sum', 1);
+  const f32 = runNative(c, 'f32', 'sum', 1);
+  for (const cap of bf16Caps())
+    withBf16Cap(cap, () => {
+      const got = withMatmulPrecision('bf16', () => runNative(c, 'f32', 'sum', 1));
+      assertClose(got.loss, want.loss, { atol: 1e-5, rtol: 1e-5 }, `${cap} loss`);
+      assertClose(got.dHidden, want.dHidden, { atol: 2 ** -9 * 2 * 1.5 + 1e-5, rtol: 0 }, `${cap} dHidden`);
+      assertClose(got.dWeight!, want.dWeight, { atol: 2 ** -9 * 1.5 * 2 * c.N + 1e-5, rtol: 0 }, `${cap} dWeight`);
+      // ... and not the f32 computation: the rounding moves the loss by far more than f32 sums do.
+      assert.ok(Math.abs(got.loss[0]! - f32.loss[0]!) > 1e-4, `${cap}: bf16 loss ${got.loss[0]} equals f32's`);
     });
 });
 

@@ -25,6 +25,11 @@
 // dq of the key chunks, and dk / dv of the query heads sharing a KV head, are summed afterwards in a fixed order,
 // so every result is independent of the thread count. A row whose keys are all masked (e.g. a left-padded query) has out = 0, lse = -inf and zero
 // gradients: no NaN.
+// bf16 compute (mixed precision, as autocast runs attention's matmuls): q, k, v, dout and the p / ds tiles are
+// rounded to bf16 before every product, sums stay f32, and so do the scores, the softmax, lse, rowsum(dout * out)
+// and ds itself (computed from the f32 p). With AVX512_BF16 the products run on VDPBF16PS over pair-packed copies
+// (kernels/attention_bf16.h); elsewhere the f32 kernels multiply the rounded values, which gives the same exact
+// products summed in another order.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -38,6 +43,7 @@
 #include "core/registry.h"
 #include "core/threadpool.h"
 #include "core/vec.h"
+#include "kernels/attention_bf16.h"
 
 namespace lmf {
 namespace {
@@ -81,7 +87,42 @@ struct AttnArgs {
   float scale;
   float softcap;  // 0 = none; else scores become softcap * tanh(score / softcap)
   const float* alibi;  // [H] ALiBi slopes, or null
+  bool bf16;   // operands rounded to bf16 (see the file comment)
+  bool pairs;  // ... and the products on AVX512_BF16 over the pair copies below (AVX-512 path only)
+  int64_t S2, T2;  // ceil(S / 2), ceil(T / 2): key / query pairs per head
+  const uint32_t* k_pairs;   // [B, KVH, key tiles, Dp / 2, kCols] k_tiles, rows d paired (scores)
+  const uint32_t* v_pairs;   // same for v_tiles (backward: dp = dout @ v^T)
+  const uint32_t* kk_pairs;  // [B, KVH, S2, Dp] k_rows, keys paired (backward: dq += ds @ k)
+  const uint32_t* vk_pairs;  // same for v_rows (forward: acc += p @ v)
+  const uint32_t* q_words;   // [B, H, T, Dp / 2] q_rows in bf16 (backward scores)
+  const uint32_t* do_words;  // same for do_rows (backward: dp)
+  const uint32_t* qt_pairs;  // [B, H, T2, Dp] q_rows, queries paired (backward: dk += ds^T @ q)
+  const uint32_t* dot_pairs; // same for do_rows (backward: dv += p^T @ dout)
 };
+
+// The pair-kernel GEMM where it exists (AttnArgs::pairs is never set elsewhere).
+inline void gemm_pairs(int64_t M, int64_t N, int64_t kp, const uint32_t* a, int64_t a_rs, int64_t a_ks,
+                       const uint32_t* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+#if defined(__x86_64__)
+  attn_bf16::gemm_pairs(M, N, kp, a, a_rs, a_ks, b, ldb, c, ldc, accumulate);
+#else
+  (void)M, (void)N, (void)kp, (void)a, (void)a_rs, (void)a_ks, (void)b, (void)ldb, (void)c, (void)ldc, (void)accumulate;
+#endif
+}
+inline void to_words(const float* src, int64_t n, uint32_t* dst) {
+#if defined(__x86_64__)
+  attn_bf16::to_words(src, n, dst);
+#else
+  (void)src, (void)n, (void)dst;
+#endif
+}
+inline void pair_rows(const float* src, int64_t rows, int64_t width, int64_t ld, uint32_t* dst) {
+#if defined(__x86_64__)
+  attn_bf16::pair_rows(src, rows, width, ld, dst);
+#else
+  (void)src, (void)rows, (void)width, (void)ld, (void)dst;
+#endif
+}
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -182,10 +223,15 @@ inline int64_t row_at(const AttnArgs& a, int64_t b, int64_t g, int64_t j) { retu
 
 // s [nr, ncols] = (q rows [t0, t0 + nr) . key cols [j0, j0 + nc)) * scale with every invisible pair at -inf.
 // Forward and backward both call this, so p = exp(s - lse) in the backward matches the forward's softmax.
+// With pairs, qw (q rows in bf16 words) and kw (the key tile's pairs) replace qp and kt.
 template <int W>
 LMF_INLINE void scores_tile(const AttnArgs& a, int64_t b, int64_t h, const float* qp, int64_t Dp, int64_t t0,
-                            int64_t nr, const float* kt, int64_t j0, int64_t nc, int64_t ncols, float* s) {
-  gemm_acc<W>(nr, ncols, a.D, qp, Dp, 1, kt, kCols, s, ncols, false);
+                            int64_t nr, const float* kt, int64_t j0, int64_t nc, int64_t ncols, float* s,
+                            const uint32_t* qw = nullptr, const uint32_t* kw = nullptr) {
+  if (a.pairs)
+    gemm_pairs(nr, ncols, Dp / 2, qw, Dp / 2, 1, kw, kCols, s, ncols, false);
+  else
+    gemm_acc<W>(nr, ncols, a.D, qp, Dp, 1, kt, kCols, s, ncols, false);
   for (int64_t i = 0; i < nr * ncols; i += W) vstore<W>(s + i, vload<W>(s + i) * a.scale);
   if (a.softcap > 0.f) {
     const float c = a.softcap, inv = 1.f / a.softcap;
@@ -283,16 +329,22 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
   const int64_t kvh = h / (a.H / a.KVH);
   const int64_t Dp = a.Dp;
   size_t need = 0;
-  for (int64_t n : {kFwdRows * Dp, kFwdRows * Dp, kFwdRows * kCols})
+  for (int64_t n : {kFwdRows * Dp, kFwdRows * Dp, kFwdRows * kCols, kFwdRows * Dp / 2, kFwdRows * kCols / 2})
     need += round_up(n, 16);
   if (scratch.buf.v.size() < need) scratch.buf.v.resize(need);
   size_t used = 0;
   float* qp = scratch.take(kFwdRows * Dp, used);
   float* acc = scratch.take(kFwdRows * Dp, used);
   float* s = scratch.take(kFwdRows * kCols, used);
+  uint32_t* qw = reinterpret_cast<uint32_t*>(scratch.take(kFwdRows * Dp / 2, used));  // pairs: q rows in bf16
+  uint32_t* pw = reinterpret_cast<uint32_t*>(scratch.take(kFwdRows * kCols / 2, used));  // pairs: p rows in bf16
   float m[kFwdRows], l[kFwdRows];
 
   pack_rows(a.q, b, a.T, a.H, h, a.D, t0, nr, Dp, qp);
+  if (a.pairs)
+    to_words(qp, nr * Dp, qw);
+  else if (a.bf16)
+    attn_bf16::round_bf16(qp, nr * Dp);
   std::fill(acc, acc + nr * Dp, 0.f);
   std::fill(m, m + nr, kNegInf);
   std::fill(l, l + nr, 0.f);
@@ -302,7 +354,7 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
     const int64_t nc = std::min<int64_t>(kCols, kend - j0), ncols = round_up(nc, W);
     const float* kt = a.k_tiles + tile_at(a, b, kvh, j0 / kCols);
     const float* vp = a.v_rows + row_at(a, b, kvh, j0);
-    scores_tile<W>(a, b, h, qp, Dp, t0, nr, kt, j0, nc, ncols, s);
+    scores_tile<W>(a, b, h, qp, Dp, t0, nr, kt, j0, nc, ncols, s, qw, a.k_pairs + tile_at(a, b, kvh, j0 / kCols) / 2);
     for (int64_t r = 0; r < nr; ++r) {
       float* sr = s + r * ncols;
       vf mv = vset<W>(kNegInf);
@@ -326,7 +378,14 @@ LMF_INLINE void forward_tile(const AttnArgs& a, int64_t task, Scratch& scratch) 
         for (int64_t d = 0; d < Dp; d += W) vstore<W>(ar + d, vload<W>(ar + d) * alpha);
       }
     }
-    gemm_acc<W>(nr, Dp, nc, s, ncols, 1, vp, Dp, acc, Dp, true);  // acc += p @ v
+    if (a.pairs) {  // acc += bf16(p) @ v over key pairs (a pad key past nc has p = 0 and a zero or real v row)
+      to_words(s, nr * ncols, pw);
+      const uint32_t* vw = a.vk_pairs + ((b * a.KVH + kvh) * a.S2 + j0 / 2) * Dp;
+      gemm_pairs(nr, Dp, (nc + 1) / 2, pw, ncols / 2, 1, vw, Dp, acc, Dp, true);
+    } else {
+      if (a.bf16) attn_bf16::round_bf16(s, nr * ncols);
+      gemm_acc<W>(nr, Dp, nc, s, ncols, 1, vp, Dp, acc, Dp, true);  // acc += p @ v
+    }
   }
   for (int64_t r = 0; r < nr; ++r) {
     float* o = a.out + ((b * a.T + t0 + r) * a.H + h) * a.D;
@@ -355,7 +414,8 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
   float* dqa = a.dq_acc + (c_idx * a.B * a.H + bh) * T * Dp;
   std::fill(dqa, dqa + T * Dp, 0.f);  // pooled memory is stale; the final sum reads every row
   size_t need = 0;
-  for (int64_t n : {kCols * Dp, kCols * Dp, kBwdRows * kCols, kBwdRows * kCols, kBwdRows * kCols})
+  for (int64_t n : {kCols * Dp, kCols * Dp, kBwdRows * kCols, kBwdRows * kCols, kBwdRows * kCols,
+                    kBwdRows * kCols / 2, kBwdRows * kCols / 2})
     need += round_up(n, 16);
   if (scratch.buf.v.size() < need) scratch.buf.v.resize(need);
   size_t used = 0;
@@ -364,6 +424,13 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
   float* s = scratch.take(kBwdRows * kCols, used);
   float* ds = scratch.take(kBwdRows * kCols, used);
   float* cap_grad = scratch.take(kBwdRows * kCols, used);  // 1 - (s / softcap)^2 when soft-capping
+  // pairs: p^T / ds^T paired along queries [nr / 2, ncols], ds rows in bf16 [nr, ncols / 2]
+  uint32_t* pt_w = reinterpret_cast<uint32_t*>(scratch.take(kBwdRows * kCols / 2, used));
+  uint32_t* ds_w = reinterpret_cast<uint32_t*>(scratch.take(kBwdRows * kCols / 2, used));
+  const uint32_t* qw = a.pairs ? a.q_words + bh * T * Dp / 2 : nullptr;
+  const uint32_t* dow = a.pairs ? a.do_words + bh * T * Dp / 2 : nullptr;
+  const uint32_t* qtp = a.pairs ? a.qt_pairs + bh * a.T2 * Dp : nullptr;
+  const uint32_t* dotp = a.pairs ? a.dot_pairs + bh * a.T2 * Dp : nullptr;
 
   const bool grouped = a.H != a.KVH;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kCols) {
@@ -377,9 +444,12 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
       const float* kt = a.k_tiles + tile_at(a, b, kvh, j0 / kCols);
       const float* vt = a.v_tiles + tile_at(a, b, kvh, j0 / kCols);
       const float* kp = a.k_rows + row_at(a, b, kvh, j0);
+      const uint32_t* kw = a.pairs ? a.k_pairs + tile_at(a, b, kvh, j0 / kCols) / 2 : nullptr;
+      const uint32_t* vw = a.pairs ? a.v_pairs + tile_at(a, b, kvh, j0 / kCols) / 2 : nullptr;
+      const uint32_t* kkw = a.pairs ? a.kk_pairs + ((b * a.KVH + kvh) * a.S2 + j0 / 2) * Dp : nullptr;
       for (int64_t t0 = tfirst / kBwdRows * kBwdRows; t0 < tend; t0 += kBwdRows) {
         const int64_t nr = std::min<int64_t>(kBwdRows, T - t0);
-        scores_tile<W>(a, b, h, qp + t0 * Dp, Dp, t0, nr, kt, j0, nc, ncols, s);
+        scores_tile<W>(a, b, h, qp + t0 * Dp, Dp, t0, nr, kt, j0, nc, ncols, s, qw ? qw + t0 * Dp / 2 : nullptr, kw);
         if (a.softcap > 0.f) {  // masked scores are -inf: their p is 0, so their factor is never used
           const float inv = 1.f / a.softcap;
           for (int64_t i = 0; i < nr * ncols; ++i) {
@@ -396,8 +466,10 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
           }
           for (int64_t c = 0; c < ncols; c += W) vstore<W>(sr + c, vexp<W>(vload<W>(sr + c) - l));
         }
-        gemm_acc<W>(nc, Dp, nr, s, 1, ncols, dop + t0 * Dp, Dp, dva, Dp, true);        // dv += p^T @ dout
-        gemm_acc<W>(nr, ncols, D, dop + t0 * Dp, Dp, 1, vt, kCols, ds, ncols, false);  // dp = dout @ v^T
+        if (a.pairs)  // dp = dout @ v^T
+          gemm_pairs(nr, ncols, Dp / 2, dow + t0 * Dp / 2, Dp / 2, 1, vw, kCols, ds, ncols, false);
+        else
+          gemm_acc<W>(nr, ncols, D, dop + t0 * Dp, Dp, 1, vt, kCols, ds, ncols, false);
         for (int64_t r = 0; r < nr; ++r) {  // ds = p * (dp - rowsum(dout * out)) * scale
           float* dr = ds + r * ncols;
           const float* pr = s + r * ncols;
@@ -409,8 +481,23 @@ LMF_INLINE void backward_head(const AttnArgs& a, int64_t task, Scratch& scratch)
             for (int64_t c = 0; c < ncols; c += W) vstore<W>(dr + c, vload<W>(dr + c) * vload<W>(gr + c));
           }
         }
-        gemm_acc<W>(nr, Dp, nc, ds, ncols, 1, kp, Dp, dqa + t0 * Dp, Dp, true);  // dq += ds @ k
-        gemm_acc<W>(nc, Dp, nr, ds, 1, ncols, qp + t0 * Dp, Dp, dka, Dp, true);  // dk += ds^T @ q
+        if (a.pairs) {  // over query pairs (a pad row past nr is 0) and key pairs (pad keys have p = ds = 0)
+          const int64_t rp = (nr + 1) / 2;
+          pair_rows(s, nr, ncols, ncols, pt_w);
+          gemm_pairs(nc, Dp, rp, pt_w, 1, ncols, dotp + t0 / 2 * Dp, Dp, dva, Dp, true);  // dv += p^T @ dout
+          to_words(ds, nr * ncols, ds_w);
+          gemm_pairs(nr, Dp, (nc + 1) / 2, ds_w, ncols / 2, 1, kkw, Dp, dqa + t0 * Dp, Dp, true);  // dq += ds @ k
+          pair_rows(ds, nr, ncols, ncols, pt_w);
+          gemm_pairs(nc, Dp, rp, pt_w, 1, ncols, qtp + t0 / 2 * Dp, Dp, dka, Dp, true);  // dk += ds^T @ q
+        } else {
+          if (a.bf16) {
+            attn_bf16::round_bf16(s, nr * ncols);
+            attn_bf16::round_bf16(ds, nr * ncols);
+          }
+          gemm_acc<W>(nc, Dp, nr, s, 1, ncols, dop + t0 * Dp, Dp, dva, Dp, true);  // dv += p^T @ dout
+          gemm_acc<W>(nr, Dp, nc, ds, ncols, 1, kp, Dp, dqa + t0 * Dp, Dp, true);  // dq += ds @ k
+          gemm_acc<W>(nc, Dp, nr, ds, 1, ncols, qp + t0 * Dp, Dp, dka, Dp, true);  // dk += ds^T @ q
+        }
       }
     }
     for (int64_t c = 0; c < nc; ++c) {
@@ -453,6 +540,7 @@ void run_tasks(int64_t n, TaskFn fn, const AttnArgs& a) {
 // as much as the score GEMM if every query tile repeated them.
 struct PackedKV {
   Pooled k_tiles, v_tiles, k_rows, v_rows;
+  Pooled k_pairs, v_pairs, kk_pairs, vk_pairs;  // bf16 pairs (AttnArgs::pairs)
 };
 // The forward packs only the keys some query can see: with a KV cache, S is the cache's capacity and every slot
 // past off + T is unwritten, and with a sliding window the tiles before query 0's window are never read. The
@@ -473,6 +561,32 @@ void pack_kv(AttnArgs& a, PackedKV& p, bool backward) {
   a.v_tiles = p.v_tiles.data();
   a.k_rows = p.k_rows.data();
   a.v_rows = p.v_rows.data();
+  a.S2 = (a.S + 1) / 2;
+  if (a.pairs) {
+    const size_t key_pairs = static_cast<size_t>(a.B * a.KVH * a.S2 * a.Dp);
+    p.k_pairs.v.resize(std::max(p.k_pairs.v.size(), tiles / 2));
+    Pooled& v_paired = backward ? p.v_pairs : p.vk_pairs;
+    v_paired.v.resize(std::max(v_paired.v.size(), backward ? tiles / 2 : key_pairs));
+    if (backward) p.kk_pairs.v.resize(std::max(p.kk_pairs.v.size(), key_pairs));
+    a.k_pairs = reinterpret_cast<const uint32_t*>(p.k_pairs.data());
+    a.v_pairs = reinterpret_cast<const uint32_t*>(p.v_pairs.data());
+    a.kk_pairs = reinterpret_cast<const uint32_t*>(p.kk_pairs.data());
+    a.vk_pairs = reinterpret_cast<const uint32_t*>(p.vk_pairs.data());
+  }
+  // A tile's pairs, or (bf16 without the instructions) its f32 packing rounded to bf16.
+  auto tile_bf16 = [&](Pooled& f32, Pooled& paired, int64_t at) {
+    if (a.pairs)
+      pair_rows(f32.data() + at, a.Dp, kCols, kCols, reinterpret_cast<uint32_t*>(paired.data()) + at / 2);
+    else
+      attn_bf16::round_bf16(f32.data() + at, a.Dp * kCols);
+  };
+  auto rows_bf16 = [&](Pooled& f32, Pooled& paired, int64_t b, int64_t g, int64_t j0, int64_t nc) {
+    float* src = f32.data() + row_at(a, b, g, j0);
+    if (a.pairs)
+      pair_rows(src, nc, a.Dp, a.Dp, reinterpret_cast<uint32_t*>(paired.data()) + ((b * a.KVH + g) * a.S2 + j0 / 2) * a.Dp);
+    else
+      attn_bf16::round_bf16(src, nc * a.Dp);
+  };
   const int64_t span = packed_tiles - first_tile;
   auto pack = [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -484,6 +598,15 @@ void pack_kv(AttnArgs& a, PackedKV& p, bool backward) {
         pack_rows(a.k, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, p.k_rows.data() + row_at(a, b, g, j0));
       } else {
         pack_rows(a.v, b, a.S, a.KVH, g, a.D, j0, nc, a.Dp, p.v_rows.data() + row_at(a, b, g, j0));
+      }
+      if (a.bf16) {
+        tile_bf16(p.k_tiles, p.k_pairs, tile_at(a, b, g, tile));
+        if (backward) {
+          tile_bf16(p.v_tiles, p.v_pairs, tile_at(a, b, g, tile));
+          rows_bf16(p.k_rows, p.kk_pairs, b, g, j0, nc);
+        } else {
+          rows_bf16(p.v_rows, p.vk_pairs, b, g, j0, nc);
+        }
       }
     }
   };
@@ -506,6 +629,8 @@ AttnArgs read_args(const Napi::CallbackInfo& info, size_t dims_at) {
   a.window = arg_int(info, dims_at + 11);
   a.softcap = static_cast<float>(arg_double(info, dims_at + 12));
   a.alibi = arg_opt_ptr<float>(info, dims_at + 13);
+  a.bf16 = info.Length() > dims_at + 14 && arg_bool(info, dims_at + 14);
+  a.pairs = a.bf16 && isa() == Isa::avx512 && bf16_instructions();
   return a;
 }
 
@@ -515,7 +640,7 @@ bool valid_dims(const AttnArgs& a) {
 }
 
 // attentionForward(q, k, v, out, lse, B, T, S, H, KVH, D, causal, scale, queryOffset, keyMask|null, segIds|null,
-//                  slidingWindow (0 = none), softcap (0 = none), alibiSlopes|null)
+//                  slidingWindow (0 = none), softcap (0 = none), alibiSlopes|null, bf16?)
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   AttnArgs a = read_args(info, 5);
   LMF_CHECK(info.Env(), valid_dims(a), "attentionForward: invalid dimensions (the TypeScript op validates them)");
@@ -533,7 +658,8 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 }
 
 // attentionBackward(q, k, v, out, lse, dout, dq, dk, dv, B, T, S, H, KVH, D, causal, scale, queryOffset,
-//                   keyMask|null, segIds|null, slidingWindow (0 = none), softcap (0 = none), alibiSlopes|null)
+//                   keyMask|null, segIds|null, slidingWindow (0 = none), softcap (0 = none), alibiSlopes|null,
+//                   bf16? (as the forward had it: the recomputed scores must match its lse)
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   AttnArgs a = read_args(info, 9);
   LMF_CHECK(info.Env(), valid_dims(a), "attentionBackward: invalid dimensions (the TypeScript op validates them)");
@@ -562,6 +688,14 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   a.do_rows = do_rows.data();
   a.drow = drow.data();
   a.dq_acc = dq_acc.data();
+  a.T2 = (a.T + 1) / 2;
+  const int64_t paired_rows = a.pairs ? a.B * a.H * a.T2 * a.Dp : 0;
+  Pooled q_words(a.pairs ? head_rows / 2 : 0), do_words(a.pairs ? head_rows / 2 : 0), qt_pairs(paired_rows),
+      dot_pairs(paired_rows);
+  a.q_words = reinterpret_cast<const uint32_t*>(q_words.data());
+  a.do_words = reinterpret_cast<const uint32_t*>(do_words.data());
+  a.qt_pairs = reinterpret_cast<const uint32_t*>(qt_pairs.data());
+  a.dot_pairs = reinterpret_cast<const uint32_t*>(dot_pairs.data());
   parallel_for(a.B * a.H, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t bh = i0; bh < i1; ++bh) {
       const int64_t b = bh / a.H, h = bh % a.H;
@@ -574,6 +708,15 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
         float acc = 0.f;
         for (int64_t d = 0; d < a.D; ++d) acc += dr[t * a.Dp + d] * o[d];
         drow.v[bh * a.T + t] = acc;
+      }
+      if (a.pairs) {  // (rowsum(dout * out) above stays f32, from the unrounded dout)
+        to_words(qr, a.T * a.Dp, reinterpret_cast<uint32_t*>(q_words.data()) + bh * a.T * a.Dp / 2);
+        to_words(dr, a.T * a.Dp, reinterpret_cast<uint32_t*>(do_words.data()) + bh * a.T * a.Dp / 2);
+        pair_rows(qr, a.T, a.Dp, a.Dp, reinterpret_cast<uint32_t*>(qt_pairs.data()) + bh * a.T2 * a.Dp);
+        pair_rows(dr, a.T, a.Dp, a.Dp, reinterpret_cast<uint32_t*>(dot_pairs.data()) + bh * a.T2 * a.Dp);
+      } else if (a.bf16) {
+        attn_bf16::round_bf16(qr, a.T * a.Dp);
+        attn_bf16::round_bf16(dr, a.T * a.Dp);
       }
     }
   });

@@ -10,6 +10,8 @@
 //   g[i, :] = coef_i * (softmax(logits[i]) - onehot(labels_i)),  coef_i = rowCoef[i] * coefScale (rowCoef optional)
 //   dh_chunk [R, C] = g @ weight                                                  (GEMM, scattered to dHidden)
 //   dWeight [V, C] += g^T @ h_chunk                                               (GEMM, accumulating)
+// With bf16 (mixed precision, as torch.autocast runs the LM head) the three GEMMs take bf16-rounded operands with
+// f32 accumulation (GemmArgs::bf16); the logits, the softmax, its gradient and the loss stay f32.
 // Ignored rows get rowOut 0 and a zero dHidden row. The return value is the float64 sum of loss_i in row order.
 // R depends on V alone, so the chunks, and with them every summation order, do not depend on the thread count.
 #include <algorithm>
@@ -105,6 +107,7 @@ struct LceArgs {
   float* dweight;
   int64_t N, C, V;
   int32_t ignore;
+  bool bf16;  // the GEMMs' operands rounded to bf16 (GemmArgs::bf16)
 };
 
 double linear_cross_entropy(const LceArgs& a) {
@@ -137,6 +140,7 @@ double linear_cross_entropy(const LceArgs& a) {
     fw.a = h.p, fw.lda = a.C;
     fw.b = a.weight, fw.b_dtype = a.weight_dtype, fw.ldb = a.C;
     fw.c = logits.p, fw.ldc = a.V;
+    fw.bf16 = a.bf16;
     gemm(fw);
 
     RowsArgs ra{logits.p, rows, a.labels, a.row_coef, a.coef_scale, grad, loss.p, a.V};
@@ -153,6 +157,7 @@ double linear_cross_entropy(const LceArgs& a) {
       bd.a = logits.p, bd.lda = a.V;
       bd.b = a.weight, bd.b_dtype = a.weight_dtype, bd.ldb = a.C;
       bd.c = dh.p, bd.ldc = a.C;
+      bd.bf16 = a.bf16;
       gemm(bd);
       for (int64_t j = 0; j < r; ++j)
         std::memcpy(a.dhidden + rows[j] * a.C, dh.p + j * a.C, static_cast<size_t>(a.C) * 4);
@@ -165,6 +170,7 @@ double linear_cross_entropy(const LceArgs& a) {
       bw.b = h.p, bw.ldb = a.C;
       bw.c = a.dweight, bw.ldc = a.C;
       bw.beta = s == 0 ? 0.f : 1.f;
+      bw.bf16 = a.bf16;
       gemm(bw);
     }
   }
@@ -172,12 +178,12 @@ double linear_cross_entropy(const LceArgs& a) {
 }
 
 // linearCrossEntropy(hidden, weight, weightDtype, labels, rowCoef|null, coefScale, rowOut|null, dHidden|null,
-//                    dWeight|null, N, C, V, ignoreIndex) -> float64 sum of the counted rows' losses
+//                    dWeight|null, N, C, V, ignoreIndex, bf16?) -> float64 sum of the counted rows' losses
 Napi::Value LinearCrossEntropy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LMF_CHECK(env, info.Length() == 13,
+  LMF_CHECK(env, info.Length() == 13 || info.Length() == 14,
             "linearCrossEntropy takes (hidden, weight, weightDtype, labels, rowCoef, coefScale, rowOut, dHidden, "
-            "dWeight, N, C, V, ignoreIndex)");
+            "dWeight, N, C, V, ignoreIndex, bf16?)");
   LceArgs a{};
   a.hidden = arg_ptr<float>(info, 0);
   a.weight = arg_ptr<void>(info, 1);
@@ -192,6 +198,7 @@ Napi::Value LinearCrossEntropy(const Napi::CallbackInfo& info) {
   a.C = arg_int(info, 10);
   a.V = arg_int(info, 11);
   a.ignore = static_cast<int32_t>(arg_int(info, 12));
+  a.bf16 = info.Length() > 13 && arg_bool(info, 13);
   const DType d = a.weight_dtype;
   LMF_CHECK(env, d == DType::f32 || d == DType::bf16 || d == DType::f16,
             "linearCrossEntropy: weight must be f32, bf16 or f16");

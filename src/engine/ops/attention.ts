@@ -21,6 +21,7 @@ import { record } from '../autograd.js';
 import { native } from '../native.js';
 import { formatShape, Tensor } from '../tensor.js';
 import { expectF32, expectRank } from './check.js';
+import { getMatmulPrecision } from './matmul.js';
 
 export interface AttentionOptions {
   /** Mask keys after the query's own position (default true). */
@@ -104,6 +105,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     window,
     softcap,
     alibiSlopes?.handle ?? null,
+    // bf16 matmul precision: the products take bf16 operands (f32 sums, f32 softmax), as autocast runs attention's
+    // matmuls; captured here so the backward recomputes the forward's scores.
+    getMatmulPrecision() === 'bf16',
   ];
 
   const out = Tensor.empty([B, T, H, D]);

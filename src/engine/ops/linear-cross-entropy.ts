@@ -17,6 +17,9 @@
  * 'none': the upstream gradient is a vector g [N] known only in the backward, so the forward computes the losses
  * (one GEMM per chunk) and the backward recomputes each chunk's logits with row coefficients g (three GEMMs).
  * For per-token log-probabilities (DPO-style sums over a response), negate the 'none' rows.
+ * Under bf16 matmul precision (ops/matmul.ts) the kernel's GEMMs take bf16 operands with f32 sums, as autocast runs
+ * the LM head; logits, softmax and loss stay f32. The precision is the one in force at the forward, also for the
+ * 'none' backward.
  */
 import { isGradEnabled, record } from '../autograd.js';
 import { DTYPE_CODE } from '../dtype.js';
@@ -24,6 +27,7 @@ import { native } from '../native.js';
 import { formatShape, Tensor } from '../tensor.js';
 import { expectF32, expectRank } from './check.js';
 import { countLabels } from './cross-entropy.js';
+import { getMatmulPrecision } from './matmul.js';
 
 export interface LinearCrossEntropyOptions {
   /** Label value that marks a row as not counted (default -100, as HF and torch use). */
@@ -45,6 +49,7 @@ export function linearCrossEntropy(
   if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none')
     throw new Error(`${op}: reduction must be 'mean', 'sum' or 'none', got '${String(reduction)}'`);
   const { N, C, V, count } = checkInputs(op, hidden, weight, labels, ignoreIndex);
+  const bf16 = getMatmulPrecision() === 'bf16';
   // Arguments after the gradient buffers: (N, C, V, ignoreIndex).
   const run = (
     rowCoef: Tensor | null,
@@ -67,6 +72,7 @@ export function linearCrossEntropy(
       C,
       V,
       ignoreIndex,
+      bf16,
     ) as number;
 
   if (reduction === 'none') {
