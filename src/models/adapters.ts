@@ -3,7 +3,7 @@
  * (disable_adapter) and switch to a second frozen one (load_adapter + set_adapter). Holds the live adapter's config
  * and PEFT's original_module copies of the modules_to_save.
  */
-import { Generator, kaimingUniform_, keep, type QuantizedMatrix, scope, Tensor } from '../engine/index.js';
+import { Generator, kaimingUniform_, keep, scope, Tensor } from '../engine/index.js';
 import {
   isModuleToSave,
   isTargetModule,
@@ -18,7 +18,7 @@ import type { Linear } from '../nn/linear.js';
 import { LoraLinear, rowNorms } from '../nn/lora-linear.js';
 import type { Module } from '../nn/module.js';
 import { type CausalLMModule, headPathOf } from './family.js';
-import { allLinearModuleNames, loraCandidates } from './lora-targets.js';
+import { allLinearModuleNames, loraCandidates, refuseQuantizedModulesToSave } from './lora-targets.js';
 import { copyInto, findParameter, moduleAt, parentAndName } from './parameters.js';
 import { applyPissa, pissaInitName, pissaIterationsOf, savePissaAdapter } from './pissa.js';
 import { freezeAll } from './training-modes.js';
@@ -349,18 +349,7 @@ export class Adapters {
 
   private modulesToSaveParameters(cfg: LoraConfig): string[] {
     const list = cfg.modulesToSave ?? [];
-    // A module stored quantized has no float weight to train or save: dropping it would train less than was asked.
-    for (const [path, m] of this.module.namedModules()) {
-      const blocks =
-        m instanceof LoraLinear ? m.base.quantized : (m as { quantized?: QuantizedMatrix | null }).quantized;
-      if (blocks && isModuleToSave(list, `${path}.weight`))
-        throw Object.assign(
-          new Error(
-            `additional_target ${path}: the module is stored quantized (${blocks.type}), so it cannot train in full. Under quantization_bit only norms, embeddings and the LM head stay in float: remove it from additional_target or train an unquantized base (loadModel's fullPrecisionModules decodes it from a GGUF file)`,
-          ),
-          { userFacing: true },
-        );
-    }
+    refuseQuantizedModulesToSave(this.module, list);
     return [...this.module.namedParameters()].map(([n]) => n).filter((n) => isModuleToSave(list, n));
   }
 
